@@ -57,6 +57,11 @@ class Lab:
         self.hosts = list(self.hostvars)
         self.key = next(iter(self.hostvars.values()))["ansible_ssh_private_key_file"]
 
+    @staticmethod
+    def root_ruleset():
+        """The machine's own packet filter rules now."""
+        return root_ruleset()
+
     def by_firewall(self, firewall):
         return [h for h, v in self.hostvars.items() if v["lab_firewall"] == firewall]
 

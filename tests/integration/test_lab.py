@@ -14,8 +14,6 @@ import uuid
 
 import pytest
 
-from conftest import root_ruleset
-
 LISTENER_LIFETIME = 60
 PROBE_TIMEOUT = 1.0
 
@@ -229,7 +227,7 @@ def test_ansible_reaches_every_host(lab):
 
 
 def test_machine_namespace_untouched(lab):
-    assert root_ruleset() == lab.root_ruleset_before
+    assert lab.root_ruleset() == lab.root_ruleset_before
     addrs = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, timeout=30).stdout
     assert "198.51.100." not in addrs and "2001:db8:100:" not in addrs
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, timeout=30).stdout
