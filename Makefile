@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 BUILD := $(CURDIR)/.build
 COLLECTION_TREE := $(BUILD)/tree/ansible_collections/kubeports/firewall
 INSTALLED := $(BUILD)/collections
-APT_PACKAGES := python3 python3-venv rsync iproute2 openssh-server openssh-client dbus \
+APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
 	firewalld python3-firewall ufw iptables nftables ipset socat procps
 
 .PHONY: all deps apt venv install tree unit sanity lint docs docs-check integration molecule test demo clean
@@ -37,7 +37,8 @@ $(VENV)/.installed: requirements.txt
 # The collection as ansible-test wants it: a copy of the tracked files under ansible_collections/.
 tree: venv
 	rm -rf $(BUILD)/tree && mkdir -p $(COLLECTION_TREE)
-	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(COLLECTION_TREE)/
+	git ls-files -z --cached --others --exclude-standard \
+	  | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C $(COLLECTION_TREE)
 
 # Build the artifact and install it; playbooks run against the installed copy.
 install: tree

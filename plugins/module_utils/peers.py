@@ -147,6 +147,10 @@ class InventoryIndex(object):
             raise PlanError('host %s has no usable address: set kubeports_address (or ansible_host) '
                             'to its IP address(es)' % host)
 
+    def planned_hosts(self):
+        """Every host that has a role, in name order."""
+        return sorted(self.roles)
+
     def host_roles(self, host):
         return self.roles.get(host, set())
 
