@@ -37,7 +37,7 @@ class Rule(object):
     """One validated catalog rule. ``port`` is (low, high), a $variable name, or None."""
 
     __slots__ = ('id', 'component', 'protocol', 'port', 'to', 'sources', 'when',
-                 'description', 'references')
+                 'description', 'references', 'note')
 
     def __init__(self, **fields):
         for name in self.__slots__:
@@ -114,7 +114,7 @@ def build_rule(raw, component, where, default_reference=None):
     return Rule(id=str(raw.get('id') or ''), component=component, protocol=protocol, port=port,
                 to=tuple(to), sources=tuple(sources), when=validate_when(raw.get('when'), where),
                 description=str(raw.get('description') or raw.get('id') or protocol),
-                references=tuple(references))
+                references=tuple(references), note=str(raw.get('note') or '').strip())
 
 
 class Component(object):

@@ -42,14 +42,12 @@ def parse_cidr(value, where):
     require_netaddr()
     text = str(value).strip()
     try:
-        if '/' in text:
-            network = netaddr.IPNetwork(text)
-            if network.ip != network.network:
-                raise PlanError('%s: %r has host bits set (did you mean %s?)' % (where, value, network.cidr))
-            return network.cidr
-        return netaddr.IPNetwork(netaddr.IPAddress(text))
+        network = netaddr.IPNetwork(text) if '/' in text else netaddr.IPNetwork(netaddr.IPAddress(text))
     except (netaddr.AddrFormatError, ValueError, TypeError):
         raise PlanError('%s: invalid address or CIDR %r' % (where, value))
+    if network.ip != network.network:
+        raise PlanError('%s: %r has host bits set (did you mean %s?)' % (where, value, network.cidr))
+    return network.cidr
 
 
 def resolve_cidr_list(values, where):

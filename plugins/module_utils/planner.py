@@ -14,7 +14,7 @@ import fnmatch
 import re
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
-    PORT_VARIABLES, build_rule)
+    PORT_VARIABLES, SOURCES, build_rule)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.peers import (
     ANY, merge, parse_cidr, resolve_cidr_list)
@@ -103,6 +103,12 @@ class Planner(object):
         if not profile['ip_families']:
             profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
         profile['ip_family'] = profile['ip_families']
+        for name in profile['cidr_sets']:
+            if name.startswith('extra:') and name[6:] not in SOURCES[2:]:
+                raise PlanError('kubeports_peer_cidrs (%s): unknown set %r (choose from %s)'
+                                % (source, name[6:], ', '.join(SOURCES[2:])))
+        cidr_networks = dict((name, resolve_cidr_list(values, where))
+                             for name, (where, values) in profile['cidr_sets'].items())
         extras = extra_rules(variables.get('kubeports_extra_rules'), source)
         drops = drop_matchers(variables.get('kubeports_drop_rules'), self.catalog_ids, source)
         destinations = set(roles) | {'all'}
@@ -127,7 +133,7 @@ class Planner(object):
             for name in rule.sources:
                 networks = set_cache.get(name)
                 if networks is None:
-                    networks = set_cache[name] = self._source_networks(name, host, profile)
+                    networks = set_cache[name] = self._source_networks(name, host, cidr_networks)
                 if networks:
                     sources[name] = networks
             if not sources:
@@ -153,7 +159,7 @@ class Planner(object):
             return parse_port(value, rule.port)
         return rule.port
 
-    def _source_networks(self, name, host, profile):
+    def _source_networks(self, name, host, cidr_networks):
         if name == 'any':
             return [parse_cidr(item, 'any') for item in ANY]
         if name == 'self':
@@ -161,11 +167,8 @@ class Planner(object):
         networks = []
         if name in self.index.members:
             networks.extend(self.index.role_networks(name))
-        sets = profile['cidr_sets']
         for key in (name, 'extra:' + name):
-            if key in sets:
-                where, values = sets[key]
-                networks.extend(resolve_cidr_list(values, where))
+            networks.extend(cidr_networks.get(key, ()))
         return networks
 
     @staticmethod

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.report import markdown, table_lines
+
+
+def port_table(plan, width=60):
+    """Text table lines of one host plan (from required_ports with details=true)."""
+    if not isinstance(plan, dict) or 'rules' not in plan:
+        raise AnsibleFilterError('port_table expects one host plan from required_ports(details=true), got %r'
+                                 % (type(plan).__name__,))
+    return table_lines(plan, int(width))
+
+
+def port_markdown(plans, title='Planned firewall rules'):
+    """A Markdown report of host plans."""
+    if not isinstance(plans, list):
+        raise AnsibleFilterError('port_markdown expects a list of host plans, got %r' % (type(plans).__name__,))
+    return markdown(plans, title)
+
+
+class FilterModule(object):
+
+    def filters(self):
+        return {'port_table': port_table, 'port_markdown': port_markdown}

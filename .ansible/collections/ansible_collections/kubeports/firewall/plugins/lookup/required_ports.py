@@ -1,0 +1,189 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: required_ports
+author: kubeports.firewall contributors
+version_added: 0.1.0
+short_description: The firewall rules a Kubernetes node needs, with their allowed sources
+description:
+  - Computes, for each host given, the ports it must open and who may connect, from its
+    inventory groups (mapped to roles by O(role_groups)), its cluster profile (the
+    C(kubeports_*) variables of that host) and the collection's port catalog.
+  - Sources are peer sets (the inventory addresses of the hosts in a role, or CIDR
+    variables) aggregated with C(netaddr). Rules with the same protocol and port merge;
+    their sources are united and all references kept.
+  - Runs on the controller only and touches no host. To plan many hosts, pass them all in
+    one call (for example with C(run_once)); the inventory is indexed once per call.
+  - Invalid input (unknown distribution, CNI, add-on or role, a bad port or CIDR, a host
+    without a usable address or whose groups map to no role, a malformed extra rule) fails
+    the lookup with one message naming the value and the variable it came from.
+options:
+  _terms:
+    description:
+      - Inventory host names to plan.
+      - With no terms, every inventory host that has a role is planned.
+    type: list
+    elements: str
+    required: false
+  role_groups:
+    description:
+      - Mapping of role (V(etcd), V(controlplane), V(worker), V(registry), V(bootstrap),
+        V(rancher)) to the inventory groups whose hosts have it.
+      - The default understands kubespray and Kubean (C(kube_control_plane), C(kube_node),
+        C(etcd)), Rancher and RKE (C(etcd), C(controlplane), C(worker)), RKE2 and K3s
+        (C(server), C(agent), C(rke2_servers), C(rke2_agents), C(masters), C(workers)),
+        and C(registry), C(bootstrap) (or C(seed)), C(rancher).
+      - A host variable C(kubeports_roles) overrides the groups for that host.
+    type: dict
+    vars:
+      - name: kubeports_role_groups
+  catalog_dirs:
+    description:
+      - Extra catalog directories, read after the collection's own catalog. Each YAML file
+        there is one component; rule ids must be unique across all directories.
+    type: list
+    elements: path
+    default: []
+    vars:
+      - name: kubeports_catalog_dirs
+  details:
+    description:
+      - Return one dictionary per host (C(host), C(roles), C(rules), C(skipped)) instead of
+        the flat list of rules. C(skipped) lists catalog rules that applied but whose source
+        sets had no members (for example no C(rancher) hosts and no CIDRs for them).
+    type: bool
+    default: false
+notes:
+  - Profile variables are read from each planned host's own variables (C(hostvars)), so
+    group_vars per cluster work. See the collection's C(docs/profile.md) for the list.
+  - Addresses come from C(kubeports_address) (an address or a list, IPv4 and IPv6), else
+    C(ip) (kubespray, plus C(ip6)), else C(ansible_host), else the host name if it is an
+    address.
+seealso:
+  - name: Port matrix
+    description: Every catalog rule by role and component, with references.
+    link: https://example.invalid/kubeports/firewall/docs/port-matrix.md
+'''
+
+EXAMPLES = r'''
+- name: Rules of the current host
+  ansible.builtin.debug:
+    msg: "{{ lookup('kubeports.firewall.required_ports', inventory_hostname) }}"
+
+- name: Plan every host of the play once, on the controller
+  ansible.builtin.set_fact:
+    kubeports_plan: "{{ query('kubeports.firewall.required_ports', *ansible_play_hosts_all, details=true) }}"
+  run_once: true
+  delegate_to: localhost
+
+- name: Only the ports open to everyone
+  ansible.builtin.debug:
+    msg: "{{ lookup('kubeports.firewall.required_ports', inventory_hostname) | selectattr('source_set', 'none') }}"
+'''
+
+RETURN = r'''
+_list:
+  description:
+    - One dictionary per rule (or per host with O(details=true)).
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The inventory host the rule is for.
+      type: str
+    protocol:
+      description: V(tcp), V(udp), V(sctp), or a protocol-only rule (V(icmp), V(icmpv6), V(ipip), V(esp), V(gre), V(all)).
+      type: str
+    port:
+      description: A port (V(6443)), a range (V(30000-32767)), or an empty string for protocol-only rules.
+      type: str
+    sources:
+      description: CIDRs allowed to connect, aggregated; V(0.0.0.0/0) and V(::/0) mean anyone.
+      type: list
+      elements: str
+    source_set:
+      description: Name of the peer set (set names joined with C(+) after a merge), or null when anyone may connect.
+      type: str
+    source_sets:
+      description: The peer set names that contributed sources.
+      type: list
+      elements: str
+    description:
+      description: What the port is for (descriptions of merged rules joined with C(; )).
+      type: str
+    references:
+      description: Seed document and section, or upstream URL, for every merged rule.
+      type: list
+      elements: str
+    ids:
+      description: Catalog rule ids merged into this rule.
+      type: list
+      elements: str
+    components:
+      description: Catalog components the rule comes from.
+      type: list
+      elements: str
+    to:
+      description: Destination roles of the merged catalog rules.
+      type: list
+      elements: str
+'''
+
+from ansible.errors import AnsibleLookupError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
+    default_catalog_dir, load_catalog)
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.peers import InventoryIndex
+from ansible_collections.kubeports.firewall.plugins.module_utils.planner import Planner
+
+# Host variables the planner reads besides kubeports_* ones.
+_PLAIN_VARIABLES = ('ansible_port', 'ansible_ssh_port')
+
+
+def _host_variables(hostvars, host):
+    """A mapping of a host's variables (templated on access), or {} for unknown hosts."""
+    try:
+        return hostvars[host]
+    except KeyError:
+        return {}
+
+
+def _planner_variables(variables):
+    wanted = {}
+    for name in variables:
+        if name.startswith('kubeports_') or name in _PLAIN_VARIABLES:
+            wanted[name] = variables[name]
+    return wanted
+
+
+class LookupModule(LookupBase):
+
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        variables = variables or {}
+        groups = variables.get('groups') or {}
+        hostvars = variables.get('hostvars') or {}
+        try:
+            components = load_catalog([default_catalog_dir()] + list(self.get_option('catalog_dirs') or []))
+            index = InventoryIndex(groups, lambda host: _host_variables(hostvars, host),
+                                   self.get_option('role_groups'))
+            planner = Planner(components, index)
+            plans = []
+            for term in terms or index.planned_hosts():
+                host = to_native(term)
+                if host not in hostvars and host not in (groups.get('all') or ()):
+                    raise PlanError('host %s is not in the inventory' % host)
+                plans.append(planner.plan(host, _planner_variables(_host_variables(hostvars, host))))
+        except PlanError as exc:
+            raise AnsibleLookupError(to_native(exc))
+        if self.get_option('details'):
+            return [plan.as_dict() for plan in plans]
+        return [rule for plan in plans for rule in plan.rules]

@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plan one host's firewall rules from the catalog, its roles and its cluster profile.
+
+Pure functions over plain data: no Ansible objects. The caller builds one
+InventoryIndex per inventory and plans every host against it.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import fnmatch
+import re
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
+    PORT_VARIABLES, build_rule)
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.peers import (
+    ANY, merge, parse_cidr, resolve_cidr_list)
+from ansible_collections.kubeports.firewall.plugins.module_utils.ports import (
+    PROTOCOLS, check_protocol, format_port, parse_port)
+from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
+    condition_holds, normalize)
+
+_SELECTOR = re.compile(r'^([a-z0-9]+)/(.*)$')
+
+
+class HostPlan(object):
+    """The rules for one host, and the catalog rules that matched but had no sources."""
+
+    def __init__(self, host, roles, rules, skipped):
+        self.host, self.roles, self.rules, self.skipped = host, roles, rules, skipped
+
+    def as_dict(self):
+        return {'host': self.host, 'roles': self.roles, 'rules': self.rules, 'skipped': self.skipped}
+
+
+def extra_rules(values, source):
+    """Validated kubeports_extra_rules."""
+    if values in (None, ''):
+        return []
+    if not isinstance(values, list):
+        raise PlanError('kubeports_extra_rules (%s): expected a list of rules, got %r' % (source, values))
+    rules = []
+    for index, raw in enumerate(values):
+        where = 'kubeports_extra_rules[%d] (%s)' % (index, source)
+        rule = build_rule(raw, 'extra', where, default_reference='kubeports_extra_rules')
+        if not rule.id:
+            rule.id = 'extra.%d' % index
+        rules.append(rule)
+    return rules
+
+
+def drop_matchers(values, catalog_ids, source):
+    """kubeports_drop_rules: rule ids (glob patterns allowed) or "protocol/port" selectors."""
+    if values in (None, ''):
+        return []
+    if not isinstance(values, list):
+        values = [values]
+    matchers = []
+    for value in values:
+        where = 'kubeports_drop_rules (%s)' % source
+        text = str(value).strip()
+        selector = _SELECTOR.match(text)
+        if selector and selector.group(1) in PROTOCOLS:
+            protocol = check_protocol(selector.group(1), where)
+            port = parse_port(selector.group(2), where) if selector.group(2) else None
+            matchers.append(('port', protocol, port))
+        elif any(fnmatch.fnmatchcase(rule_id, text) for rule_id in catalog_ids):
+            matchers.append(('id', text, None))
+        else:
+            raise PlanError('%s: %r matches no catalog rule id and is not a "protocol/port" selector'
+                            % (where, value))
+    return matchers
+
+
+def _dropped(rule, port, matchers):
+    for kind, first, second in matchers:
+        if kind == 'id' and fnmatch.fnmatchcase(rule.id, first):
+            return True
+        if kind == 'port' and rule.protocol == first and (second is None or second == port):
+            return True
+    return False
+
+
+class Planner(object):
+    """Plans hosts against one catalog and one inventory index."""
+
+    def __init__(self, components, index):
+        self.components = components
+        self.index = index
+        self.catalog_ids = [rule.id for component in components for rule in component.rules]
+
+    def plan(self, host, variables, source=None):
+        """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port)."""
+        source = source or 'host %s' % host
+        roles = self.index.host_roles(host)
+        if not roles:
+            raise PlanError('host %s: its groups map to no role; add it to a group named in '
+                            'kubeports_role_groups or set kubeports_roles' % host)
+        profile = normalize(variables, source)
+        if not profile['ip_families']:
+            profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
+        profile['ip_family'] = profile['ip_families']
+        extras = extra_rules(variables.get('kubeports_extra_rules'), source)
+        drops = drop_matchers(variables.get('kubeports_drop_rules'), self.catalog_ids, source)
+        destinations = set(roles) | {'all'}
+        if roles & {'controlplane', 'worker'} or (profile['distribution'] == 'rke' and 'etcd' in roles):
+            destinations.add('node')
+        set_cache = {}
+        merged, order, skipped = {}, [], []
+        candidates = []
+        for component in self.components:
+            if all(condition_holds(profile, key, value) for key, value in component.applies_when.items()):
+                candidates.extend(component.rules)
+        candidates.extend(extras)
+        for rule in candidates:
+            if not destinations.intersection(rule.to):
+                continue
+            if not all(condition_holds(profile, key, value) for key, value in rule.when.items()):
+                continue
+            port = self._port(rule, profile)
+            if _dropped(rule, port, drops):
+                continue
+            sources = {}
+            for name in rule.sources:
+                networks = set_cache.get(name)
+                if networks is None:
+                    networks = set_cache[name] = self._source_networks(name, host, profile)
+                if networks:
+                    sources[name] = networks
+            if not sources:
+                skipped.append({'id': rule.id, 'protocol': rule.protocol, 'port': format_port(port),
+                                'reason': 'no members in source set(s) %s' % ', '.join(rule.sources)})
+                continue
+            key = (rule.protocol, port)
+            entry = merged.get(key)
+            if entry is None:
+                entry = merged[key] = {'sets': {}, 'rules': []}
+                order.append(key)
+            for name, networks in sources.items():
+                entry['sets'].setdefault(name, []).extend(networks)
+            entry['rules'].append(rule)
+        planned = [self._output(host, key, merged[key], roles) for key in order]
+        planned.sort(key=_sort_key)
+        return HostPlan(host, sorted(roles), planned, skipped)
+
+    @staticmethod
+    def _port(rule, profile):
+        if isinstance(rule.port, str):
+            value = profile[PORT_VARIABLES[rule.port]]
+            return parse_port(value, rule.port)
+        return rule.port
+
+    def _source_networks(self, name, host, profile):
+        if name == 'any':
+            return [parse_cidr(item, 'any') for item in ANY]
+        if name == 'self':
+            return list(self.index.addresses[host])
+        networks = []
+        if name in self.index.members:
+            networks.extend(self.index.role_networks(name))
+        sets = profile['cidr_sets']
+        for key in (name, 'extra:' + name):
+            if key in sets:
+                where, values = sets[key]
+                networks.extend(resolve_cidr_list(values, where))
+        return networks
+
+    @staticmethod
+    def _output(host, key, entry, roles):
+        protocol, port = key
+        networks = [net for nets in entry['sets'].values() for net in nets]
+        sources = merge(networks)
+        everyone = set(ANY).issubset(sources)
+        if everyone:
+            sources = list(ANY)
+        set_names = sorted(entry['sets'])
+        descriptions, references, ids, components, to = [], [], [], [], []
+        for rule in entry['rules']:
+            for values, value in ((descriptions, rule.description), (ids, rule.id),
+                                  (components, rule.component)):
+                if value not in values:
+                    values.append(value)
+            for reference in rule.references:
+                if reference not in references:
+                    references.append(reference)
+            for role in rule.to:
+                if role not in to:
+                    to.append(role)
+        return {
+            'host': host,
+            'protocol': protocol,
+            'port': format_port(port),
+            'sources': sources,
+            'source_set': None if everyone else '+'.join(set_names),
+            'source_sets': set_names,
+            'description': '; '.join(descriptions),
+            'references': references,
+            'ids': ids,
+            'components': components,
+            'to': to,
+        }
+
+
+def _sort_key(rule):
+    port = rule['port']
+    first = int(port.split('-')[0]) if port else 0
+    return (rule['protocol'], first, port)

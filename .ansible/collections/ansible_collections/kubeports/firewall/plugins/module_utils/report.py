@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Readable renderings of planned rules: text table lines and Markdown."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+ANYONE = 'anyone'
+
+
+def _who(rule):
+    if rule.get('source_set') is None:
+        return ANYONE
+    return '%s: %s' % (rule['source_set'], ', '.join(rule['sources']))
+
+
+def _port(rule):
+    return '%s/%s' % (rule['port'], rule['protocol']) if rule['port'] else rule['protocol']
+
+
+def table_lines(plan, width=60):
+    """Text table lines for one host plan ({host, roles, rules, skipped})."""
+    rows = [(_port(rule), _who(rule), rule['description']) for rule in plan['rules']]
+    heading = ('PORT', 'FROM', 'PURPOSE')
+    widths = [max([len(heading[col])] + [len(row[col]) for row in rows]) for col in (0, 1)]
+    widths[1] = min(widths[1], width)
+    lines = ['%s (%s): %d rules' % (plan['host'], ', '.join(plan['roles']), len(rows))]
+    for row in [heading] + rows:
+        who = row[1] if len(row[1]) <= widths[1] else row[1][:widths[1] - 3] + '...'
+        lines.append('%-*s  %-*s  %s' % (widths[0], row[0], widths[1], who, row[2]))
+    for skipped in plan.get('skipped') or ():
+        lines.append('skipped %s (%s): %s' % (skipped['id'], _port(skipped), skipped['reason']))
+    return lines
+
+
+def _cell(text):
+    return str(text).replace('|', '\\|').replace('\n', ' ')
+
+
+def markdown(plans, title='Planned firewall rules'):
+    """One Markdown document for a list of host plans."""
+    out = ['# %s' % title, '']
+    for plan in plans:
+        out.append('## %s' % plan['host'])
+        out.append('')
+        out.append('Roles: %s' % ', '.join(plan['roles']))
+        out.append('')
+        out.append('| Protocol | Port | Allowed from | Peer set | Purpose | References |')
+        out.append('|---|---|---|---|---|---|')
+        for rule in plan['rules']:
+            out.append('| %s | %s | %s | %s | %s | %s |' % (
+                rule['protocol'], rule['port'] or '-',
+                ANYONE if rule['source_set'] is None else ', '.join(rule['sources']),
+                rule['source_set'] or '-', _cell(rule['description']),
+                '<br>'.join(_cell(ref) for ref in rule['references'])))
+        if plan.get('skipped'):
+            out.append('')
+            out.append('Not opened (no peers in the source set):')
+            out.append('')
+            for skipped in plan['skipped']:
+                out.append('- `%s` %s: %s' % (skipped['id'], _port(skipped), skipped['reason']))
+        out.append('')
+    return '\n'.join(out)

@@ -1,0 +1,121 @@
+"""Fixtures for tests that run against the kplab lab (tests/integration/lab/kplab).
+
+The session fixture `lab` brings up the spec named by KPLAB_SPEC (default
+lab/specs/default.yml), cleaning any lab left by an earlier killed run first, and tears it
+down at the end. KPLAB_KEEP=1 leaves the lab running after the session (for debugging).
+"""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+KPLAB = HERE / "lab" / "kplab"
+DEFAULT_SPEC = HERE / "lab" / "specs" / "default.yml"
+
+
+def kplab(*args, check=True, timeout=300, **kwargs):
+    cmd = [sys.executable, str(KPLAB), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and proc.returncode != 0:
+        raise RuntimeError("kplab %s failed (%d):\n%s%s" % (
+            " ".join(args), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def _as_argv(cmd):
+    return shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+
+
+def root_ruleset():
+    """The machine's own packet filter rules (comments dropped)."""
+    parts = []
+    for cmd in (["nft", "list", "ruleset"], ["iptables-save"], ["ip6tables-save"]):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+        except FileNotFoundError:
+            continue
+        parts.append("\n".join(line for line in out.splitlines() if not line.startswith("#")))
+    return "\n".join(parts)
+
+
+class Lab:
+    """A running lab: hosts, inventory and helpers to run commands in it."""
+
+    def __init__(self, inventory, inventory_path, spec):
+        self.inventory = inventory
+        self.inventory_path = str(inventory_path)
+        self.spec = str(spec)
+        self.hostvars = inventory["all"]["children"]["lab"]["hosts"]
+        self.hosts = list(self.hostvars)
+        self.key = next(iter(self.hostvars.values()))["ansible_ssh_private_key_file"]
+
+    @staticmethod
+    def root_ruleset():
+        """The machine's own packet filter rules now."""
+        return root_ruleset()
+
+    def by_firewall(self, firewall):
+        return [h for h, v in self.hostvars.items() if v["lab_firewall"] == firewall]
+
+    def address(self, host, family=4):
+        v = self.hostvars[host]
+        return v["ansible_host"] if family == 4 else v["lab_ipv6"]
+
+    def ctl(self, cmd, timeout=120, check=False, **kwargs):
+        """Runs a command in the controller (bridge) namespace."""
+        return kplab("ctl", "--", *_as_argv(cmd), timeout=timeout, check=check, **kwargs)
+
+    def exec(self, host, cmd, timeout=120, check=False, **kwargs):
+        """Runs a command inside one host (its network and mount namespaces)."""
+        return kplab("exec", host, "--", *_as_argv(cmd), timeout=timeout, check=check, **kwargs)
+
+    def spawn(self, host, cmd):
+        """Starts a command inside a host in the background; caller bounds its lifetime."""
+        return subprocess.Popen([sys.executable, str(KPLAB), "exec", host, "--", *_as_argv(cmd)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def ssh_argv(self, host, command, family=4):
+        """A real ssh command (to run with ctl) that logs in to host with the lab key."""
+        v = self.hostvars[host]
+        return ["ssh", "-i", self.key, "-p", str(v["ansible_port"]),
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                "root@" + self.address(host, family), command]
+
+    def ssh(self, host, command, family=4, timeout=60):
+        return self.ctl(self.ssh_argv(host, command, family), timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (network and mount namespaces)")
+    spec = Path(os.environ.get("KPLAB_SPEC", DEFAULT_SPEC)).resolve()
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # SIGTERM unwinds like Ctrl-C so the finalizer below still tears the lab down.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A lab left by a killed run is cleaned first.
+    kplab("down", timeout=120)
+    before = root_ruleset()
+    started = time.monotonic()
+    try:
+        kplab("up", str(spec), timeout=300)
+        bringup = time.monotonic() - started
+        inventory = json.loads(kplab("inventory", "--format", "json").stdout)
+        path = tmp_path_factory.mktemp("kplab") / "inventory.yml"
+        kplab("inventory", "-o", str(path))
+        lab = Lab(inventory, path, spec)
+        lab.bringup_seconds = bringup
+        lab.root_ruleset_before = before
+        yield lab
+    finally:
+        if os.environ.get("KPLAB_KEEP") != "1":
+            kplab("down", timeout=120)

@@ -1,0 +1,157 @@
+import pytest
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+
+from helpers import ports_of
+
+KUBESPRAY = {'kube_control_plane': ['cp1', 'cp2'], 'etcd': ['cp1', 'cp2'], 'kube_node': ['w1', 'w2']}
+ADDRESSES = {'cp1': '192.0.2.1', 'cp2': '192.0.2.2', 'w1': '192.0.2.3', 'w2': '198.51.100.4'}
+CLUSTER = ['192.0.2.1/32', '192.0.2.2/31', '198.51.100.4/32']
+
+
+def test_sources_resolve_to_merged_peer_sets(plan):
+    ports = ports_of(plan(KUBESPRAY, ADDRESSES, {}, 'cp1'))
+    assert ports['2379/tcp']['sources'] == ['192.0.2.1/32', '192.0.2.2/32']
+    assert ports['2379/tcp']['source_set'] == 'controlplane+etcd'
+    assert ports['4789/udp']['sources'] == CLUSTER
+    assert ports['10259/tcp']['sources'] == ['192.0.2.1/32']
+    assert ports['10259/tcp']['source_set'] == 'self'
+    assert ports['30000-32767/tcp']['sources'] == ['0.0.0.0/0', '::/0']
+    assert ports['30000-32767/tcp']['source_set'] is None
+
+
+def test_duplicates_merge_sources_and_keep_references(plan):
+    profile = {'kubeports_dce5_cluster': 'worker', 'kubeports_dce5_global_cluster_cidrs': ['203.0.113.0/24'],
+               'kubeports_admin_cidrs': ['198.51.100.7']}
+    ports = ports_of(plan(KUBESPRAY, ADDRESSES, profile, 'cp1'))
+    ssh = ports['22/tcp']
+    assert ssh['ids'] == ['dce5.ssh', 'ssh.ansible']
+    assert ssh['sources'] == ['198.51.100.7/32', '203.0.113.0/24']
+    assert ssh['source_sets'] == ['admins', 'dce5_global_cluster']
+    assert 'dce5-kubean-port-requirements.zh.md#工作集群其他需要开放的端口' in ssh['references']
+    assert 'rancher-port-requirements.zh.md#RKE 上 Rancher Server 节点的端口' in ssh['references']
+    api = ports['6443/tcp']
+    assert sorted(api['ids']) == ['dce5.worker-api', 'kubernetes.apiserver']
+    assert api['source_set'] is None  # api_clients defaults to anyone
+
+
+def test_every_rule_has_the_lookup_fields(plan):
+    for rule in plan(KUBESPRAY, ADDRESSES, {'kubeports_cni': 'cilium'}, 'w1').rules:
+        assert set(rule) >= {'host', 'protocol', 'port', 'sources', 'source_set', 'description', 'references'}
+        assert isinstance(rule['port'], str)
+        assert rule['host'] == 'w1'
+
+
+@pytest.mark.parametrize('profile, host, present, absent', [
+    ({}, 'cp1', ['4789/udp', '10257/tcp', '10259/tcp'], ['179/tcp', 'ipip', '5473/tcp', '10251/tcp', '10252/tcp']),
+    ({'kubeports_calico_backend': 'bird', 'kubeports_calico_encapsulation': 'ipip'}, 'w1',
+     ['179/tcp', 'ipip'], ['4789/udp']),
+    ({'kubeports_calico_typha': True, 'kubeports_wireguard': True}, 'w1', ['5473/tcp', '51820/udp'], ['51821/udp']),
+    ({'kubeports_kubernetes_version': '1.21'}, 'cp1', ['10251/tcp', '10252/tcp'], []),
+    ({'kubeports_kubernetes_version': '1.22'}, 'cp1', ['10251/tcp'], ['10252/tcp']),
+    ({'kubeports_kubernetes_version': '1.21'}, 'w1', [], ['10251/tcp', '10252/tcp']),
+    ({'kubeports_cni': 'flannel'}, 'w1', ['8472/udp'], ['4789/udp', '8285/udp']),
+    ({'kubeports_cni': 'flannel', 'kubeports_flannel_backend': 'udp'}, 'w1', ['8285/udp'], ['8472/udp']),
+    ({'kubeports_cni': 'cilium', 'kubeports_cilium_tunnel': 'geneve'}, 'w1', ['6081/udp', 'icmp', '4240/tcp'],
+     ['8472/udp', 'icmpv6']),
+    ({'kubeports_cni': 'weave'}, 'w1', ['6783/tcp', '6783-6784/udp'], []),
+    ({'kubeports_cni': ['calico', 'spiderpool']}, 'w1', ['4789/udp', '5722/tcp'], []),
+    ({'kubeports_addons': ['kube-vip']}, 'cp1', ['2112/tcp'], []),
+    ({'kubeports_addons': ['kube-vip']}, 'w1', [], ['2112/tcp']),
+    ({'kubeports_addons': ['metallb'], 'kubeports_metallb_secure_metrics': True}, 'w1',
+     ['9120/tcp', '7946/tcp', '7946/udp'], ['7472/tcp']),
+    ({'kubeports_addons': ['ingress']}, 'w1', ['80/tcp', '443/tcp', '18443/tcp', '10254/tcp'], []),
+    ({'kubeports_kubelet_read_only_port': True}, 'w1', ['10255/tcp'], []),
+    ({'kubeports_nodeport_range': '30000-31000', 'kubeports_nodeport_udp': True}, 'w1',
+     ['30000-31000/tcp', '30000-31000/udp'], ['30000-32767/tcp']),
+    ({'kubeports_api_port': 443}, 'cp1', ['443/tcp'], ['6443/tcp']),
+    ({'kubeports_manage_ssh': False}, 'w1', [], ['22/tcp']),
+])
+def test_conditions_select_rules(plan, profile, host, present, absent):
+    ports = ports_of(plan(KUBESPRAY, ADDRESSES, profile, host))
+    for key in present:
+        assert key in ports, key
+    for key in absent:
+        assert key not in ports, key
+
+
+def test_ssh_port_follows_ansible_port(plan):
+    ports = ports_of(plan(KUBESPRAY, ADDRESSES, {}, 'w1', host_vars={'w1': {'ansible_port': 2222}}))
+    assert '2222/tcp' in ports and '22/tcp' not in ports
+
+
+def test_extra_rules_and_drops(plan):
+    profile = {
+        'kubeports_extra_rules': [
+            {'protocol': 'tcp', 'port': '8080-8081', 'to': ['worker'], 'from': ['cluster'], 'description': 'app'},
+            {'id': 'extra.esp', 'protocol': 'esp', 'to': 'node', 'from': ['admins']},
+        ],
+        'kubeports_drop_rules': ['tcp/10256', 'kubernetes.kubelet-*'],
+    }
+    ports = ports_of(plan(KUBESPRAY, ADDRESSES, profile, 'w1'))
+    assert ports['8080-8081/tcp']['references'] == ['kubeports_extra_rules']
+    assert ports['8080-8081/tcp']['ids'] == ['extra.0']
+    assert ports['esp']['ids'] == ['extra.esp']
+    assert '10256/tcp' not in ports and '10248/tcp' not in ports
+    assert '10250/tcp' in ports  # kubernetes.kubelet itself does not match kubernetes.kubelet-*
+
+
+@pytest.mark.parametrize('profile, message', [
+    ({'kubeports_extra_rules': {'protocol': 'tcp'}}, 'kubeports_extra_rules (host w1): expected a list'),
+    ({'kubeports_extra_rules': [{'protocol': 'tcp', 'port': 70000, 'to': ['worker'], 'from': ['any']}]},
+     'kubeports_extra_rules[0] (host w1): invalid port 70000'),
+    ({'kubeports_extra_rules': [{'protocol': 'tcp', 'port': 80, 'to': ['gpu'], 'from': ['any']}]},
+     "kubeports_extra_rules[0] (host w1): unknown role 'gpu'"),
+    ({'kubeports_drop_rules': ['calico.bpg']}, "kubeports_drop_rules (host w1): 'calico.bpg' matches no"),
+    ({'kubeports_drop_rules': ['tcp/abc']}, "invalid port 'abc'"),
+    ({'kubeports_pod_cidrs': ['10.233.64.0/17']}, 'kubeports_pod_cidrs (host w1): \'10.233.64.0/17\' has host bits'),
+    ({'kubeports_api_client_cidrs': ['corp-net']}, "kubeports_api_client_cidrs (host w1): invalid address or CIDR"),
+    ({'kubeports_peer_cidrs': {'rancher': ['x']}}, "kubeports_peer_cidrs.rancher (host w1): invalid"),
+    ({'kubeports_peer_cidrs': {'ranchers': ['192.0.2.9']}}, "kubeports_peer_cidrs (host w1): unknown set 'ranchers'"),
+])
+def test_bad_input_names_value_and_origin(plan, profile, message):
+    with pytest.raises(PlanError) as exc:
+        plan(KUBESPRAY, ADDRESSES, profile, 'w1')
+    assert message in str(exc.value)
+
+
+def test_host_without_role_is_an_error(plan):
+    with pytest.raises(PlanError, match='host laptop: its groups map to no role'):
+        plan(dict(KUBESPRAY, admins=['laptop']), dict(ADDRESSES, laptop='192.0.2.200'), {}, 'laptop')
+
+
+def test_empty_source_sets_are_reported_not_opened(plan):
+    result = plan(KUBESPRAY, ADDRESSES, {'kubeports_rancher_cluster_type': 'hosted'}, 'w1')
+    ports = ports_of(result)
+    assert '8443/tcp' not in ports
+    assert {'rancher.hosted-webhook', 'pod-network.pods'} <= set(item['id'] for item in result.skipped)
+
+
+def test_peer_cidrs_extend_role_sets(plan):
+    profile = {'kubeports_rancher_cluster_type': 'hosted', 'kubeports_peer_cidrs': {'rancher': ['203.0.113.10']}}
+    ports = ports_of(plan(KUBESPRAY, ADDRESSES, profile, 'w1'))
+    assert ports['8443/tcp']['sources'] == ['203.0.113.10/32']
+    assert ports['8443/tcp']['source_set'] == 'rancher'
+
+
+def test_pod_and_service_networks_are_trusted_when_set(plan):
+    profile = {'kubeports_pod_cidrs': ['10.233.64.0/18'], 'kubeports_service_cidrs': ['10.233.0.0/18']}
+    ports = ports_of(plan(KUBESPRAY, ADDRESSES, profile, 'w1'))
+    assert ports['all']['sources'] == ['10.233.0.0/17']
+    assert ports['all']['port'] == ''
+
+
+def test_dual_stack_addresses_and_ipv6_conditions(plan):
+    addresses = dict(ADDRESSES, w1=['192.0.2.3', '2001:db8::3'])
+    ports = ports_of(plan(KUBESPRAY, addresses, {'kubeports_cni': 'cilium'}, 'w1',
+                          host_vars={'w1': {'kubeports_address': ['192.0.2.3', '2001:db8::3']}}))
+    assert ports['icmpv6']['sources'][-1] == '2001:db8::3/128'
+    assert ports['10248/tcp']['sources'] == ['192.0.2.3/32', '2001:db8::3/128']
+
+
+def test_plan_is_sorted_and_deterministic(plan):
+    first = plan(KUBESPRAY, ADDRESSES, {'kubeports_addons': ['metallb']}, 'cp1').rules
+    second = plan(KUBESPRAY, ADDRESSES, {'kubeports_addons': ['metallb']}, 'cp1').rules
+    assert first == second
+    keys = [(rule['protocol'], int(rule['port'].split('-')[0] or 0)) for rule in first]
+    assert keys == sorted(keys)
