@@ -1,0 +1,118 @@
+"""The lookup and the plan playbook, run by ansible-core against the installed collection."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+COLLECTIONS = os.environ.get('KUBEPORTS_COLLECTIONS_PATH', os.path.join(ROOT, '.build', 'collections'))
+BIN = os.path.dirname(sys.executable)
+EXAMPLES = os.path.join(ROOT, 'examples')
+
+pytestmark = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall')),
+    reason='collection not installed: run make install')
+
+
+def run(args):
+    # Run outside the checkout so only the installed collection and no ansible.cfg is used.
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+               ANSIBLE_NOCOLOR='1', ANSIBLE_STDOUT_CALLBACK='default',
+               ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0',
+               PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
+    env.pop('ANSIBLE_CONFIG', None)
+    return subprocess.run(args, cwd='/', env=env, capture_output=True, text=True, timeout=120)
+
+
+def lookup(inventory, expression, extra=()):
+    """Evaluate a Jinja expression on localhost with the inventory; returns (rc, value or output)."""
+    result = run([os.path.join(BIN, 'ansible'), 'localhost', '-i', inventory, '-m', 'ansible.builtin.debug',
+                  '-a', 'msg={{ %s | to_json }}' % expression] + list(extra))
+    if result.returncode != 0:
+        return result.returncode, result.stdout + result.stderr
+    text = result.stdout.split('=>', 1)[1]
+    return 0, json.loads(json.loads(text)['msg'])
+
+
+KUBESPRAY = os.path.join(EXAMPLES, 'kubespray', 'inventory.ini')
+
+
+def test_lookup_returns_the_rules_of_one_host():
+    rc, rules = lookup(KUBESPRAY, "lookup('kubeports.firewall.required_ports', 'node1')")
+    assert rc == 0, rules
+    ports = dict(('%s/%s' % (r['port'], r['protocol']), r) for r in rules)
+    assert ports['10250/tcp']['sources'] == ['192.0.2.11/32', '192.0.2.12/31', '192.0.2.21/32']
+    assert ports['10250/tcp']['source_set'] == 'controlplane+self'
+    assert ports['22/tcp']['sources'] == ['203.0.113.5/32']
+    assert '6443/tcp' not in ports
+    for rule in rules:
+        assert set(rule) >= {'protocol', 'port', 'sources', 'source_set', 'description', 'references'}
+
+
+def test_query_with_details_plans_every_host_with_a_role():
+    rc, plans = lookup(KUBESPRAY, "query('kubeports.firewall.required_ports', details=true)")
+    assert rc == 0, plans
+    assert [plan['host'] for plan in plans] == ['cp1', 'cp2', 'cp3', 'node1', 'node2', 'node3']
+    assert plans[0]['roles'] == ['controlplane', 'etcd']
+
+
+def test_profile_is_read_from_each_host(tmp_path):
+    inventory = tmp_path / 'hosts.yml'
+    inventory.write_text(
+        'all:\n  children:\n    kube_control_plane:\n      hosts:\n        cp1: {ansible_host: 192.0.2.1}\n'
+        '    kube_node:\n      hosts:\n        w1: {ansible_host: 192.0.2.2, kubeports_cni: flannel}\n'
+        '        w2: {ansible_host: 192.0.2.3}\n')
+    rc, rules = lookup(str(inventory), "query('kubeports.firewall.required_ports', 'w1', 'w2')")
+    assert rc == 0, rules
+    by_host = dict((host, set('%s/%s' % (r['port'], r['protocol']) for r in rules if r['host'] == host))
+                   for host in ('w1', 'w2'))
+    assert '8472/udp' in by_host['w1'] and '4789/udp' not in by_host['w1']
+    assert '4789/udp' in by_host['w2'] and '8472/udp' not in by_host['w2']
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['-e', 'kubeports_cni=calcio'], "kubeports_cni (host node1): unknown cni 'calcio'"),
+    (['-e', 'kubeports_distribution=openshift'], "unknown distribution 'openshift'"),
+    (['-e', 'kubeports_api_port=70000'], "kubeports_api_port (host node1): invalid port '70000'"),
+    (['-e', '{"kubeports_pod_cidrs": ["10.0.0.1/8"]}'], "'10.0.0.1/8' has host bits set"),
+    (['-e', '{"kubeports_role_groups": {"masters": ["kube_control_plane"]}}'],
+     "kubeports_role_groups: unknown role 'masters'"),
+    (['-e', '{"kubeports_extra_rules": [{"protocol": "tcp", "port": "9-1", "to": ["worker"], "from": ["any"]}]}'],
+     'kubeports_extra_rules[0] (host node1): invalid port range'),
+])
+def test_bad_input_fails_with_one_clear_message(extra, message):
+    rc, output = lookup(KUBESPRAY, "lookup('kubeports.firewall.required_ports', 'node1')", extra)
+    assert rc != 0
+    assert message in output
+
+
+def test_unknown_host_and_host_without_role():
+    rc, output = lookup(KUBESPRAY, "lookup('kubeports.firewall.required_ports', 'node9')")
+    assert rc != 0 and 'host node9 is not in the inventory' in output
+    rc, output = lookup(KUBESPRAY, "lookup('kubeports.firewall.required_ports', 'localhost')")
+    assert rc != 0 and 'host localhost: its groups map to no role' in output
+
+
+@pytest.mark.parametrize('example', ['kubespray/inventory.ini', 'kubean-dce5/inventory.yml',
+                                     'rke-rancher/inventory.yml', 'k3s/inventory.yml'])
+def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
+    playbook = os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall', 'playbooks', 'plan.yml')
+    result = run([os.path.join(BIN, 'ansible-playbook'), playbook, '-i', os.path.join(EXAMPLES, example),
+                  '-e', 'kubeports_report_dir=%s' % tmp_path])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'PORT' in result.stdout and 'PURPOSE' in result.stdout
+    plans = json.loads((tmp_path / 'plan.json').read_text())
+    assert plans and all(plan['rules'] for plan in plans)
+    markdown = (tmp_path / 'plan.md').read_text()
+    assert markdown.startswith('# Planned firewall rules')
+    assert markdown.count('\n## ') == len(plans)
+    assert 'localhost' in result.stdout and 'unreachable=0' in result.stdout
+
+
+def test_lookup_documentation_renders():
+    result = run([os.path.join(BIN, 'ansible-doc'), '-t', 'lookup', 'kubeports.firewall.required_ports'])
+    assert result.returncode == 0, result.stderr
+    assert 'source_set' in result.stdout and 'role_groups' in result.stdout
