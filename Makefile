@@ -8,10 +8,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 BUILD := $(CURDIR)/.build
 COLLECTION_TREE := $(BUILD)/tree/ansible_collections/kubeports/firewall
 INSTALLED := $(BUILD)/collections
+DEV := $(BUILD)/dev
+SANITY_VENV := $(BUILD)/sanity-venv
+PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
 	firewalld python3-firewall ufw iptables nftables ipset socat procps
 
-.PHONY: all deps apt venv install tree unit sanity lint docs docs-check integration molecule test demo clean
+.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule test demo benchmark clean
 
 all: test
 
@@ -39,6 +42,7 @@ tree: venv
 	rm -rf $(BUILD)/tree && mkdir -p $(COLLECTION_TREE)
 	git ls-files -z --cached --others --exclude-standard \
 	  | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C $(COLLECTION_TREE)
+	cd $(COLLECTION_TREE) && git init -q && git add -A
 
 # Build the artifact and install it; playbooks run against the installed copy.
 install: tree
@@ -46,3 +50,47 @@ install: tree
 	cd $(COLLECTION_TREE) && ansible-galaxy collection build --force --output-path $(BUILD)/dist >/dev/null
 	ansible-galaxy collection install --force -p $(INSTALLED) $(BUILD)/dist/kubeports-firewall-*.tar.gz >/dev/null
 	@echo "installed kubeports.firewall into $(INSTALLED)"
+
+# The checkout importable as ansible_collections.kubeports.firewall, for unit tests and docs.
+dev:
+	mkdir -p $(DEV)/ansible_collections/kubeports
+	ln -sfn $(CURDIR) $(DEV)/ansible_collections/kubeports/firewall
+
+unit: venv dev install
+	PYTHONPATH=$(DEV) KUBEPORTS_COLLECTIONS_PATH=$(INSTALLED) $(BIN)/python -m pytest -q tests/unit
+
+docs: venv dev
+	PYTHONPATH=$(DEV) $(BIN)/python docs/generate.py docs
+
+docs-check: venv dev
+	PYTHONPATH=$(DEV) $(BIN)/python docs/generate.py --check docs
+
+# ansible-test gets a venv of its own (its sanity requirements are pinned by ansible-core).
+sanity-venv: $(SANITY_VENV)/.installed
+
+$(SANITY_VENV)/.installed: requirements.txt
+	python3 -m venv $(SANITY_VENV)
+	$(SANITY_VENV)/bin/pip install -q "$$(grep '^ansible-core==' requirements.txt)"
+	touch $@
+
+sanity: tree sanity-venv
+	pip_version=$$($(SANITY_VENV)/bin/python -c "from types import SimpleNamespace; \
+	  from ansible_test._internal.python_requirements import get_venv_packages; \
+	  print(get_venv_packages(SimpleNamespace(version='$(PYTHON_VERSION)'))['pip'])") && \
+	mkdir -p $(HOME)/.ansible/test/cache && \
+	cp tools/ansible_test_get_pip.py $(HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	cd $(COLLECTION_TREE) && PATH=$(SANITY_VENV)/bin:$$PATH \
+	  ansible-test sanity --local --requirements --python $(PYTHON_VERSION) 2>&1 \
+	  | grep -v -e '^WARNING: Location' -e '^Requirement already satisfied' ; exit $${PIPESTATUS[0]}
+
+lint: venv install
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-lint --offline -q
+
+benchmark: venv dev
+	PYTHONPATH=$(DEV) $(BIN)/python benchmarks/planner.py --output benchmarks/planner-results.md
+
+test: apt venv docs-check unit sanity lint integration molecule
+	@echo "make test: all suites passed"
+
+clean:
+	rm -rf $(BUILD) tests/output

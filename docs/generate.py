@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate docs/port-matrix.md and docs/profile.md from the catalog and profile options.
 
 Usage: generate.py [--check] OUTPUT_DIR. With --check, exit 1 when a file differs.
@@ -44,7 +43,7 @@ def port_matrix(components):
            'control plane and worker hosts), a role, or a CIDR set from the profile '
            '([profile.md](profile.md)).', '',
            '## By role', '']
-    roles = [role for role in DESTINATIONS]
+    roles = list(DESTINATIONS)
     out.append('| Component | ' + ' | '.join(roles) + ' |')
     out.append('|---|' + '---|' * len(roles))
     for component in components:
@@ -107,8 +106,10 @@ def profile_doc():
             '| `kubeports_role_groups` | Mapping of role to inventory groups (see the lookup docs for the default). |',
             '| `kubeports_roles` | Host variable: explicit roles, overriding the groups. |',
             '| `kubeports_address` | Host variable: the address(es) peers see (IPv4 and IPv6). Else `ip` (+ `ip6`), else `ansible_host`. |',
-            '| `kubeports_extra_rules` | Rules of your own, same fields as a catalog rule (`protocol`, `port`, `to`, `from`, `when`, `description`, `reference`, `id`). |',
-            '| `kubeports_drop_rules` | Catalog rules not to open: rule ids (glob patterns allowed, e.g. `cilium.agent-*`) or `protocol/port` selectors such as `tcp/9100`. |',
+            '| `kubeports_extra_rules` | Rules of your own, same fields as a catalog rule (`protocol`, `port`, '
+            '`to`, `from`, `when`, `description`, `reference`, `id`). |',
+            '| `kubeports_drop_rules` | Catalog rules not to open: rule ids (glob patterns allowed, e.g. '
+            '`cilium.agent-*`) or `protocol/port` selectors such as `tcp/9100`. |',
             '| `kubeports_catalog_dirs` | Extra catalog directories (one YAML file per component). |',
             '']
     return '\n'.join(out)

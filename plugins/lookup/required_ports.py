@@ -7,7 +7,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 name: required_ports
-author: kubeports.firewall contributors
+author: kubeports maintainers (@kubeports)
 version_added: 0.1.0
 short_description: The firewall rules a Kubernetes node needs, with their allowed sources
 description:

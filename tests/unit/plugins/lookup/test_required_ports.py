@@ -24,7 +24,7 @@ def run(args):
                ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0',
                PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
     env.pop('ANSIBLE_CONFIG', None)
-    return subprocess.run(args, cwd='/', env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(args, cwd='/', env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def lookup(inventory, expression, extra=()):
