@@ -17,7 +17,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import 
     PORT_VARIABLES, SOURCES, build_rule)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.peers import (
-    ANY, merge, parse_cidr, resolve_cidr_list)
+    ANY, merge, netaddr, parse_cidr, resolve_cidr_list)
 from ansible_collections.kubeports.firewall.plugins.module_utils.ports import (
     PROTOCOLS, check_protocol, format_port, parse_port)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
@@ -91,6 +91,8 @@ class Planner(object):
         self.components = components
         self.index = index
         self.catalog_ids = [rule.id for component in components for rule in component.rules]
+        self._any = [parse_cidr(item, 'any') for item in ANY]
+        self._merge_cache = {}
 
     def plan(self, host, variables, source=None):
         """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port)."""
@@ -131,11 +133,11 @@ class Planner(object):
                 continue
             sources = {}
             for name in rule.sources:
-                networks = set_cache.get(name)
-                if networks is None:
-                    networks = set_cache[name] = self._source_networks(name, host, cidr_networks)
-                if networks:
-                    sources[name] = networks
+                found = set_cache.get(name)
+                if found is None:
+                    found = set_cache[name] = self._source(name, host, cidr_networks)
+                if any(found[1]):
+                    sources[name] = found
             if not sources:
                 skipped.append({'id': rule.id, 'protocol': rule.protocol, 'port': format_port(port),
                                 'reason': 'no members in source set(s) %s' % ', '.join(rule.sources)})
@@ -145,10 +147,9 @@ class Planner(object):
             if entry is None:
                 entry = merged[key] = {'sets': {}, 'rules': []}
                 order.append(key)
-            for name, networks in sources.items():
-                entry['sets'].setdefault(name, []).extend(networks)
+            entry['sets'].update(sources)
             entry['rules'].append(rule)
-        planned = [self._output(host, key, merged[key], roles) for key in order]
+        planned = [self._output(host, key, merged[key]) for key in order]
         planned.sort(key=_sort_key)
         return HostPlan(host, sorted(roles), planned, skipped)
 
@@ -159,26 +160,43 @@ class Planner(object):
             return parse_port(value, rule.port)
         return rule.port
 
-    def _source_networks(self, name, host, cidr_networks):
-        if name == 'any':
-            return [parse_cidr(item, 'any') for item in ANY]
-        if name == 'self':
-            return list(self.index.addresses[host])
-        networks = []
-        if name in self.index.members:
-            networks.extend(self.index.role_networks(name))
-        for key in (name, 'extra:' + name):
-            networks.extend(cidr_networks.get(key, ()))
-        return networks
+    def _source(self, name, host, cidr_networks):
+        """(signature, parts) of one source set for this host.
 
-    @staticmethod
-    def _output(host, key, entry, roles):
+        ``parts`` are lists of networks, shared with the index (never copied, so a plan
+        costs the same whatever the cluster size). The signature identifies the set's
+        content for the merge cache; it is None for "self", which differs per host.
+        """
+        if name == 'any':
+            return ('any',), (self._any,)
+        if name == 'self':
+            return None, (self.index.addresses[host],)
+        extras = list(cidr_networks.get(name, ())) + list(cidr_networks.get('extra:' + name, ()))
+        members = self.index.role_networks(name) if name in self.index.members else []
+        return (name, tuple(str(net) for net in extras)), (members, extras)
+
+    def _merged(self, sets):
+        """Merged CIDRs and their IPSet for source sets of the same content, computed once."""
+        signature = tuple(sorted(found[0] for found in sets))
+        cached = self._merge_cache.get(signature)
+        if cached is None:
+            networks = [net for found in sets for part in found[1] for net in part]
+            sources = merge(networks)
+            cached = self._merge_cache[signature] = (sources, netaddr.IPSet(sources))
+        return cached
+
+    def _output(self, host, key, entry):
         protocol, port = key
-        networks = [net for nets in entry['sets'].values() for net in nets]
-        sources = merge(networks)
+        shared = [found for found in entry['sets'].values() if found[0] is not None]
+        own = [net for found in entry['sets'].values() if found[0] is None for part in found[1] for net in part]
+        sources, covered = self._merged(shared) if shared else ([], netaddr.IPSet())
+        if any(net not in covered for net in own):
+            sources = merge([netaddr.IPNetwork(item) for item in sources] + own)
         everyone = set(ANY).issubset(sources)
         if everyone:
             sources = list(ANY)
+        else:
+            sources = list(sources)
         set_names = sorted(entry['sets'])
         descriptions, references, ids, components, to = [], [], [], [], []
         for rule in entry['rules']:
