@@ -5,6 +5,7 @@ lab/specs/default.yml), cleaning any lab left by an earlier killed run first, an
 down at the end. KPLAB_KEEP=1 leaves the lab running after the session (for debugging).
 """
 
+import fcntl
 import json
 import os
 import shlex
@@ -19,6 +20,9 @@ import pytest
 HERE = Path(__file__).resolve().parent
 KPLAB = HERE / "lab" / "kplab"
 DEFAULT_SPEC = HERE / "lab" / "specs" / "default.yml"
+# One lab per machine: concurrent test sessions wait for each other (bounded).
+SESSION_LOCK = "/run/kplab-session.lock"
+SESSION_LOCK_WAIT = 1200
 
 
 def kplab(*args, check=True, timeout=300, **kwargs):
@@ -99,6 +103,16 @@ def lab(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (network and mount namespaces)")
     spec = Path(os.environ.get("KPLAB_SPEC", DEFAULT_SPEC)).resolve()
+    lock = open(SESSION_LOCK, "w")  # pylint: disable=consider-using-with
+    deadline = time.monotonic() + SESSION_LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                pytest.fail("another lab session held %s for %d s" % (SESSION_LOCK, SESSION_LOCK_WAIT))
+            time.sleep(2)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         # SIGTERM unwinds like Ctrl-C so the finalizer below still tears the lab down.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -119,3 +133,4 @@ def lab(tmp_path_factory):
     finally:
         if os.environ.get("KPLAB_KEEP") != "1":
             kplab("down", timeout=120)
+        lock.close()

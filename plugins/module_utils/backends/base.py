@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backend contract: read current state, plan the difference, apply it once.
+
+Runs on the managed host: standard library only (no netaddr, no PyYAML).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import re
+
+OWNER = 'kubeports'
+PORT_PROTOCOLS = ('tcp', 'udp', 'sctp')
+PROTOCOL_ONLY = ('icmp', 'icmpv6', 'ipip', 'gre', 'esp', 'all')
+ANY_SOURCES = {'ipv4': '0.0.0.0/0', 'ipv6': '::/0'}
+_SET_NAME = re.compile(r'[^A-Za-z0-9_-]')
+# ipset names are at most 31 characters; backends add "kubeports-" and a family suffix.
+SET_ID_MAX = 18
+
+
+class BackendError(Exception):
+    """A clear, user-facing failure; nothing more is changed after it is raised."""
+
+
+def set_id(name):
+    """A short, stable identifier for a peer set name, safe for ipset and ufw comments."""
+    clean = _SET_NAME.sub('_', name)
+    if len(clean) <= SET_ID_MAX:
+        return clean
+    digest = hashlib.sha1(name.encode('utf-8')).hexdigest()[:5]
+    return '%s_%s' % (clean[:SET_ID_MAX - 6], digest)
+
+
+def family_of(cidr):
+    return 'ipv%d' % ipaddress.ip_network(cidr, strict=False).version
+
+
+class DesiredState(object):
+    """What the planner asked for, in the shapes backends need.
+
+    - ``open_to_all``: {(protocol, port)} opened to everyone (port '' for protocol-only).
+    - ``peer_sets``: {set_id: {'name': source_set, 'ipv4': [cidrs], 'ipv6': [cidrs]}}.
+    - ``restricted``: {(set_id, protocol, port)} opened to one peer set.
+    ``items()`` flattens everything to (family, protocol, port, source or None).
+    """
+
+    def __init__(self, open_to_all, peer_sets, restricted):
+        self.open_to_all = open_to_all
+        self.peer_sets = peer_sets
+        self.restricted = restricted
+
+    @classmethod
+    def from_rules(cls, rules):
+        open_to_all, peer_sets, restricted = set(), {}, set()
+        for index, rule in enumerate(rules):
+            where = 'rules[%d]' % index
+            protocol = str(rule.get('protocol', '')).lower()
+            port = str(rule.get('port') or '')
+            if protocol in PORT_PROTOCOLS:
+                if not re.match(r'^\d+(-\d+)?$', port):
+                    raise BackendError('%s: protocol %s needs a port or range, got %r' % (where, protocol, port))
+                low, _sep, high = port.partition('-')
+                if not (1 <= int(low) <= 65535 and 1 <= int(high or low) <= 65535 and int(low) <= int(high or low)):
+                    raise BackendError('%s: invalid port %r' % (where, port))
+            elif protocol in PROTOCOL_ONLY:
+                if port:
+                    raise BackendError('%s: protocol %s takes no port, got %r' % (where, protocol, port))
+            else:
+                raise BackendError('%s: unknown protocol %r' % (where, rule.get('protocol')))
+            sources = rule.get('sources') or []
+            if not sources:
+                raise BackendError('%s (%s %s): no sources' % (where, protocol, port))
+            try:
+                networks = [ipaddress.ip_network(str(item), strict=True) for item in sources]
+            except ValueError as exc:
+                raise BackendError('%s (%s %s): invalid source: %s' % (where, protocol, port, exc))
+            name = rule.get('source_set')
+            if name is None:
+                open_to_all.add((protocol, port))
+                continue
+            identifier = set_id(str(name))
+            members = {'name': str(name),
+                       'ipv4': sorted(str(net) for net in networks if net.version == 4),
+                       'ipv6': sorted(str(net) for net in networks if net.version == 6)}
+            known = peer_sets.setdefault(identifier, members)
+            if known != members:
+                raise BackendError('%s: peer set %r has different members in another rule' % (where, name))
+            restricted.add((identifier, protocol, port))
+        return cls(open_to_all, peer_sets, restricted)
+
+    def items(self):
+        flat = set()
+        for protocol, port in self.open_to_all:
+            for family in ('ipv4', 'ipv6'):
+                flat.add((family, protocol, port, None))
+        for identifier, protocol, port in self.restricted:
+            for family in ('ipv4', 'ipv6'):
+                for cidr in self.peer_sets[identifier][family]:
+                    flat.add((family, protocol, port, cidr))
+        return flat
+
+
+class Backend(object):
+    """One firewall. Subclasses implement the four methods below; the module calls
+    ``detect`` (for backend=auto), then ``read``, ``plan``, and, unless in check mode and
+    only when the plan is not empty, ``apply`` followed by ``read`` and ``verify``.
+
+    ``plan`` is pure: it compares DesiredState with what ``read`` returned and returns a
+    Change. Nothing is written before ``apply``; ``apply`` writes the whole change in one
+    go and never reloads, restarts or flushes the firewall in steady state.
+    """
+
+    name = None
+
+    def __init__(self, run_command, options):
+        # run_command(argv, check=True) -> (rc, stdout, stderr), AnsibleModule.run_command style.
+        self.run_command = run_command
+        self.options = options
+
+    @classmethod
+    def detect(cls, run_command):
+        """True when this firewall is installed and active on the host."""
+        raise NotImplementedError
+
+    def read(self):
+        """Current state: what the collection owns (and enough of the rest to never touch it)."""
+        raise NotImplementedError
+
+    def plan(self, desired, current, prune):
+        """A Change from current to desired; with prune, owned items no longer wanted go."""
+        raise NotImplementedError
+
+    def apply(self, change):
+        """Write the change once. Raise BackendError on failure."""
+        raise NotImplementedError
+
+    def verify(self, desired, current, prune):
+        """After apply: the re-read state must need no further change."""
+        leftover = self.plan(desired, current, prune)
+        if not leftover.empty:
+            raise BackendError('%s did not apply all changes; still to add: %s; still to remove: %s'
+                               % (self.name, ', '.join(leftover.added) or '-', ', '.join(leftover.removed) or '-'))
+
+
+class Change(object):
+    """The difference to apply. ``added``/``removed`` are readable item strings for the
+    diff; ``operations`` are backend-specific and only used by that backend's apply."""
+
+    def __init__(self, added=None, removed=None, operations=None, before=None, after=None):
+        self.added = sorted(added or [])
+        self.removed = sorted(removed or [])
+        self.operations = operations or []
+        self.before = before
+        self.after = after
+
+    @property
+    def empty(self):
+        return not self.added and not self.removed and not self.operations
+
+    def diff(self):
+        result = {'added': self.added, 'removed': self.removed}
+        if self.before is not None or self.after is not None:
+            result['before'] = self.before or ''
+            result['after'] = self.after or ''
+        return result
