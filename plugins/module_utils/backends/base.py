@@ -4,6 +4,8 @@
 """The backend contract: read current state, plan the difference, apply it once.
 
 Runs on the managed host: standard library only (no netaddr, no PyYAML).
+README.md beside this file describes the module that drives backends, its options and
+the tests every backend needs.
 """
 
 from __future__ import absolute_import, division, print_function
