@@ -27,7 +27,7 @@ SESSION_LOCK_WAIT = 1200
 
 def kplab(*args, check=True, timeout=300, **kwargs):
     cmd = [sys.executable, str(KPLAB), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
     if check and proc.returncode != 0:
         raise RuntimeError("kplab %s failed (%d):\n%s%s" % (
             " ".join(args), proc.returncode, proc.stdout, proc.stderr))
@@ -43,7 +43,7 @@ def root_ruleset():
     parts = []
     for cmd in (["nft", "list", "ruleset"], ["iptables-save"], ["ip6tables-save"]):
         try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False).stdout
         except FileNotFoundError:
             continue
         parts.append("\n".join(line for line in out.splitlines() if not line.startswith("#")))
