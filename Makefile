@@ -9,10 +9,13 @@ BUILD := $(CURDIR)/.build
 COLLECTION_TREE := $(BUILD)/tree/ansible_collections/kubeports/firewall
 INSTALLED := $(BUILD)/collections
 DEV := $(BUILD)/dev
+LAB := $(CURDIR)/tests/integration/lab/kplab
+LAB_SPECS := $(CURDIR)/tests/integration/lab/specs
+DEMO_INVENTORY := $(CURDIR)/examples/lab-demo
 SANITY_VENV := $(BUILD)/sanity-venv
 PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
-	firewalld python3-firewall ufw iptables nftables ipset socat procps
+	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps
 
 .PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule test demo benchmark clean
 
@@ -88,6 +91,27 @@ lint: venv install
 
 benchmark: venv dev
 	PYTHONPATH=$(DEV) $(BIN)/python benchmarks/planner.py --output benchmarks/planner-results.md
+
+# Real firewalls in the lab's network namespaces, reached over SSH.
+integration: apt venv install
+	$(BIN)/pytest -q -p no:cacheprovider tests/integration
+	KPLAB_SPEC=$(LAB_SPECS)/all-backends.yml $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_lab.py
+
+molecule: apt venv install
+	cd tests/integration && molecule test -s lab
+
+# The main job on the built-in lab: plan, open the ports, run again to show nothing changes.
+demo: apt venv install
+	@trap '$(LAB) down >/dev/null 2>&1' EXIT; set -e; \
+	$(LAB) up $(LAB_SPECS)/demo.yml; \
+	echo "== Plan (no host touched)"; \
+	ansible-playbook -i $(DEMO_INVENTORY) playbooks/plan.yml -e kubeports_report_dir=$(BUILD)/demo; \
+	echo "== Open the ports"; \
+	ansible-playbook -i $(DEMO_INVENTORY) playbooks/open-ports.yml; \
+	echo "== Run again: nothing changes"; \
+	ansible-playbook -i $(DEMO_INVENTORY) playbooks/open-ports.yml | tee $(BUILD)/demo/second-run.log; \
+	grep -Eq 'changed=[1-9]' $(BUILD)/demo/second-run.log && { echo "second run changed something"; exit 1; }; \
+	echo "Demo done; reports in $(BUILD)/demo"
 
 test: apt venv docs-check unit sanity lint integration molecule
 	@echo "make test: all suites passed"
