@@ -13,6 +13,7 @@ try:
     import netaddr
     HAS_NETADDR = True
 except ImportError:
+    netaddr = None
     HAS_NETADDR = False
 
 ANY = ('0.0.0.0/0', '::/0')

@@ -46,7 +46,7 @@ DCE5_ADDRESSES = {'seed': '192.0.2.5', 'reg': '192.0.2.6', 'm1': '192.0.2.11', '
 DCE5_PROFILE = {'kubeports_distribution': 'kubean', 'kubeports_dce5_cluster': 'global',
                 'kubeports_cni': ['calico', 'spiderpool'], 'kubeports_calico_backend': 'bird',
                 'kubeports_calico_encapsulation': 'ipip', 'kubeports_calico_typha': True,
-                'kubeports_wireguard': True, 'kubeports_addons': ['metallb', 'kube-vip', 'node-exporter']}
+                'kubeports_wireguard': True, 'kubeports_addons': ['metallb', 'kube-vip']}
 DCE5_ALL_NODES = {
     # 全部 K8s 节点
     '22/tcp': ANY, '9100/tcp': 'cluster', '10250/tcp': 'controlplane+self', '30000-32767/tcp': ANY,
