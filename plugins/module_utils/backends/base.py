@@ -13,7 +13,10 @@ __metaclass__ = type
 
 import hashlib
 import ipaddress
+import json
+import os
 import re
+import tempfile
 
 OWNER = 'kubeports'
 PORT_PROTOCOLS = ('tcp', 'udp', 'sctp')
@@ -122,6 +125,36 @@ class Backend(object):
         # run_command(argv, check=True) -> (rc, stdout, stderr), AnsibleModule.run_command style.
         self.run_command = run_command
         self.options = options
+        self.messages = []
+
+    def check_usable(self):
+        """For an explicitly chosen backend: fail clearly when it is missing or not active."""
+        if not self.detect(self.run_command):
+            raise BackendError('%s is not installed or not active on this host' % self.name)
+
+    def state_path(self):
+        return os.path.join(self.options.get('state_dir') or '/var/lib/kubeports', '%s.json' % self.name)
+
+    def load_state(self):
+        """The record of what the collection created on this host ({} when none)."""
+        try:
+            with open(self.state_path()) as handle:
+                return json.load(handle)
+        except (IOError, OSError):
+            return {}
+        except ValueError as exc:
+            raise BackendError('ownership record %s is not valid JSON (%s); fix or remove it'
+                               % (self.state_path(), exc))
+
+    def save_state(self, state):
+        path = self.state_path()
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix='.%s.' % self.name)
+        with os.fdopen(handle, 'w') as stream:
+            json.dump(state, stream, indent=2, sort_keys=True)
+        os.rename(temporary, path)
 
     @classmethod
     def detect(cls, run_command):

@@ -1,0 +1,299 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""firewalld through its Python bindings: zone ports and protocols for rules open to
+everyone, one ipset per peer set with rich rules for restricted rules, trusted-zone
+sources for trusted networks. Runtime and permanent configuration are changed together.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+import shutil
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
+    OWNER, PORT_PROTOCOLS, Backend, BackendError, Change)
+
+PREFIX = OWNER + '-'
+VIEWS = ('permanent', 'runtime')
+# firewalld protocol names (from /etc/protocols); IPIP is IP protocol 4, "ipencap" there.
+PROTOCOL_NAMES = {'icmp': 'icmp', 'icmpv6': 'ipv6-icmp', 'ipip': 'ipencap', 'gre': 'gre', 'esp': 'esp'}
+FAMILY_ONLY = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
+TRUSTED_ZONE = 'trusted'
+
+
+def ipset_name(identifier, family):
+    return PREFIX + identifier + ('-v6' if family == 'ipv6' else '')
+
+
+def rich_rule(family, ipset, protocol, port):
+    """firewalld's canonical rich rule text."""
+    if protocol in PORT_PROTOCOLS:
+        element = 'port port="%s" protocol="%s"' % (port, protocol)
+    else:
+        element = 'protocol value="%s"' % PROTOCOL_NAMES[protocol]
+    return 'rule family="%s" source ipset="%s" %s accept' % (family, ipset, element)
+
+
+def normalize_entry(entry):
+    try:
+        return str(ipaddress.ip_network(entry, strict=False))
+    except ValueError:
+        return entry
+
+
+def empty_view():
+    return {'ports': set(), 'protocols': set(), 'rich': set(), 'trusted': set(), 'ipsets': {}}
+
+
+def desired_view(desired):
+    """The firewalld items for a DesiredState (the same for runtime and permanent)."""
+    view = empty_view()
+    for protocol, port in desired.open_to_all:
+        if protocol in PORT_PROTOCOLS:
+            view['ports'].add('%s/%s' % (port, protocol))
+        elif protocol == 'all':
+            raise BackendError('a rule opens every protocol to everyone; refusing (give it a source set)')
+        else:
+            view['protocols'].add(PROTOCOL_NAMES[protocol])
+    for identifier, protocol, port in sorted(desired.restricted):
+        members = desired.peer_sets[identifier]
+        if protocol == 'all':
+            view['trusted'].update(members['ipv4'] + members['ipv6'])
+            continue
+        for family, ipset_family in (('ipv4', 'inet'), ('ipv6', 'inet6')):
+            if not members[family] or FAMILY_ONLY.get(protocol, family) != family:
+                continue
+            name = ipset_name(identifier, family)
+            view['ipsets'][name] = {'family': ipset_family, 'entries': set(members[family])}
+            view['rich'].add(rich_rule(family, name, protocol, port))
+    return view
+
+
+def plan_views(wanted, current, owned, prune):
+    """Operations and readable lines turning each current view into ``wanted``.
+
+    ``current`` maps view name to a view; ``owned`` lists ports, protocols and trusted
+    sources the collection added earlier. Pure: used by plan() and the unit tests.
+    """
+    operations, added, removed = [], {}, {}
+    reload_needed = False
+
+    def note(lines, text, view):
+        lines.setdefault(text, []).append(view)
+
+    for view_name in VIEWS:
+        have = current[view_name]
+        for kind, label in (('ports', 'port'), ('protocols', 'protocol'), ('rich', 'rich rule'),
+                            ('trusted', 'trusted source')):
+            for item in sorted(wanted[kind] - have[kind]):
+                operations.append((view_name, 'add', kind, item))
+                note(added, '%s %s' % (label, item), view_name)
+            if not prune:
+                continue
+            for item in sorted(have[kind] - wanted[kind]):
+                if kind == 'rich':
+                    ours = ('ipset="%s' % PREFIX) in item
+                else:
+                    ours = item in owned.get(kind, ())
+                if ours:
+                    operations.append((view_name, 'remove', kind, item))
+                    note(removed, '%s %s' % (label, item), view_name)
+        for name, wanted_set in sorted(wanted['ipsets'].items()):
+            existing = have['ipsets'].get(name)
+            if existing is None or existing['family'] != wanted_set['family']:
+                if view_name == 'permanent':
+                    if existing is not None:
+                        operations.append((view_name, 'delete_ipset', name, None))
+                        note(removed, 'ipset %s' % name, view_name)
+                    operations.append((view_name, 'create_ipset', name, wanted_set))
+                    note(added, 'ipset %s (%s: %s)' % (name, wanted_set['family'],
+                                                       ', '.join(sorted(wanted_set['entries']))), view_name)
+                reload_needed = True
+                continue
+            for entry in sorted(wanted_set['entries'] - existing['entries']):
+                operations.append((view_name, 'add_entry', name, entry))
+                note(added, 'ipset %s entry %s' % (name, entry), view_name)
+            for entry in sorted(existing['entries'] - wanted_set['entries']):
+                operations.append((view_name, 'remove_entry', name, entry))
+                note(removed, 'ipset %s entry %s' % (name, entry), view_name)
+        if prune:
+            for name in sorted(set(have['ipsets']) - set(wanted['ipsets'])):
+                if view_name == 'permanent':
+                    operations.append((view_name, 'delete_ipset', name, None))
+                    note(removed, 'ipset %s' % name, view_name)
+                reload_needed = True
+    if reload_needed:
+        operations.append(('runtime', 'reload', None, None))
+    return operations, _lines(added), _lines(removed)
+
+
+def _lines(items):
+    lines = []
+    for text, views in items.items():
+        lines.append(text if len(views) == len(VIEWS) else '%s (%s only)' % (text, views[0]))
+    return lines
+
+
+class FirewalldBackend(Backend):
+    name = 'firewalld'
+
+    def __init__(self, run_command, options):
+        super(FirewalldBackend, self).__init__(run_command, options)
+        self._fw = None
+        self.zone = None
+
+    @classmethod
+    def detect(cls, run_command):
+        if not shutil.which('firewall-cmd'):
+            return False
+        return run_command(['firewall-cmd', '--state'], check=False)[0] == 0
+
+    def check_usable(self):
+        if not shutil.which('firewall-cmd'):
+            raise BackendError('firewalld is not installed on this host (no firewall-cmd)')
+        rc, out, err = self.run_command(['firewall-cmd', '--state'], check=False)
+        if rc != 0:
+            raise BackendError('firewalld is not running (firewall-cmd --state: %s); start it, or fix '
+                               'its failed state, before applying rules' % (out or err).strip())
+
+    def client(self):
+        if self._fw is None:
+            try:
+                from firewall.client import FirewallClient  # pylint: disable=import-outside-toplevel
+            except ImportError:
+                raise BackendError('the firewalld Python bindings (python3-firewall) are missing on this host')
+            fw = FirewallClient()
+            if not fw.connected:
+                raise BackendError('cannot reach firewalld over D-Bus; is it running?')
+            self._fw = fw
+            self.zone = self.options.get('firewalld_zone') or fw.getDefaultZone()
+        return self._fw
+
+    @staticmethod
+    def _normalize_rich(rule):
+        try:
+            from firewall.core.rich import Rich_Rule  # pylint: disable=import-outside-toplevel
+            return str(Rich_Rule(rule_str=rule))
+        except Exception:  # pylint: disable=broad-except
+            return rule
+
+    def read(self):
+        fw = self.client()
+        if self.zone not in fw.config().getZoneNames():
+            raise BackendError('firewalld zone %r does not exist' % self.zone)
+        runtime = empty_view()
+        runtime['ports'] = set('%s/%s' % (port, proto) for port, proto in fw.getPorts(self.zone))
+        runtime['protocols'] = set(fw.getProtocols(self.zone))
+        runtime['rich'] = set(self._normalize_rich(rule) for rule in fw.getRichRules(self.zone))
+        runtime['trusted'] = set(fw.getSources(TRUSTED_ZONE))
+        for name in fw.getIPSets():
+            if name.startswith(PREFIX):
+                settings = fw.getIPSetSettings(name)
+                runtime['ipsets'][name] = {'family': settings.getOptions().get('family', 'inet'),
+                                           'entries': set(normalize_entry(e) for e in fw.getEntries(name))}
+        config = fw.config()
+        zone = config.getZoneByName(self.zone).getSettings()
+        permanent = empty_view()
+        permanent['ports'] = set('%s/%s' % (port, proto) for port, proto in zone.getPorts())
+        permanent['protocols'] = set(zone.getProtocols())
+        permanent['rich'] = set(self._normalize_rich(rule) for rule in zone.getRichRules())
+        permanent['trusted'] = set(config.getZoneByName(TRUSTED_ZONE).getSettings().getSources())
+        for name in config.getIPSetNames():
+            if name.startswith(PREFIX):
+                settings = config.getIPSetByName(name).getSettings()
+                permanent['ipsets'][name] = {'family': settings.getOptions().get('family', 'inet'),
+                                             'entries': set(normalize_entry(e) for e in settings.getEntries())}
+        return {'runtime': runtime, 'permanent': permanent, 'owned': self.load_state()}
+
+    def plan(self, desired, current, prune):
+        wanted = desired_view(desired)
+        wanted['rich'] = set(self._normalize_rich(rule) for rule in wanted['rich'])
+        for cidr in wanted['trusted']:
+            zone = None
+            if self._fw is not None:
+                zone = self._fw.getZoneOfSource(cidr) or None
+            if zone not in (None, '', TRUSTED_ZONE):
+                raise BackendError('source %s is already bound to firewalld zone %s; it cannot also be '
+                                   'trusted' % (cidr, zone))
+        owned = current['owned'] if current['owned'].get('zone') in (None, self.zone) else {}
+        operations, added, removed = plan_views(wanted, current, owned, prune)
+        return Change(added=added, removed=removed, operations=operations)
+
+    def apply(self, change):
+        fw = self.client()
+        config = fw.config()
+        zone_config = config.getZoneByName(self.zone)
+        trusted_config = config.getZoneByName(TRUSTED_ZONE)
+        state = self.load_state()
+        owned = dict((kind, set(state.get(kind, []))) for kind in ('ports', 'protocols', 'trusted'))
+        reload_needed = any(op[1] == 'reload' for op in change.operations)
+        try:
+            for view, action, kind, item in sorted(change.operations, key=_apply_order):
+                if view == 'runtime' and reload_needed:
+                    continue
+                self._apply_one(fw, config, zone_config, trusted_config, view, action, kind, item)
+                if view == 'permanent' and kind in owned:
+                    (owned[kind].add if action == 'add' else owned[kind].discard)(item)
+            if reload_needed:
+                fw.reload()
+                self.messages.append('firewalld reloaded once: new or removed kubeports ipsets '
+                                     '(firewalld cannot change ipsets at runtime)')
+        except BackendError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise BackendError('firewalld rejected a change: %s' % exc)
+        finally:
+            self.save_state(dict([('zone', self.zone)] + [(kind, sorted(items)) for kind, items in owned.items()]))
+
+    def _apply_one(self, fw, config, zone_config, trusted_config, view, action, kind, item):
+        if kind == 'trusted':
+            target, runtime_zone = trusted_config, TRUSTED_ZONE
+        else:
+            target, runtime_zone = zone_config, self.zone
+        if action in ('add', 'remove'):
+            add = action == 'add'
+            if view == 'permanent':
+                method = {'ports': 'Port', 'protocols': 'Protocol', 'rich': 'RichRule', 'trusted': 'Source'}[kind]
+                if kind == 'ports':
+                    port, protocol = item.split('/')
+                    getattr(target, ('add' if add else 'remove') + method)(port, protocol)
+                else:
+                    getattr(target, ('add' if add else 'remove') + method)(item)
+            else:
+                if kind == 'ports':
+                    port, protocol = item.split('/')
+                    (fw.addPort if add else fw.removePort)(runtime_zone, port, protocol)
+                elif kind == 'protocols':
+                    (fw.addProtocol if add else fw.removeProtocol)(runtime_zone, item)
+                elif kind == 'rich':
+                    (fw.addRichRule if add else fw.removeRichRule)(runtime_zone, item)
+                else:
+                    (fw.addSource if add else fw.removeSource)(runtime_zone, item)
+        elif action == 'create_ipset':
+            from firewall.client import FirewallClientIPSetSettings  # pylint: disable=import-outside-toplevel
+            settings = FirewallClientIPSetSettings()
+            settings.setType('hash:net')
+            settings.setShort('kubeports peer set')
+            settings.setOptions({'family': item['family']})
+            settings.setEntries(sorted(item['entries']))
+            config.addIPSet(kind, settings)
+        elif action == 'delete_ipset':
+            config.getIPSetByName(kind).remove()
+        elif action in ('add_entry', 'remove_entry'):
+            if view == 'permanent':
+                ipset = config.getIPSetByName(kind)
+                (ipset.addEntry if action == 'add_entry' else ipset.removeEntry)(item)
+            else:
+                (fw.addEntry if action == 'add_entry' else fw.removeEntry)(kind, item)
+
+
+def _apply_order(operation):
+    """Permanent before runtime; removals (rules first, then ipsets) before additions."""
+    view, action, kind, _item = operation
+    rank = {'remove': 0, 'remove_entry': 1, 'delete_ipset': 2, 'create_ipset': 3, 'add_entry': 4,
+            'add': 5, 'reload': 6}[action]
+    if action in ('add', 'remove') and kind == 'rich':
+        rank = rank - 0.5 if action == 'remove' else rank + 0.5
+    return (VIEWS.index(view), rank)

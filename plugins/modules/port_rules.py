@@ -1,0 +1,226 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: port_rules
+author: kubeports maintainers (@kubeports)
+version_added: 0.2.0
+short_description: Open exactly the given ports, to exactly the given sources, on the host firewall
+description:
+  - Takes a host's whole rule set (the output of the P(kubeports.firewall.required_ports#lookup)
+    lookup for that host) in one invocation, reads the firewall's current state, computes the
+    difference, applies it once, re-reads and checks that nothing is missing.
+  - Restricted rules are grouped by peer set. On firewalld each peer set is one ipset
+    (C(kubeports-<set>), plus C(kubeports-<set>-v6) for IPv6 members) used by rich rules, so the
+    number of rules does not grow with the number of nodes. On ufw every rule carries a
+    C(kubeports) comment.
+  - Only what the collection created is ever removed (O(prune)); rules opened by hand stay,
+    even for the same port.
+  - Steady-state changes never reload, restart or flush the firewall. firewalld cannot create
+    an ipset at runtime, so the first run that introduces a new peer set reloads firewalld once.
+  - Runs under an exclusive lock per host, so two plays against one host serialize.
+options:
+  rules:
+    description:
+      - The rules, as returned by the P(kubeports.firewall.required_ports#lookup) lookup.
+      - Each needs C(protocol), C(port) (empty for protocol-only rules), C(sources) and
+        C(source_set) (null when anyone may connect).
+    type: list
+    elements: dict
+    required: true
+  backend:
+    description:
+      - The firewall to manage. V(auto) picks the active one (firewalld, then ufw, then SuSEfirewall2).
+    type: str
+    choices: [auto, firewalld, ufw, susefirewall2]
+    default: auto
+  prune:
+    description:
+      - Remove rules the collection created earlier that are no longer in O(rules).
+      - Rules the collection did not create are never removed.
+    type: bool
+    default: true
+  firewalld_zone:
+    description: firewalld zone of the rules. Default is firewalld's default zone.
+    type: str
+  state_dir:
+    description: Directory for the record of what the collection created, one file per backend.
+    type: path
+    default: /var/lib/kubeports
+  allow_restart:
+    description:
+      - SuSEfirewall2 flushes every iptables table when it starts. It is not restarted on a
+        host already running Kubernetes unless this is V(true).
+    type: bool
+    default: false
+  lock_timeout:
+    description: Seconds to wait for another run on the same host to finish.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    description: Reports the same diff a real run would make and changes nothing.
+  diff_mode:
+    support: full
+    description: C(added) and C(removed) items; C(before) and C(after) for file-based backends.
+notes:
+  - Protocol-only rules (ICMP, IPIP, ESP, GRE) are opened where the backend can express them;
+    elsewhere the module fails naming the rule.
+'''
+
+EXAMPLES = r'''
+- name: Open the planned ports of this host
+  kubeports.firewall.port_rules:
+    rules: "{{ lookup('kubeports.firewall.required_ports', inventory_hostname) }}"
+
+- name: Audit drift without changing anything
+  kubeports.firewall.port_rules:
+    rules: "{{ lookup('kubeports.firewall.required_ports', inventory_hostname) }}"
+    backend: firewalld
+  check_mode: true
+  diff: true
+  register: drift
+'''
+
+RETURN = r'''
+backend:
+  description: The firewall that was managed.
+  returned: always
+  type: str
+  sample: firewalld
+diff:
+  description: What was (or in check mode would be) added and removed.
+  returned: always
+  type: dict
+  contains:
+    added:
+      description: Items added, one readable line each.
+      type: list
+      elements: str
+    removed:
+      description: Items removed, one readable line each.
+      type: list
+      elements: str
+    before:
+      description: The configuration file before (file-based backends).
+      type: str
+    after:
+      description: The configuration file after (file-based backends).
+      type: str
+summary:
+  description: Counts of the desired rules and of the changes.
+  returned: always
+  type: dict
+  sample: {"rules": 17, "peer_sets": 4, "added": 3, "removed": 0}
+messages:
+  description: Notes about what the backend did (for example a one-time firewalld reload).
+  returned: always
+  type: list
+  elements: str
+'''
+
+import errno
+import fcntl
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
+    BackendError, DesiredState)
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import FirewalldBackend
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import SuseFirewall2Backend
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.ufw import UfwBackend
+
+BACKENDS = (FirewalldBackend, UfwBackend, SuseFirewall2Backend)
+LOCK_PATH = '/run/kubeports-firewall.lock'
+
+
+def acquire_lock(timeout):
+    handle = open(LOCK_PATH, 'w')  # pylint: disable=consider-using-with
+    deadline = time.time() + max(0, timeout)
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.time() >= deadline:
+                handle.close()
+                raise BackendError('another kubeports run holds %s; gave up after %d s (lock_timeout)'
+                                   % (LOCK_PATH, timeout))
+            time.sleep(0.2)
+
+
+def choose_backend(name, run_command, options):
+    if name == 'auto':
+        for backend in BACKENDS:
+            if backend.detect(run_command):
+                return backend(run_command, options)
+        raise BackendError('no active firewall found: looked for a running firewalld, an active ufw and '
+                           'a SuSEfirewall2 configuration; choose one with backend')
+    for backend in BACKENDS:
+        if backend.name == name:
+            instance = backend(run_command, options)
+            instance.check_usable()
+            return instance
+    raise BackendError('unknown backend %r' % name)
+
+
+def run(module):
+    params = module.params
+    desired = DesiredState.from_rules(params['rules'])
+
+    def run_command(argv, check=True, data=None):
+        rc, out, err = module.run_command(argv, data=data)
+        if check and rc != 0:
+            raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+        return rc, out, err
+
+    lock = acquire_lock(params['lock_timeout'])
+    try:
+        backend = choose_backend(params['backend'], run_command, params)
+        current = backend.read()
+        change = backend.plan(desired, current, params['prune'])
+        if not change.empty and not module.check_mode:
+            backend.apply(change)
+            backend.verify(desired, backend.read(), params['prune'])
+    finally:
+        lock.close()
+    return {
+        'changed': not change.empty,
+        'backend': backend.name,
+        'diff': change.diff(),
+        'summary': {'rules': len(params['rules']), 'peer_sets': len(desired.peer_sets),
+                    'added': len(change.added), 'removed': len(change.removed)},
+        'messages': list(getattr(backend, 'messages', [])),
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            rules=dict(type='list', elements='dict', required=True),
+            backend=dict(type='str', default='auto', choices=['auto', 'firewalld', 'ufw', 'susefirewall2']),
+            prune=dict(type='bool', default=True),
+            firewalld_zone=dict(type='str'),
+            state_dir=dict(type='path', default='/var/lib/kubeports'),
+            allow_restart=dict(type='bool', default=False),
+            lock_timeout=dict(type='int', default=60),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module))
+    except BackendError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == '__main__':
+    main()
