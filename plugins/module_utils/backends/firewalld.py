@@ -103,13 +103,14 @@ def plan_views(wanted, current, owned, prune):
         for name, wanted_set in sorted(wanted['ipsets'].items()):
             existing = have['ipsets'].get(name)
             if existing is None or existing['family'] != wanted_set['family']:
+                # firewalld creates ipsets only in the permanent configuration; a reload
+                # then brings them to the runtime.
                 if view_name == 'permanent':
                     if existing is not None:
                         operations.append((view_name, 'delete_ipset', name, None))
-                        note(removed, 'ipset %s' % name, view_name)
                     operations.append((view_name, 'create_ipset', name, wanted_set))
-                    note(added, 'ipset %s (%s: %s)' % (name, wanted_set['family'],
-                                                       ', '.join(sorted(wanted_set['entries']))), view_name)
+                note(added, 'ipset %s (%s: %s)' % (name, wanted_set['family'],
+                                                   ', '.join(sorted(wanted_set['entries']))), view_name)
                 reload_needed = True
                 continue
             for entry in sorted(wanted_set['entries'] - existing['entries']):
@@ -122,7 +123,7 @@ def plan_views(wanted, current, owned, prune):
             for name in sorted(set(have['ipsets']) - set(wanted['ipsets'])):
                 if view_name == 'permanent':
                     operations.append((view_name, 'delete_ipset', name, None))
-                    note(removed, 'ipset %s' % name, view_name)
+                note(removed, 'ipset %s' % name, view_name)
                 reload_needed = True
     if reload_needed:
         operations.append(('runtime', 'reload', None, None))
