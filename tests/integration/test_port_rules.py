@@ -72,6 +72,7 @@ PLAYBOOK = """
         rules: "{{ module_args.rules }}"
         backend: "{{ module_args.backend | default('auto') }}"
         prune: "{{ module_args.prune | default(true) }}"
+        allow_restart: "{{ module_args.allow_restart | default(false) }}"
       register: result
       ignore_errors: true
     - name: Keep the result for the test
