@@ -94,8 +94,9 @@ benchmark: venv dev
 
 # Real firewalls in the lab's network namespaces, reached over SSH.
 integration: apt venv install
-	$(BIN)/pytest -q -p no:cacheprovider tests/integration
-	KPLAB_SPEC=$(LAB_SPECS)/all-backends.yml $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_lab.py
+	$(BIN)/pytest -q -p no:cacheprovider tests/integration --ignore=tests/integration/test_port_rules_susefirewall2.py
+	KPLAB_SPEC=$(LAB_SPECS)/all-backends.yml $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/integration/test_lab.py tests/integration/test_port_rules_susefirewall2.py
 
 molecule: apt venv install
 	cd tests/integration && molecule test -s lab

@@ -1,0 +1,60 @@
+import pytest
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
+    BackendError, DesiredState, set_id)
+
+ANY = ['0.0.0.0/0', '::/0']
+
+
+def rule(protocol, port, sources, source_set):
+    return {'protocol': protocol, 'port': port, 'sources': sources, 'source_set': source_set}
+
+
+def test_from_rules_groups_by_peer_set():
+    desired = DesiredState.from_rules([
+        rule('tcp', '6443', ANY, None),
+        rule('ipip', '', ['192.0.2.0/31'], 'cluster'),
+        rule('udp', '4789', ['192.0.2.0/31'], 'cluster'),
+        rule('tcp', '10250', ['192.0.2.0/32', 'fd00::1/128'], 'controlplane+self'),
+    ])
+    assert desired.open_to_all == {('tcp', '6443')}
+    assert desired.restricted == {('cluster', 'ipip', ''), ('cluster', 'udp', '4789'),
+                                  ('controlplane_self', 'tcp', '10250')}
+    assert desired.peer_sets['controlplane_self'] == {'name': 'controlplane+self', 'ipv4': ['192.0.2.0/32'],
+                                                      'ipv6': ['fd00::1/128']}
+    assert ('ipv6', 'tcp', '6443', None) in desired.items()
+    assert ('ipv6', 'tcp', '10250', 'fd00::1/128') in desired.items()
+
+
+@pytest.mark.parametrize('bad, message', [
+    (rule('tcp', '', ANY, None), 'protocol tcp needs a port'),
+    (rule('tcp', '0', ANY, None), "invalid port '0'"),
+    (rule('tcp', '9-1', ANY, None), "invalid port '9-1'"),
+    (rule('udp', '70000', ANY, None), "invalid port '70000'"),
+    (rule('ipip', '4', ANY, None), 'protocol ipip takes no port'),
+    (rule('tpc', '1', ANY, None), "unknown protocol 'tpc'"),
+    (rule('tcp', '1', [], None), 'no sources'),
+    (rule('tcp', '1', ['10.0.0.1/8'], 'x'), 'has host bits set'),
+    (rule('tcp', '1', ['nonsense'], 'x'), 'invalid source'),
+])
+def test_from_rules_rejects(bad, message):
+    with pytest.raises(BackendError) as exc:
+        DesiredState.from_rules([bad])
+    assert message in str(exc.value) and 'rules[0]' in str(exc.value)
+
+
+def test_one_set_name_one_membership():
+    with pytest.raises(BackendError, match="peer set 'cluster' has different members"):
+        DesiredState.from_rules([rule('tcp', '1', ['192.0.2.1/32'], 'cluster'),
+                                 rule('tcp', '2', ['192.0.2.2/32'], 'cluster')])
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('cluster', 'cluster'),
+    ('controlplane+etcd', 'controlplane_etcd'),
+    ('api_clients+cluster', 'api_clients__a8a22'),
+])
+def test_set_id_is_short_and_stable(name, expected):
+    assert set_id(name) == expected
+    assert len(set_id('cluster+dce5_member_clusters')) <= 18
+    assert set_id('cluster+dce5_member_clusters') != set_id('cluster+dce5_member_clusterz')

@@ -1,0 +1,95 @@
+import pytest
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import (
+    desired_view, empty_view, plan_views, rich_rule)
+
+ANY = ['0.0.0.0/0', '::/0']
+RULES = [
+    {'protocol': 'tcp', 'port': '6443', 'sources': ANY, 'source_set': None},
+    {'protocol': 'ipip', 'port': '', 'sources': ANY, 'source_set': None},
+    {'protocol': 'tcp', 'port': '2379', 'sources': ['192.0.2.0/31', 'fd00::/127'], 'source_set': 'etcd'},
+    {'protocol': 'icmp', 'port': '', 'sources': ['192.0.2.0/31', 'fd00::/127'], 'source_set': 'etcd'},
+    {'protocol': 'all', 'port': '', 'sources': ['10.233.0.0/17'], 'source_set': 'pods'},
+]
+
+
+def wanted():
+    return desired_view(DesiredState.from_rules(RULES))
+
+
+def converged():
+    return {'permanent': wanted(), 'runtime': wanted()}
+
+
+def test_desired_view():
+    view = wanted()
+    assert view['ports'] == {'6443/tcp'}
+    assert view['protocols'] == {'ipencap'}
+    assert view['trusted'] == {'10.233.0.0/17'}
+    assert view['ipsets'] == {'kubeports-etcd': {'family': 'inet', 'entries': {'192.0.2.0/31'}},
+                              'kubeports-etcd-v6': {'family': 'inet6', 'entries': {'fd00::/127'}}}
+    assert view['rich'] == {
+        'rule family="ipv4" source ipset="kubeports-etcd" port port="2379" protocol="tcp" accept',
+        'rule family="ipv6" source ipset="kubeports-etcd-v6" port port="2379" protocol="tcp" accept',
+        'rule family="ipv4" source ipset="kubeports-etcd" protocol value="icmp" accept'}
+
+
+def test_everything_to_everyone_is_refused():
+    with pytest.raises(BackendError, match='every protocol to everyone'):
+        desired_view(DesiredState.from_rules([{'protocol': 'all', 'port': '', 'sources': ANY, 'source_set': None}]))
+
+
+def test_converged_plans_nothing():
+    assert plan_views(wanted(), converged(), {}, True) == ([], [], [])
+
+
+def test_clean_host_creates_ipsets_once_and_reloads():
+    current = {'permanent': empty_view(), 'runtime': empty_view()}
+    operations, added, removed = plan_views(wanted(), current, {}, True)
+    assert removed == []
+    assert ('runtime', 'reload', None, None) in operations
+    creates = [op for op in operations if op[1] == 'create_ipset']
+    assert [op[0] for op in creates] == ['permanent', 'permanent']
+    assert 'ipset kubeports-etcd (inet: 192.0.2.0/31)' in added
+    assert 'port 6443/tcp' in added
+
+
+@pytest.mark.parametrize('mutate, prune, expected_ops, added, removed', [
+    # A member joins: entries are added in both views, no reload.
+    (lambda c: [v['ipsets']['kubeports-etcd']['entries'].discard('192.0.2.0/31') for v in c.values()], True,
+     [('permanent', 'add_entry', 'kubeports-etcd', '192.0.2.0/31'),
+      ('runtime', 'add_entry', 'kubeports-etcd', '192.0.2.0/31')],
+     ['ipset kubeports-etcd entry 192.0.2.0/31'], []),
+    # Runtime-only drift: fixed in the runtime only.
+    (lambda c: c['runtime']['ports'].discard('6443/tcp'), True,
+     [('runtime', 'add', 'ports', '6443/tcp')], ['port 6443/tcp (runtime only)'], []),
+    # Our stale port goes with prune, a foreign port stays.
+    (lambda c: [v['ports'].update({'8080/tcp', '9999/tcp'}) for v in c.values()], True,
+     [('permanent', 'remove', 'ports', '8080/tcp'), ('runtime', 'remove', 'ports', '8080/tcp')],
+     [], ['port 8080/tcp']),
+    # Without prune nothing is removed.
+    (lambda c: [v['ports'].update({'8080/tcp'}) for v in c.values()], False, [], [], []),
+    # A rich rule on our ipset that is no longer wanted.
+    (lambda c: [v['rich'].add(rich_rule('ipv4', 'kubeports-etcd', 'tcp', '2380')) for v in c.values()], True,
+     [('permanent', 'remove', 'rich', rich_rule('ipv4', 'kubeports-etcd', 'tcp', '2380')),
+      ('runtime', 'remove', 'rich', rich_rule('ipv4', 'kubeports-etcd', 'tcp', '2380'))],
+     [], ['rich rule ' + rich_rule('ipv4', 'kubeports-etcd', 'tcp', '2380')]),
+    # A user's rich rule is never ours.
+    (lambda c: [v['rich'].add('rule family="ipv4" source address="10.0.0.0/8" accept') for v in c.values()], True,
+     [], [], []),
+])
+def test_plan_views_changes(mutate, prune, expected_ops, added, removed):
+    current = converged()
+    mutate(current)
+    owned = {'ports': ['8080/tcp']}
+    assert plan_views(wanted(), current, owned, prune) == (expected_ops, added, removed)
+
+
+def test_stale_ipset_is_deleted_with_a_reload():
+    current = converged()
+    for view in current.values():
+        view['ipsets']['kubeports-old'] = {'family': 'inet', 'entries': {'192.0.2.9/32'}}
+    operations, added, removed = plan_views(wanted(), current, {}, True)
+    assert operations == [('permanent', 'delete_ipset', 'kubeports-old', None), ('runtime', 'reload', None, None)]
+    assert removed == ['ipset kubeports-old'] and added == []
