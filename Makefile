@@ -94,7 +94,8 @@ benchmark: venv dev
 
 # Real firewalls in the lab's network namespaces, reached over SSH.
 integration: apt venv install
-	$(BIN)/pytest -q -p no:cacheprovider tests/integration --ignore=tests/integration/test_port_rules_susefirewall2.py
+	$(BIN)/pytest -q -p no:cacheprovider tests/integration --ignore=tests/integration/molecule \
+	  --ignore=tests/integration/test_port_rules_susefirewall2.py
 	KPLAB_SPEC=$(LAB_SPECS)/all-backends.yml $(BIN)/pytest -q -p no:cacheprovider \
 	  tests/integration/test_lab.py tests/integration/test_port_rules_susefirewall2.py
 
