@@ -4,8 +4,7 @@
 """The backend contract: read current state, plan the difference, apply it once.
 
 Runs on the managed host: standard library only (no netaddr, no PyYAML).
-README.md beside this file describes the module that drives backends, its options and
-the tests every backend needs.
+docs/backends.md describes the backends and the module that drives them.
 """
 
 from __future__ import absolute_import, division, print_function
