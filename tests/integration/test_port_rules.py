@@ -259,11 +259,23 @@ def test_bad_input_fails_and_changes_nothing(lab, target, args, message):
 
 
 def test_chosen_backend_not_active(lab, target):
-    host = target[0]
-    other_backend = 'ufw' if host == 'node1' else 'firewalld'
-    status, result = module(lab, host, {'rules': [], 'backend': other_backend})
-    assert status == 'FAILED!'
-    assert ('ufw is not active' if other_backend == 'ufw' else 'firewalld is not running') in result['msg']
+    host, peer, _other = target
+    if host == 'node1':
+        status, result = module(lab, host, {'rules': [], 'backend': 'ufw'})
+        assert status == 'FAILED!' and 'ufw is not active' in result['msg'], result
+        return
+    # firewalld is installed but stopped on the ufw host: its permanent configuration is
+    # written offline, and the running firewall (ufw) is untouched.
+    before = lab.exec(host, ['ufw', 'status']).stdout
+    rules = rules_for(lab, peer)
+    status, result = module(lab, host, {'rules': rules, 'backend': 'firewalld'})
+    assert status == 'CHANGED' and 'firewalld is not running' in ' '.join(result['messages']), result
+    assert '39501/tcp' in lab.exec(host, ['firewall-offline-cmd', '--list-ports']).stdout
+    assert 'kubeports-testpeers' in lab.exec(host, ['firewall-offline-cmd', '--get-ipsets']).stdout
+    assert module(lab, host, {'rules': rules, 'backend': 'firewalld'})[0] == 'SUCCESS'
+    assert module(lab, host, {'rules': [], 'backend': 'firewalld'})[0] == 'CHANGED'
+    assert '39501/tcp' not in lab.exec(host, ['firewall-offline-cmd', '--list-ports']).stdout
+    assert lab.exec(host, ['ufw', 'status']).stdout == before
 
 
 def test_concurrent_runs_serialize(lab, target):

@@ -21,6 +21,32 @@ VIEWS = ('permanent', 'runtime')
 PROTOCOL_NAMES = {'icmp': 'icmp', 'icmpv6': 'ipv6-icmp', 'ipip': 'ipencap', 'gre': 'gre', 'esp': 'esp'}
 FAMILY_ONLY = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
 TRUSTED_ZONE = 'trusted'
+OFFLINE = 'firewall-offline-cmd'
+
+
+def firewalld_state(run_command):
+    """'running', 'failed' or 'not running' (firewall-cmd --state; without a reachable daemon
+    it prints "not running" or a D-Bus error)."""
+    rc, out, err = run_command(['firewall-cmd', '--state'], check=False)
+    if rc == 0:
+        return 'running'
+    if (out or err).strip().lower() == 'failed':
+        return 'failed'
+    return 'not running'
+
+
+def parse_ipset_info(text):
+    """family and entries from firewall-cmd --info-ipset output."""
+    info = {'family': 'inet', 'entries': set()}
+    for line in text.splitlines():
+        key, _sep, value = line.strip().partition(':')
+        if key == 'options':
+            for option in value.split():
+                if option.startswith('family='):
+                    info['family'] = option.split('=', 1)[1]
+        elif key == 'entries':
+            info['entries'] = set(normalize_entry(entry) for entry in value.split())
+    return info
 
 
 def ipset_name(identifier, family):
@@ -144,6 +170,7 @@ class FirewalldBackend(Backend):
         super(FirewalldBackend, self).__init__(run_command, options)
         self._fw = None
         self.zone = None
+        self.offline = False
 
     @classmethod
     def detect(cls, run_command):
@@ -154,10 +181,16 @@ class FirewalldBackend(Backend):
     def check_usable(self):
         if not shutil.which('firewall-cmd'):
             raise BackendError('firewalld is not installed on this host (no firewall-cmd)')
-        rc, out, err = self.run_command(['firewall-cmd', '--state'], check=False)
-        if rc != 0:
-            raise BackendError('firewalld is not running (firewall-cmd --state: %s); start it, or fix '
-                               'its failed state, before applying rules' % (out or err).strip())
+        state = firewalld_state(self.run_command)
+        if state == 'not running':
+            if not shutil.which(OFFLINE):
+                raise BackendError('firewalld is not running and %s is missing' % OFFLINE)
+            self.offline = True
+            self.messages.append('firewalld is not running: only its permanent configuration was read '
+                                 'and changed (%s); it applies when firewalld starts' % OFFLINE)
+        elif state != 'running':
+            raise BackendError('firewalld is in state %r (firewall-cmd --state); fix it (see its log) '
+                               'before applying rules' % state)
 
     def client(self):
         if self._fw is None:
@@ -180,7 +213,55 @@ class FirewalldBackend(Backend):
         except Exception:  # pylint: disable=broad-except
             return rule
 
+    def offline_cmd(self, *args):
+        return self.run_command([OFFLINE] + list(args))[1]
+
+    def read_offline(self):
+        """The permanent configuration, through firewall-offline-cmd (firewalld stopped)."""
+        self.zone = self.options.get('firewalld_zone') or self.offline_cmd('--get-default-zone').strip()
+        view = empty_view()
+        view['ports'] = set(self.offline_cmd('--zone=' + self.zone, '--list-ports').split())
+        view['protocols'] = set(self.offline_cmd('--zone=' + self.zone, '--list-protocols').split())
+        view['rich'] = set(self._normalize_rich(line) for line in
+                           self.offline_cmd('--zone=' + self.zone, '--list-rich-rules').splitlines() if line.strip())
+        view['trusted'] = set(self.offline_cmd('--zone=' + TRUSTED_ZONE, '--list-sources').split())
+        for name in self.offline_cmd('--get-ipsets').split():
+            if name.startswith(PREFIX):
+                info = parse_ipset_info(self.offline_cmd('--info-ipset=' + name))
+                view['ipsets'][name] = info
+        # The runtime is what firewalld loads from this when it starts.
+        runtime = dict((key, dict((name, {'family': value['family'], 'entries': set(value['entries'])})
+                                  for name, value in view[key].items()) if key == 'ipsets' else set(view[key]))
+                       for key in view)
+        return {'runtime': runtime, 'permanent': view, 'owned': self.load_state()}
+
+    def apply_offline(self, change):
+        state = self.load_state()
+        owned = dict((kind, set(state.get(kind, []))) for kind in ('ports', 'protocols', 'trusted'))
+        flags = {'ports': 'port', 'protocols': 'protocol', 'rich': 'rich-rule', 'trusted': 'source'}
+        try:
+            for view, action, kind, item in sorted(change.operations, key=_apply_order):
+                if view != 'permanent':
+                    continue
+                if action in ('add', 'remove'):
+                    zone = TRUSTED_ZONE if kind == 'trusted' else self.zone
+                    self.offline_cmd('--zone=' + zone, '--%s-%s=%s' % (action, flags[kind], item))
+                    if kind in owned:
+                        (owned[kind].add if action == 'add' else owned[kind].discard)(item)
+                elif action == 'create_ipset':
+                    self.offline_cmd('--new-ipset=' + kind, '--type=hash:net', '--option=family=' + item['family'])
+                    for entry in sorted(item['entries']):
+                        self.offline_cmd('--ipset=' + kind, '--add-entry=' + entry)
+                elif action == 'delete_ipset':
+                    self.offline_cmd('--delete-ipset=' + kind)
+                elif action in ('add_entry', 'remove_entry'):
+                    self.offline_cmd('--ipset=' + kind, '--%s=%s' % (action.replace('_', '-'), item))
+        finally:
+            self.save_state(dict([('zone', self.zone)] + [(kind, sorted(items)) for kind, items in owned.items()]))
+
     def read(self):
+        if self.offline:
+            return self.read_offline()
         fw = self.client()
         if self.zone not in fw.config().getZoneNames():
             raise BackendError('firewalld zone %r does not exist' % self.zone)
@@ -213,7 +294,7 @@ class FirewalldBackend(Backend):
         wanted['rich'] = set(self._normalize_rich(rule) for rule in wanted['rich'])
         for cidr in wanted['trusted']:
             zone = None
-            if self._fw is not None:
+            if self._fw is not None and not self.offline:
                 zone = self._fw.getZoneOfSource(cidr) or None
             if zone not in (None, '', TRUSTED_ZONE):
                 raise BackendError('source %s is already bound to firewalld zone %s; it cannot also be '
@@ -223,6 +304,9 @@ class FirewalldBackend(Backend):
         return Change(added=added, removed=removed, operations=operations)
 
     def apply(self, change):
+        if self.offline:
+            self.apply_offline(change)
+            return
         fw = self.client()
         config = fw.config()
         zone_config = config.getZoneByName(self.zone)

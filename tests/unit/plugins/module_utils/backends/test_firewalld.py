@@ -2,7 +2,7 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import (
-    desired_view, empty_view, plan_views, rich_rule)
+    desired_view, empty_view, firewalld_state, parse_ipset_info, plan_views, rich_rule)
 
 ANY = ['0.0.0.0/0', '::/0']
 RULES = [
@@ -93,3 +93,19 @@ def test_stale_ipset_is_deleted_with_a_reload():
     operations, added, removed = plan_views(wanted(), current, {}, True)
     assert operations == [('permanent', 'delete_ipset', 'kubeports-old', None), ('runtime', 'reload', None, None)]
     assert removed == ['ipset kubeports-old'] and added == []
+
+
+@pytest.mark.parametrize('answer, state', [
+    ((0, 'running\n', ''), 'running'),
+    ((252, 'not running\n', ''), 'not running'),
+    ((251, 'failed\n', ''), 'failed'),
+    ((252, '', ''), 'not running'),
+    ((251, '', 'Error: DBUS_ERROR: Failed to connect to socket /run/dbus/system_bus_socket'), 'not running'),
+])
+def test_firewalld_state(answer, state):
+    assert firewalld_state(lambda argv, check=True: answer) == state
+
+
+def test_parse_ipset_info():
+    text = "kubeports-etcd-v6\n  type: hash:net\n  options: family=inet6 maxelem=65536\n  entries: fd00::1 fd00::2/127\n"
+    assert parse_ipset_info(text) == {'family': 'inet6', 'entries': {'fd00::1/128', 'fd00::2/127'}}
