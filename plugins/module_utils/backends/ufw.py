@@ -1,15 +1,23 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ufw: one rule per source CIDR and multiport group, each with a "kubeports:<set>"
-comment that marks it as the collection's own. Forwarded traffic of trusted networks
-(pods, services) uses route rules. State is read from ufw's user rules files.
+"""ufw: the ufw CLI, one rule per source CIDR and multiport group, each with a
+"kubeports:<set>" comment that marks it as the collection's own. Forwarded traffic of
+trusted networks (pods, services) uses "route allow" rules. State is read from ufw's user
+rules files (/etc/ufw/user.rules, user6.rules), never from "ufw status" text.
+
+Every ufw delete reloads ufw's user chains, so the plan keeps every rule that is still
+right (a new port gets a new rule instead of rewriting a group), adds before it deletes
+(no gap for traffic that stays allowed), deletes with the rule's comment (ufw then only
+matches the collection's own rule) and uses one "any" command for an IPv4 and IPv6 pair.
+ufw commands run one at a time; the module's host lock keeps other runs out.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import binascii
+import collections
 import ipaddress
 import os
 import shutil
@@ -17,18 +25,28 @@ import shutil
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     OWNER, Backend, BackendError, Change)
 
-USER_RULES = ('/etc/ufw/user.rules', '/etc/ufw/user6.rules')
+USER_RULES = {'ipv4': '/etc/ufw/user.rules', 'ipv6': '/etc/ufw/user6.rules'}
+BEFORE_RULES = {'ipv4': '/etc/ufw/before.rules', 'ipv6': '/etc/ufw/before6.rules'}
 DEFAULTS = '/etc/default/ufw'
 MULTIPORT_LIMIT = 15
 ANY = {'ipv4': '0.0.0.0/0', 'ipv6': '::/0'}
-# Protocol-only rules ufw can express with "proto".
+FAMILIES = ('ipv4', 'ipv6')
+# Protocols without ports that ufw's CLI takes with "proto" (of those the collection uses).
 UFW_PROTOCOLS = ('esp', 'gre')
-# ufw's before.rules already accept ICMP echo; a restricted ICMP rule cannot be expressed.
-ICMP = ('icmp', 'icmpv6')
+# Protocols ufw's CLI cannot express; they are accepted when ufw's before rules accept them.
+# "-p" values of iptables that mean them (IPIP is IP protocol 4, "ipencap" in /etc/protocols;
+# "ipip" there is protocol 94, something else).
+BEFORE_ONLY = {'icmp': ('icmp', '1'), 'icmpv6': ('icmpv6', 'ipv6-icmp', '58'), 'ipip': ('4', 'ipencap'),
+               'sctp': ('sctp', '132')}
+ICMP_TYPE_OPTIONS = ('--icmp-type', '--icmpv6-type')
+# ICMP rules are for ICMP echo (health checks); one family each, as on firewalld.
+FAMILY_ONLY = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
+FULL_RANGE = (0, 65535)
 
 
 class Rule(tuple):
-    """(kind, protocol, ports, source, destination, comment); kind is "in" or "route"."""
+    """(kind, protocol, ports, source, destination, comment); kind is "in" or "route".
+    ``ports`` is ufw's notation ("80,443", "30000:32767") or "any"."""
 
     __slots__ = ()
 
@@ -42,6 +60,10 @@ class Rule(tuple):
     destination = property(lambda self: self[4])
     comment = property(lambda self: self[5])
 
+    @property
+    def family(self):
+        return 'ipv6' if ':' in self.source + self.destination else 'ipv4'
+
     def text(self):
         words = ['route allow' if self.kind == 'route' else 'allow']
         if self.protocol != 'any':
@@ -51,7 +73,9 @@ class Rule(tuple):
             words.append('port %s' % self.ports)
         return ' '.join(words) + ' (%s)' % self.comment
 
-    def argv(self, delete=False):
+    def argv(self, delete=False, both_families=False):
+        """The ufw command adding (or deleting) this rule. ``both_families``: "any" for a
+        source and destination that are "anywhere", so one command covers IPv4 and IPv6."""
         argv = ['ufw']
         if delete:
             argv.append('--force')
@@ -62,12 +86,52 @@ class Rule(tuple):
         argv.append('allow')
         if self.protocol != 'any':
             argv += ['proto', self.protocol]
-        argv += ['from', _arg(self.source), 'to', _arg(self.destination)]
+        source, destination = self.source, self.destination
+        if both_families:
+            source, destination = 'any', 'any'
+        elif source in ANY.values() and destination not in ANY.values():
+            source = 'any'
+        elif destination in ANY.values() and source not in ANY.values():
+            destination = 'any'
+        argv += ['from', source, 'to', destination]
         if self.ports != 'any':
             argv += ['port', self.ports]
-        if not delete:
-            argv += ['comment', self.comment]
+        # Deleting with the comment: ufw only matches a rule with exactly this comment,
+        # so a rule the user added for the same traffic is never deleted.
+        argv += ['comment', self.comment]
         return argv
+
+
+class UserRule(collections.namedtuple(
+        'UserRule', 'family kind action protocol ports destination sport source apps direction comment')):
+    """One rule of a user rules file. ``action`` as ufw writes it ("allow", "allow_log", "deny"…),
+    ``apps`` the (destination, source) application profiles, ``direction`` "in", "out" or
+    "in_eth0"-style with an interface."""
+
+    __slots__ = ()
+
+    @property
+    def rule(self):
+        return Rule(self.kind, self.protocol, self.ports, self.source, self.destination, self.comment)
+
+    @property
+    def simple(self):
+        """Nothing but protocol, ports and addresses, incoming on every interface."""
+        return self.sport == 'any' and self.apps == ('', '') and self.direction == 'in'
+
+    @property
+    def allows(self):
+        """Allows the traffic it matches (limit: rate-limited, still allowed): counts as covering."""
+        return self.simple and self.action.split('_')[0] in ('allow', 'limit')
+
+    @property
+    def owned(self):
+        """The collection's: its comment, and exactly the kind of rule it writes (and can delete)."""
+        return self.simple and self.action == 'allow' and is_owned(self.comment)
+
+
+def is_owned(comment):
+    return comment == OWNER or comment.startswith(OWNER + ':')
 
 
 def _net(value):
@@ -83,39 +147,100 @@ def _label(cidr):
     return 'anywhere' if cidr in ANY.values() else cidr
 
 
-def _arg(cidr):
-    return 'any' if cidr in ANY.values() else cidr
-
-
-def parse_user_rules(text):
-    """Rules of a ufw user.rules / user6.rules file: [(Rule, action)] from "### tuple ###" lines."""
+def parse_user_rules(text, family='ipv4'):
+    """The rules of a ufw user.rules / user6.rules file, from its "### tuple ###" lines:
+    ``action proto dport dst sport src [dapp sapp] direction[_iface] [comment=hex]``."""
     rules = []
     for line in text.splitlines():
         if not line.startswith('### tuple ### '):
             continue
-        fields = line[len('### tuple ### '):].split()
-        if len(fields) < 7:
+        body, _sep, hexcomment = line[len('### tuple ### '):].partition(' comment=')
+        fields = body.split()
+        if len(fields) not in (7, 9):
             continue
-        action, protocol, dport, destination, _sport, source = fields[:6]
         comment = ''
-        for extra in fields[7:]:
-            if extra.startswith('comment='):
-                try:
-                    comment = binascii.unhexlify(extra[len('comment='):]).decode('utf-8')
-                except (binascii.Error, ValueError, UnicodeDecodeError):
-                    comment = extra[len('comment='):]
+        if hexcomment.strip():
+            try:
+                comment = binascii.unhexlify(hexcomment.strip()).decode('utf-8')
+            except (binascii.Error, ValueError, UnicodeDecodeError):
+                comment = hexcomment.strip()
+        action, protocol, dport, destination, sport, source = fields[:6]
+        apps = ('', '')
+        if len(fields) == 9:
+            apps = tuple('' if app == '-' else app for app in fields[6:8])
         kind = 'in'
         if action.startswith('route:'):
             kind, action = 'route', action[len('route:'):]
-        rules.append((Rule(kind, protocol, dport, source, destination, comment), action))
+        rules.append(UserRule(family, kind, action, protocol, dport, _net(destination), sport,
+                              _net(source), apps, fields[-1], comment))
     return rules
+
+
+def parse_defaults(text):
+    """The IP families ufw manages, from /etc/default/ufw (IPV6=yes is ufw's default)."""
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition('=')
+        if sep and key.strip() == 'IPV6':
+            if value.split('#')[0].strip().strip('"\'').lower() != 'yes':
+                return ('ipv4',)
+    return FAMILIES
+
+
+def before_accepts(text):
+    """What a ufw before.rules / before6.rules file accepts in ufw's before-input chain, as
+    [(protocol, source network, icmp type or None)]. Lines with any other match are left out."""
+    accepted = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 2 or words[0] != '-A' or words[1] not in ('ufw-before-input', 'ufw6-before-input'):
+            continue
+        options, index = {}, 2
+        while index + 1 < len(words) and words[index].startswith('-'):
+            options[words[index]] = words[index + 1]
+            index += 2
+        if index != len(words) or options.get('-j') != 'ACCEPT':
+            continue
+        icmp_type = None
+        for option in ICMP_TYPE_OPTIONS:
+            icmp_type = options.pop(option, icmp_type)
+        if '-p' not in options or set(options) - set(['-p', '-s', '-j']):
+            continue
+        try:
+            source = ipaddress.ip_network(options.get('-s', '::/0' if words[1].startswith('ufw6') else '0.0.0.0/0'),
+                                          strict=False)
+        except ValueError:
+            continue
+        accepted.append((options['-p'].lower(), source, icmp_type))
+    return accepted
+
+
+def intervals(ports):
+    """[(low, high)] of ufw ports ("80,30000:32767", "any") or kubeports ports ("30000-32767")."""
+    if ports in ('any', ''):
+        return [FULL_RANGE]
+    spans = []
+    for item in ports.split(','):
+        low, _sep, high = item.replace('-', ':').partition(':')
+        spans.append((int(low), int(high or low)))
+    return spans
+
+
+def covered(spans, cover):
+    """Whether every (low, high) of ``spans`` lies within the union of ``cover``."""
+    merged = []
+    for low, high in sorted(cover):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return all(any(c_low <= low and high <= c_high for c_low, c_high in merged) for low, high in spans)
 
 
 def port_groups(ports):
     """Ports and ranges ("30000-32767") in multiport groups of at most 15 entries (a range
     counts twice), each as ufw writes it: "80,443", "30000:32767"."""
     groups, current, weight = [], [], 0
-    for port in sorted(ports, key=lambda item: int(item.split('-')[0])):
+    for port in sorted(ports, key=lambda item: tuple(int(part) for part in item.split('-'))):
         cost = 2 if '-' in port else 1
         if weight + cost > MULTIPORT_LIMIT:
             groups.append(current)
@@ -127,46 +252,161 @@ def port_groups(ports):
     return [','.join(group) for group in groups]
 
 
-def desired_rules(desired, families):
-    """The ufw rules for a DesiredState; ``families`` are the IP families ufw manages."""
-    rules, notes = set(), []
-    by_target = {}
-    for protocol, port in desired.open_to_all:
-        by_target.setdefault((None, protocol), set()).add(port)
-    for identifier, protocol, port in desired.restricted:
-        by_target.setdefault((identifier, protocol), set()).add(port)
-    for (identifier, protocol), ports in sorted(by_target.items(), key=lambda item: (str(item[0][0]), item[0][1])):
+def describe(protocol, port, identifier, peer_sets):
+    """A rule as the user knows it, for error messages: "ipip from peer set 'cluster' (…)"."""
+    what = protocol + (' ' + port if port else '')
+    if identifier is None:
+        return '%s from anyone' % what
+    members = peer_sets[identifier]
+    return "%s from peer set '%s' (%s)" % (what, members['name'], ', '.join(members['ipv4'] + members['ipv6']))
+
+
+def desired_needs(desired, families, before=None):
+    """What the DesiredState needs from ufw: ({(kind, family, protocol, source, destination,
+    comment): set of ports ("6443", "30000-32767" or "any")}, notes).
+
+    ``families``: the IP families ufw manages. ``before``: {family: before_accepts(...)}; a
+    protocol ufw's CLI cannot express (ICMP, IPIP, SCTP) is fine when those rules accept it
+    from every source, and an error naming the rule otherwise."""
+    before = before or {}
+    needs, notes = {}, []
+    targets = [(None, protocol, port) for protocol, port in desired.open_to_all]
+    targets += list(desired.restricted)
+    skipped_v6 = set()
+    for identifier, protocol, port in sorted(targets, key=lambda item: (str(item[0]), item[1], item[2])):
         comment = '%s:%s' % (OWNER, identifier or 'any')
         if identifier is None:
-            sources = dict((family, [ANY[family]]) for family in families)
+            sources = dict((family, [ANY[family]]) for family in FAMILIES)
         else:
-            members = desired.peer_sets[identifier]
-            sources = dict((family, members[family]) for family in families)
-        if protocol in ICMP:
-            notes.append('ICMP from %s: ufw accepts ICMP echo in its before.rules; no rule added'
-                         % (identifier or 'anyone'))
-            continue
+            sources = dict((family, desired.peer_sets[identifier][family]) for family in FAMILIES)
+        if 'ipv6' not in families and identifier is not None and sources['ipv6']:
+            skipped_v6.add(identifier)
+        sources = dict((family, sources[family]) for family in families
+                       if FAMILY_ONLY.get(protocol, family) == family)
+        rule_name = describe(protocol, port, identifier, desired.peer_sets)
         if protocol == 'all':
             if identifier is None:
-                raise BackendError('a rule opens every protocol to everyone; refusing (give it a source set)')
+                raise BackendError('%s opens every protocol to everyone; refusing (give it a source set)' % rule_name)
             for family, cidrs in sources.items():
                 for cidr in cidrs:
-                    rules.add(Rule('in', 'any', 'any', cidr, ANY[family], comment))
-                    rules.add(Rule('route', 'any', 'any', cidr, ANY[family], comment))
-                    rules.add(Rule('route', 'any', 'any', ANY[family], cidr, comment))
-            continue
-        if protocol in ('tcp', 'udp'):
-            groups = port_groups(ports)
-        elif protocol in UFW_PROTOCOLS:
-            groups = ['any']
+                    for key in (('in', family, 'any', cidr, ANY[family], comment),
+                                ('route', family, 'any', cidr, ANY[family], comment),
+                                ('route', family, 'any', ANY[family], cidr, comment)):
+                        needs.setdefault(key, set()).add('any')
+        elif protocol in ('tcp', 'udp') or protocol in UFW_PROTOCOLS:
+            for family, cidrs in sources.items():
+                for cidr in cidrs:
+                    needs.setdefault(('in', family, protocol, cidr, ANY[family], comment), set()).add(port or 'any')
+        elif protocol in BEFORE_ONLY:
+            missing = [cidr for family, cidrs in sources.items() for cidr in cidrs
+                       if not _before_accepts(before.get(family, []), protocol, port, cidr)]
+            if missing:
+                raise BackendError(
+                    "ufw cannot express %s: its CLI takes only tcp, udp, esp, ah, gre, igmp and ipv6, and ufw's "
+                    "before rules (%s) do not accept it from %s. Add an ACCEPT rule for it to the "
+                    "ufw-before-input chain there (for IPIP use \"-p 4\") and reload ufw once, drop the rule with "
+                    "kubeports_drop_rules, or use firewalld" % (
+                        rule_name, ' / '.join(BEFORE_RULES[family] for family in sorted(sources) if sources[family]),
+                        ', '.join(missing)))
+            if any(sources.values()):
+                notes.append("%s: accepted by ufw's before rules; ufw's CLI cannot express it, no ufw rule "
+                             "added" % rule_name)
         else:
-            raise BackendError('ufw cannot express %s rules (from %s); drop the rule with kubeports_drop_rules '
-                               'or use firewalld' % (protocol, identifier or 'anyone'))
-        for family, cidrs in sources.items():
-            for cidr in cidrs:
-                for group in groups:
-                    rules.add(Rule('in', protocol, group, cidr, ANY[family], comment))
-    return rules, notes
+            raise BackendError('ufw cannot express %s; drop the rule with kubeports_drop_rules or use '
+                               'firewalld' % rule_name)
+    if skipped_v6:
+        notes.append('ufw has IPv6 off (IPV6=no in %s): IPv6 sources of %s get no rules'
+                     % (DEFAULTS, ', '.join(sorted(skipped_v6))))
+    return needs, notes
+
+
+def _before_accepts(accepted, protocol, port, cidr):
+    """Whether the parsed before rules accept ``protocol`` (echo for ICMP) from ``cidr``."""
+    network = ipaddress.ip_network(cidr)
+    for name, source, icmp_type in accepted:
+        if name not in BEFORE_ONLY[protocol] or source.version != network.version:
+            continue
+        if icmp_type not in (None, 'echo-request', '8', '128'):
+            continue
+        if network.subnet_of(source):
+            return True
+    return False
+
+
+def plan_rules(needs, current, prune):
+    """Pure planning: (rules to add, rules to remove, removed rules replaced by an add).
+
+    ``current`` is the parsed user rules of both families. A rule of the collection
+    (comment "kubeports…") stays while every port of it is still needed under its comment;
+    otherwise, with prune, it goes. Needed ports already allowed by a kept rule with the same
+    protocol, source and destination (the user's, or the collection's under another peer
+    set) get nothing new; the others are packed into new multiport rules."""
+    to_remove = []
+    for user_rule in current:
+        if not user_rule.owned or not prune:
+            continue
+        key = (user_rule.kind, user_rule.family, user_rule.protocol, user_rule.source, user_rule.destination,
+               user_rule.comment)
+        wanted = needs.get(key)
+        if wanted is None or not covered(intervals(user_rule.ports),
+                                                                 [span for port in wanted for span in intervals(port)]):
+            to_remove.append(user_rule)
+    removing = set(id(user_rule) for user_rule in to_remove)
+    cover, blockers = {}, {}
+    for user_rule in current:
+        if id(user_rule) in removing:
+            continue
+        key = (user_rule.kind, user_rule.family, user_rule.protocol, user_rule.source, user_rule.destination)
+        if user_rule.allows:
+            cover.setdefault(key, []).extend(intervals(user_rule.ports))
+        elif user_rule.simple:
+            blockers.setdefault(key + (user_rule.ports,), user_rule)
+    to_add = []
+    for key in sorted(needs):
+        kind, family, protocol, source, destination, comment = key
+        have = cover.get(key[:5], [])
+        missing = [port for port in needs[key] if not covered(intervals(port), have)]
+        if not missing:
+            continue
+        groups = ['any'] if 'any' in missing else port_groups(missing)
+        for group in groups:
+            rule = Rule(kind, protocol, group, source, destination, comment)
+            blocker = blockers.get(key[:5] + (group,))
+            if blocker is not None:
+                # ufw would replace that rule (same match, other action) with the new one.
+                raise BackendError('the ufw rule "%s %s" (not the collection\'s) matches exactly what "%s" needs; '
+                                   'ufw would replace it. Remove or change it, or drop the kubeports rule'
+                                   % (blocker.action, blocker.rule.text().split(' ', 1)[1].rsplit(' (', 1)[0],
+                                      rule.text()))
+            to_add.append(rule)
+    # A rule whose only change is its comment (peer set renamed): adding it makes ufw take
+    # the comment over, so the delete is left out (it would be a second reload for nothing).
+    added = set(rule[:5] for rule in to_add)
+    replaced = [user_rule for user_rule in to_remove if user_rule.rule[:5] in added]
+    return to_add, [user_rule.rule for user_rule in to_remove], [user_rule.rule for user_rule in replaced]
+
+
+def commands(to_add, to_remove, replaced=()):
+    """ufw commands for a plan, adds first: one command for an IPv4 + IPv6 "anywhere" pair."""
+    argvs = []
+    skip = set(replaced)
+    for delete, rules in ((False, to_add), (True, [rule for rule in to_remove if rule not in skip])):
+        pending = list(rules)
+        present = set(pending)
+        done = set()
+        for rule in pending:
+            if rule in done:
+                continue
+            both = False
+            if rule.source in ANY.values() and rule.destination in ANY.values():
+                other = ANY['ipv6' if rule.family == 'ipv4' else 'ipv4']
+                twin = Rule(rule.kind, rule.protocol, rule.ports, other, other, rule.comment)
+                if twin in present:
+                    both = True
+                    done.add(twin)
+            done.add(rule)
+            argvs.append(rule.argv(delete=delete, both_families=both))
+    return argvs
 
 
 class UfwBackend(Backend):
@@ -187,44 +427,38 @@ class UfwBackend(Backend):
             raise BackendError('ufw is not active (ufw status: %s); enable it with SSH allowed first'
                                % (out or err).strip())
 
-    def families(self):
+    @staticmethod
+    def _read(path):
         try:
-            with open(DEFAULTS) as handle:
-                for line in handle:
-                    if line.strip().lower().startswith('ipv6='):
-                        if line.split('=', 1)[1].strip().strip('"\'').lower() != 'yes':
-                            return ('ipv4',)
+            with open(path) as handle:
+                return handle.read()
         except (IOError, OSError):
-            pass
-        return ('ipv4', 'ipv6')
+            return None
 
     def read(self):
-        rules = []
-        for path in USER_RULES:
-            if os.path.exists(path):
-                with open(path) as handle:
-                    rules.extend(parse_user_rules(handle.read()))
-        return {'rules': rules}
+        defaults = self._read(DEFAULTS)
+        families = parse_defaults(defaults) if defaults is not None else FAMILIES
+        rules, before = [], {}
+        for family in FAMILIES:
+            text = self._read(USER_RULES[family])
+            if text is not None:
+                rules.extend(parse_user_rules(text, family))
+            before[family] = before_accepts(self._read(BEFORE_RULES[family]) or '')
+        return {'rules': rules, 'families': families, 'before': before}
+
+    def note(self, message):
+        if message not in self.messages:
+            self.messages.append(message)
 
     def plan(self, desired, current, prune):
-        wanted, notes = desired_rules(desired, self.families())
-        self.messages.extend(notes)
-        have = set(rule for rule, action in current['rules'] if action == 'allow')
-        ours = set(rule for rule in have if rule.comment == OWNER or rule.comment.startswith(OWNER + ':'))
-        # A rule the user added by hand for the same traffic counts as present (not ours).
-        present = set(rule[:5] for rule in have)
-        to_add = sorted(rule for rule in wanted if rule[:5] not in present)
-        wanted_keys = set(rule[:5] for rule in wanted)
-        to_remove = sorted(rule for rule in ours if rule[:5] not in wanted_keys) if prune else []
-        operations = [('delete', rule) for rule in to_remove] + [('add', rule) for rule in to_add]
+        needs, notes = desired_needs(desired, current['families'], current['before'])
+        for message in notes:
+            self.note(message)
+        to_add, to_remove, replaced = plan_rules(needs, current['rules'], prune)
         return Change(added=[rule.text() for rule in to_add], removed=[rule.text() for rule in to_remove],
-                      operations=operations)
+                      operations=commands(to_add, to_remove, replaced))
 
     def apply(self, change):
-        # One command covers both families when source and destination are "any".
-        done = set()
-        for action, rule in change.operations:
-            argv = rule.argv(delete=action == 'delete')
-            if tuple(argv) not in done:
-                done.add(tuple(argv))
-                self.run_command(argv)
+        # One ufw process at a time, in order: adds first, then deletes (each reloads ufw).
+        for argv in change.operations:
+            self.run_command(argv)
