@@ -1,0 +1,97 @@
+"""The open-ports playbook on the default lab: a host that loses a role loses exactly that
+role's ports on the next run; check mode audits without changing anything.
+"""
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+BIN = os.path.dirname(sys.executable)
+PLAYBOOK = os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall', 'playbooks', 'open-ports.yml')
+
+CLUSTER = {
+    'all': {
+        'children': {
+            'kube_control_plane': {'hosts': {'node1': None, 'node3': None}},
+            'etcd': {'hosts': {'node1': None, 'node3': None}},
+            'kube_node': {'hosts': {'node4': None, 'node5': None}},
+            'registry': {'hosts': {'node2': None}},
+        },
+        'vars': {
+            'kubeports_cni': 'calico',
+            'kubeports_admin_cidrs': ['198.51.100.1', '2001:db8:100::1'],
+            'kubeports_api_client_cidrs': ['198.51.100.0/24'],
+        },
+    },
+}
+
+
+def playbook(lab, tmp_path, cluster, *extra):
+    inventory = tmp_path / 'inventory'
+    if inventory.exists():
+        shutil.rmtree(str(inventory))
+    inventory.mkdir()
+    shutil.copy(lab.inventory_path, str(inventory / '00-lab.yml'))
+    (inventory / '10-cluster.yml').write_text(json.dumps(cluster))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_HOST_KEY_CHECKING='False',
+               ANSIBLE_NOCOLOR='1', PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
+    env.pop('ANSIBLE_CONFIG', None)
+    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), PLAYBOOK, '-i', str(inventory)] + list(extra),
+                          capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path), check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def recap(output):
+    return dict((line.split()[0], line) for line in output.splitlines() if ' : ok=' in line)
+
+
+def ufw_status(lab, host):
+    return lab.exec(host, ['ufw', 'status']).stdout
+
+
+@pytest.fixture(scope='module')
+def converged(lab, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp('role')
+    playbook(lab, tmp_path, CLUSTER)
+    return tmp_path
+
+
+def test_second_run_and_check_mode_change_nothing(lab, converged):
+    for output in (playbook(lab, converged, CLUSTER), playbook(lab, converged, CLUSTER, '--check', '--diff')):
+        for host, line in recap(output).items():
+            assert 'changed=0' in line and 'failed=0' in line, (host, line)
+
+
+def test_host_that_loses_a_role_loses_its_ports(lab, converged):
+    # node4 (ufw) stops being a worker and becomes a registry: kubelet and NodePorts go,
+    # the registry's HTTPS port comes, SSH stays.
+    before = ufw_status(lab, 'node4')
+    assert '10250/tcp' in before and '30000:32767/tcp' in before and '443/tcp' not in before
+    moved = json.loads(json.dumps(CLUSTER))
+    del moved['all']['children']['kube_node']['hosts']['node4']
+    moved['all']['children']['registry']['hosts']['node4'] = None
+    audit = playbook(lab, converged, moved, '--check', '--diff')
+    assert 'changed=1' in recap(audit)['node4']
+    assert ufw_status(lab, 'node4') == before
+    playbook(lab, converged, moved)
+    after = ufw_status(lab, 'node4')
+    assert '10250/tcp' not in after and '30000:32767/tcp' not in after
+    assert '443/tcp' in after and '2200/tcp' in after
+    # Peers' sets follow: node4 is no longer in the cluster set of the other hosts.
+    assert not covered(lab, 'node5', 'kubeports-cluster', lab.address('node4'))
+    playbook(lab, converged, CLUSTER)
+    assert covered(lab, 'node5', 'kubeports-cluster', lab.address('node4'))
+
+
+def covered(lab, host, ipset, address):
+    entries = lab.exec(host, ['firewall-cmd', '--ipset=' + ipset, '--get-entries']).stdout.split()
+    assert entries, 'ipset %s is empty or missing on %s' % (ipset, host)
+    return any(ipaddress.ip_address(address) in ipaddress.ip_network(entry) for entry in entries)
