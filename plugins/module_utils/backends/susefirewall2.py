@@ -3,16 +3,29 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """SuSEfirewall2 (SLES 12 era): tokens in /etc/sysconfig/SuSEfirewall2.
 
-Open-to-all ports go to FW_SERVICES_EXT_TCP/UDP/IP, restricted ones to
-FW_SERVICES_ACCEPT_EXT ("net,proto[,port]"), trusted networks to FW_TRUSTED_NETS with
-FW_ROUTE="yes". Every token the user wrote is kept; the collection's own tokens are
-recorded in its state file. SuSEfirewall2 flushes every iptables table when it starts,
-so it is only restarted on a host running Kubernetes when allow_restart is set.
+- Open to everyone: FW_SERVICES_EXT_TCP / FW_SERVICES_EXT_UDP (ports, ranges "a:b"),
+  FW_SERVICES_EXT_IP for protocol-only rules (esp, gre, icmp, and IPIP as "4").
+- Restricted to a peer set: FW_SERVICES_ACCEPT_EXT, "net,proto[,dport]" per member.
+- Trusted networks (protocol "all": pods, services): FW_TRUSTED_NETS for traffic to the
+  host, FW_FORWARD "net,0/0" and "0/0,net" for forwarded traffic, and FW_ROUTE="yes"
+  (its earlier value is put back when no rule needs it any more).
+
+The file is edited in place: only the values of those variables change, and in them only
+the collection's own tokens (recorded in <state_dir>/susefirewall2.json); every other token,
+comment, quote style and line layout stays as the user wrote it.
+
+Applying writes the file atomically, then runs "SuSEfirewall2 start" when SuSEfirewall2 is
+running. That start flushes every iptables table (kube-proxy and CNI chains included), so on
+a host already running Kubernetes it is refused, before anything is written, unless
+allow_restart is set. A stopped SuSEfirewall2 is left stopped: the file is written and the
+result's messages say so.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import collections
+import ipaddress
 import os
 import re
 import shutil
@@ -24,126 +37,287 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base i
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 COMMAND = 'SuSEfirewall2'
 TOKEN_VARIABLES = ('FW_SERVICES_EXT_TCP', 'FW_SERVICES_EXT_UDP', 'FW_SERVICES_EXT_IP',
-                   'FW_SERVICES_ACCEPT_EXT', 'FW_TRUSTED_NETS')
-_ASSIGNMENT = re.compile(r'^\s*([A-Z][A-Z0-9_]*)=(.*)$')
-IP_PROTOCOLS = {'ipip': 'ipip', 'gre': 'gre', 'esp': 'esp', 'icmp': 'icmp', 'icmpv6': 'ipv6-icmp'}
+                   'FW_SERVICES_ACCEPT_EXT', 'FW_TRUSTED_NETS', 'FW_FORWARD')
+ROUTE = 'FW_ROUTE'
+# IP protocols as iptables takes them. IPIP is IP protocol 4 ("ipencap" or "ipv4" in
+# /etc/protocols, depending on the distribution); "ipip" there is protocol 94.
+IP_PROTOCOLS = {'ipip': '4', 'gre': 'gre', 'esp': 'esp', 'icmp': 'icmp', 'icmpv6': 'ipv6-icmp'}
+PROTOCOL_ALIASES = {'ipencap': '4', 'ip-encap': '4', 'ipv4': '4', 'icmpv6': 'ipv6-icmp', '58': 'ipv6-icmp',
+                    '1': 'icmp', '47': 'gre', '50': 'esp', '6': 'tcp', '17': 'udp'}
+# ICMP rules are for ICMP echo; one family each, as on the other backends.
+FAMILY_ONLY = {'icmp': 4, 'icmpv6': 6}
+ANYWHERE = {4: '0/0', 6: '::/0'}
+_ASSIGNMENT = re.compile(r'^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=', re.M)
+_UNQUOTED = re.compile(r'[^\s#;]*')
+# Signs that Kubernetes runs on the host (SuSEfirewall2 start would flush its chains).
+KUBERNETES_PATHS = ('/etc/kubernetes', '/var/lib/kubelet/config.yaml', '/etc/rancher/k3s', '/etc/rancher/rke2')
+KUBERNETES_PROCESSES = ('kubelet', 'k3s', 'k3s-server', 'k3s-agent', 'rke2')
+
+Assignment = collections.namedtuple('Assignment', 'name quote start end value')
+Assignment.__doc__ = """A variable's last assignment: ``value`` is text[start:end] (inside the quotes)."""
 
 
 def parse_config(text):
-    """{variable: (first line, last line, value)} of a sysconfig file (quoted values may span lines)."""
-    lines = text.split('\n')
-    found, index = {}, 0
-    while index < len(lines):
-        match = _ASSIGNMENT.match(lines[index])
+    """{variable: Assignment} of a sysconfig file. Double- or single-quoted values may span
+    lines; an unquoted value ends at whitespace or "#". The last assignment of a name wins,
+    as in the shell that sources the file."""
+    found, position = {}, 0
+    while True:
+        match = _ASSIGNMENT.search(text, position)
         if not match:
-            index += 1
-            continue
-        name, rest = match.group(1), match.group(2)
-        start = index
-        if rest[:1] in ('"', "'"):
-            quote, body = rest[0], rest[1:]
-            while quote not in body and index + 1 < len(lines):
-                index += 1
-                body += '\n' + lines[index]
-            value = body.split(quote, 1)[0]
+            return found
+        name, start = match.group(1), match.end()
+        quote = text[start:start + 1]
+        if quote in ('"', "'"):
+            index = start + 1
+            while index < len(text) and text[index] != quote:
+                index += 2 if quote == '"' and text[index] == '\\' else 1
+            if index >= len(text):
+                line = text.count('\n', 0, start) + 1
+                raise BackendError('cannot parse %s: the value of %s (line %d) has no closing quote; fix the file'
+                                   % (CONFIG, name, line))
+            found[name] = Assignment(name, quote, start + 1, index, text[start + 1:index])
+            position = index + 1
         else:
-            value = rest.split('#', 1)[0].strip()
-        found[name] = (start, index, value)
-        index += 1
-    return found
+            end = _UNQUOTED.match(text, start).end()
+            found[name] = Assignment(name, '', start, end, text[start:end])
+            position = end
 
 
-def render_config(text, values):
-    """The file with each variable of ``values`` set (in place, or appended), all else kept."""
-    lines = text.split('\n')
+def tokens_of(text, name):
+    """The whitespace-separated tokens of a variable ([] when it is not set)."""
+    found = parse_config(text).get(name)
+    return found.value.split() if found else []
+
+
+def edit_value(value, remove=(), add=()):
+    """``value`` with the last occurrence of each ``remove`` token taken out and ``add``
+    appended, keeping the rest as written: a multi-line value gets one token per line (with
+    the indentation of its last token line, before a closing line of its own), a one-line
+    value a space-separated token. A line left empty by a removal goes."""
+    lines = value.split('\n')
+    for token in remove:
+        for number in range(len(lines) - 1, -1, -1):
+            words = re.split(r'(\s+)', lines[number])
+            places = [index for index, word in enumerate(words) if word == token]
+            if not places:
+                continue
+            index = places[-1]
+            if index + 1 < len(words) and (index < 2 or words[index - 2] == ''):
+                del words[index:index + 2]      # first on its line: the space after it goes
+            elif index > 0:
+                del words[index - 1:index + 1]  # otherwise the space before it
+            else:
+                del words[index]
+            edited = ''.join(words)
+            if len(lines) > 1 and not edited.strip():
+                del lines[number]
+            else:
+                lines[number] = edited
+            break
+    if add:
+        if len(lines) > 1:
+            indent = ''
+            for line in reversed(lines):
+                if line.strip():
+                    indent = line[:len(line) - len(line.lstrip())]
+                    break
+            place = len(lines) - 1 if not lines[-1].strip() else len(lines)
+            lines[place:place] = [indent + token for token in add]
+        else:
+            lines[0] = (lines[0].rstrip() + ' ' if lines[0].strip() else '') + ' '.join(add)
+    return '\n'.join(lines)
+
+
+def edit_config(text, edits):
+    """The file with each variable of ``edits`` ({name: (remove, add)} or {name: value}) set
+    in place; variables not in the file are appended. Everything else stays byte for byte."""
     found = parse_config(text)
-    replaced = {}
-    for name, value in values.items():
+    splices, appended = [], []
+    for name in sorted(edits):
+        edit = edits[name]
         if name in found:
-            start, end, _old = found[name]
-            replaced[start] = (end, '%s="%s"' % (name, value))
-    out, index = [], 0
-    while index < len(lines):
-        if index in replaced:
-            end, line = replaced[index]
-            out.append(line)
-            index = end + 1
-            continue
-        out.append(lines[index])
-        index += 1
-    missing = [name for name in values if name not in found]
-    if missing:
-        if out and out[-1] == '':
-            out.pop()
-        out.extend('%s="%s"' % (name, values[name]) for name in missing)
-        out.append('')
-    return '\n'.join(out)
+            old = found[name]
+            new = edit if not isinstance(edit, tuple) else edit_value(old.value, *edit)
+            if new == old.value:
+                continue
+            if old.quote:
+                splices.append((old.start, old.end, new))
+            else:
+                splices.append((old.start, old.end, '"%s"' % new))
+        else:
+            new = edit if not isinstance(edit, tuple) else ' '.join(edit[1])
+            appended.append('%s="%s"' % (name, new))
+    for start, end, new in sorted(splices, reverse=True):
+        text = text[:start] + new + text[end:]
+    if appended:
+        if text and not text.endswith('\n'):
+            text += '\n'
+        text += '\n'.join(appended) + '\n'
+    return text
+
+
+def _network(text):
+    if text == '0/0':
+        return '0.0.0.0/0'
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        return text
+
+
+def _port(text):
+    if re.match(r'^\d+(:\d+)?$', text):
+        low, _sep, high = text.partition(':')
+        return '%d:%d' % (int(low), int(high)) if high and int(high) != int(low) else str(int(low))
+    return text
+
+
+def normalize(name, token):
+    """A canonical form of a token, so that a user's "192.0.2.11,TCP,02379" counts as the
+    collection's "192.0.2.11/32,tcp,2379"."""
+    if name in ('FW_SERVICES_EXT_TCP', 'FW_SERVICES_EXT_UDP'):
+        return _port(token)
+    if name == 'FW_SERVICES_EXT_IP':
+        return PROTOCOL_ALIASES.get(token.lower(), token.lower())
+    parts = token.split(',')
+    networks = 2 if name == 'FW_FORWARD' else 1
+    parts[:networks] = [_network(part) for part in parts[:networks]]
+    if len(parts) > networks:
+        parts[networks] = PROTOCOL_ALIASES.get(parts[networks].lower(), parts[networks].lower())
+    parts[networks + 1:networks + 3] = [_port(part) for part in parts[networks + 1:networks + 3]]
+    while parts and parts[-1] == '':
+        parts.pop()
+    return ','.join(parts)
 
 
 def desired_tokens(desired):
-    """{variable: [tokens]} for a DesiredState, and whether routing must be on."""
+    """({variable: [tokens]}, whether routing must be on) for a DesiredState."""
     tokens = dict((name, []) for name in TOKEN_VARIABLES)
     for protocol, port in sorted(desired.open_to_all):
         if protocol in ('tcp', 'udp'):
             tokens['FW_SERVICES_EXT_%s' % protocol.upper()].append(port.replace('-', ':'))
         elif protocol in IP_PROTOCOLS:
             tokens['FW_SERVICES_EXT_IP'].append(IP_PROTOCOLS[protocol])
+        elif protocol == 'all':
+            raise BackendError('a rule opens every protocol to everyone; refusing (give it a source set)')
         else:
-            raise BackendError('SuSEfirewall2 cannot open %s to everyone' % protocol)
+            raise BackendError('SuSEfirewall2 cannot express %s %s from anyone (FW_SERVICES_EXT_* takes tcp, '
+                               'udp and IP protocols); drop the rule with kubeports_drop_rules' % (protocol, port))
     route = False
     for identifier, protocol, port in sorted(desired.restricted):
         members = desired.peer_sets[identifier]
         for cidr in members['ipv4'] + members['ipv6']:
+            version = ipaddress.ip_network(cidr).version
+            if FAMILY_ONLY.get(protocol, version) != version:
+                continue
             if protocol == 'all':
                 tokens['FW_TRUSTED_NETS'].append(cidr)
+                tokens['FW_FORWARD'].append('%s,%s' % (cidr, ANYWHERE[version]))
+                tokens['FW_FORWARD'].append('%s,%s' % (ANYWHERE[version], cidr))
                 route = True
             elif protocol in ('tcp', 'udp'):
                 tokens['FW_SERVICES_ACCEPT_EXT'].append('%s,%s,%s' % (cidr, protocol, port.replace('-', ':')))
             elif protocol in IP_PROTOCOLS:
                 tokens['FW_SERVICES_ACCEPT_EXT'].append('%s,%s' % (cidr, IP_PROTOCOLS[protocol]))
             else:
-                raise BackendError('SuSEfirewall2 cannot express %s rules' % protocol)
+                raise BackendError("SuSEfirewall2 cannot express %s %s from peer set '%s' (FW_SERVICES_ACCEPT_EXT "
+                                   "takes tcp, udp and IP protocols); drop the rule with kubeports_drop_rules"
+                                   % (protocol, port, members['name']))
     for name in tokens:
-        seen = []
-        for token in tokens[name]:
-            if token not in seen:
-                seen.append(token)
-        tokens[name] = seen
+        tokens[name] = list(collections.OrderedDict.fromkeys(tokens[name]))
     return tokens, route
 
 
+def load_owned(state):
+    """The ownership record, in the current shape (also reads the first cut's flat one)."""
+    if 'tokens' in state:
+        tokens = state['tokens']
+        route_before = state.get('route_before')
+    else:
+        tokens = dict((name, state[name]) for name in TOKEN_VARIABLES if name in state)
+        route_before = state.get('FW_ROUTE_BEFORE')
+    owned = {'tokens': dict((name, list(tokens.get(name, []))) for name in TOKEN_VARIABLES)}
+    if route_before is not None:
+        owned['route_before'] = route_before
+    return owned
+
+
 def plan_config(text, wanted, route, owned, prune):
-    """(new text, added, removed, new owned record). Pure; the unit tests drive it."""
+    """(new text, added, removed, new ownership record). Pure; the unit tests drive it.
+
+    A wanted token already in the file (in any equivalent spelling, the user's or the
+    collection's) is not added again. With prune, a token the record says the collection
+    added and that is no longer wanted is removed (one occurrence: an identical token the
+    user wrote as well stays). FW_ROUTE is set to "yes" while a trusted network needs it and
+    put back to the value it had before once none does (with prune)."""
     found = parse_config(text)
-    values, added, removed = {}, [], []
-    new_owned = {}
+    edits, added, removed = {}, [], []
+    record = {'tokens': {}}
     for name in TOKEN_VARIABLES:
-        current = found[name][2].split() if name in found else []
-        mine = set(owned.get(name, []))
-        keep = [token for token in current if not (prune and token in mine and token not in wanted[name])]
-        removed.extend('%s %s' % (name, token) for token in current if token not in keep)
-        new = [token for token in wanted[name] if token not in keep]
-        added.extend('%s %s' % (name, token) for token in new)
-        # Ours: what we added now, and what we added before and still want.
-        new_owned[name] = sorted(set(new) | (mine & set(keep)))
-        if new or len(keep) != len(current):
-            values[name] = ' '.join(keep + new)
-    route_now = found['FW_ROUTE'][2] if 'FW_ROUTE' in found else None
-    changed_by_us = 'FW_ROUTE_BEFORE' in owned
+        current = found[name].value.split() if name in found else []
+        mine = list(owned['tokens'].get(name, []))
+        want = set(normalize(name, token) for token in wanted[name])
+        remove = [token for token in mine if prune and token in current and normalize(name, token) not in want]
+        left = list(current)
+        for token in remove:
+            left.reverse()
+            left.remove(token)
+            left.reverse()
+        present = set(normalize(name, token) for token in left)
+        add = [token for token in wanted[name] if normalize(name, token) not in present]
+        removed.extend('%s %s' % (name, token) for token in remove)
+        added.extend('%s %s' % (name, token) for token in add)
+        # Ours from now on: what we add, and what we added before that is still there.
+        record['tokens'][name] = sorted(set(token for token in mine if token in left) | set(add))
+        if remove or add:
+            edits[name] = (remove, add)
+    route_now = found[ROUTE].value.strip() if ROUTE in found else None
+    before = owned.get('route_before')
     if route:
         if route_now != 'yes':
-            values['FW_ROUTE'] = 'yes'
-            added.append('FW_ROUTE yes')
-            new_owned['FW_ROUTE_BEFORE'] = owned.get('FW_ROUTE_BEFORE', route_now or 'no')
-        elif changed_by_us:
-            new_owned['FW_ROUTE_BEFORE'] = owned['FW_ROUTE_BEFORE']
-    elif changed_by_us:
+            edits[ROUTE] = 'yes'
+            added.append('%s yes' % ROUTE)
+            record['route_before'] = before if before is not None else (route_now or 'no')
+        elif before is not None:
+            record['route_before'] = before
+    elif before is not None:
         if prune and route_now == 'yes':
-            values['FW_ROUTE'] = owned['FW_ROUTE_BEFORE']
-            removed.append('FW_ROUTE yes')
-        else:
-            new_owned['FW_ROUTE_BEFORE'] = owned['FW_ROUTE_BEFORE']
-    return (render_config(text, values) if values else text), added, removed, new_owned
+            edits[ROUTE] = before
+            removed.append('%s yes' % ROUTE)
+        elif route_now == 'yes':
+            record['route_before'] = before
+    new_text = edit_config(text, edits) if edits else text
+    return new_text, added, removed, record
+
+
+def kubernetes_signs(run_command, exists=os.path.exists, proc='/proc'):
+    """Why this host looks like a Kubernetes node ([] when it does not)."""
+    signs = ['%s exists' % path for path in KUBERNETES_PATHS if exists(path)]
+    try:
+        pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        pids = []
+    running = set()
+    for pid in pids:
+        try:
+            with open(os.path.join(proc, pid, 'comm')) as handle:
+                name = handle.read().strip()
+        except (IOError, OSError):
+            continue
+        if name in KUBERNETES_PROCESSES:
+            running.add(name)
+    signs.extend('a %s process runs' % name for name in sorted(running))
+    for command in ('iptables-save', 'ip6tables-save'):
+        if shutil.which(command):
+            rc, out, _err = run_command([command], check=False)
+            if rc == 0 and re.search(r'^:KUBE-', out, re.M):
+                signs.append('%s shows KUBE-* chains' % command)
+    if shutil.which('nft'):
+        rc, out, _err = run_command(['nft', 'list', 'tables'], check=False)
+        if rc == 0 and re.search(r'\bkube-proxy\b', out):
+            signs.append('nft shows a kube-proxy table')
+    return signs
 
 
 class SuseFirewall2Backend(Backend):
@@ -159,43 +333,102 @@ class SuseFirewall2Backend(Backend):
         if not shutil.which(COMMAND):
             raise BackendError('SuSEfirewall2 is not installed on this host (no %s command)' % COMMAND)
 
+    def note(self, message):
+        if message not in self.messages:
+            self.messages.append(message)
+
     def read(self):
         try:
             with open(CONFIG) as handle:
                 text = handle.read()
         except (IOError, OSError) as exc:
             raise BackendError('cannot read %s: %s' % (CONFIG, exc))
-        return {'text': text, 'owned': self.load_state()}
+        parse_config(text)  # fails clearly on a file it cannot edit safely
+        state = self.load_state()
+        rc, _out, _err = self.run_command([COMMAND, 'status'], check=False)
+        return {'text': text, 'owned': load_owned(state), 'pending_start': bool(state.get('pending_start')),
+                'running': rc == 0, 'kubernetes': kubernetes_signs(self.run_command)}
 
     def plan(self, desired, current, prune):
         wanted, route = desired_tokens(desired)
         text, added, removed, owned = plan_config(current['text'], wanted, route, current['owned'], prune)
         change = Change(added=added, removed=removed, before=current['text'], after=text)
-        change.operations = [('write', text, owned)] if text != current['text'] else []
+        changed = text != current['text']
+        # A start an earlier run could not finish is made up for while SuSEfirewall2 runs.
+        retry = current['pending_start'] and current['running']
+        if changed or retry:
+            start = current['running']
+            change.operations = [{'text': text if changed else None, 'owned': owned, 'start': start,
+                                  'kubernetes': current['kubernetes']}]
+            if retry:
+                self.note('an earlier run wrote %s but "%s start" did not finish; it is started now'
+                          % (CONFIG, COMMAND))
+            if start and current['kubernetes'] and not self.options.get('allow_restart'):
+                self.note('applying this needs "%s start", which is refused on this host: %s'
+                          % (COMMAND, self.refusal(current['kubernetes'])))
         return change
 
-    def kubernetes_running(self):
-        if os.path.isdir('/etc/kubernetes/manifests') or os.path.exists('/var/lib/kubelet/config.yaml'):
-            return True
-        if shutil.which('iptables-save'):
-            rc, out, _err = self.run_command(['iptables-save'], check=False)
-            if rc == 0 and ':KUBE-' in out:
-                return True
-        return False
+    @staticmethod
+    def refusal(signs):
+        return ('this host runs Kubernetes (%s) and "%s start" flushes every iptables table, kube-proxy\'s and the '
+                'CNI\'s chains included; nothing was written. Set allow_restart: true to apply anyway, best in a '
+                'maintenance window (with SuSEfirewall2 stopped, the file is written without a restart)'
+                % ('; '.join(signs), COMMAND))
 
-    def apply(self, change):
-        for _action, text, owned in change.operations:
-            if self.kubernetes_running() and not self.options.get('allow_restart'):
-                raise BackendError('Kubernetes runs on this host and SuSEfirewall2 flushes every iptables '
-                                   'table when it starts; nothing was changed. Set allow_restart (for '
-                                   'example in a maintenance window) to apply.')
-            directory = os.path.dirname(CONFIG)
-            handle, temporary = tempfile.mkstemp(dir=directory, prefix='.SuSEfirewall2.')
+    def save(self, record):
+        try:
+            self.save_state(record)
+        except (IOError, OSError) as exc:
+            raise BackendError('cannot write the ownership record %s: %s' % (self.state_path(), exc))
+
+    def write_config(self, text):
+        directory = os.path.dirname(CONFIG)
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix='.SuSEfirewall2.')
+        try:
             with os.fdopen(handle, 'w') as stream:
                 stream.write(text)
-            if os.path.exists(CONFIG):
-                os.chmod(temporary, os.stat(CONFIG).st_mode & 0o7777)
+                stream.flush()
+                os.fsync(stream.fileno())
+            info = os.stat(CONFIG)
+            os.chmod(temporary, info.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                os.chown(temporary, info.st_uid, info.st_gid)
             os.rename(temporary, CONFIG)
-            self.save_state(owned)
-            self.run_command([COMMAND, 'start'])
-            self.messages.append('SuSEfirewall2 restarted with the new configuration')
+        except (IOError, OSError) as exc:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise BackendError('cannot write %s: %s' % (CONFIG, exc))
+
+    def apply(self, change):
+        for operation in change.operations:
+            if operation['start'] and operation['kubernetes'] and not self.options.get('allow_restart'):
+                # Before anything is written: the file and the running firewall stay as they are.
+                raise BackendError(self.refusal(operation['kubernetes']))
+            record = dict(operation['owned'])
+            if operation['text'] is not None:
+                # Until the write is done, both the old and the new tokens count as ours, so a
+                # failure half-way leaves nothing the collection added unrecorded.
+                previous = load_owned(self.load_state())
+                merged = {'tokens': dict((name, sorted(set(previous['tokens'].get(name, [])) |
+                                                       set(record['tokens'].get(name, []))))
+                                         for name in TOKEN_VARIABLES)}
+                for source in (previous, record):
+                    if 'route_before' in source:
+                        merged['route_before'] = source['route_before']
+                merged['pending_start'] = operation['start']
+                self.save(merged)
+                self.write_config(operation['text'])
+            record['pending_start'] = operation['start']
+            self.save(record)
+            if operation['start']:
+                self.run_command([COMMAND, 'start'])
+                record['pending_start'] = False
+                self.save(record)
+                if operation['kubernetes']:
+                    self.note('SuSEfirewall2 restarted on a Kubernetes host because allow_restart is true (%s): '
+                              'every iptables table was flushed; kube-proxy and the CNI rebuild their rules'
+                              % '; '.join(operation['kubernetes']))
+                else:
+                    self.note('SuSEfirewall2 restarted with the new configuration')
+            elif operation['text'] is not None:
+                self.note('SuSEfirewall2 is not running: %s is written and takes effect when it starts' % CONFIG)

@@ -19,7 +19,6 @@ __metaclass__ = type
 import binascii
 import collections
 import ipaddress
-import os
 import shutil
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
@@ -348,8 +347,7 @@ def plan_rules(needs, current, prune):
         key = (user_rule.kind, user_rule.family, user_rule.protocol, user_rule.source, user_rule.destination,
                user_rule.comment)
         wanted = needs.get(key)
-        if wanted is None or not covered(intervals(user_rule.ports),
-                                                                 [span for port in wanted for span in intervals(port)]):
+        if wanted is None or not covered(intervals(user_rule.ports), [span for port in wanted for span in intervals(port)]):
             to_remove.append(user_rule)
     removing = set(id(user_rule) for user_rule in to_remove)
     cover, blockers = {}, {}

@@ -1,81 +1,369 @@
+"""SuSEfirewall2 backend: the sysconfig parser and in-place writer (quoting, multi-line
+values, comments and user tokens kept), token planning and ownership, and apply
+(atomic write, start only when changed and running, refusal on Kubernetes hosts)."""
+
+import json
+import os
+
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import DesiredState
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends import susefirewall2
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import (
-    desired_tokens, parse_config, plan_config, render_config)
+    SuseFirewall2Backend, desired_tokens, edit_config, edit_value, kubernetes_signs, load_owned, normalize,
+    parse_config, plan_config, tokens_of)
 
-CONFIG = '''## Path: Security/SuSEfirewall2
+CONFIG = '''## Path:\tSecurity/SuSEfirewall2
+## Description: SuSEfirewall2 configuration
 # Comment kept
 FW_DEV_EXT="any eth0"
-FW_SERVICES_EXT_TCP="ssh 8080"
+FW_SERVICES_EXT_TCP="ssh 8080" # the user's web port
 FW_SERVICES_ACCEPT_EXT="
-10.9.0.0/16,tcp,5000
+\t10.9.0.0/16,tcp,5000
+\t192.0.2.0/24,udp,53
 "
-FW_ROUTE="no"
+FW_ROUTE='no'
 FW_LOG_DROP_CRIT=yes # trailing comment
+# FW_TRUSTED_NETS="commented out, not a value"
 '''
 
 
-def test_parse_config_multiline_and_comments():
-    found = parse_config(CONFIG)
-    assert found['FW_SERVICES_EXT_TCP'][2] == 'ssh 8080'
-    assert found['FW_SERVICES_ACCEPT_EXT'][2].split() == ['10.9.0.0/16,tcp,5000']
-    assert found['FW_SERVICES_ACCEPT_EXT'][:2] == (4, 6)
-    assert found['FW_LOG_DROP_CRIT'][2] == 'yes'
-
-
-def test_render_keeps_everything_else():
-    text = render_config(CONFIG, {'FW_SERVICES_EXT_TCP': 'ssh 8080 6443', 'FW_TRUSTED_NETS': '10.233.0.0/17'})
-    assert '# Comment kept' in text and 'FW_DEV_EXT="any eth0"' in text
-    assert 'FW_SERVICES_EXT_TCP="ssh 8080 6443"' in text
-    assert text.rstrip().endswith('FW_TRUSTED_NETS="10.233.0.0/17"')
-    assert '10.9.0.0/16,tcp,5000' in text
-
-
-DESIRED = DesiredState.from_rules([
-    {'protocol': 'tcp', 'port': '30000-32767', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None},
-    {'protocol': 'udp', 'port': '8472', 'sources': ['192.0.2.0/31'], 'source_set': 'cluster'},
-    {'protocol': 'ipip', 'port': '', 'sources': ['192.0.2.0/31'], 'source_set': 'cluster'},
-    {'protocol': 'all', 'port': '', 'sources': ['10.233.0.0/17'], 'source_set': 'pods'},
+@pytest.mark.parametrize('text, name, quote, value', [
+    ('A="x y"\n', 'A', '"', 'x y'),
+    ("A='x y'\n", 'A', "'", 'x y'),
+    ('A=yes # comment\n', 'A', '', 'yes'),
+    ('A=\n', 'A', '', ''),
+    ('A=""\n', 'A', '"', ''),
+    ('  export A="x"\n', 'A', '"', 'x'),
+    ('A="a\n  b\n"\n', 'A', '"', 'a\n  b\n'),
+    ('A="say \\"hi\\""\n', 'A', '"', 'say \\"hi\\"'),
+    # The last assignment wins, as in the shell.
+    ('A="one"\nA="two"\n', 'A', '"', 'two'),
+    # Comments and assignments inside another value are not assignments.
+    ('# A="no"\nB="x\nA=inner\n"\n', 'A', None, None),
+    ('B="x\nA=inner\n"\n', 'B', '"', 'x\nA=inner\n'),
+    ('A="x" # "quoted" comment\nB=1\n', 'B', '', '1'),
 ])
+def test_parse_config(text, name, quote, value):
+    found = parse_config(text).get(name)
+    if quote is None:
+        assert found is None
+    else:
+        assert (found.quote, found.value) == (quote, value)
+        assert text[found.start:found.end] == value
+
+
+def test_parse_the_sample():
+    found = parse_config(CONFIG)
+    assert found['FW_SERVICES_EXT_TCP'].value.split() == ['ssh', '8080']
+    assert found['FW_SERVICES_ACCEPT_EXT'].value.split() == ['10.9.0.0/16,tcp,5000', '192.0.2.0/24,udp,53']
+    assert found['FW_ROUTE'].value == 'no' and found['FW_LOG_DROP_CRIT'].value == 'yes'
+    assert 'FW_TRUSTED_NETS' not in found
+
+
+def test_unterminated_quote_is_a_clear_error():
+    with pytest.raises(BackendError, match='FW_SERVICES_EXT_TCP \\(line 2\\) has no closing quote'):
+        parse_config('A=1\nFW_SERVICES_EXT_TCP="ssh\n')
+
+
+@pytest.mark.parametrize('value, remove, add, expected', [
+    ('', [], ['6443'], '6443'),
+    ('ssh', [], ['6443', '10250'], 'ssh 6443 10250'),
+    ('ssh  8080 ', [], ['6443'], 'ssh  8080 6443'),
+    ('ssh 6443 8080', ['6443'], [], 'ssh 8080'),
+    ('6443 ssh', ['6443'], [], 'ssh'),
+    ('ssh 6443', ['6443'], [], 'ssh'),
+    ('6443', ['6443'], [], ''),
+    # An identical token the user wrote as well: only one (the collection's, appended last) goes.
+    ('6443 ssh 6443', ['6443'], [], '6443 ssh'),
+    # Multi-line: one token per line, indentation and the closing line kept.
+    ('\n\t10.9.0.0/16,tcp,5000\n', [], ['192.0.2.11/32,tcp,2379'], '\n\t10.9.0.0/16,tcp,5000\n\t192.0.2.11/32,tcp,2379\n'),
+    ('\n  a\n  b\n', ['a'], [], '\n  b\n'),
+    ('\n  a b\n', ['a'], [], '\n  b\n'),
+    ('\n  a b\n', ['b'], [], '\n  a\n'),
+    ('a\n  b', [], ['c'], 'a\n  b\n  c'),
+    ('\n  a # note\n', ['a'], ['c'], '\n  # note\n  c\n'),
+])
+def test_edit_value(value, remove, add, expected):
+    assert edit_value(value, remove, add) == expected
+
+
+@pytest.mark.parametrize('text, edits, expected', [
+    ('A="ssh" # web\nB=x\n', {'A': ([], ['6443'])}, 'A="ssh 6443" # web\nB=x\n'),
+    ("A='ssh'\n", {'A': ([], ['6443'])}, "A='ssh 6443'\n"),
+    ('A=ssh # c\n', {'A': ([], ['6443'])}, 'A="ssh 6443" # c\n'),
+    ('A=no\n', {'A': 'yes'}, 'A="yes"\n'),
+    ('A="no"', {'A': 'yes', 'B': ([], ['x', 'y'])}, 'A="yes"\nB="x y"\n'),
+    ('A="1"\nA="2"\n', {'A': ([], ['3'])}, 'A="1"\nA="2 3"\n'),
+    # Nothing to change: the text stays byte for byte.
+    ('A="ssh"\n', {'A': (['6443'], [])}, 'A="ssh"\n'),
+])
+def test_edit_config(text, edits, expected):
+    assert edit_config(text, edits) == expected
+
+
+@pytest.mark.parametrize('name, token, expected', [
+    ('FW_SERVICES_EXT_TCP', '06443', '6443'),
+    ('FW_SERVICES_EXT_TCP', '30000:32767', '30000:32767'),
+    ('FW_SERVICES_EXT_TCP', '10:10', '10'),
+    ('FW_SERVICES_EXT_TCP', 'ssh', 'ssh'),
+    ('FW_SERVICES_EXT_IP', 'GRE', 'gre'),
+    ('FW_SERVICES_EXT_IP', 'ipencap', '4'),
+    ('FW_SERVICES_ACCEPT_EXT', '192.0.2.0/24,ipv4', '192.0.2.0/24,4'),
+    # "ipip" is IP protocol 94, not IPIP.
+    ('FW_SERVICES_ACCEPT_EXT', '192.0.2.0/24,ipip', '192.0.2.0/24,ipip'),
+    ('FW_SERVICES_ACCEPT_EXT', '192.0.2.11,TCP,02379', '192.0.2.11/32,tcp,2379'),
+    ('FW_SERVICES_ACCEPT_EXT', '192.0.2.0/24,tcp,,', '192.0.2.0/24,tcp'),
+    ('FW_SERVICES_ACCEPT_EXT', '2001:DB8::11,udp,8472', '2001:db8::11/128,udp,8472'),
+    ('FW_TRUSTED_NETS', '10.233.0.0/17', '10.233.0.0/17'),
+    ('FW_FORWARD', '10.233.0.0/17,0/0', '10.233.0.0/17,0.0.0.0/0'),
+    ('FW_FORWARD', '0.0.0.0/0,10.233.0.0/17,tcp,80', '0.0.0.0/0,10.233.0.0/17,tcp,80'),
+])
+def test_normalize(name, token, expected):
+    assert normalize(name, token) == expected
+
+
+def desired(*rules):
+    return DesiredState.from_rules([
+        {'protocol': protocol, 'port': port, 'sources': sources, 'source_set': source_set}
+        for protocol, port, sources, source_set in rules])
+
+
+CLUSTER = ['192.0.2.0/31', 'fd00::/126']
+DESIRED = desired(
+    ('tcp', '30000-32767', ['0.0.0.0/0', '::/0'], None),
+    ('udp', '8472', CLUSTER, 'cluster'),
+    ('ipip', '', CLUSTER, 'cluster'),
+    ('icmp', '', CLUSTER, 'cluster'),
+    ('gre', '', ['0.0.0.0/0', '::/0'], None),
+    ('all', '', ['10.233.0.0/17', 'fd85::/108'], 'pods'),
+)
 
 
 def test_desired_tokens():
     tokens, route = desired_tokens(DESIRED)
     assert route is True
-    assert tokens['FW_SERVICES_EXT_TCP'] == ['30000:32767']
-    assert tokens['FW_SERVICES_ACCEPT_EXT'] == ['192.0.2.0/31,ipip', '192.0.2.0/31,udp,8472']
-    assert tokens['FW_TRUSTED_NETS'] == ['10.233.0.0/17']
+    assert tokens == {
+        'FW_SERVICES_EXT_TCP': ['30000:32767'],
+        'FW_SERVICES_EXT_UDP': [],
+        'FW_SERVICES_EXT_IP': ['gre'],
+        'FW_SERVICES_ACCEPT_EXT': ['192.0.2.0/31,icmp', '192.0.2.0/31,4', 'fd00::/126,4',
+                                   '192.0.2.0/31,udp,8472', 'fd00::/126,udp,8472'],
+        'FW_TRUSTED_NETS': ['10.233.0.0/17', 'fd85::/108'],
+        'FW_FORWARD': ['10.233.0.0/17,0/0', '0/0,10.233.0.0/17', 'fd85::/108,::/0', '::/0,fd85::/108'],
+    }
 
 
-@pytest.mark.parametrize('owned, prune, added, removed', [
-    ({}, True, ['FW_ROUTE yes', 'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,ipip',
-                'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,udp,8472', 'FW_SERVICES_EXT_TCP 30000:32767',
-                'FW_TRUSTED_NETS 10.233.0.0/17'], []),
-    # 8080 was ours and is no longer wanted: pruned; the user's ssh stays.
-    ({'FW_SERVICES_EXT_TCP': ['8080']}, True,
-     ['FW_ROUTE yes', 'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,ipip', 'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,udp,8472',
-      'FW_SERVICES_EXT_TCP 30000:32767', 'FW_TRUSTED_NETS 10.233.0.0/17'], ['FW_SERVICES_EXT_TCP 8080']),
-    ({'FW_SERVICES_EXT_TCP': ['8080']}, False,
-     ['FW_ROUTE yes', 'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,ipip', 'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,udp,8472',
-      'FW_SERVICES_EXT_TCP 30000:32767', 'FW_TRUSTED_NETS 10.233.0.0/17'], []),
+@pytest.mark.parametrize('rules, message', [
+    ([('all', '', ['0.0.0.0/0'], None)], 'opens every protocol to everyone'),
+    ([('sctp', '9', ['0.0.0.0/0'], None)], 'cannot express sctp 9 from anyone'),
+    ([('sctp', '9', ['192.0.2.0/24'], 'cluster')], "cannot express sctp 9 from peer set 'cluster'"),
 ])
-def test_plan_config(owned, prune, added, removed):
+def test_inexpressible_rules(rules, message):
+    with pytest.raises(BackendError, match=message):
+        desired_tokens(desired(*rules))
+
+
+ALL_ADDED = sorted([
+    'FW_ROUTE yes', 'FW_SERVICES_EXT_TCP 30000:32767', 'FW_SERVICES_EXT_IP gre',
+    'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,icmp', 'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,4',
+    'FW_SERVICES_ACCEPT_EXT fd00::/126,4', 'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,udp,8472',
+    'FW_SERVICES_ACCEPT_EXT fd00::/126,udp,8472', 'FW_TRUSTED_NETS 10.233.0.0/17', 'FW_TRUSTED_NETS fd85::/108',
+    'FW_FORWARD 10.233.0.0/17,0/0', 'FW_FORWARD 0/0,10.233.0.0/17', 'FW_FORWARD fd85::/108,::/0',
+    'FW_FORWARD ::/0,fd85::/108'])
+
+
+def owned(**tokens):
+    return load_owned(dict(tokens={name: list(value) for name, value in tokens.items()}))
+
+
+@pytest.mark.parametrize('text, record, prune, added, removed', [
+    (CONFIG, owned(), True, ALL_ADDED, []),
+    # 8080 was the collection's and is no longer wanted: pruned; the user's ssh stays.
+    (CONFIG, owned(FW_SERVICES_EXT_TCP=['8080']), True, ALL_ADDED, ['FW_SERVICES_EXT_TCP 8080']),
+    (CONFIG, owned(FW_SERVICES_EXT_TCP=['8080']), False, ALL_ADDED, []),
+    # The user already allows a wanted token (another spelling): not added, not the collection's.
+    (CONFIG.replace('192.0.2.0/24,udp,53', '192.0.2.0/31,UDP,8472'), owned(), True,
+     [item for item in ALL_ADDED if item != 'FW_SERVICES_ACCEPT_EXT 192.0.2.0/31,udp,8472'], []),
+    # A token the record names but the user removed by hand is not "removed" again.
+    (CONFIG, owned(FW_SERVICES_EXT_UDP=['9999']), True, ALL_ADDED, []),
+])
+def test_plan_config(text, record, prune, added, removed):
     tokens, route = desired_tokens(DESIRED)
-    text, got_added, got_removed, new_owned = plan_config(CONFIG, tokens, route, owned, prune)
+    new_text, got_added, got_removed, new_record = plan_config(text, tokens, route, record, prune)
     assert sorted(got_added) == added and got_removed == removed
-    assert new_owned['FW_ROUTE_BEFORE'] == 'no'
-    assert 'ssh' in parse_config(text)['FW_SERVICES_EXT_TCP'][2].split()
-    again = plan_config(text, tokens, route, new_owned, prune)
-    assert again[0] == text and again[1] == [] and again[2] == []
+    assert new_record['route_before'] == 'no'
+    # Every comment and user token is still there.
+    for line in ('# Comment kept', '# the user\'s web port', '# trailing comment', 'FW_DEV_EXT="any eth0"',
+                 '\t10.9.0.0/16,tcp,5000', '## Description: SuSEfirewall2 configuration'):
+        assert line in new_text
+    assert tokens_of(new_text, 'FW_SERVICES_EXT_TCP')[0] == 'ssh'
+    assert parse_config(new_text)['FW_ROUTE'].quote == "'"
+    # Planning again against the result changes nothing.
+    again = plan_config(new_text, tokens, route, new_record, prune)
+    assert again[0] == new_text and again[1] == [] and again[2] == []
 
 
-def test_route_is_restored_when_no_longer_needed():
+def test_the_written_file_keeps_its_layout():
+    tokens, route = desired_tokens(desired(('tcp', '6443', ['0.0.0.0/0'], None),
+                                           ('tcp', '2379', ['192.0.2.11/32'], 'etcd')))
+    new_text, _added, _removed, _record = plan_config(CONFIG, tokens, route, owned(), True)
+    assert new_text == CONFIG.replace('"ssh 8080"', '"ssh 8080 6443"').replace(
+        '\t192.0.2.0/24,udp,53\n', '\t192.0.2.0/24,udp,53\n\t192.0.2.11/32,tcp,2379\n')
+
+
+def test_prune_everything_restores_the_file():
     tokens, route = desired_tokens(DESIRED)
-    text, _added, _removed, owned = plan_config(CONFIG, tokens, route, {}, True)
+    text, _added, _removed, record = plan_config(CONFIG, tokens, route, owned(), True)
     empty = dict((name, []) for name in tokens)
-    final, added, removed, owned = plan_config(text, empty, False, owned, True)
-    assert 'FW_ROUTE yes' in removed and added == []
-    assert parse_config(final)['FW_ROUTE'][2] == 'no'
-    assert parse_config(final)['FW_SERVICES_EXT_TCP'][2].split() == ['ssh', '8080']
-    assert 'FW_ROUTE_BEFORE' not in owned
+    final, added, removed, record = plan_config(text, empty, False, record, True)
+    assert added == [] and sorted(removed) == ALL_ADDED
+    # Back to the user's file byte for byte; the variables it did not have stay, empty.
+    assert final == CONFIG + 'FW_FORWARD=""\nFW_SERVICES_EXT_IP=""\nFW_TRUSTED_NETS=""\n'
+    assert record == {'tokens': dict((name, []) for name in tokens)}
+
+
+def test_route_kept_without_prune_and_user_route_left_alone():
+    tokens, route = desired_tokens(DESIRED)
+    text, _added, _removed, record = plan_config(CONFIG, tokens, route, owned(), True)
+    empty = dict((name, []) for name in tokens)
+    final, _added, removed, kept = plan_config(text, empty, False, record, False)
+    assert final == text and removed == [] and kept['route_before'] == 'no'
+    # The user turned routing on before: the collection never turns it off.
+    user_route = CONFIG.replace("FW_ROUTE='no'", 'FW_ROUTE="yes"')
+    text, added, _removed, record = plan_config(user_route, tokens, route, owned(), True)
+    assert 'FW_ROUTE yes' not in added and 'route_before' not in record
+    final, _added, removed, _record = plan_config(text, empty, False, record, True)
+    assert 'FW_ROUTE yes' not in removed and parse_config(final)['FW_ROUTE'].value == 'yes'
+
+
+def test_first_cut_state_file_is_read():
+    assert load_owned({'FW_SERVICES_EXT_TCP': ['6443'], 'FW_ROUTE_BEFORE': 'no'}) == {
+        'tokens': dict((name, ['6443'] if name == 'FW_SERVICES_EXT_TCP' else [])
+                       for name in susefirewall2.TOKEN_VARIABLES),
+        'route_before': 'no'}
+
+
+def test_kubernetes_signs(tmp_path):
+    proc = tmp_path / 'proc'
+    for pid, name in (('1', 'systemd'), ('42', 'kubelet'), ('self', 'python3')):
+        (proc / pid).mkdir(parents=True)
+        (proc / pid / 'comm').write_text(name + '\n')
+
+    def run_command(argv, check=True):
+        if argv[0] == 'iptables-save':
+            return 0, '*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n', ''
+        return 0, 'table inet filter\n', ''
+
+    signs = kubernetes_signs(run_command, exists=lambda path: path == '/etc/kubernetes', proc=str(proc))
+    assert signs[:2] == ['/etc/kubernetes exists', 'a kubelet process runs']
+    if susefirewall2.shutil.which('iptables-save'):
+        assert 'iptables-save shows KUBE-* chains' in signs
+    assert kubernetes_signs(lambda argv, check=True: (0, '', ''), exists=lambda path: False,
+                            proc=str(tmp_path / 'none')) == []
+
+
+class Host(object):
+    """A fake host: the config file and state dir in a temporary directory, and a recorder
+    for commands (status answers "running" or not)."""
+
+    def __init__(self, tmp_path, monkeypatch, text=CONFIG, running=True, kubernetes=(), start_rc=0):
+        self.config = tmp_path / 'SuSEfirewall2'
+        self.config.write_text(text)
+        os.chmod(str(self.config), 0o640)
+        self.state_dir = tmp_path / 'state'
+        self.calls = []
+        self.running, self.start_rc = running, start_rc
+        monkeypatch.setattr(susefirewall2, 'CONFIG', str(self.config))
+        monkeypatch.setattr(susefirewall2, 'kubernetes_signs', lambda run_command: list(kubernetes))
+
+    def run_command(self, argv, check=True):
+        self.calls.append(argv)
+        rc = 0
+        if argv[1] == 'status':
+            rc = 0 if self.running else 3
+        elif argv[1] == 'start':
+            rc = self.start_rc
+        if check and rc:
+            raise BackendError('%s failed (rc=%d)' % (' '.join(argv), rc))
+        return rc, '', ''
+
+    def backend(self, **options):
+        return SuseFirewall2Backend(self.run_command, dict(state_dir=str(self.state_dir), **options))
+
+    def run(self, state, check_mode=False, prune=True, **options):
+        backend = self.backend(**options)
+        change = backend.plan(state, backend.read(), prune)
+        if not change.empty and not check_mode:
+            backend.apply(change)
+            backend.verify(state, backend.read(), prune)
+        return change, backend.messages
+
+    def record(self):
+        with open(str(self.state_dir / 'susefirewall2.json')) as handle:
+            return json.load(handle)
+
+
+STATE = desired(('tcp', '6443', ['0.0.0.0/0'], None), ('tcp', '2379', ['192.0.2.11/32'], 'etcd'))
+
+
+def test_apply_writes_once_and_starts(tmp_path, monkeypatch):
+    host = Host(tmp_path, monkeypatch)
+    change, messages = host.run(STATE)
+    assert change.diff()['before'] == CONFIG and change.diff()['after'] == host.config.read_text()
+    assert change.added == ['FW_SERVICES_ACCEPT_EXT 192.0.2.11/32,tcp,2379', 'FW_SERVICES_EXT_TCP 6443']
+    assert ['SuSEfirewall2', 'start'] in host.calls
+    assert messages == ['SuSEfirewall2 restarted with the new configuration']
+    assert oct(os.stat(str(host.config)).st_mode & 0o777) == '0o640'
+    assert host.record()['pending_start'] is False
+    assert host.record()['tokens']['FW_SERVICES_EXT_TCP'] == ['6443']
+    assert [name for name in os.listdir(str(tmp_path)) if name.startswith('.SuSEfirewall2')] == []
+    # Again: nothing written, nothing started.
+    host.calls[:] = []
+    change, _messages = host.run(STATE)
+    assert change.empty and ['SuSEfirewall2', 'start'] not in host.calls
+
+
+def test_check_mode_writes_nothing(tmp_path, monkeypatch):
+    host = Host(tmp_path, monkeypatch)
+    change, _messages = host.run(STATE, check_mode=True)
+    assert not change.empty and host.config.read_text() == CONFIG
+    assert not host.state_dir.exists() and ['SuSEfirewall2', 'start'] not in host.calls
+
+
+def test_refused_on_kubernetes_before_anything_is_written(tmp_path, monkeypatch):
+    host = Host(tmp_path, monkeypatch, kubernetes=['/etc/kubernetes exists'])
+    change, messages = host.run(STATE, check_mode=True)
+    assert not change.empty and 'refused on this host' in messages[0]
+    with pytest.raises(BackendError, match='runs Kubernetes .*/etc/kubernetes exists.*nothing was written.*'
+                                           'allow_restart'):
+        host.run(STATE)
+    assert host.config.read_text() == CONFIG and not host.state_dir.exists()
+    assert ['SuSEfirewall2', 'start'] not in host.calls
+    change, messages = host.run(STATE, allow_restart=True)
+    assert not change.empty and ['SuSEfirewall2', 'start'] in host.calls
+    assert 'because allow_restart is true (/etc/kubernetes exists)' in messages[-1]
+
+
+def test_a_stopped_firewall_is_written_not_started(tmp_path, monkeypatch):
+    host = Host(tmp_path, monkeypatch, running=False, kubernetes=['a kubelet process runs'])
+    change, messages = host.run(STATE)
+    assert not change.empty and host.config.read_text() != CONFIG
+    assert ['SuSEfirewall2', 'start'] not in host.calls
+    assert messages == ['SuSEfirewall2 is not running: %s is written and takes effect when it starts'
+                        % host.config]
+
+
+def test_a_failed_start_is_retried_by_the_next_run(tmp_path, monkeypatch):
+    host = Host(tmp_path, monkeypatch, start_rc=1)
+    with pytest.raises(BackendError, match='SuSEfirewall2 start failed'):
+        host.run(STATE)
+    assert host.record()['pending_start'] is True
+    assert host.record()['tokens']['FW_SERVICES_EXT_TCP'] == ['6443']
+    host.start_rc = 0
+    host.calls[:] = []
+    change, messages = host.run(STATE)
+    assert not change.empty and change.added == [] and host.calls.count(['SuSEfirewall2', 'start']) == 1
+    assert 'did not finish; it is started now' in messages[0]
+    assert host.record()['pending_start'] is False
+    assert host.run(STATE)[0].empty

@@ -72,8 +72,8 @@ def user(family, kind, action, protocol, ports, destination, source, comment='',
     ('### tuple ### deny tcp 8080 0.0.0.0/0 any 192.0.2.99 in', 'ipv4',
      user('ipv4', 'in', 'deny', 'tcp', '8080', V4, '192.0.2.99/32')),
     # ufw reject out 25/tcp
-    ('### tuple ### reject tcp 25 ::/0 any ::/0 out', 'ipv6', user('ipv6', 'in', 'reject', 'tcp', '25', V6, V6,
-                                                                 direction='out')),
+    ('### tuple ### reject tcp 25 ::/0 any ::/0 out', 'ipv6',
+     user('ipv6', 'in', 'reject', 'tcp', '25', V6, V6, direction='out')),
     # ufw allow in on eth9 from 2001:db8::/32 to any port 443 proto tcp comment 'user web'
     ('### tuple ### allow tcp 443 ::/0 any 2001:db8::/32 in_eth9 comment=7573657220776562', 'ipv6',
      user('ipv6', 'in', 'allow', 'tcp', '443', V6, '2001:db8::/32', 'user web', direction='in_eth9')),
