@@ -54,8 +54,9 @@ options:
     default: /var/lib/kubeports
   allow_restart:
     description:
-      - SuSEfirewall2 flushes every iptables table when it starts. It is not restarted on a
-        host already running Kubernetes unless this is V(true).
+      - SuSEfirewall2 flushes every iptables table when it starts. On a host already running
+        Kubernetes nothing is written unless this is V(true). A stopped SuSEfirewall2 is left
+        stopped; its configuration file is still updated.
     type: bool
     default: false
   lock_timeout:
