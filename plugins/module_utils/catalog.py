@@ -68,6 +68,18 @@ def validate_when(when, where):
     return dict(when)
 
 
+def _selectors(raw, field, plural, singular, allowed, where):
+    """The non-empty list of a rule's "to" or "from" field, each value one of ``allowed``."""
+    values = _as_list(raw.get(field))
+    if not values:
+        raise PlanError('%s: missing "%s" (%s: %s)' % (where, field, plural, ', '.join(allowed)))
+    for value in values:
+        if value not in allowed:
+            raise PlanError('%s: unknown %s %r in "%s" (choose from %s)'
+                            % (where, singular, value, field, ', '.join(allowed)))
+    return values
+
+
 def build_rule(raw, component, where, default_reference=None):
     """Validate one rule mapping (catalog entry or kubeports_extra_rules item)."""
     if not isinstance(raw, dict):
@@ -94,20 +106,8 @@ def build_rule(raw, component, where, default_reference=None):
         raise PlanError('%s: protocol %s takes no port, got %r' % (where, protocol, port))
     else:
         port = None
-    to = _as_list(raw.get('to'))
-    if not to:
-        raise PlanError('%s: missing "to" (destination roles: %s)' % (where, ', '.join(DESTINATIONS)))
-    for role in to:
-        if role not in DESTINATIONS:
-            raise PlanError('%s: unknown role %r in "to" (choose from %s)'
-                            % (where, role, ', '.join(DESTINATIONS)))
-    sources = _as_list(raw.get('from'))
-    if not sources:
-        raise PlanError('%s: missing "from" (sources: %s)' % (where, ', '.join(SOURCES)))
-    for source in sources:
-        if source not in SOURCES:
-            raise PlanError('%s: unknown source %r in "from" (choose from %s)'
-                            % (where, source, ', '.join(SOURCES)))
+    to = _selectors(raw, 'to', 'destination roles', 'role', DESTINATIONS, where)
+    sources = _selectors(raw, 'from', 'sources', 'source', SOURCES, where)
     references = [str(item) for item in _as_list(raw.get('reference'))] or _as_list(default_reference)
     if not references:
         raise PlanError('%s: missing "reference"' % where)

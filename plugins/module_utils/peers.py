@@ -92,6 +92,14 @@ class InventoryIndex(object):
 
     def __init__(self, groups, host_vars, role_groups=None):
         require_netaddr()
+        # Each host's variables are read once (Ansible builds them on every access).
+        fetched = {}
+
+        def variables_of(host):
+            if host not in fetched:
+                fetched[host] = host_vars(host)
+            return fetched[host]
+
         role_groups = validate_role_groups(DEFAULT_ROLE_GROUPS if role_groups is None else role_groups)
         self.roles = {}
         for role, group_names in role_groups.items():
@@ -99,7 +107,7 @@ class InventoryIndex(object):
                 for host in groups.get(group) or ():
                     self.roles.setdefault(host, set()).add(role)
         for host in groups.get('all') or ():
-            explicit = host_vars(host).get('kubeports_roles')
+            explicit = variables_of(host).get('kubeports_roles')
             if explicit:
                 explicit = [explicit] if isinstance(explicit, str) else list(explicit)
                 for role in explicit:
@@ -110,7 +118,7 @@ class InventoryIndex(object):
         self.addresses = {}
         self.members = dict((role, []) for role in ROLES)
         for host in sorted(self.roles):
-            self.addresses[host] = self._addresses(host, host_vars(host))
+            self.addresses[host] = self._addresses(host, variables_of(host))
             for role in self.roles[host]:
                 self.members[role].append(host)
         self.members['cluster'] = sorted(host for host, roles in self.roles.items()

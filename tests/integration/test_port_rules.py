@@ -165,9 +165,8 @@ def test_apply_reapply_and_check_mode(lab, target):
     assert ruleset(lab, host) == before
 
 
-def test_probes_allowed_peer_only(lab, target):
-    host, peer, other = target
-    module(lab, host, {'rules': rules_for(lab, peer)})
+def assert_only_peer_reaches(lab, host, peer, other):
+    """After rules_for(peer): the peer reaches the restricted ports, the other host only 39501."""
     assert probe(lab, peer, host, 'tcp', 39502)
     assert probe(lab, peer, host, 'tcp', 39502, family=6)
     assert probe(lab, peer, host, 'udp', 39503)
@@ -175,6 +174,12 @@ def test_probes_allowed_peer_only(lab, target):
     assert not probe(lab, other, host, 'tcp', 39502)
     assert not probe(lab, other, host, 'udp', 39503)
     assert not probe(lab, other, host, 'tcp', 39506)
+
+
+def test_probes_allowed_peer_only(lab, target):
+    host, peer, other = target
+    module(lab, host, {'rules': rules_for(lab, peer)})
+    assert_only_peer_reaches(lab, host, peer, other)
 
 
 def _drift(lab, host, peer):

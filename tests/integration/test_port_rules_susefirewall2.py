@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from test_port_rules import module, probe, rules_for
+from test_port_rules import assert_only_peer_reaches, module, rules_for
 
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 STATE = '/var/lib/kubeports/susefirewall2.json'
@@ -74,11 +74,7 @@ def test_apply_keeps_user_tokens_and_is_idempotent(lab, suse):
 def test_probes_allowed_peer_only(lab, suse):
     host, peer, other = suse
     module(lab, host, {'rules': rules_for(lab, peer)})
-    assert probe(lab, peer, host, 'tcp', 39502)
-    assert probe(lab, peer, host, 'tcp', 39502, family=6)
-    assert probe(lab, peer, host, 'udp', 39503)
-    assert probe(lab, other, host, 'tcp', 39501)
-    assert not probe(lab, other, host, 'tcp', 39502)
+    assert_only_peer_reaches(lab, host, peer, other)
 
 
 def test_check_mode_on_drift_reports_and_touches_nothing(lab, suse):
