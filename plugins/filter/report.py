@@ -8,6 +8,8 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.report import markdown, table_lines
+from ansible_collections.kubeports.firewall.plugins.module_utils.verify import (
+    build_report, report_lines, report_markdown)
 
 
 def port_table(plan, width=60):
@@ -25,7 +27,22 @@ def port_markdown(plans, title='Planned firewall rules'):
     return markdown(plans, title)
 
 
+def verify_report(plan, listeners, results):
+    """Probe results compared with the plan, with text lines and Markdown."""
+    if not isinstance(plan, dict) or 'probes' not in plan:
+        raise AnsibleFilterError('verify_report expects the result of the probe_plan lookup, got %r'
+                                 % (type(plan).__name__,))
+    for name, value in (('listeners', listeners), ('results', results)):
+        if not isinstance(value, dict):
+            raise AnsibleFilterError('verify_report: %s must map host names to module results, got %r'
+                                     % (name, type(value).__name__))
+    report = build_report(plan, listeners, results)
+    report['lines'] = report_lines(report)
+    report['markdown'] = report_markdown(report)
+    return report
+
+
 class FilterModule(object):
 
     def filters(self):
-        return {'port_table': port_table, 'port_markdown': port_markdown}
+        return {'port_table': port_table, 'port_markdown': port_markdown, 'verify_report': verify_report}

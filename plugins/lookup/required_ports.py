@@ -138,30 +138,8 @@ from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
-    default_catalog_dir, load_catalog)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.peers import InventoryIndex
-from ansible_collections.kubeports.firewall.plugins.module_utils.planner import Planner
-
-# Host variables the planner reads besides kubeports_* ones.
-_PLAIN_VARIABLES = ('ansible_port', 'ansible_ssh_port')
-
-
-def _host_variables(hostvars, host):
-    """A mapping of a host's variables (templated on access), or {} for unknown hosts."""
-    try:
-        return hostvars[host]
-    except KeyError:
-        return {}
-
-
-def _planner_variables(variables):
-    wanted = {}
-    for name in variables:
-        if name.startswith('kubeports_') or name in _PLAIN_VARIABLES:
-            wanted[name] = variables[name]
-    return wanted
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plan import InventoryPlanner
 
 
 class LookupModule(LookupBase):
@@ -169,19 +147,10 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         variables = variables or {}
-        groups = variables.get('groups') or {}
-        hostvars = variables.get('hostvars') or {}
         try:
-            components = load_catalog([default_catalog_dir()] + list(self.get_option('catalog_dirs') or []))
-            index = InventoryIndex(groups, lambda host: _host_variables(hostvars, host),
-                                   self.get_option('role_groups'))
-            planner = Planner(components, index)
-            plans = []
-            for term in terms or index.planned_hosts():
-                host = to_native(term)
-                if host not in hostvars and host not in (groups.get('all') or ()):
-                    raise PlanError('host %s is not in the inventory' % host)
-                plans.append(planner.plan(host, _planner_variables(_host_variables(hostvars, host))))
+            planner = InventoryPlanner(variables.get('groups'), variables.get('hostvars'),
+                                       self.get_option('role_groups'), self.get_option('catalog_dirs'))
+            plans = planner.plan([to_native(term) for term in terms or ()])
         except PlanError as exc:
             raise AnsibleLookupError(to_native(exc))
         if self.get_option('details'):

@@ -83,6 +83,32 @@ def validate_role_groups(role_groups, where='kubeports_role_groups'):
     return checked
 
 
+def host_addresses(host, variables):
+    """A host's addresses (IPNetworks) from its variables; PlanError if it has none usable."""
+    for var in ADDRESS_VARIABLES:
+        value = variables.get(var)
+        if value in (None, '', []):
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        networks = []
+        for item in values:
+            try:
+                network = netaddr.IPNetwork(netaddr.IPAddress(str(item).strip()))
+            except (netaddr.AddrFormatError, ValueError, TypeError):
+                raise PlanError('%s (host %s): %r is not an IP address; set kubeports_address '
+                                'to the address(es) peers see' % (var, host, item))
+            networks.append(network)
+        extra = variables.get('ip6') if var == 'ip' else None
+        if extra:
+            networks.append(parse_cidr(extra, 'ip6 (host %s)' % host))
+        return networks
+    try:
+        return [netaddr.IPNetwork(netaddr.IPAddress(host))]
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise PlanError('host %s has no usable address: set kubeports_address (or ansible_host) '
+                        'to its IP address(es)' % host)
+
+
 class InventoryIndex(object):
     """Roles and addresses of all hosts, built once per inventory.
 
@@ -118,7 +144,7 @@ class InventoryIndex(object):
         self.addresses = {}
         self.members = dict((role, []) for role in ROLES)
         for host in sorted(self.roles):
-            self.addresses[host] = self._addresses(host, variables_of(host))
+            self.addresses[host] = host_addresses(host, variables_of(host))
             for role in self.roles[host]:
                 self.members[role].append(host)
         self.members['cluster'] = sorted(host for host, roles in self.roles.items()
@@ -128,31 +154,6 @@ class InventoryIndex(object):
         for host in self.members['cluster']:
             families.update('ipv%d' % net.version for net in self.addresses[host])
         self.ip_families = sorted(families)
-
-    @staticmethod
-    def _addresses(host, variables):
-        for var in ADDRESS_VARIABLES:
-            value = variables.get(var)
-            if value in (None, '', []):
-                continue
-            values = value if isinstance(value, (list, tuple)) else [value]
-            networks = []
-            for item in values:
-                try:
-                    network = netaddr.IPNetwork(netaddr.IPAddress(str(item).strip()))
-                except (netaddr.AddrFormatError, ValueError, TypeError):
-                    raise PlanError('%s (host %s): %r is not an IP address; set kubeports_address '
-                                    'to the address(es) peers see' % (var, host, item))
-                networks.append(network)
-            extra = variables.get('ip6') if var == 'ip' else None
-            if extra:
-                networks.append(parse_cidr(extra, 'ip6 (host %s)' % host))
-            return networks
-        try:
-            return [netaddr.IPNetwork(netaddr.IPAddress(host))]
-        except (netaddr.AddrFormatError, ValueError, TypeError):
-            raise PlanError('host %s has no usable address: set kubeports_address (or ansible_host) '
-                            'to its IP address(es)' % host)
 
     def planned_hosts(self):
         """Every host that has a role, in name order."""

@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,10 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+COLLECTIONS = ROOT / ".build" / "collections"
+PLAYBOOKS = COLLECTIONS / "ansible_collections" / "kubeports" / "firewall" / "playbooks"
+BIN = Path(sys.executable).parent
 KPLAB = HERE / "lab" / "kplab"
 DEFAULT_SPEC = HERE / "lab" / "specs" / "default.yml"
 # One lab per machine: concurrent test sessions wait for each other (bounded).
@@ -48,6 +53,27 @@ def root_ruleset():
             continue
         parts.append("\n".join(line for line in out.splitlines() if not line.startswith("#")))
     return "\n".join(parts)
+
+
+def run_playbook(lab, workdir, cluster, name, *extra, timeout=600):
+    """Runs an installed playbook of the collection on the lab with a cluster inventory layer.
+
+    The inventory is the lab's hosts (00-lab.yml) plus ``cluster`` (10-cluster.yml);
+    ansible-playbook runs in ``workdir`` without the checkout's ansible.cfg.
+    """
+    workdir = Path(workdir)
+    inventory = workdir / "inventory"
+    if inventory.exists():
+        shutil.rmtree(str(inventory))
+    inventory.mkdir()
+    shutil.copy(lab.inventory_path, str(inventory / "00-lab.yml"))
+    (inventory / "10-cluster.yml").write_text(json.dumps(cluster))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_HOST_KEY_CHECKING="False",
+               ANSIBLE_NOCOLOR="1", PATH=str(BIN) + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("ANSIBLE_CONFIG", None)
+    return subprocess.run([str(BIN / "ansible-playbook"), str(PLAYBOOKS / name), "-i", str(inventory)]
+                          + list(extra), capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=str(workdir), check=False)
 
 
 class Lab:

@@ -4,17 +4,10 @@ role's ports on the next run; check mode audits without changing anything.
 
 import ipaddress
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
-BIN = os.path.dirname(sys.executable)
-PLAYBOOK = os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall', 'playbooks', 'open-ports.yml')
+from conftest import run_playbook
 
 CLUSTER = {
     'all': {
@@ -34,17 +27,7 @@ CLUSTER = {
 
 
 def playbook(lab, tmp_path, cluster, *extra):
-    inventory = tmp_path / 'inventory'
-    if inventory.exists():
-        shutil.rmtree(str(inventory))
-    inventory.mkdir()
-    shutil.copy(lab.inventory_path, str(inventory / '00-lab.yml'))
-    (inventory / '10-cluster.yml').write_text(json.dumps(cluster))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_HOST_KEY_CHECKING='False',
-               ANSIBLE_NOCOLOR='1', PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
-    env.pop('ANSIBLE_CONFIG', None)
-    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), PLAYBOOK, '-i', str(inventory)] + list(extra),
-                          capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path), check=False)
+    proc = run_playbook(lab, tmp_path, cluster, 'open-ports.yml', *extra)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     return proc.stdout
 

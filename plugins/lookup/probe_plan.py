@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: probe_plan
+author: kubeports maintainers (@kubeports)
+version_added: 0.2.0
+short_description: Which host probes which port of which host, and what it should see
+description:
+  - Plans the rules of every target host (as P(kubeports.firewall.required_ports#lookup)
+    does), then lists the probes that prove them. Each TCP or UDP port (both ends of a range)
+    of a target is probed from hosts that should reach it and from hosts that should not,
+    on every address family the target has.
+  - With O(unplanned=true) the ports the cluster opens elsewhere but not on a target are
+    probed on that target too, from one host per role, expecting them blocked.
+  - Protocol-only rules (IPIP, ESP, ICMP...), SCTP ports and ports no probing host may reach
+    are listed in C(not_probed) with the reason.
+  - Runs on the controller only; the verify role uses it once per play.
+options:
+  _terms:
+    description:
+      - The hosts that can probe (usually the play's hosts). Hosts without a role probe
+        only, as outsiders of the cluster.
+    type: list
+    elements: str
+    required: true
+  targets:
+    description: Hosts whose firewalls are checked. Default is every term that has a role.
+    type: list
+    elements: str
+  sources:
+    description:
+      - V(all) probes every planned port from every host in the terms; V(per_role) from one
+        host per combination of roles on each side (allowed, not allowed), taken in turn.
+    type: str
+    choices: [all, per_role]
+    default: all
+    vars:
+      - name: kubeports_verify_sources
+  unplanned:
+    description: Also probe the cluster's ports that a target does not open, expecting them blocked.
+    type: bool
+    default: true
+    vars:
+      - name: kubeports_verify_unplanned
+  role_groups:
+    description: As for P(kubeports.firewall.required_ports#lookup).
+    type: dict
+    vars:
+      - name: kubeports_role_groups
+  catalog_dirs:
+    description: As for P(kubeports.firewall.required_ports#lookup).
+    type: list
+    elements: path
+    default: []
+    vars:
+      - name: kubeports_catalog_dirs
+seealso:
+  - module: kubeports.firewall.probe_ports
+  - module: kubeports.firewall.probe_listeners
+'''
+
+EXAMPLES = r'''
+- name: Plan the probes of the play once
+  ansible.builtin.set_fact:
+    probe_plan: "{{ query('kubeports.firewall.probe_plan', *ansible_play_hosts)[0] }}"
+  run_once: true
+  delegate_to: localhost
+
+- name: Probe from this host
+  kubeports.firewall.probe_ports:
+    probes: "{{ probe_plan.probes[inventory_hostname] | default([]) }}"
+'''
+
+RETURN = r'''
+_list:
+  description: One dictionary.
+  type: list
+  elements: dict
+  contains:
+    listeners:
+      description: Per target host, the ports (C(protocol), C(port)) to listen on.
+      type: dict
+    probes:
+      description:
+        - Per probing host, its probes. Each has C(id), C(source), C(source_roles),
+          C(source_address), C(target), C(target_roles), C(address), C(protocol), C(port),
+          C(rule) (the planned port or range), C(planned), C(expected) (V(open) or V(blocked))
+          and C(ids) (catalog rule ids).
+      type: dict
+    not_probed:
+      description: Rules or ports that are not probed, with C(reason).
+      type: list
+      elements: dict
+    targets:
+      description: Per target host, its C(roles) and C(addresses).
+      type: dict
+'''
+
+from ansible.errors import AnsibleLookupError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plan import (
+    InventoryPlanner, host_variables)
+from ansible_collections.kubeports.firewall.plugins.module_utils.peers import host_addresses
+from ansible_collections.kubeports.firewall.plugins.module_utils.verify import plan_probes
+
+
+class LookupModule(LookupBase):
+
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        variables = variables or {}
+        hostvars = variables.get('hostvars') or {}
+        try:
+            planner = InventoryPlanner(variables.get('groups'), hostvars,
+                                       self.get_option('role_groups'), self.get_option('catalog_dirs'))
+            index = planner.index
+            probers = {}
+            for term in terms:
+                host = to_native(term)
+                planner.check_known(host)
+                networks = index.addresses.get(host)
+                if networks is None:
+                    networks = host_addresses(host, host_variables(hostvars, host))
+                probers[host] = {'roles': sorted(index.host_roles(host)),
+                                 'addresses': [str(net.ip) for net in networks]}
+            targets = self.get_option('targets')
+            if targets is None:
+                targets = [host for host in probers if index.host_roles(host)]
+            plans = []
+            for plan in planner.plan([to_native(host) for host in targets]) if targets else ():
+                plan = plan.as_dict()
+                plan['addresses'] = [str(net.ip) for net in index.addresses[plan['host']]]
+                plans.append(plan)
+            return [plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'))]
+        except PlanError as exc:
+            raise AnsibleLookupError(to_native(exc))
