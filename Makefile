@@ -17,7 +17,7 @@ PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
 	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps
 
-.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule test demo benchmark clean
+.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule test demo benchmark benchmark-lab clean
 
 all: test
 
@@ -92,12 +92,19 @@ lint: venv install
 benchmark: venv dev
 	PYTHONPATH=$(DEV) $(BIN)/python benchmarks/planner.py --output benchmarks/planner-results.md
 
+# Benchmarks on the lab (each brings its labs up and down).
+benchmark-lab: apt venv dev install
+	$(BIN)/python benchmarks/apply_firewalld.py --output benchmarks/apply-firewalld-results.md
+	$(BIN)/python benchmarks/verify.py --output benchmarks/verify-results.md
+
 # Real firewalls in the lab's network namespaces, reached over SSH.
 integration: apt venv install
 	$(BIN)/pytest -q -p no:cacheprovider tests/integration --ignore=tests/integration/molecule \
-	  --ignore=tests/integration/test_port_rules_susefirewall2.py -k 'not susefirewall2'
+	  --ignore=tests/integration/test_port_rules_susefirewall2.py \
+	  --ignore=tests/integration/test_verify_role_susefirewall2.py -k 'not susefirewall2'
 	KPLAB_SPEC=$(LAB_SPECS)/all-backends.yml $(BIN)/pytest -q -p no:cacheprovider \
-	  tests/integration/test_lab.py tests/integration/test_port_rules_susefirewall2.py
+	  tests/integration/test_lab.py tests/integration/test_port_rules_susefirewall2.py \
+	  tests/integration/test_verify_role_susefirewall2.py
 
 molecule: apt venv install
 	cd tests/integration && molecule test -s lab
@@ -113,6 +120,8 @@ demo: apt venv install
 	echo "== Run again: nothing changes"; \
 	ansible-playbook -i $(DEMO_INVENTORY) playbooks/open-ports.yml | tee $(BUILD)/demo/second-run.log; \
 	grep -Eq 'changed=[1-9]' $(BUILD)/demo/second-run.log && { echo "second run changed something"; exit 1; }; \
+	echo "== Prove it: every host probes the others, allowed and denied"; \
+	ansible-playbook -i $(DEMO_INVENTORY) playbooks/verify.yml -e kubeports_verify_report_dir=$(BUILD)/demo; \
 	echo "Demo done; reports in $(BUILD)/demo"
 
 test: apt venv docs-check unit sanity lint integration molecule

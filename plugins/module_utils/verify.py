@@ -11,6 +11,8 @@ back to build_report.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import bisect
+
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import ROLES
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.peers import netaddr, require_netaddr
@@ -63,13 +65,17 @@ class _Sides(object):
     """
 
     def __init__(self, hosts, rules, family):
-        networks = netaddr.IPSet([source for rule in rules for source in rule['sources']])
+        ranges = sorted((net.first, net.last) for rule in rules for net in
+                        netaddr.cidr_merge([netaddr.IPNetwork(source) for source in rule['sources']])
+                        if net.version == family)
+        firsts = [first for first, _last in ranges]
         self.groups = {True: {}, False: {}}
         for host in hosts:
-            source = next((item for item in host['addresses'] if _family(item) == family), None)
-            if source is None:
+            if family not in host['numbers']:
                 continue
-            allowed = netaddr.IPAddress(source) in networks
+            source, number = host['numbers'][family]
+            index = bisect.bisect_right(firsts, number) - 1
+            allowed = index >= 0 and number <= ranges[index][1]
             self.groups[allowed].setdefault(host['label'], []).append(dict(host, source=source, allowed=allowed))
         self.turn = {}
 
@@ -110,7 +116,10 @@ def plan_probes(targets, probers, sources='all', unplanned=True):
         addresses = [str(item) for item in info.get('addresses') or ()]
         if not addresses:
             raise PlanError('host %s has no address to probe from' % name)
-        hosts.append({'host': name, 'label': role_label(info.get('roles') or ()), 'addresses': addresses})
+        numbers = {}
+        for address in addresses:
+            numbers.setdefault(_family(address), (address, int(netaddr.IPAddress(address))))
+        hosts.append({'host': name, 'label': role_label(info.get('roles') or ()), 'numbers': numbers})
     cluster_ports, allow_only = set(), set()
     for target in targets:
         for rule in target['rules']:

@@ -60,14 +60,14 @@ options:
     type: path
     default: /run/kubeports
 notes:
-  - Run it with C(check_mode=false) inside a verify play: the listeners are temporary.
+  - Run it with C(check_mode=false) inside a verify play, since the listeners are temporary.
 attributes:
   check_mode:
     support: full
+    description: Reports which ports are free and which are in use; starts no listener.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
+    description: Nothing is configured, so there is no diff.
 seealso:
   - module: kubeports.firewall.probe_ports
 '''

@@ -45,10 +45,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Probes as in a real run; probing changes nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
+    description: Nothing is configured, so there is no diff.
 seealso:
   - module: kubeports.firewall.probe_listeners
 '''

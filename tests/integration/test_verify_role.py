@@ -35,13 +35,14 @@ LISTENER_NAME = 'kubeports-lsnr'
 RECORD = '/run/kubeports/verify-listeners.json'
 
 
-def verify(lab, workdir, *extra, timeout=600):
-    """Runs the verify playbook; returns (process, JSON report)."""
+def verify(lab, workdir, *extra, timeout=600, inventory_cluster=None):
+    """Runs the verify playbook on a cluster (default CLUSTER); returns (process, JSON report)."""
     reports = os.path.join(str(workdir), 'reports')
     report = os.path.join(reports, 'verify.json')
     if os.path.exists(report):
         os.unlink(report)
-    proc = run_playbook(lab, workdir, CLUSTER, 'verify.yml', '-e', 'kubeports_verify_report_dir=' + reports,
+    proc = run_playbook(lab, workdir, inventory_cluster or CLUSTER, 'verify.yml',
+                        '-e', 'kubeports_verify_report_dir=' + reports,
                         *extra, timeout=timeout)
     data = None
     if os.path.exists(report):

@@ -4,7 +4,9 @@ Assumptions about the converge, with the groups of inventory/10-cluster.yml:
 - every host keeps its firewall running and still accepts a NEW SSH connection on its port;
 - kube-apiserver 6443/tcp is reachable on kube_control_plane hosts from another lab host;
 - kubelet 10250/tcp is reachable on every k8s_cluster host from a control plane host;
-- a port no rule names (39499/tcp) stays closed: default deny is still in effect.
+- a port no rule names (39499/tcp) stays closed: default deny is still in effect;
+- the converge also ran playbooks/verify.yml (twice, with idempotence): no temporary
+  listener is left on any host.
 Probes use a listener with a bounded lifetime on the target and a probe run on a peer.
 """
 
@@ -151,3 +153,10 @@ def test_firewall_lists_apiserver_port(host):
     else:
         pytest.skip("no firewall")
     assert "6443" in text
+
+
+def test_no_verify_listener_left(host):
+    """The verify play's listeners are gone: no socket but sshd's, no listener record."""
+    sockets = host.run("ss -Htlnup").stdout.splitlines()
+    assert [line for line in sockets if "sshd" not in line] == []
+    assert not host.file("/run/kubeports/verify-listeners.json").exists
