@@ -67,9 +67,9 @@ def lab_size(size):
     with tempfile.TemporaryDirectory() as work:
         spec = os.path.join(work, 'spec.yml')
         with open(spec, 'w') as handle:
-            handle.write('hosts:\n' + ''.join('  - {name: %s, firewall: %s}\n'
-                                               % (name, 'firewalld' if index % 2 else 'ufw')
-                                               for index, name in enumerate(names)))
+            lines = ['  - {name: %s, firewall: %s}\n' % (name, 'firewalld' if index % 2 else 'ufw')
+                     for index, name in enumerate(names)]
+            handle.write('hosts:\n' + ''.join(lines))
         inventory = os.path.join(work, 'inventory')
         os.mkdir(inventory)
         run([sys.executable, LAB, 'up', spec])

@@ -15,8 +15,9 @@ description:
     does), then lists the probes that prove them. Each TCP or UDP port (both ends of a range)
     of a target is probed from hosts that should reach it and from hosts that should not,
     on every address family the target has.
-  - With O(unplanned=true) the ports the cluster opens elsewhere but not on a target are
-    probed on that target too, from one host per role, expecting them blocked.
+  - With O(unplanned=true) every other port of the catalog (any component, and the ports
+    the cluster opens elsewhere) is probed on each target too, from one host per role,
+    expecting it blocked. SSH ports are left out, SSH often being open by the host's own rules.
   - Protocol-only rules (IPIP, ESP, ICMP...), SCTP ports and ports no probing host may reach
     are listed in C(not_probed) with the reason.
   - Runs on the controller only; the verify role uses it once per play.
@@ -42,7 +43,7 @@ options:
     vars:
       - name: kubeports_verify_sources
   unplanned:
-    description: Also probe the cluster's ports that a target does not open, expecting them blocked.
+    description: Also probe the catalog's other ports on each target, expecting them blocked.
     type: bool
     default: true
     vars:
@@ -109,7 +110,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plan import (
     InventoryPlanner, host_variables)
 from ansible_collections.kubeports.firewall.plugins.module_utils.peers import host_addresses
-from ansible_collections.kubeports.firewall.plugins.module_utils.verify import plan_probes
+from ansible_collections.kubeports.firewall.plugins.module_utils.verify import catalog_ports, plan_probes
 
 
 class LookupModule(LookupBase):
@@ -139,6 +140,7 @@ class LookupModule(LookupBase):
                 plan = plan.as_dict()
                 plan['addresses'] = [str(net.ip) for net in index.addresses[plan['host']]]
                 plans.append(plan)
-            return [plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'))]
+            return [plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'),
+                                catalog_ports(planner.planner.components))]
         except PlanError as exc:
             raise AnsibleLookupError(to_native(exc))

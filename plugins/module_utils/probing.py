@@ -159,7 +159,10 @@ def open_listeners(ports, addresses):
             targets.append((address, family))
     for item in ports:
         protocol, port = item['protocol'], int(item['port'])
+        wildcards = set()
         for address, family in targets:
+            if family in wildcards:
+                continue
             entry = {'protocol': protocol, 'port': port, 'family': family, 'address': address}
             try:
                 try:
@@ -167,7 +170,12 @@ def open_listeners(ports, addresses):
                 except OSError as exc:
                     if exc.errno != errno.EADDRNOTAVAIL:
                         raise
+                    # Not on this host: the wildcard serves it, once per family.
                     entry['address'] = '::' if family == 6 else '0.0.0.0'
+                    wildcards.add(family)
+                    if any(mine['protocol'] == protocol and mine['port'] == port and mine['family'] == family
+                           for mine in listening):
+                        _close_same(sockets, listening, protocol, port, family)
                     sock = _bind(protocol, entry['address'], port)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
@@ -179,6 +187,16 @@ def open_listeners(ports, addresses):
             sockets.append((protocol, sock))
             listening.append(entry)
     return sockets, listening, in_use, errors
+
+
+def _close_same(sockets, listening, protocol, port, family):
+    """Drops this run's sockets for one protocol, port and family (the wildcard replaces them)."""
+    for index in reversed(range(len(listening))):
+        mine = listening[index]
+        if (mine['protocol'], mine['port'], mine['family']) == (protocol, port, family):
+            sockets[index][1].close()
+            del sockets[index]
+            del listening[index]
 
 
 def serve(sockets, deadline):

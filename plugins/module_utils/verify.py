@@ -97,14 +97,25 @@ class _Sides(object):
         return chosen
 
 
-def plan_probes(targets, probers, sources='all', unplanned=True):
+def catalog_ports(components):
+    """(protocol, port) of every TCP and UDP port the catalog names, both ends of ranges."""
+    found = set()
+    for component in components:
+        for rule in component.rules:
+            if rule.protocol in PROBED_PROTOCOLS and isinstance(rule.port, tuple):
+                found.update((rule.protocol, port) for port in sorted(set(rule.port)))
+    return found
+
+
+def plan_probes(targets, probers, sources='all', unplanned=True, other_ports=()):
     """The probes and listeners that check every target's firewall.
 
     ``targets``: host plans ({host, roles, rules}) plus ``addresses`` (strings).
     ``probers``: {host: {roles, addresses}} for every host that can probe, targets included.
     ``sources``: "all" probes each planned port from every prober, "per_role" from one
     prober per role label on each side (allowed and not allowed).
-    ``unplanned``: also probe the cluster's other ports on each target, expecting them blocked.
+    ``unplanned``: also probe, on each target, the ports the cluster opens elsewhere and
+    ``other_ports`` (the catalog's), expecting them blocked, from one prober per role label.
     """
     require_netaddr()
     if sources not in SOURCE_MODES:
@@ -128,6 +139,9 @@ def plan_probes(targets, probers, sources='all', unplanned=True):
                 cluster_ports.update(ports)
                 if _allow_only([rule]):
                     allow_only.update(ports)
+    cluster_ports.update((protocol, int(port)) for protocol, port in other_ports)
+    # SSH on 22 is often open by the host's own rules (firewalld's ssh service).
+    allow_only.add(('tcp', 22))
     sides_cache = {}
     listeners, probes, not_probed = {}, {}, []
     for target in sorted(targets, key=lambda item: item['host']):
@@ -284,10 +298,13 @@ def build_report(plan, listeners, results):
                     'probe_seconds': probe_seconds},
         'mismatches': mismatches,
         'probes': mismatches + others,
-        'not_probed': sorted(not_probed, key=lambda item: (item['target'], item.get('source', ''),
-                                                             item['protocol'], str(item['port']))),
+        'not_probed': sorted(not_probed, key=_unprobed_order),
         'matrix': matrix(mismatches + others),
     }
+
+
+def _unprobed_order(item):
+    return (item['target'], item.get('source', ''), item['protocol'], str(item['port']))
 
 
 def _order(record):

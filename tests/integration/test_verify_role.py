@@ -107,7 +107,7 @@ def test_healthy_lab_every_probe_ok_twice(lab, healthy):
     # The SSH ports are open only to the admin address, which is not a probing host.
     reasons = [(item['target'], item['port'], item['reason']) for item in first['not_probed']]
     assert ('node1', '22', 'no probing host is among the allowed sources (198.51.100.1/32, 2001:db8:100::1/128)') \
-        in [(t, p, r) for t, p, r in reasons]
+        in reasons
     assert any(r.startswith('only the host itself') for _t, _p, r in reasons)
     assert os.path.exists(os.path.join(str(workdir), 'reports', 'verify.md'))
     assert_nothing_left(lab)
