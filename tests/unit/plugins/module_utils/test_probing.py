@@ -98,7 +98,10 @@ def test_stop_ends_the_process_and_frees_the_ports(listeners, run_dir):
     assert wait_gone(listeners['pid'])
     assert probing.read_record(run_dir) is None
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers (and kubeadm's port check) do: connections of earlier probes may be in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(('127.0.0.1', TCP))
+        sock.listen(1)
     assert probing.stop_listeners(run_dir)['stopped'] is None
 
 
