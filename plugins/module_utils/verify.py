@@ -24,9 +24,11 @@ OPEN, CLOSED, FILTERED = 'open', 'closed', 'filtered'
 BLOCKED = 'blocked'
 SATISFIES = {OPEN: (OPEN,), BLOCKED: (CLOSED, FILTERED)}
 NO_ROLE = 'none'
-# The SSH rule only guarantees the admin CIDRs a way in: SSH open to others by the host's
-# own rules is left as it is, so it is neither probed as blocked nor as unplanned.
+# SSH rules only guarantee their sources a way in: SSH open to others by the host's own
+# rules (firewalld's ssh service) is left as it is, so SSH ports (the ssh component's and 22)
+# are never probed as blocked, planned or not.
 ALLOW_ONLY_COMPONENTS = ('ssh',)
+SSH = ('tcp', 22)
 
 
 def role_label(roles):
@@ -140,8 +142,7 @@ def plan_probes(targets, probers, sources='all', unplanned=True, other_ports=())
                 if _allow_only([rule]):
                     allow_only.update(ports)
     cluster_ports.update((protocol, int(port)) for protocol, port in other_ports)
-    # SSH on 22 is often open by the host's own rules (firewalld's ssh service).
-    allow_only.add(('tcp', 22))
+    allow_only.add(SSH)
     sides_cache = {}
     listeners, probes, not_probed = {}, {}, []
     for target in sorted(targets, key=lambda item: item['host']):
@@ -175,7 +176,7 @@ def plan_probes(targets, probers, sources='all', unplanned=True, other_ports=())
                         'target': name, 'target_roles': label, 'address': address,
                         'protocol': protocol, 'port': str(port), 'ids': _ids(covering),
                         'reason': _no_allowed_prober(covering, target['addresses'])})
-                denied = [] if _allow_only(covering) else sides.select(False, mode, excluded)
+                denied = [] if (protocol, port) in allow_only else sides.select(False, mode, excluded)
                 for host in allowed + denied:
                     probes.setdefault(host['host'], []).append({
                         'source': host['host'], 'source_roles': host['label'],

@@ -91,10 +91,13 @@ def test_not_probed_with_reason(extra, reason):
     assert plan['not_probed'][0]['target'] == 'etcd1'
 
 
-def test_ssh_is_only_probed_from_allowed_hosts():
-    plan = plan_probes([target('etcd1', ['etcd'], [ETCD], [rule('tcp', '2222', ['10.0.0.11/32'],
-                                                               components=['ssh'])])], PROBERS)
-    assert expectations(plan) == [('w1', ETCD, 2222, 'open')]
+@pytest.mark.parametrize('ssh_rule', [
+    rule('tcp', '2222', ['10.0.0.11/32'], components=['ssh']),
+    rule('tcp', '22', ['10.0.0.11/32'], components=['dce5']),
+])
+def test_ssh_is_only_probed_from_allowed_hosts(ssh_rule):
+    plan = plan_probes([target('etcd1', ['etcd'], [ETCD], [ssh_rule])], PROBERS)
+    assert expectations(plan) == [('w1', ETCD, int(ssh_rule['port']), 'open')]
 
 
 def test_per_role_takes_one_host_per_label_in_turn():
