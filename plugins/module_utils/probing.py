@@ -100,7 +100,7 @@ def _probe_udp(sock, probe, timeout, attempts):
 
 def probe_one(probe, timeout, attempts=3):
     """Result dict for one probe ({id, address, protocol, port, source_address?})."""
-    started = time.monotonic()
+    began, started = time.time(), time.monotonic()
     sock, note = _socket_for(probe)
     try:
         if probe['protocol'] == 'tcp':
@@ -111,7 +111,7 @@ def probe_one(probe, timeout, attempts=3):
         sock.close()
     if note:
         detail = '%s; %s' % (detail, note)
-    return {'id': probe.get('id'), 'observed': observed, 'detail': detail,
+    return {'id': probe.get('id'), 'observed': observed, 'detail': detail, 'started': round(began, 3),
             'seconds': round(time.monotonic() - started, 3)}
 
 

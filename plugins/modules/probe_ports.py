@@ -79,6 +79,9 @@ results:
     detail:
       description: What was seen (connected, refused, no answer, the ICMP error).
       type: str
+    started:
+      description: Unix time at which the probe started (on this host's clock).
+      type: float
     seconds:
       description: Time the probe took.
       type: float

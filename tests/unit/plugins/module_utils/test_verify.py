@@ -254,3 +254,15 @@ def test_markdown_of_a_clean_run_says_none():
     plan = one_probe_plan({'cp2': 'open'})
     markdown = report_markdown(build_report(plan, listening(), results_for(plan, {'cp2': 'open'})))
     assert markdown.count('None.') == 2
+
+
+@pytest.mark.parametrize('started, judged', [(100.0, True), (199.0, False), (None, True)])
+def test_probe_after_the_listener_deadline_is_not_judged(started, judged):
+    plan = one_probe_plan({'cp2': 'open'})
+    results = results_for(plan, {'cp2': 'closed'})
+    results['cp2']['results'][0].update(started=started, seconds=0.5)
+    listeners = {'etcd1': dict(listening()['etcd1'], deadline=200.0)}
+    report = build_report(plan, listeners, results)
+    assert (report['summary']['probes'] == 1) is judged
+    if not judged:
+        assert 'reached their lifetime' in report['not_probed'][0]['reason']
