@@ -20,6 +20,7 @@ import select
 import selectors
 import signal
 import socket
+import struct
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -199,25 +200,66 @@ def _close_same(sockets, listening, protocol, port, family):
             del listening[index]
 
 
+# Linux socket options to learn, and choose, the local address of a UDP datagram.
+_IP_PKTINFO = getattr(socket, 'IP_PKTINFO', 8)
+_PKTINFO = {socket.AF_INET: (socket.IPPROTO_IP, _IP_PKTINFO, _IP_PKTINFO),
+            socket.AF_INET6: (socket.IPPROTO_IPV6, getattr(socket, 'IPV6_RECVPKTINFO', 49),
+                              getattr(socket, 'IPV6_PKTINFO', 50))}
+
+
+def _want_pktinfo(sock):
+    """Asks for each datagram's local address; False where the system does not tell it."""
+    level, receive, _send = _PKTINFO[sock.family]
+    try:
+        sock.setsockopt(level, receive, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _reply_info(sock, ancdata):
+    """Control data that sends the echo from the address the probe was sent to."""
+    level, _receive, send = _PKTINFO[sock.family]
+    for cmsg_level, cmsg_type, data in ancdata:
+        if cmsg_level != level or cmsg_type != send:
+            continue
+        if sock.family == socket.AF_INET and len(data) >= 12:
+            # struct in_pktinfo {ifindex; spec_dst; addr}: send from addr, any interface.
+            return [(level, send, struct.pack('=i4s4s', 0, data[8:12], b'\0' * 4))]
+        if sock.family == socket.AF_INET6 and len(data) >= 20:
+            return [(level, send, data[:20])]
+    return []
+
+
+def _echo(sock, pktinfo):
+    if not pktinfo:
+        data, peer = sock.recvfrom(512)
+        if data.startswith(NONCE_PREFIX):
+            sock.sendto(data, peer)
+        return
+    data, ancdata, _flags, peer = sock.recvmsg(512, socket.CMSG_SPACE(64))
+    if data.startswith(NONCE_PREFIX):
+        sock.sendmsg([data], _reply_info(sock, ancdata), 0, peer)
+
+
 def serve(sockets, deadline):
-    """Accept-and-close on TCP, echo kubeports nonces on UDP, until the deadline."""
+    """Accept-and-close on TCP, echo kubeports nonces on UDP (from the address probed), until the deadline."""
     with selectors.DefaultSelector() as selector:
         for protocol, sock in sockets:
             sock.setblocking(False)
-            selector.register(sock, selectors.EVENT_READ, protocol)
+            selector.register(sock, selectors.EVENT_READ, (protocol, protocol == 'udp' and _want_pktinfo(sock)))
         while True:
             left = deadline - time.time()
             if left <= 0:
                 return
             for key, _mask in selector.select(min(left, 1.0)):
+                protocol, pktinfo = key.data
                 try:
-                    if key.data == 'tcp':
+                    if protocol == 'tcp':
                         conn, _peer = key.fileobj.accept()
                         conn.close()
                     else:
-                        data, peer = key.fileobj.recvfrom(512)
-                        if data.startswith(NONCE_PREFIX):
-                            key.fileobj.sendto(data, peer)
+                        _echo(key.fileobj, pktinfo)
                 except OSError:
                     continue
 

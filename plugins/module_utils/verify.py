@@ -67,9 +67,9 @@ class _Sides(object):
     """
 
     def __init__(self, hosts, rules, family):
-        ranges = sorted((net.first, net.last) for rule in rules for net in
-                        netaddr.cidr_merge([netaddr.IPNetwork(source) for source in rule['sources']])
-                        if net.version == family)
+        # Merged across the rules, so the ranges do not overlap and one bisect finds the match.
+        networks = [netaddr.IPNetwork(source) for rule in rules for source in rule['sources']]
+        ranges = sorted((net.first, net.last) for net in netaddr.cidr_merge(networks) if net.version == family)
         firsts = [first for first, _last in ranges]
         self.groups = {True: {}, False: {}}
         for host in hosts:
