@@ -383,7 +383,10 @@ def stop_listeners(run_dir, wait=5.0):
             while process_start_time(pid) == started and time.monotonic() < deadline:
                 time.sleep(0.05)
             if process_start_time(pid) == started:
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
                 end = time.monotonic() + wait
                 while process_start_time(pid) == started and time.monotonic() < end:
                     time.sleep(0.05)
