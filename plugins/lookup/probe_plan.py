@@ -19,7 +19,8 @@ description:
     the cluster opens elsewhere) is probed on each target too, from one host per role,
     expecting it blocked. SSH ports are left out, SSH often being open by the host's own rules.
   - Protocol-only rules (IPIP, ESP, ICMP...), SCTP ports and ports no probing host may reach
-    are listed in C(not_probed) with the reason.
+    are listed in C(not_probed) with the reason, and so are hosts without a role and without
+    a usable address (they do not probe). A rule for protocol V(all) counts for every port.
   - Runs on the controller only; the verify role uses it once per play.
 options:
   _terms:
@@ -100,7 +101,12 @@ _list:
     targets:
       description: Per target host, its C(roles) and C(addresses).
       type: dict
+    run_id:
+      description: Identifies this plan; pass it to the modules so the report ignores results of an earlier run.
+      type: str
 '''
+
+import uuid
 
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
@@ -129,7 +135,12 @@ class LookupModule(LookupBase):
                 planner.check_known(host)
                 networks = index.addresses.get(host)
                 if networks is None:
-                    networks = host_addresses(host, host_variables(hostvars, host))
+                    try:
+                        networks = host_addresses(host, host_variables(hostvars, host))
+                    except PlanError as exc:
+                        # A host outside the cluster without an address cannot probe; the report says so.
+                        probers[host] = {'roles': [], 'addresses': [], 'reason': to_native(exc)}
+                        continue
                 probers[host] = {'roles': sorted(index.host_roles(host)),
                                  'addresses': [str(net.ip) for net in networks]}
             targets = self.get_option('targets')
@@ -140,7 +151,10 @@ class LookupModule(LookupBase):
                 plan = plan.as_dict()
                 plan['addresses'] = [str(net.ip) for net in index.addresses[plan['host']]]
                 plans.append(plan)
-            return [plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'),
-                                catalog_ports(planner.planner.components))]
+            plan = plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'),
+                               catalog_ports(planner.planner.components))
         except PlanError as exc:
             raise AnsibleLookupError(to_native(exc))
+        # Module results of an earlier run in the same play never pass for this run's.
+        plan['run_id'] = uuid.uuid4().hex
+        return [plan]

@@ -16,7 +16,6 @@ __metaclass__ = type
 import errno
 import json
 import os
-import select
 import selectors
 import signal
 import socket
@@ -29,7 +28,7 @@ NONCE_PREFIX = b'kubeports-probe '
 RECORD_NAME = 'verify-listeners.json'
 # Process name of the listener process (ps, pgrep -x).
 PROCESS_NAME = 'kubeports-lsnr'
-OPEN, CLOSED, FILTERED = 'open', 'closed', 'filtered'
+OPEN, CLOSED, FILTERED, ERROR = 'open', 'closed', 'filtered', 'error'
 # Errors meaning the traffic was refused by a firewall or cannot get through.
 _FILTERED_ERRORS = {
     errno.EHOSTUNREACH: 'host unreachable or prohibited (ICMP)',
@@ -90,19 +89,30 @@ def _probe_udp(sock, probe, timeout, attempts):
             deadline = time.monotonic() + wait
             while True:
                 left = deadline - time.monotonic()
-                if left <= 0 or not select.select([sock], [], [], left)[0]:
+                if left <= 0:
                     break
+                sock.settimeout(left)
                 if sock.recv(512) == nonce:
                     return OPEN, 'nonce echoed'
+        except socket.timeout:
+            continue
         except OSError as exc:
             return _error_result(exc)
     return FILTERED, 'no echo in %gs' % timeout
 
 
 def probe_one(probe, timeout, attempts=3):
-    """Result dict for one probe ({id, address, protocol, port, source_address?})."""
+    """Result dict for one probe ({id, address, protocol, port, source_address?}).
+
+    ``observed`` is "error" when this host could not send the probe at all (no IPv6, out of
+    file descriptors): that says nothing about the target.
+    """
     began, started = time.time(), time.monotonic()
-    sock, note = _socket_for(probe)
+    try:
+        sock, note = _socket_for(probe)
+    except OSError as exc:
+        return {'id': probe.get('id'), 'observed': ERROR, 'detail': 'cannot probe from this host: %s'
+                % (exc.strerror or exc), 'started': round(began, 3), 'seconds': 0.0}
     try:
         if probe['protocol'] == 'tcp':
             observed, detail = _probe_tcp(sock, probe, timeout)
@@ -347,6 +357,8 @@ def _become_daemon(sockets):
 def start_listeners(ports, addresses, lifetime, run_dir):
     """Starts the listener process; returns its description (pid is None if nothing bound)."""
     stale = stop_listeners(run_dir)
+    if not os.path.isdir(run_dir):
+        os.makedirs(run_dir, 0o700)
     sockets, listening, in_use, errors = open_listeners(ports, addresses)
     result = {'pid': None, 'listening': listening, 'in_use': in_use, 'errors': errors,
               'stale_stopped': stale['stopped'], 'deadline': None}
@@ -354,14 +366,19 @@ def start_listeners(ports, addresses, lifetime, run_dir):
         return result
     deadline = time.time() + lifetime
     pid = _detach(sockets, deadline, lifetime, run_dir)
-    if not os.path.isdir(run_dir):
-        os.makedirs(run_dir, 0o700)
+    if not pid:
+        raise OSError(errno.ECHILD, 'the listener process did not start')
     record = {'pid': pid, 'start_time': process_start_time(pid), 'deadline': deadline,
               'listening': listening}
     path = record_path(run_dir)
-    with open(path + '.tmp', 'w') as handle:
-        json.dump(record, handle)
-    os.rename(path + '.tmp', path)
+    try:
+        with open(path + '.tmp', 'w') as handle:
+            json.dump(record, handle)
+        os.rename(path + '.tmp', path)
+    except (IOError, OSError):
+        # Without its record nothing could stop it: end it now.
+        os.kill(pid, signal.SIGTERM)
+        raise
     result.update(pid=pid, deadline=deadline)
     return result
 

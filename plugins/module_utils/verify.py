@@ -20,7 +20,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.peers import ne
 PROBED_PROTOCOLS = ('tcp', 'udp')
 SOURCE_MODES = ('all', 'per_role')
 # Observed results of one probe, and the expectations they satisfy.
-OPEN, CLOSED, FILTERED = 'open', 'closed', 'filtered'
+OPEN, CLOSED, FILTERED, ERROR = 'open', 'closed', 'filtered', 'error'
 BLOCKED = 'blocked'
 SATISFIES = {OPEN: (OPEN,), BLOCKED: (CLOSED, FILTERED)}
 NO_ROLE = 'none'
@@ -48,9 +48,12 @@ def _family(address):
 
 
 def _covering(rules, protocol, port):
-    """The rules of one host that open ``port``."""
+    """The rules of one host that open ``port``, protocol "all" rules included."""
     found = []
     for rule in rules:
+        if rule['protocol'] == 'all':
+            found.append(rule)
+            continue
         if rule['protocol'] != protocol or not rule['port']:
             continue
         low, _sep, high = rule['port'].partition('-')
@@ -123,12 +126,17 @@ def plan_probes(targets, probers, sources='all', unplanned=True, other_ports=())
     if sources not in SOURCE_MODES:
         raise PlanError('kubeports_verify_sources: unknown mode %r (choose from %s)'
                         % (sources, ', '.join(SOURCE_MODES)))
-    hosts = []
+    hosts, not_probed = [], []
     for name in sorted(probers):
         info = probers[name]
         addresses = [str(item) for item in info.get('addresses') or ()]
         if not addresses:
-            raise PlanError('host %s has no address to probe from' % name)
+            if info.get('roles'):
+                raise PlanError('host %s has no address to probe from' % name)
+            not_probed.append({'source': name, 'target': '', 'target_roles': '', 'address': '', 'protocol': '',
+                               'port': '', 'ids': [], 'reason': '%s does not probe: %s' % (
+                                   name, info.get('reason') or 'no address known for it')})
+            continue
         numbers = {}
         for address in addresses:
             numbers.setdefault(_family(address), (address, int(netaddr.IPAddress(address))))
@@ -144,7 +152,7 @@ def plan_probes(targets, probers, sources='all', unplanned=True, other_ports=())
     cluster_ports.update((protocol, int(port)) for protocol, port in other_ports)
     allow_only.add(SSH)
     sides_cache = {}
-    listeners, probes, not_probed = {}, {}, []
+    listeners, probes = {}, {}
     for target in sorted(targets, key=lambda item: item['host']):
         name, rules = target['host'], target['rules']
         label = role_label(target['roles'])
@@ -162,8 +170,9 @@ def plan_probes(targets, probers, sources='all', unplanned=True, other_ports=())
         listeners[name] = [{'protocol': protocol, 'port': port} for protocol, port, _planned in ports]
         for protocol, port, planned in ports:
             covering = _covering(rules, protocol, port)
+            specific = [rule for rule in covering if rule['protocol'] != 'all']
             # A catalog port inside a planned range (a NodePort) follows that range's rule.
-            planned = planned or bool(covering)
+            planned = planned or bool(specific)
             signature = tuple(tuple(rule['sources']) for rule in covering)
             excluded = set(target['addresses'])
             for address in target['addresses']:
@@ -173,7 +182,7 @@ def plan_probes(targets, probers, sources='all', unplanned=True, other_ports=())
                     sides = sides_cache[(signature, family)] = _Sides(hosts, covering, family)
                 mode = sources if planned else 'per_role'
                 allowed = sides.select(True, mode, excluded)
-                if covering and not allowed:
+                if specific and not allowed:
                     not_probed.append({
                         'target': name, 'target_roles': label, 'address': address,
                         'protocol': protocol, 'port': str(port), 'ids': _ids(covering),
@@ -235,16 +244,27 @@ def _unprobed(target, rule, label):
 
 # ----------------------------------------------------------------------------- report
 
-def _listener_status(listeners, target, protocol, port, address):
+def _current(result, plan):
+    """A module result that ran, succeeded, and belongs to this plan's run (not an earlier one)."""
+    if not isinstance(result, dict) or result.get('failed') or result.get('skipped') or result.get('unreachable'):
+        return False
+    return result.get('run_id') == plan.get('run_id')
+
+
+def _listener_status(plan, listeners, target, protocol, port, address):
     """How the target's port was served: "kubeports", "in use", "failed" or "unknown"."""
     result = listeners.get(target)
-    if not isinstance(result, dict) or result.get('failed'):
-        return 'unknown', (result or {}).get('msg') if isinstance(result, dict) else None
-    for kind, status in (('listening', 'kubeports'), ('in_use', 'in use'), ('errors', 'failed')):
-        for item in result.get(kind) or ():
-            if item.get('protocol') == protocol and int(item.get('port')) == port and \
-                    item.get('family', _family(address)) == _family(address):
-                return status, item.get('error')
+    if not _current(result, plan):
+        return 'unknown', result.get('msg') if isinstance(result, dict) else None
+    family = _family(address)
+    wildcard = '::' if family == 6 else '0.0.0.0'
+    # The socket for this very address first, then the family's wildcard.
+    for wanted in (address, wildcard):
+        for kind, status in (('listening', 'kubeports'), ('in_use', 'in use'), ('errors', 'failed')):
+            for item in result.get(kind) or ():
+                if item.get('protocol') == protocol and int(item.get('port')) == port and \
+                        item.get('family', family) == family and item.get('address', address) == wanted:
+                    return status, item.get('error')
     return 'unknown', None
 
 
@@ -269,15 +289,15 @@ def build_report(plan, listeners, results):
         outcome = results.get(source)
         observed = {}
         source_failed = None
-        if not isinstance(outcome, dict) or outcome.get('failed') or outcome.get('skipped'):
-            source_failed = (outcome or {}).get('msg') if isinstance(outcome, dict) else None
+        if not _current(outcome, plan):
+            source_failed = outcome.get('msg') if isinstance(outcome, dict) else None
             source_failed = source_failed or 'the probing host did not run its probes'
         else:
             observed = dict((item['id'], item) for item in outcome.get('results') or ())
             probe_seconds = max(probe_seconds, float(outcome.get('seconds') or 0))
         for probe in plan['probes'][source]:
             record = dict(probe)
-            status, error = _listener_status(listeners, probe['target'], probe['protocol'],
+            status, error = _listener_status(plan, listeners, probe['target'], probe['protocol'],
                                              probe['port'], probe['address'])
             record['listener'] = status
             reason = None
@@ -290,6 +310,8 @@ def build_report(plan, listeners, results):
                          'UDP probe proves nothing' % probe['target']
             elif probe['id'] not in observed:
                 reason = 'no result for this probe from %s' % source
+            elif observed[probe['id']]['observed'] == ERROR:
+                reason = observed[probe['id']].get('detail') or 'could not probe from %s' % source
             elif status == 'kubeports' and _after_deadline(observed[probe['id']], listeners[probe['target']]):
                 reason = 'the listeners on %s had reached their lifetime when this probe ran; raise ' \
                          'kubeports_verify_listener_lifetime (or the forks)' % probe['target']
@@ -393,10 +415,11 @@ def report_lines(report):
     if report['not_probed']:
         lines.append('NOT PROBED:')
         for item in report['not_probed']:
-            where = '%s %s/%s' % (item['target'], item['protocol'], item['port']) if item['port'] \
-                else '%s %s' % (item['target'], item['protocol'])
+            if not item['target']:
+                lines.append('  %s' % item['reason'])
+                continue
             source = '%s -> ' % item['source'] if item.get('source') else ''
-            lines.append('  %s%s: %s' % (source, where, item['reason']))
+            lines.append('  %s%s: %s' % (source, _where(item), item['reason']))
     columns = _columns(report)
     if columns:
         lines.append('MATRIX (destination roles and port by source roles: expected ok/probes, '
@@ -409,6 +432,12 @@ def report_lines(report):
         for line in table:
             lines.append('  ' + '  '.join(value.ljust(widths[col]) for col, value in enumerate(line)).rstrip())
     return lines
+
+
+def _where(item):
+    if item['port']:
+        return '%s %s/%s' % (item['target'], item['protocol'], item['port'])
+    return '%s %s' % (item['target'], item['protocol'])
 
 
 def _md(text):
@@ -438,8 +467,9 @@ def report_markdown(report, title='Reachability check'):
         out += ['| Source | Destination | Port | Reason |', '|---|---|---|---|']
         for item in report['not_probed']:
             out.append('| %s | %s | %s | %s |' % (
-                item.get('source', '-'), item['target'], '%s/%s' % (item['protocol'], item['port'])
-                if item['port'] else item['protocol'], _md(item['reason'])))
+                item.get('source') or '-', item['target'] or '-',
+                ('%s/%s' % (item['protocol'], item['port']) if item['port'] else item['protocol']) or '-',
+                _md(item['reason'])))
     else:
         out.append('None.')
     columns = _columns(report)

@@ -59,6 +59,9 @@ options:
     description: Directory holding the record of the running listener process.
     type: path
     default: /run/kubeports
+  run_id:
+    description: An identifier of the verify run, returned as is (RV(run_id)).
+    type: str
 notes:
   - Run it with C(check_mode=false) inside a verify play, since the listeners are temporary.
 attributes:
@@ -89,6 +92,10 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+run_id:
+  description: The O(run_id) given, or null.
+  returned: always
+  type: str
 pid:
   description: Process id of the listener process; null when nothing was bound or it was stopped.
   returned: always
@@ -139,6 +146,7 @@ def main():
             addresses=dict(type='list', elements='str'),
             lifetime=dict(type='int', default=300),
             run_dir=dict(type='path', default='/run/kubeports'),
+            run_id=dict(type='str'),
         ),
         required_if=[('state', 'started', ('ports', 'addresses'))],
         supports_check_mode=True,
@@ -151,20 +159,20 @@ def main():
         module.fail_json(msg='lifetime: must be at least 1 second, got %d' % params['lifetime'])
     if params['state'] == 'stopped':
         if module.check_mode:
-            module.exit_json(changed=False, pid=None, stopped=None)
+            module.exit_json(changed=False, run_id=params['run_id'], pid=None, stopped=None)
         result = stop_listeners(params['run_dir'])
-        module.exit_json(changed=False, pid=None, stopped=result['stopped'])
+        module.exit_json(changed=False, run_id=params['run_id'], pid=None, stopped=result['stopped'])
     if module.check_mode:
         sockets, listening, in_use, errors = open_listeners(params['ports'], params['addresses'])
         for _protocol, sock in sockets:
             sock.close()
-        module.exit_json(changed=False, pid=None, listening=listening, in_use=in_use, errors=errors,
+        module.exit_json(changed=False, run_id=params['run_id'], pid=None, listening=listening, in_use=in_use, errors=errors,
                          deadline=None, stale_stopped=None)
     try:
         result = start_listeners(params['ports'], params['addresses'], params['lifetime'], params['run_dir'])
     except OSError as exc:
         module.fail_json(msg='could not start the listeners: %s' % exc)
-    module.exit_json(changed=False, **result)
+    module.exit_json(changed=False, run_id=params['run_id'], **result)
 
 
 if __name__ == '__main__':

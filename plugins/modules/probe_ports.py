@@ -42,6 +42,9 @@ options:
     description: Times a UDP nonce is sent within O(timeout) before the port counts as filtered.
     type: int
     default: 3
+  run_id:
+    description: An identifier of the verify run, returned as is (RV(run_id)).
+    type: str
 attributes:
   check_mode:
     support: full
@@ -64,6 +67,10 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+run_id:
+  description: The O(run_id) given, or null.
+  returned: always
+  type: str
 results:
   description: One result per probe, in the order given.
   returned: always
@@ -74,7 +81,7 @@ results:
       description: The probe's C(id).
       type: str
     observed:
-      description: V(open), V(closed) or V(filtered).
+      description: V(open), V(closed) or V(filtered); V(error) when this host could not send the probe at all.
       type: str
     detail:
       description: What was seen (connected, refused, no answer, the ICMP error).
@@ -128,6 +135,7 @@ def main():
             timeout=dict(type='float', default=1.5),
             concurrency=dict(type='int', default=64),
             udp_attempts=dict(type='int', default=3),
+            run_id=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -141,7 +149,7 @@ def main():
         module.fail_json(msg=str(exc))
     started = time.monotonic()
     results = probe_all(probes, params['timeout'], params['concurrency'], params['udp_attempts'])
-    module.exit_json(changed=False, results=results, seconds=round(time.monotonic() - started, 3))
+    module.exit_json(changed=False, run_id=params['run_id'], results=results, seconds=round(time.monotonic() - started, 3))
 
 
 if __name__ == '__main__':

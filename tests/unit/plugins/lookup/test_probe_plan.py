@@ -56,12 +56,24 @@ def test_bad_input_fails_naming_the_value(extra, message):
     assert rc != 0 and message in output
 
 
-def test_host_without_address_fails_naming_it(tmp_path):
+def test_outsider_without_address_is_named_and_does_not_probe(tmp_path):
     inventory = tmp_path / 'hosts.ini'
     with open(KUBESPRAY) as handle:
         inventory.write_text(handle.read() + '\n[clients]\nclient.example\n')
+    rc, plan = lookup(str(inventory), ALL)
+    assert rc == 0, plan
+    assert 'client.example' not in plan['probes'] and len(plan['run_id']) == 32
+    assert [item['reason'] for item in plan['not_probed'] if item.get('source') == 'client.example'] == [
+        'client.example does not probe: host client.example has no usable address: set kubeports_address '
+        '(or ansible_host) to its IP address(es)']
+
+
+def test_cluster_host_without_address_fails_naming_it(tmp_path):
+    inventory = tmp_path / 'hosts.ini'
+    with open(KUBESPRAY) as handle:
+        inventory.write_text(handle.read().replace('node3 ansible_host=192.0.2.23 ip=192.0.2.23', 'node3'))
     rc, output = lookup(str(inventory), ALL)
-    assert rc != 0 and 'host client.example has no usable address' in output
+    assert rc != 0 and 'host node3 has no usable address' in output
 
 
 @pytest.mark.parametrize('kind, name, words', [

@@ -262,3 +262,29 @@ def test_wildcard_listener_echoes_from_the_probed_address():
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == 'open'
+
+
+def test_a_probe_this_host_cannot_send_is_an_error_not_a_result(monkeypatch):
+    def no_socket(*_args, **_kwargs):
+        raise OSError(97, 'Address family not supported by protocol')
+    monkeypatch.setattr(probing.socket, 'socket', no_socket)
+    result = probing.probe_one({'id': 'p1', 'address': '::1', 'protocol': 'udp', 'port': UDP}, 1.0)
+    assert (result['observed'], result['detail']) == (
+        'error', 'cannot probe from this host: Address family not supported by protocol')
+
+
+def test_a_listener_whose_record_cannot_be_written_is_ended(run_dir, monkeypatch):
+    started = []
+    real_detach = probing._detach
+
+    def detach(*args):
+        started.append(real_detach(*args))
+        return started[-1]
+
+    def no_record(*_args, **_kwargs):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(probing, '_detach', detach)
+    monkeypatch.setattr(probing.json, 'dump', no_record)
+    with pytest.raises(OSError):
+        probing.start_listeners([{'protocol': 'tcp', 'port': TCP}], ['127.0.0.1'], 10, run_dir)
+    assert started and wait_gone(started[0])

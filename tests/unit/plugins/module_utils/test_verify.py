@@ -277,13 +277,71 @@ def test_probe_ids_are_unique_and_numbered_by_source():
 @pytest.mark.parametrize('sources, probers, message', [
     ('some', PROBERS, "kubeports_verify_sources: unknown mode 'some' (choose from all, per_role)"),
     ('All', PROBERS, "unknown mode 'All'"),
-    ('all', {'lost': {'roles': [], 'addresses': []}}, 'host lost has no address to probe from'),
     ('per_role', dict(PROBERS, gone={'roles': ['worker']}), 'host gone has no address to probe from'),
 ])
 def test_bad_input(sources, probers, message):
     with pytest.raises(PlanError) as exc:
         plan_probes([], probers, sources)
     assert message in str(exc.value)
+
+
+def test_outsider_without_address_does_not_probe_and_is_reported():
+    probers = dict(PROBERS, lost={'roles': [], 'addresses': [], 'reason': 'host lost has no usable address'})
+    plan = plan_probes([target('etcd1', ['etcd'], [ETCD], [rule('tcp', '2379', CONTROL)])], probers, unplanned=False)
+    assert 'lost' not in plan['probes']
+    assert [item['reason'] for item in plan['not_probed']] == ['lost does not probe: host lost has no usable address']
+    report = build_report(plan, listening(), results_for(plan, dict((h, 'filtered') for h in PROBERS)))
+    assert '  lost does not probe: host lost has no usable address' in report_lines(report)
+    assert '| lost | - | - | lost does not probe: host lost has no usable address |' in report_markdown(report)
+
+
+def test_protocol_all_rule_counts_for_every_port():
+    rules = [rule('all', '', ['10.0.0.11/32']), rule('tcp', '10250', ['10.0.0.2/32'])]
+    plan = plan_probes([target('etcd1', ['etcd'], [ETCD], rules)], PROBERS, other_ports=[('tcp', 6443)])
+    assert expectations(plan, source='w1') == [('w1', ETCD, 6443, 'open'), ('w1', ETCD, 10250, 'open')]
+    assert expectations(plan, source='w2') == [('w2', ETCD, 6443, 'blocked'), ('w2', ETCD, 10250, 'blocked')]
+    # The rule itself is said not to be probed; the ports it opens are not listed as unprobeable.
+    assert [item['protocol'] for item in plan['not_probed']] == ['all']
+
+
+@pytest.mark.parametrize('stale', [
+    {'results': [], 'run_id': 'earlier'},
+    {'failed': True, 'msg': 'boom', 'run_id': 'now'},
+    {'unreachable': True, 'msg': 'ssh: no route', 'run_id': 'now'},
+    {},
+])
+def test_results_of_another_run_or_failed_hosts_are_not_judged(stale):
+    plan = dict(one_probe_plan({'cp2': 'open'}), run_id='now')
+    listeners = {'etcd1': dict(listening()['etcd1'], run_id='now')}
+    report = build_report(plan, listeners, {'cp2': stale})
+    assert report['summary']['probes'] == 0
+    assert report['not_probed'][0]['reason'].startswith('not probed from cp2: ')
+    assert stale.get('msg', 'did not run its probes') in report['not_probed'][0]['reason']
+    # And a listener result of an earlier run is not taken for this one.
+    fresh = results_for(plan, {'cp2': 'open'})
+    fresh['cp2']['run_id'] = 'now'
+    report = build_report(plan, {'etcd1': dict(listening()['etcd1'], run_id='earlier')}, fresh)
+    assert report['not_probed'][0]['reason'].startswith('no listener result from etcd1')
+
+
+def test_listener_state_is_matched_by_address():
+    plan = plan_probes([target('etcd1', ['etcd'], [ETCD, '10.0.0.5'], [rule('udp', '53', CONTROL)])],
+                       {'cp2': PROBERS['cp2']}, unplanned=False)
+    listeners = {'etcd1': {'in_use': [{'protocol': 'udp', 'port': 53, 'family': 4, 'address': ETCD}],
+                           'listening': [{'protocol': 'udp', 'port': 53, 'family': 4, 'address': '10.0.0.5'}]}}
+    report = build_report(plan, listeners, results_for(plan, {'cp2': 'filtered'}))
+    assert [(p['address'], p['listener']) for p in report['probes']] == [('10.0.0.5', 'kubeports')]
+    assert [(item['address'], item['reason'][:24]) for item in report['not_probed']] == [
+        (ETCD, 'UDP port in use by anoth')]
+
+
+def test_probe_error_on_the_probing_host_is_not_judged():
+    plan = one_probe_plan({'cp2': 'open'})
+    results = results_for(plan, {'cp2': 'error'})
+    results['cp2']['results'][0]['detail'] = 'cannot probe from this host: Address family not supported'
+    report = build_report(plan, listening(), results)
+    assert report['summary']['probes'] == 0
+    assert report['not_probed'][0]['reason'] == 'cannot probe from this host: Address family not supported'
 
 
 # ------------------------------------------------------------------------------ report
