@@ -15,6 +15,13 @@ import pytest
 
 from conftest import BIN, COLLECTIONS, PLAYBOOKS, run_playbook
 
+# A dual-stack Flannel cluster; SSH only from the controller (not a probing host).
+PROFILE = {
+    'kubeports_address': '{{ [ansible_host, lab_ipv6] }}',
+    'kubeports_cni': 'flannel',
+    'kubeports_admin_cidrs': ['198.51.100.1', '2001:db8:100::1'],
+    'kubeports_api_client_cidrs': ['198.51.100.0/24', '2001:db8:100::/64'],
+}
 CLUSTER = {
     'all': {
         'children': {
@@ -23,12 +30,7 @@ CLUSTER = {
             'kube_node': {'hosts': {'node4': None, 'node5': None}},
             'outside': {'hosts': {'node2': None}},
         },
-        'vars': {
-            'kubeports_address': '{{ [ansible_host, lab_ipv6] }}',
-            'kubeports_cni': 'flannel',
-            'kubeports_admin_cidrs': ['198.51.100.1', '2001:db8:100::1'],
-            'kubeports_api_client_cidrs': ['198.51.100.0/24', '2001:db8:100::/64'],
-        },
+        'vars': PROFILE,
     },
 }
 LISTENER_NAME = 'kubeports-lsnr'

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_playbook
 from test_port_rules import module
-from test_verify_role import assert_nothing_left, key, verify
+from test_verify_role import PROFILE, assert_nothing_left, key, verify
 
 CLUSTER = {
     'all': {
@@ -17,12 +17,7 @@ CLUSTER = {
             'kube_node': {'hosts': {'ufw1': None, 'suse1': None}},
             'outside': {'hosts': {'bare1': None}},
         },
-        'vars': {
-            'kubeports_address': '{{ [ansible_host, lab_ipv6] }}',
-            'kubeports_cni': 'flannel',
-            'kubeports_admin_cidrs': ['198.51.100.1', '2001:db8:100::1'],
-            'kubeports_api_client_cidrs': ['198.51.100.0/24', '2001:db8:100::/64'],
-        },
+        'vars': PROFILE,
     },
 }
 CONFIG = '/etc/sysconfig/SuSEfirewall2'

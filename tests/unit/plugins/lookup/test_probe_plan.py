@@ -9,6 +9,14 @@ from test_required_ports import BIN, KUBESPRAY, lookup, run
 ALL = "query('kubeports.firewall.probe_plan', *groups['all'])[0]"
 
 
+def kubespray_with(tmp_path, old='', new='', extra=''):
+    """The kubespray example inventory, edited: ``old`` replaced by ``new``, ``extra`` appended."""
+    inventory = tmp_path / 'hosts.ini'
+    with open(KUBESPRAY) as handle:
+        inventory.write_text(handle.read().replace(old, new) + extra)
+    return str(inventory)
+
+
 def probes_of(plan):
     return [probe for probes in plan['probes'].values() for probe in probes]
 
@@ -32,16 +40,14 @@ def test_plan_over_a_kubespray_inventory():
 
 
 def test_outsider_probes_and_per_role_makes_fewer_probes(tmp_path):
-    inventory = tmp_path / 'hosts.ini'
-    with open(KUBESPRAY) as handle:
-        inventory.write_text(handle.read() + '\n[clients]\nclient1 ansible_host=192.0.2.99\n')
-    rc, every = lookup(str(inventory), ALL)
+    inventory = kubespray_with(tmp_path, extra='\n[clients]\nclient1 ansible_host=192.0.2.99\n')
+    rc, every = lookup(inventory, ALL)
     assert rc == 0, every
     assert 'client1' not in every['targets'] and 'client1' in every['probes']
     assert set(p['source_roles'] for p in every['probes']['client1']) == {'none'}
     assert any(p['target'] == 'node1' and p['port'] == 10250 and p['expected'] == 'blocked'
                for p in every['probes']['client1'])
-    rc, sampled = lookup(str(inventory), ALL, ['-e', 'kubeports_verify_sources=per_role'])
+    rc, sampled = lookup(inventory, ALL, ['-e', 'kubeports_verify_sources=per_role'])
     assert rc == 0, sampled
     assert 0 < len(probes_of(sampled)) < len(probes_of(every))
 
@@ -57,10 +63,7 @@ def test_bad_input_fails_naming_the_value(extra, message):
 
 
 def test_outsider_without_address_is_named_and_does_not_probe(tmp_path):
-    inventory = tmp_path / 'hosts.ini'
-    with open(KUBESPRAY) as handle:
-        inventory.write_text(handle.read() + '\n[clients]\nclient.example\n')
-    rc, plan = lookup(str(inventory), ALL)
+    rc, plan = lookup(kubespray_with(tmp_path, extra='\n[clients]\nclient.example\n'), ALL)
     assert rc == 0, plan
     assert 'client.example' not in plan['probes'] and len(plan['run_id']) == 32
     assert [item['reason'] for item in plan['not_probed'] if item.get('source') == 'client.example'] == [
@@ -69,10 +72,7 @@ def test_outsider_without_address_is_named_and_does_not_probe(tmp_path):
 
 
 def test_cluster_host_without_address_fails_naming_it(tmp_path):
-    inventory = tmp_path / 'hosts.ini'
-    with open(KUBESPRAY) as handle:
-        inventory.write_text(handle.read().replace('node3 ansible_host=192.0.2.23 ip=192.0.2.23', 'node3'))
-    rc, output = lookup(str(inventory), ALL)
+    rc, output = lookup(kubespray_with(tmp_path, 'node3 ansible_host=192.0.2.23 ip=192.0.2.23', 'node3'), ALL)
     assert rc != 0 and 'host node3 has no usable address' in output
 
 
