@@ -100,7 +100,7 @@ def synthetic(size):
     """plan_probes alone for an inventory of ``size`` hosts (3 control plane, the rest workers)."""
     sys.path.insert(0, os.path.join(ROOT, '.build', 'dev'))
     from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plan import InventoryPlanner
-    from ansible_collections.kubeports.firewall.plugins.module_utils.verify import plan_probes
+    from ansible_collections.kubeports.firewall.plugins.module_utils.verify import catalog_ports, plan_probes
     names = ['n%03d' % index for index in range(size)]
     groups = {'all': names, 'etcd': names[:3], 'kube_control_plane': names[:3], 'kube_node': names[3:]}
     hostvars = dict((name, dict(PROFILE, ansible_host='10.%d.%d.%d' % (index // 65536, index // 256 % 256,
@@ -118,7 +118,7 @@ def synthetic(size):
     rows = {}
     for mode in ('all', 'per_role'):
         begun = time.perf_counter()
-        result = plan_probes(targets, probers, mode)
+        result = plan_probes(targets, probers, mode, True, catalog_ports(planner.planner.components))
         seconds = time.perf_counter() - begun
         counts = [len(items) for items in result['probes'].values()]
         rows[mode] = {'probes': sum(counts), 'per_host': max(counts), 'seconds': seconds}
