@@ -20,11 +20,11 @@ def port_table(plan, width=60):
     return table_lines(plan, int(width))
 
 
-def port_markdown(plans, title='Planned firewall rules'):
-    """A Markdown report of host plans."""
+def port_markdown(plans, title='Planned firewall rules', clusters=None):
+    """A Markdown report of host plans, with the resolved cluster profiles first."""
     if not isinstance(plans, list):
         raise AnsibleFilterError('port_markdown expects a list of host plans, got %r' % (type(plans).__name__,))
-    return markdown(plans, title)
+    return markdown(plans, title, clusters or ())
 
 
 def verify_report(plan, listeners, results):
@@ -37,6 +37,7 @@ def verify_report(plan, listeners, results):
             raise AnsibleFilterError('verify_report: %s must map host names to module results, got %r'
                                      % (name, type(value).__name__))
     report = build_report(plan, listeners, results)
+    report['clusters'] = plan.get('clusters') or []
     report['lines'] = report_lines(report)
     report['markdown'] = report_markdown(report)
     return report

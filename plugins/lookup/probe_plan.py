@@ -101,6 +101,12 @@ _list:
     targets:
       description: Per target host, its C(roles) and C(addresses).
       type: dict
+    clusters:
+      description:
+        - The resolved profile of each cluster, each value with where it came from, as in
+          P(kubeports.firewall.required_ports#lookup) with C(output=plan).
+      type: list
+      elements: dict
     run_id:
       description: Identifies this plan; pass it to the modules so the report ignores results of an earlier run.
       type: str
@@ -153,6 +159,7 @@ class LookupModule(LookupBase):
                 plans.append(plan)
             plan = plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'),
                                catalog_ports(planner.planner.components))
+            plan['clusters'] = planner.clusters()
         except PlanError as exc:
             raise AnsibleLookupError(to_native(exc))
         # Module results of an earlier run in the same play never pass for this run's.

@@ -56,11 +56,39 @@ options:
       - Return one dictionary per host (C(host), C(roles), C(rules), C(skipped)) instead of
         the flat list of rules. C(skipped) lists catalog rules that applied but whose source
         sets had no members (for example no C(rancher) hosts and no CIDRs for them).
+      - The same as O(output=hosts).
     type: bool
     default: false
+  output:
+    description:
+      - V(rules) returns the flat list of rules, V(hosts) one dictionary per host (as
+        O(details=true)).
+      - V(plan) returns one dictionary with C(clusters) (the resolved profile of each
+        cluster, with C(name), C(hosts), C(values) holding each value and its C(origin), and
+        a printable C(line)), C(hosts) (one dictionary per planned host) and
+        C(skipped_hosts) (requested hosts without a role, with O(hosts_without_role=skip)).
+    type: str
+    choices: [rules, hosts, plan]
+    default: rules
+  hosts_without_role:
+    description:
+      - What to do with requested hosts whose groups map to no role. V(skip) leaves them
+        out (listed in C(skipped_hosts) with O(output=plan)); a host of a known installer
+        group (for example C(k8s_cluster)) without a role always fails the lookup.
+    type: str
+    choices: [fail, skip]
+    default: fail
 notes:
   - Profile variables are read from each planned host's own variables (C(hostvars)), so
     group_vars per cluster work. See the collection's C(docs/profile.md) for the list.
+  - The installer's own variables are read too (kubespray and Kubean, k3s-ansible,
+    rke2-ansible, ansible-role-rke2; recognised from the inventory groups or set with
+    C(kubeports_installer)); an explicit C(kubeports_*) variable wins. See
+    C(docs/installers.md).
+  - Before any rule is computed, an unknown C(kubeports_*) variable, an unknown installer
+    value, or hosts of one cluster that disagree on what peers depend on (CNI and its
+    mode, API port, pod and service networks) fail the lookup naming the variable and
+    the hosts.
   - Addresses come from C(kubeports_address) (an address or a list, IPv4 and IPv6), else
     C(ip) (kubespray, plus C(ip6)), else C(ansible_host), else the host name if it is an
     address.
@@ -80,6 +108,11 @@ EXAMPLES = r'''
     kubeports_plan: "{{ query('kubeports.firewall.required_ports', *ansible_play_hosts_all, details=true) }}"
   run_once: true
   delegate_to: localhost
+
+- name: The plan of the play's hosts with the resolved cluster profile
+  ansible.builtin.debug:
+    msg: "{{ (query('kubeports.firewall.required_ports', *ansible_play_hosts, output='plan')[0]).clusters | map(attribute='line') }}"
+  run_once: true
 
 - name: Only the ports open to everyone
   ansible.builtin.debug:
@@ -147,12 +180,25 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         variables = variables or {}
+        output = 'hosts' if self.get_option('details') else self.get_option('output')
         try:
             planner = InventoryPlanner(variables.get('groups'), variables.get('hostvars'),
                                        self.get_option('role_groups'), self.get_option('catalog_dirs'))
-            plans = planner.plan([to_native(term) for term in terms or ()])
+            hosts = [to_native(term) for term in terms or ()]
+            skipped = []
+            if self.get_option('hosts_without_role') == 'skip':
+                skipped = [host for host in hosts if not planner.index.host_roles(host)]
+                hosts = [host for host in hosts if planner.index.host_roles(host)]
+            if hosts or not terms:
+                plans = planner.plan(hosts or None)
+            else:
+                planner.profiles()  # the inventory is checked even when no requested host has a role
+                plans = []
+            clusters = planner.clusters() if output == 'plan' else None
         except PlanError as exc:
             raise AnsibleLookupError(to_native(exc))
-        if self.get_option('details'):
+        if output == 'plan':
+            return [{'clusters': clusters, 'hosts': [plan.as_dict() for plan in plans], 'skipped_hosts': skipped}]
+        if output == 'hosts':
             return [plan.as_dict() for plan in plans]
         return [rule for plan in plans for rule in plan.rules]

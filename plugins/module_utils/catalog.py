@@ -21,13 +21,16 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     HAS_YAML = False
 
 # Host roles, derived from inventory groups (kubeports_role_groups).
-ROLES = ('etcd', 'controlplane', 'worker', 'registry', 'bootstrap', 'rancher')
+ROLES = ('etcd', 'controlplane', 'worker', 'route_reflector', 'registry', 'bootstrap', 'rancher')
 # Destination selectors: a role, "node" (runs kubelet) or "all" (every managed host).
+# kubespray's calico_rr hosts (route_reflector) are Kubernetes nodes too.
 DESTINATIONS = ROLES + ('node', 'all')
 # Source selectors: everyone, the host itself, all cluster nodes, a role, or a CIDR set.
 SOURCES = ('any', 'self', 'cluster') + ROLES + tuple(CIDR_SETS)
-PORT_VARIABLES = {'$api_port': 'api_port', '$nodeport_range': 'nodeport_range',
-                  '$ssh_port': 'ssh_port'}
+PORT_VARIABLES = {'$api_port': 'api_port', '$nodeport_range': 'nodeport_range', '$ssh_port': 'ssh_port',
+                  '$calico_vxlan_port': 'calico_vxlan_port', '$flannel_vxlan_port': 'flannel_vxlan_port',
+                  '$kube_vip_metrics_port': 'kube_vip_metrics_port',
+                  '$kube_router_metrics_port': 'kube_router_metrics_port'}
 RULE_FIELDS = frozenset(('id', 'protocol', 'port', 'to', 'from', 'when', 'description',
                          'reference', 'note'))
 COMPONENT_FIELDS = frozenset(('component', 'description', 'applies_when', 'rules'))

@@ -1,19 +1,31 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Plans hosts of an Ansible inventory (groups and hostvars, as lookups receive them)."""
+"""Plans hosts of an Ansible inventory (groups and hostvars, as lookups receive them).
+
+Before any rule is computed, every planned host's profile is resolved (kubeports_*
+variables, then the installer's own variables, then defaults), unknown variables and
+values are refused, and the hosts of the cluster must agree on what peers depend on.
+"""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.kubeports.firewall.plugins.module_utils import installers
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     default_catalog_dir, load_catalog)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.peers import InventoryIndex
 from ansible_collections.kubeports.firewall.plugins.module_utils.planner import Planner
+from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
+    AGREED, DEFAULT_ORIGIN, PORTLESS_CNIS, PREFIX, agreed_value, check_variable_names, describe, resolve,
+    show)
 
 # Host variables the planner reads besides kubeports_* ones.
 PLAIN_VARIABLES = ('ansible_port', 'ansible_ssh_port')
+SHOWN_HOSTS = 4
+# Profile values printed even when they are the collection's defaults (the JSON has them all).
+ALWAYS_SHOWN = frozenset(AGREED) | frozenset(('addons', 'kube_proxy', 'ssh_port', 'ip_families'))
 
 
 def host_variables(hostvars, host):
@@ -27,28 +39,177 @@ def host_variables(hostvars, host):
 def planner_variables(variables):
     wanted = {}
     for name in variables:
-        if name.startswith('kubeports_') or name in PLAIN_VARIABLES:
+        if name.startswith(PREFIX) or name in PLAIN_VARIABLES:
             wanted[name] = variables[name]
     return wanted
 
 
+def host_list(hosts):
+    hosts = sorted(hosts)
+    if len(hosts) <= SHOWN_HOSTS:
+        return ', '.join(hosts)
+    return '%s and %d more' % (', '.join(hosts[:SHOWN_HOSTS]), len(hosts) - SHOWN_HOSTS)
+
+
 class InventoryPlanner(object):
-    """The catalog, the inventory index and a planner for one inventory."""
+    """The catalog, the inventory index, the resolved profiles and a planner for one inventory."""
 
     def __init__(self, groups, hostvars, role_groups=None, catalog_dirs=()):
         self.groups, self.hostvars = groups or {}, hostvars or {}
-        components = load_catalog([default_catalog_dir()] + list(catalog_dirs or ()))
-        self.index = InventoryIndex(self.groups, lambda host: host_variables(self.hostvars, host), role_groups)
-        self.planner = Planner(components, self.index)
+        self.components = load_catalog([default_catalog_dir()] + list(catalog_dirs or ()))
+        self._variables = {}
+        self.index = InventoryIndex(self.groups, self.variables_of, role_groups)
+        self.planner = Planner(self.components, self.index)
+        self._profiles = None
+        self._clusters = None
+
+    def variables_of(self, host):
+        """A host's variables, fetched once (Ansible builds them on every access)."""
+        found = self._variables.get(host)
+        if found is None:
+            found = self._variables[host] = host_variables(self.hostvars, host)
+        return found
 
     def check_known(self, host):
         if host not in self.hostvars and host not in (self.groups.get('all') or ()):
             raise PlanError('host %s is not in the inventory' % host)
 
+    # Profiles -----------------------------------------------------------------------------
+
+    def profiles(self):
+        """{host: profile} of every host that has a role, resolved and checked once."""
+        if self._profiles is None:
+            self._check_installer_groups()
+            detected = installers.detect(self.groups, self._sets_any)
+            profiles = {}
+            for host in self.index.planned_hosts():
+                profiles[host] = self._resolve(host, detected.get(host))
+            self._check_catalog(profiles)
+            self._check_agreement(profiles)
+            self._profiles = profiles
+        return self._profiles
+
+    def _sets_any(self, host, names):
+        variables = self.variables_of(host)
+        return any(name in variables for name in names)
+
+    def _check_installer_groups(self):
+        for group in sorted(installers.KNOWN_GROUPS):
+            dropped = [host for host in self.groups.get(group) or () if not self.index.host_roles(host)]
+            if dropped:
+                raise PlanError('host(s) %s in group %s have no role: add them to a group named in '
+                                'kubeports_role_groups or set kubeports_roles' % (host_list(dropped), group))
+        for installer in installers.INSTALLERS:
+            if not installer.formed or not any(self.groups.get(group) for group in installer.markers):
+                continue
+            missing = installers.missing_formed_groups(installer, self.groups)
+            for group, hosts in sorted(missing.items()):
+                raise PlanError('group %s lacks %s, which %s adds to it when it runs (its group_vars/%s would '
+                                'not apply): run the playbook kubeports.firewall.installer_groups first (the '
+                                'collection\'s playbooks do), or define %s in the inventory'
+                                % (group, host_list(hosts), installer.name, group, group))
+
+    def _resolve(self, host, detected):
+        variables = self.variables_of(host)
+        source = 'host %s' % host
+        check_variable_names(list(variables), source)
+        wanted = planner_variables(variables)
+        name = detected or 'none'
+        explicit = wanted.get(PREFIX + 'installer')
+        if explicit not in (None, ''):
+            name = installers.INSTALLER_ALIASES.get(str(explicit).strip().lower(), str(explicit).strip().lower())
+            if name not in installers.BY_NAME and name != 'none':
+                resolve(wanted, source)  # names the bad value
+        values = {}
+        if name != 'none':
+            installer = installers.BY_NAME[name]
+            server = None
+            if installer.server_groups and not installers.is_server(installer, host, self.groups):
+                server = installers.server_of(installer, self.groups)
+            context = installers.Context(host, variables, self.groups, server,
+                                         self.variables_of(server) if server else None)
+            values = installers.read_values(installer, context)
+        profile = resolve(wanted, source, values)
+        if not profile['ip_families']:
+            profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
+            profile['origins']['ip_families'] = 'inventory addresses'
+        return profile
+
+    def _check_catalog(self, profiles):
+        served = set()
+        for component in self.components:
+            served.update(component.applies_when.get('cni') or ())
+            cni = component.applies_when.get('cni')
+            if isinstance(cni, str):
+                served.add(cni)
+        for host, profile in sorted(profiles.items()):
+            for cni in profile['cni']:
+                if cni not in served and cni not in PORTLESS_CNIS:
+                    raise PlanError('cni=%s (%s, host %s): the catalog has no component for this CNI; add one '
+                                    '(kubeports_catalog_dirs), or set kubeports_cni: none and open its ports '
+                                    'with kubeports_extra_rules' % (cni, profile['origins']['cni'], host))
+
+    def _check_agreement(self, profiles):
+        members = [host for host in self.index.members['cluster'] if host in profiles]
+        for key in AGREED:
+            sides = {}
+            for host in members:
+                value = agreed_value(profiles[host], key)
+                sides.setdefault(value, []).append(host)
+            if len(sides) < 2:
+                continue
+            parts = []
+            for value, hosts in sorted(sides.items(), key=lambda item: (-len(item[1]), str(item[0]))):
+                origins = sorted(set(profiles[host]['origins'][key] for host in hosts))
+                parts.append('%s (%s) on %s' % (show(list(value) if isinstance(value, tuple) else value),
+                                                ', '.join(origins), host_list(hosts)))
+            raise PlanError('the hosts of one cluster disagree on %s: %s. Peers must agree: set it once for '
+                            'the whole cluster (group_vars of all or k8s_cluster)' % (key, '; '.join(parts)))
+
+    def clusters(self):
+        """The resolved profiles as reports: the cluster's, then one per other profile outside it."""
+        if self._clusters is None:
+            profiles = self.profiles()
+            members = set(self.index.members['cluster'])
+            groups = []
+            cluster_hosts = sorted(host for host in profiles if host in members)
+            if cluster_hosts:
+                groups.append(('cluster', cluster_hosts))
+            outside = {}
+            for host in sorted(profiles):
+                if host not in members:
+                    signature = tuple(describe(profiles[host]))
+                    outside.setdefault(signature, []).append(host)
+            for hosts in outside.values():
+                groups.append(('outside the cluster', hosts))
+            self._clusters = [self._cluster_report(name, hosts, profiles) for name, hosts in groups]
+        return self._clusters
+
+    @staticmethod
+    def _cluster_report(name, hosts, profiles):
+        rows = describe(profiles[hosts[0]])
+        values = {}
+        shown = []
+        for key, value, origin in rows:
+            varies = any(describe(profiles[host], (key,)) != [(key, value, origin)] for host in hosts[1:])
+            if varies:
+                values[key] = {'value': None, 'origin': 'varies by host'}
+                shown.append('%s=(varies by host)' % key)
+                continue
+            values[key] = {'value': value, 'origin': origin}
+            if origin != DEFAULT_ORIGIN or key in ALWAYS_SHOWN:
+                shown.append('%s=%s (%s)' % (key, value, origin))
+        return {'name': name, 'hosts': hosts, 'values': values,
+                'line': '%s (%s): %s' % (name, host_list(hosts), ', '.join(shown))}
+
+    # Plans --------------------------------------------------------------------------------
+
     def plan(self, hosts=None):
         """HostPlans of ``hosts`` (default: every host that has a role)."""
+        profiles = self.profiles()
         plans = []
         for host in hosts or self.index.planned_hosts():
             self.check_known(host)
-            plans.append(self.planner.plan(host, planner_variables(host_variables(self.hostvars, host))))
+            variables = planner_variables(self.variables_of(host))
+            plans.append(self.planner.plan(host, variables, profile=profiles.get(host)))
         return plans

@@ -17,7 +17,9 @@ except ImportError:
     HAS_NETADDR = False
 
 ANY = ('0.0.0.0/0', '::/0')
-CLUSTER_ROLES = ('etcd', 'controlplane', 'worker')
+CLUSTER_ROLES = ('etcd', 'controlplane', 'worker', 'route_reflector')
+# Roles whose hosts run kubelet.
+NODE_ROLES = ('controlplane', 'worker', 'route_reflector')
 
 # kubespray / Kubean, Rancher / RKE, RKE2 and K3s group names.
 DEFAULT_ROLE_GROUPS = {
@@ -25,6 +27,7 @@ DEFAULT_ROLE_GROUPS = {
     'controlplane': ['kube_control_plane', 'kube-master', 'controlplane', 'control_plane',
                      'masters', 'master', 'server', 'servers', 'rke2_servers'],
     'worker': ['kube_node', 'kube-node', 'worker', 'workers', 'agent', 'agents', 'rke2_agents'],
+    'route_reflector': ['calico_rr', 'calico-rr'],
     'registry': ['registry'],
     'bootstrap': ['bootstrap', 'seed'],
     'rancher': ['rancher'],

@@ -17,11 +17,11 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import 
     PORT_VARIABLES, SOURCES, build_rule)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.peers import (
-    ANY, merge, netaddr, parse_cidr, resolve_cidr_list)
+    ANY, NODE_ROLES, merge, netaddr, parse_cidr, resolve_cidr_list)
 from ansible_collections.kubeports.firewall.plugins.module_utils.ports import (
     PROTOCOLS, check_protocol, format_port, parse_port)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
-    condition_holds, normalize)
+    condition_holds, resolve)
 
 _SELECTOR = re.compile(r'^([a-z0-9]+)/(.*)$')
 
@@ -94,14 +94,18 @@ class Planner(object):
         self._any = [parse_cidr(item, 'any') for item in ANY]
         self._merge_cache = {}
 
-    def plan(self, host, variables, source=None):
-        """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port)."""
+    def plan(self, host, variables, source=None, profile=None):
+        """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port).
+
+        ``profile`` is the host's resolved profile (profile.resolve); without it the profile
+        comes from ``variables`` alone.
+        """
         source = source or 'host %s' % host
         roles = self.index.host_roles(host)
         if not roles:
             raise PlanError('host %s: its groups map to no role; add it to a group named in '
                             'kubeports_role_groups or set kubeports_roles' % host)
-        profile = normalize(variables, source)
+        profile = dict(profile or resolve(variables, source))
         if not profile['ip_families']:
             profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
         profile['ip_family'] = profile['ip_families']
@@ -114,7 +118,7 @@ class Planner(object):
         extras = extra_rules(variables.get('kubeports_extra_rules'), source)
         drops = drop_matchers(variables.get('kubeports_drop_rules'), self.catalog_ids, source)
         destinations = set(roles) | {'all'}
-        if roles & {'controlplane', 'worker'} or (profile['distribution'] == 'rke' and 'etcd' in roles):
+        if roles & set(NODE_ROLES) or (profile['distribution'] == 'rke' and 'etcd' in roles):
             destinations.add('node')
         set_cache = {}
         merged, order, skipped = {}, [], []

@@ -1,12 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The cluster profile: the kubeports_* variables that select catalog rules."""
+"""The cluster profile: the values that select catalog rules, each with where it came from.
+
+Precedence, per value: an explicit kubeports_* variable, else the installer's own variable,
+else that installer's documented default, else the collection's default. The installer's
+values arrive already translated (see installers.py); this module validates and records them.
+"""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import difflib
 import re
+from collections import namedtuple
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.ports import parse_port
@@ -17,56 +24,114 @@ DISTRIBUTION_ALIASES = {'kubespray': 'kubeadm', 'kubean': 'kubeadm'}
 DEFAULT_CNI = {'kubeadm': ['calico'], 'rke': ['canal'], 'rke2': ['canal'], 'k3s': ['flannel']}
 DEFAULT_ADDONS = {'kubeadm': [], 'rke': ['ingress'], 'rke2': ['ingress'], 'k3s': []}
 
-CNIS = ('calico', 'cilium', 'flannel', 'canal', 'weave', 'spiderpool', 'none')
+CNIS = ('calico', 'cilium', 'flannel', 'canal', 'weave', 'spiderpool', 'kube-ovn', 'kube-router',
+        'macvlan', 'cloud', 'none')
+# CNIs that need no port of their own: macvlan pods sit on the node's L2 network, cloud
+# routes pods in the provider's network.
+PORTLESS_CNIS = ('macvlan', 'cloud', 'none')
 ADDONS = ('metallb', 'kube-vip', 'ingress', 'node-exporter', 'rancher-monitoring', 'harbor',
-          'ntp', 'kuboard', 'grafana', 'redis', 'spegel')
+          'ntp', 'kuboard', 'grafana', 'redis', 'spegel', 'metrics-server', 'nodelocaldns')
+INSTALLERS = ('kubespray', 'k3s-ansible', 'rke2-ansible', 'ansible-role-rke2', 'none')
+INSTALLER_ALIASES = {'kubean': 'kubespray', 'lablabs-rke2': 'ansible-role-rke2'}
 
-# name: (kind, choices or None, default, description). A default of None is computed.
+# kind, choices, default (None: computed), description, scope (when the value matters:
+# None always, else (profile key, values)).
+Option = namedtuple('Option', 'kind choices default doc scope')
+
+_CALICO = ('cni', ('calico',))
+_CILIUM = ('cni', ('cilium',))
+_FLANNEL = ('cni', ('flannel',))
+
 OPTIONS = {
-    'distribution': ('choice', ('kubeadm', 'rke', 'rke2', 'k3s'), 'kubeadm',
-                     'Kubernetes distribution: kubeadm (also kubespray, Kubean, DCE 5), rke, rke2, k3s.'),
-    'cni': ('list', CNIS, None,
-            'CNI plugins (a name or a list, e.g. [calico, spiderpool]). Default: calico for kubeadm, '
-            'canal for rke and rke2, flannel for k3s.'),
-    'addons': ('list', ADDONS, None,
-               'Add-ons whose ports are opened. Default: [ingress] for rke and rke2, none otherwise.'),
-    'kubernetes_version': ('version', None, '1.30',
-                           'Kubernetes version (major.minor); selects version-dependent legacy ports.'),
-    'api_port': ('port', None, 6443, 'Kubernetes API server port.'),
-    'nodeport_range': ('range', None, '30000-32767', 'NodePort Service range.'),
-    'nodeport_udp': ('bool', None, False, 'Also open the NodePort range for UDP (always on for rke).'),
-    'ssh_port': ('port', None, None, 'SSH port opened to kubeports_admin_cidrs. Default: ansible_port or 22.'),
-    'manage_ssh': ('bool', None, True, 'Open SSH to kubeports_admin_cidrs on every managed host.'),
-    'kubelet_read_only_port': ('bool', None, False, 'Open the kubelet read-only port 10255 (when enabled).'),
-    'calico_backend': ('choice', ('bird', 'vxlan', 'none'), 'vxlan',
-                       'Calico networking backend (kubespray calico_network_backend); bird opens BGP 179.'),
-    'calico_encapsulation': ('choice', ('ipip', 'vxlan', 'none'), 'vxlan',
-                             'Calico encapsulation: ipip (IP protocol 4), vxlan (4789/udp) or none.'),
-    'calico_typha': ('bool', None, False, 'Calico Typha is deployed (5473/tcp).'),
-    'wireguard': ('bool', None, False, 'WireGuard encryption in Calico, Canal or Cilium.'),
-    'cilium_tunnel': ('choice', ('vxlan', 'geneve', 'disabled'), 'vxlan', 'Cilium tunnel mode.'),
-    'cilium_hubble': ('bool', None, True, 'Cilium Hubble server and relay (4244, 4245, 9965).'),
-    'flannel_backend': ('choice', ('vxlan', 'udp', 'wireguard', 'host-gw'), 'vxlan', 'Flannel backend.'),
-    'metallb_secure_metrics': ('bool', None, False,
-                               'MetalLB metrics behind kube-rbac-proxy (9120) instead of plain 7472.'),
-    'k3s_datastore': ('choice', ('embedded_etcd', 'sqlite', 'external'), 'embedded_etcd',
-                      'K3s datastore; embedded_etcd opens 2379-2380 between servers.'),
-    'rancher_install': ('choice', ('docker', 'k3s', 'rke', 'rke2'), 'docker',
-                        'How the Rancher server (group rancher) is installed: on Docker, or on a '
-                        'K3s, RKE or RKE2 cluster of the rancher hosts.'),
-    'rancher_cluster_type': ('choice', ('none', 'node_pools', 'custom', 'hosted', 'registered'), 'none',
-                             'How Rancher manages this cluster: none, node_pools (node driver, opens 22 '
-                             'and 2376 to Rancher), custom, hosted (opens 8443/9443 to Rancher), registered.'),
-    'rancher_authorized_cluster_endpoint': ('bool', None, False,
-                                            'Rancher authorized cluster endpoint: API clients reach '
-                                            'the RKE API server directly.'),
-    'rancher_port_profile': ('choice', ('per_role', 'common'), 'per_role',
-                             'common adds Rancher\'s broad "commonly used ports" table.'),
-    'windows_overlay': ('bool', None, False, 'Windows nodes with the overlay network (4789/udp).'),
-    'dce5_cluster': ('choice', ('none', 'global', 'worker'), 'none',
-                     'DCE 5 cluster kind: global service cluster or worker cluster.'),
-    'ip_families': ('list', ('ipv4', 'ipv6'), None,
-                    'IP families of the cluster. Default: taken from the inventory addresses.'),
+    'installer': Option('choice', INSTALLERS, None,
+                        'The installer whose variables are read: kubespray (also Kubean), k3s-ansible, '
+                        'rke2-ansible, ansible-role-rke2, or none. Default: recognised from the '
+                        'inventory groups.', None),
+    'distribution': Option('choice', ('kubeadm', 'rke', 'rke2', 'k3s'), 'kubeadm',
+                           'Kubernetes distribution: kubeadm (also kubespray, Kubean, DCE 5), rke, rke2, k3s.',
+                           None),
+    'cni': Option('list', CNIS, None,
+                  'CNI plugins (a name or a list, e.g. [calico, spiderpool]). Default: calico for kubeadm, '
+                  'canal for rke and rke2, flannel for k3s.', None),
+    'multus': Option('bool', None, False, 'Multus in front of the CNI (no ports of its own).', None),
+    'addons': Option('list', ADDONS, None,
+                     'Add-ons whose ports are opened. Default: [ingress] for rke and rke2, none otherwise.',
+                     None),
+    'kubernetes_version': Option('version', None, '1.30',
+                                 'Kubernetes version (major.minor); selects version-dependent legacy ports.',
+                                 None),
+    'api_port': Option('port', None, 6443, 'Kubernetes API server port.', None),
+    'nodeport_range': Option('range', None, '30000-32767', 'NodePort Service range.', None),
+    'nodeport_udp': Option('bool', None, False, 'Also open the NodePort range for UDP (always on for rke).',
+                           None),
+    'kube_proxy': Option('choice', ('iptables', 'ipvs', 'nftables', 'none'), 'iptables',
+                         'kube-proxy mode; none (replaced by the CNI) closes its health port 10256.', None),
+    'ssh_port': Option('port', None, None, 'SSH port opened to kubeports_admin_cidrs. Default: ansible_port or 22.',
+                       None),
+    'manage_ssh': Option('bool', None, True, 'Open SSH to kubeports_admin_cidrs on every managed host.', None),
+    'kubelet_read_only_port': Option('bool', None, False, 'Open the kubelet read-only port 10255 (when enabled).',
+                                     None),
+    'cni_uses_etcd': Option('bool', None, False,
+                            'The CNI keeps its state in the cluster\'s etcd (Calico etcd datastore, Cilium '
+                            'kvstore identities): every node reaches etcd\'s client port.', None),
+    'calico_backend': Option('choice', ('bird', 'vxlan', 'none'), 'vxlan',
+                             'Calico networking backend (kubespray calico_network_backend); bird opens BGP 179.',
+                             _CALICO),
+    'calico_encapsulation': Option('choice', ('ipip', 'vxlan', 'none'), 'vxlan',
+                                   'Calico encapsulation: ipip (IP protocol 4), vxlan (4789/udp) or none.',
+                                   _CALICO),
+    'calico_vxlan_port': Option('port', None, 4789, 'Calico VXLAN port.', _CALICO),
+    'calico_bgp_peering': Option('choice', ('mesh', 'route_reflectors'), 'mesh',
+                                 'Calico BGP sessions: a full mesh between nodes, or nodes with the route '
+                                 'reflectors (hosts with the route_reflector role) only.', _CALICO),
+    'calico_typha': Option('bool', None, False, 'Calico Typha is deployed (5473/tcp).', _CALICO),
+    'calico_felix_metrics': Option('bool', None, False, 'Calico Felix Prometheus metrics (9091/tcp).', _CALICO),
+    'wireguard': Option('bool', None, False, 'WireGuard encryption in Calico, Canal or Cilium.', None),
+    'ipsec': Option('bool', None, False, 'IPsec encryption between nodes (Cilium): ESP.', _CILIUM),
+    'cilium_tunnel': Option('choice', ('vxlan', 'geneve', 'disabled'), 'vxlan', 'Cilium tunnel mode.', _CILIUM),
+    'cilium_hubble': Option('bool', None, True, 'Cilium Hubble server and relay (4244, 4245, 9965).', _CILIUM),
+    'cilium_metrics': Option('bool', None, True, 'Cilium agent, operator and proxy metrics (9962-9964).',
+                             _CILIUM),
+    'flannel_backend': Option('choice', ('vxlan', 'udp', 'wireguard', 'host-gw', 'none'), 'vxlan',
+                              'Flannel backend (also K3s --flannel-backend).', _FLANNEL),
+    'flannel_vxlan_port': Option('port', None, 8472, 'Flannel VXLAN port.', _FLANNEL),
+    'kube_ovn_tunnel': Option('choice', ('geneve', 'vxlan', 'stt', 'none'), 'geneve',
+                              'Kube-OVN tunnel: geneve (6081/udp), vxlan (4789/udp), stt (7471/tcp), or none '
+                              '(VLAN underlay).', ('cni', ('kube-ovn',))),
+    'kube_router_metrics': Option('bool', None, False, 'kube-router Prometheus metrics.',
+                                  ('cni', ('kube-router',))),
+    'kube_router_metrics_port': Option('port', None, 9255, 'kube-router metrics port.',
+                                       ('cni', ('kube-router',))),
+    'metallb_speaker': Option('bool', None, True, 'MetalLB speakers run (memberlist 7946).',
+                              ('addons', ('metallb',))),
+    'metallb_secure_metrics': Option('bool', None, False,
+                                     'MetalLB metrics behind kube-rbac-proxy (9120) instead of plain 7472.',
+                                     ('addons', ('metallb',))),
+    'kube_vip_bgp': Option('bool', None, False, 'kube-vip announces the VIP over BGP (179 from the BGP peers).',
+                           ('addons', ('kube-vip',))),
+    'kube_vip_metrics': Option('bool', None, True, 'kube-vip serves Prometheus metrics.',
+                               ('addons', ('kube-vip',))),
+    'kube_vip_metrics_port': Option('port', None, 2112, 'kube-vip metrics port.', ('addons', ('kube-vip',))),
+    'k3s_datastore': Option('choice', ('embedded_etcd', 'sqlite', 'external'), 'embedded_etcd',
+                            'K3s datastore; embedded_etcd opens 2379-2380 between servers.',
+                            ('distribution', ('k3s',))),
+    'rancher_install': Option('choice', ('docker', 'k3s', 'rke', 'rke2'), 'docker',
+                              'How the Rancher server (group rancher) is installed: on Docker, or on a '
+                              'K3s, RKE or RKE2 cluster of the rancher hosts.', None),
+    'rancher_cluster_type': Option('choice', ('none', 'node_pools', 'custom', 'hosted', 'registered'), 'none',
+                                   'How Rancher manages this cluster: none, node_pools (node driver, opens 22 '
+                                   'and 2376 to Rancher), custom, hosted (opens 8443/9443 to Rancher), '
+                                   'registered.', None),
+    'rancher_authorized_cluster_endpoint': Option('bool', None, False,
+                                                  'Rancher authorized cluster endpoint: API clients reach '
+                                                  'the RKE API server directly.', None),
+    'rancher_port_profile': Option('choice', ('per_role', 'common'), 'per_role',
+                                   'common adds Rancher\'s broad "commonly used ports" table.', None),
+    'windows_overlay': Option('bool', None, False, 'Windows nodes with the overlay network (4789/udp).', None),
+    'dce5_cluster': Option('choice', ('none', 'global', 'worker'), 'none',
+                           'DCE 5 cluster kind: global service cluster or worker cluster.', None),
+    'ip_families': Option('list', ('ipv4', 'ipv6'), None,
+                          'IP families of the cluster. Default: taken from the inventory addresses.', None),
 }
 
 # Named CIDR source sets: variable and default. "any" means everyone.
@@ -75,7 +140,9 @@ CIDR_SETS = {
     'admins': ('admin_cidrs', ['any'], 'Administrators and Ansible controllers (SSH, UIs).'),
     'workload_clients': ('workload_client_cidrs', ['any'], 'Clients of NodePort and ingress services.'),
     'ui_clients': ('ui_client_cidrs', ['any'], 'Users of web UIs (Rancher, Istio gateway, Grafana).'),
-    'loadbalancers': ('loadbalancer_cidrs', [], 'External load balancers and health checkers.'),
+    'loadbalancers': ('loadbalancer_cidrs', [], 'External load balancers and health checkers (also in front '
+                                                'of the API server).'),
+    'bgp_peers': ('bgp_peer_cidrs', [], 'BGP routers outside the cluster that peer with the nodes.'),
     'pods': ('pod_cidrs', [], 'Pod network CIDRs, trusted on every node.'),
     'services': ('service_cidrs', [], 'Service network CIDRs, trusted on every node.'),
     'dce5_global_cluster': ('dce5_global_cluster_cidrs', [],
@@ -84,13 +151,32 @@ CIDR_SETS = {
                              'Nodes of DCE 5 worker clusters reporting to the global cluster.'),
 }
 
-# Condition keys the catalog may use besides the options: computed by normalize().
+# Values on which every node of one cluster must agree (a peer opens what the others send).
+AGREED = ('installer', 'distribution', 'cni', 'calico_backend', 'calico_encapsulation', 'calico_vxlan_port',
+          'calico_bgp_peering', 'calico_typha', 'wireguard', 'ipsec', 'cilium_tunnel', 'flannel_backend',
+          'flannel_vxlan_port', 'kube_ovn_tunnel', 'api_port', 'nodeport_range', 'cni_uses_etcd', 'pod_cidrs',
+          'service_cidrs')
+
+# Other kubeports_* variables of the planner, the roles and the playbooks (without the prefix).
+PLANNER_VARIABLES = ('peer_cidrs', 'role_groups', 'roles', 'address', 'extra_rules', 'drop_rules',
+                     'catalog_dirs')
+ROLE_VARIABLES = ('backend', 'prune', 'firewalld_zone', 'state_dir', 'allow_restart', 'lock_timeout',
+                  'hosts_without_role', 'show_plan', 'hosts', 'plan_hosts', 'report_dir',
+                  'verify_sources', 'verify_unplanned', 'verify_timeout', 'verify_concurrency',
+                  'verify_listener_lifetime', 'verify_run_dir', 'verify_report_dir',
+                  'verify_fail_on_mismatch')
+KNOWN_VARIABLES = frozenset(PREFIX + name for name in (
+    tuple(OPTIONS) + tuple(var for var, _default, _doc in CIDR_SETS.values()) + PLANNER_VARIABLES
+    + ROLE_VARIABLES))
+
+# Condition keys the catalog may use besides the options: computed by resolve().
 DERIVED_KEYS = ('ip_family', 'api_clients_direct')
 CONDITION_KEYS = frozenset(set(OPTIONS) | set(DERIVED_KEYS)) - {'ip_families'}
 
 _VERSION = re.compile(r'^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$')
 _TRUE = ('true', 'yes', 'on', '1')
 _FALSE = ('false', 'no', 'off', '0')
+DEFAULT_ORIGIN = 'default'
 
 
 def parse_version(value, where):
@@ -101,7 +187,7 @@ def parse_version(value, where):
     return int(match.group(1)), int(match.group(2))
 
 
-def _as_bool(value, where):
+def as_bool(value, where):
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -112,7 +198,7 @@ def _as_bool(value, where):
     raise PlanError('%s: expected a boolean, got %r' % (where, value))
 
 
-def _as_list(value):
+def as_list(value):
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
@@ -124,79 +210,168 @@ def _choice(name, value, choices, where):
     text = str(value).strip().lower()
     if name == 'distribution':
         text = DISTRIBUTION_ALIASES.get(text, text)
+    elif name == 'installer':
+        text = INSTALLER_ALIASES.get(text, text)
     if text not in choices:
         raise PlanError('%s: unknown %s %r (choose from %s)'
                         % (where, name.replace('_', ' '), value, ', '.join(choices)))
     return text
 
 
-def normalize(variables, source='host vars'):
-    """Validate kubeports_* variables and return the profile as a plain dict.
+def _parse(name, option, value, where):
+    kind, choices = option.kind, option.choices
+    if kind == 'choice':
+        return _choice(name, value, choices, where)
+    if kind == 'list':
+        return [_choice(name, item, choices, where) for item in as_list(value)]
+    if kind == 'bool':
+        return as_bool(value, where)
+    if kind == 'port':
+        low, high = parse_port(value, where)
+        if low != high:
+            raise PlanError('%s: invalid port %r (a single port is expected)' % (where, value))
+        return low
+    if kind == 'range':
+        return '%d-%d' % parse_port(value, where)
+    parse_version(value, where)
+    return str(value).strip()
 
-    ``variables`` maps variable names (with the kubeports_ prefix) to values. Missing
-    options take their defaults. Raises PlanError naming the bad variable and value.
+
+def _given(value):
+    return value is not None and value != ''
+
+
+def check_variable_names(names, source):
+    """PlanError for the first kubeports_* name that the collection does not know."""
+    for name in sorted(names):
+        if name.startswith(PREFIX) and name not in KNOWN_VARIABLES:
+            near = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES), n=1, cutoff=0.6)
+            hint = ' (did you mean %s?)' % near[0] if near else ''
+            raise PlanError('%s (%s): unknown variable%s; the known ones are listed in docs/profile.md'
+                            % (name, source, hint))
+
+
+def resolve(variables, source='host vars', installer=None):
+    """The profile of one host, as a plain dict with ``origins``: where each value came from.
+
+    ``variables`` maps names (kubeports_* ones, ansible_port) to values. ``installer`` maps
+    profile keys (and CIDR set variables such as ``pod_cidrs``) to (value, origin) pairs read
+    from the installer's own variables or its documented defaults. Raises PlanError naming the
+    bad variable and value.
     """
-    profile = {}
-    for name, (kind, choices, default, _doc) in OPTIONS.items():
+    installer = installer or {}
+    profile, origins = {}, {}
+    for name, option in OPTIONS.items():
         var = PREFIX + name
-        where = '%s (%s)' % (var, source)
         value = variables.get(var)
-        if value is None or value == '':
-            profile[name] = default
+        if _given(value):
+            origin, where = var, '%s (%s)' % (var, source)
+        elif name in installer:
+            value, origin = installer[name]
+            where = '%s (%s)' % (origin, source)
+        else:
+            profile[name], origins[name] = option.default, DEFAULT_ORIGIN
             continue
-        if kind == 'choice':
-            profile[name] = _choice(name, value, choices, where)
-        elif kind == 'list':
-            profile[name] = [_choice(name, item, choices, where) for item in _as_list(value)]
-        elif kind == 'bool':
-            profile[name] = _as_bool(value, where)
-        elif kind == 'port':
-            low, high = parse_port(value, where)
-            if low != high:
-                raise PlanError('%s: invalid port %r (a single port is expected)' % (where, value))
-            profile[name] = low
-        elif kind == 'range':
-            profile[name] = '%d-%d' % parse_port(value, where)
-        elif kind == 'version':
-            parse_version(value, where)
-            profile[name] = str(value).strip()
+        profile[name], origins[name] = _parse(name, option, value, where), origin
     distribution = profile['distribution']
     if profile['cni'] is None:
-        profile['cni'] = list(DEFAULT_CNI[distribution])
+        profile['cni'], origins['cni'] = list(DEFAULT_CNI[distribution]), 'default for %s' % distribution
     if profile['addons'] is None:
-        profile['addons'] = list(DEFAULT_ADDONS[distribution])
+        profile['addons'], origins['addons'] = list(DEFAULT_ADDONS[distribution]), 'default for %s' % distribution
     if profile['ssh_port'] is None:
-        port = variables.get('ansible_port') or variables.get('ansible_ssh_port') or 22
-        profile['ssh_port'] = parse_port(port, 'ansible_port (%s)' % source)[0]
+        for var in ('ansible_port', 'ansible_ssh_port'):
+            if _given(variables.get(var)):
+                profile['ssh_port'] = parse_port(variables[var], '%s (%s)' % (var, source))[0]
+                origins['ssh_port'] = var
+                break
+        else:
+            profile['ssh_port'], origins['ssh_port'] = 22, DEFAULT_ORIGIN
     if 'none' in profile['cni'] and len(profile['cni']) > 1:
-        raise PlanError('%scni (%s): "none" cannot be combined with other CNIs: %r'
-                        % (PREFIX, source, variables.get(PREFIX + 'cni')))
+        raise PlanError('%s (%s): "none" cannot be combined with other CNIs: %r'
+                        % (origins['cni'], source, profile['cni']))
     if profile['calico_encapsulation'] == 'ipip' and profile['calico_backend'] != 'bird':
-        raise PlanError('%scalico_encapsulation (%s): ipip needs kubeports_calico_backend: bird, got %r'
-                        % (PREFIX, source, profile['calico_backend']))
-    if distribution == 'rke':
-        profile['nodeport_udp'] = True
+        raise PlanError('%s (%s): ipip encapsulation needs calico_backend: bird (kubeports_calico_backend or '
+                        'kubespray calico_network_backend), got %r from %s'
+                        % (origins['calico_encapsulation'], source, profile['calico_backend'],
+                           origins['calico_backend']))
+    if distribution == 'rke' and not profile['nodeport_udp']:
+        profile['nodeport_udp'], origins['nodeport_udp'] = True, 'always for rke'
     profile['api_clients_direct'] = (profile['rancher_cluster_type'] in ('none', 'registered')
                                      or profile['rancher_authorized_cluster_endpoint'])
-    profile['version_tuple'] = parse_version(profile['kubernetes_version'], PREFIX + 'kubernetes_version')
-    profile['cidr_sets'] = cidr_sets(variables, source)
+    profile['version_tuple'] = parse_version(profile['kubernetes_version'], origins['kubernetes_version'])
+    profile['cidr_sets'] = cidr_sets(variables, source, installer, origins)
+    profile['origins'] = origins
     return profile
 
 
-def cidr_sets(variables, source):
-    """Raw CIDR lists of the named source sets, plus kubeports_peer_cidrs extras."""
+def normalize(variables, source='host vars'):
+    """The profile from kubeports_* variables alone (no installer)."""
+    return resolve(variables, source)
+
+
+def cidr_sets(variables, source, installer=None, origins=None):
+    """Raw CIDR lists of the named source sets, plus kubeports_peer_cidrs extras.
+
+    Each entry is (where, values): ``where`` names the variable for error messages.
+    """
+    installer = installer or {}
+    origins = {} if origins is None else origins
     sets = {}
     for name, (var, default, _doc) in CIDR_SETS.items():
         value = variables.get(PREFIX + var)
-        sets[name] = ('%s%s (%s)' % (PREFIX, var, source),
-                      list(default) if value is None else _as_list(value))
+        if value is not None:
+            origin, values = PREFIX + var, as_list(value)
+        elif var in installer:
+            values, origin = installer[var]
+            values = as_list(values)
+        else:
+            origin, values = DEFAULT_ORIGIN, list(default)
+        origins[var] = origin
+        sets[name] = ('%s (%s)' % (PREFIX + var if origin == DEFAULT_ORIGIN else origin, source), values)
     extra = variables.get(PREFIX + 'peer_cidrs') or {}
     if not isinstance(extra, dict):
         raise PlanError('%speer_cidrs (%s): expected a mapping of set name to CIDR list, got %r'
                         % (PREFIX, source, extra))
     for name, value in extra.items():
-        sets['extra:' + str(name)] = ('%speer_cidrs.%s (%s)' % (PREFIX, name, source), _as_list(value))
+        sets['extra:' + str(name)] = ('%speer_cidrs.%s (%s)' % (PREFIX, name, source), as_list(value))
     return sets
+
+
+def agreed_value(profile, key):
+    """A comparable form of one value that the nodes of a cluster must agree on."""
+    if key in ('pod_cidrs', 'service_cidrs'):
+        name = 'pods' if key == 'pod_cidrs' else 'services'
+        return tuple(sorted(str(item).strip().lower() for item in profile['cidr_sets'][name][1]))
+    value = profile[key]
+    return tuple(sorted(value)) if isinstance(value, list) else value
+
+
+def in_scope(profile, key):
+    option = OPTIONS.get(key)
+    if option is None or option.scope is None:
+        return True
+    actual = profile[option.scope[0]]
+    actual = actual if isinstance(actual, list) else [actual]
+    return any(item in option.scope[1] for item in actual)
+
+
+def show(value):
+    if isinstance(value, (list, tuple)):
+        return '[%s]' % ', '.join(str(item) for item in value)
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
+
+
+def describe(profile, keys=None):
+    """[(key, shown value, origin)] of the values that matter for this profile."""
+    rows = []
+    for key in keys or (tuple(OPTIONS) + ('pod_cidrs', 'service_cidrs')):
+        if key in ('pod_cidrs', 'service_cidrs'):
+            rows.append((key, show(list(agreed_value(profile, key))), profile['origins'][key]))
+        elif in_scope(profile, key):
+            rows.append((key, show(profile[key]), profile['origins'][key]))
+    return rows
 
 
 def condition_holds(profile, key, expected):

@@ -38,9 +38,20 @@ def _cell(text):
     return str(text).replace('|', '\\|').replace('\n', ' ')
 
 
-def markdown(plans, title='Planned firewall rules'):
-    """One Markdown document for a list of host plans."""
+def markdown(plans, title='Planned firewall rules', clusters=()):
+    """One Markdown document for a list of host plans, after the resolved cluster profiles."""
     out = ['# %s' % title, '']
+    for cluster in clusters or ():
+        out.append('## Profile: %s' % cluster['name'])
+        out.append('')
+        out.append('Hosts: %s' % ', '.join(cluster['hosts']))
+        out.append('')
+        out.append('| Value | Setting | From |')
+        out.append('|---|---|---|')
+        for key, item in sorted(cluster['values'].items()):
+            out.append('| %s | %s | %s |' % (key, _cell('-' if item['value'] is None else item['value']),
+                                            _cell(item['origin'])))
+        out.append('')
     for plan in plans:
         out.append('## %s' % plan['host'])
         out.append('')

@@ -63,20 +63,31 @@ def test_profile_is_read_from_each_host(tmp_path):
     inventory = tmp_path / 'hosts.yml'
     inventory.write_text(
         'all:\n  children:\n    kube_control_plane:\n      hosts:\n        cp1: {ansible_host: 192.0.2.1}\n'
-        '    kube_node:\n      hosts:\n        w1: {ansible_host: 192.0.2.2, kubeports_cni: flannel}\n'
-        '        w2: {ansible_host: 192.0.2.3}\n')
+        '    kube_node:\n      hosts:\n        w1: {ansible_host: 192.0.2.2, kubeports_node_port_range: 1-2}\n'
+        '        w2: {ansible_host: 192.0.2.3, kubeports_admin_cidrs: [192.0.2.9]}\n'
+        '    k8s_cluster:\n      children: {kube_control_plane: {}, kube_node: {}}\n')
+    rc, output = lookup(str(inventory), "query('kubeports.firewall.required_ports', 'w1', 'w2')")
+    assert rc != 0 and 'kubeports_node_port_range (host w1): unknown variable (did you mean kubeports_nodeport_range?)' in output
+    inventory.write_text(inventory.read_text().replace('kubeports_node_port_range: 1-2', 'kubeports_cni: flannel'))
+    rc, output = lookup(str(inventory), "query('kubeports.firewall.required_ports', 'w1', 'w2')")
+    # Per-host values that peers do not depend on are read from each host; the CNI must agree.
+    assert rc != 0 and ('the hosts of one cluster disagree on cni: [calico] (kubespray default of '
+                        'kube_network_plugin) on cp1, w2; [flannel] (kubeports_cni) on w1') in output, output
+    inventory.write_text(inventory.read_text().replace('kubeports_cni: flannel', 'kubeports_ssh_port: 2222'))
     rc, rules = lookup(str(inventory), "query('kubeports.firewall.required_ports', 'w1', 'w2')")
     assert rc == 0, rules
-    by_host = dict((host, set('%s/%s' % (r['port'], r['protocol']) for r in rules if r['host'] == host))
-                   for host in ('w1', 'w2'))
-    assert '8472/udp' in by_host['w1'] and '4789/udp' not in by_host['w1']
-    assert '4789/udp' in by_host['w2'] and '8472/udp' not in by_host['w2']
+    ssh = dict((rule['host'], rule) for rule in rules if rule['ids'] == ['ssh.ansible'])
+    assert ssh['w1']['port'] == '2222' and ssh['w1']['source_set'] is None
+    assert ssh['w2']['port'] == '22' and ssh['w2']['sources'] == ['192.0.2.9/32']
 
 
 @pytest.mark.parametrize('extra, message', [
-    (['-e', 'kubeports_cni=calcio'], "kubeports_cni (host node1): unknown cni 'calcio'"),
+    (['-e', 'kubeports_cni=calcio'], "kubeports_cni (host cp1): unknown cni 'calcio'"),
     (['-e', 'kubeports_distribution=openshift'], "unknown distribution 'openshift'"),
-    (['-e', 'kubeports_api_port=70000'], "kubeports_api_port (host node1): invalid port '70000'"),
+    (['-e', 'kubeports_api_port=70000'], "kubeports_api_port (host cp1): invalid port '70000'"),
+    (['-e', 'kubeports_cnii=cilium'], "kubeports_cnii (host cp1): unknown variable (did you mean kubeports_cni?)"),
+    (['-e', 'kube_network_plugin=cillium', '-e', 'kubeports_cni='],
+     "kube_network_plugin (host cp1): unknown value 'cillium' (choose from"),
     (['-e', '{"kubeports_pod_cidrs": ["10.0.0.1/8"]}'], "'10.0.0.1/8' has host bits set"),
     (['-e', '{"kubeports_role_groups": {"masters": ["kube_control_plane"]}}'],
      "kubeports_role_groups: unknown role 'masters'"),
@@ -104,11 +115,14 @@ def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
                   '-e', 'kubeports_report_dir=%s' % tmp_path])
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'PORT' in result.stdout and 'PURPOSE' in result.stdout
-    plans = json.loads((tmp_path / 'plan.json').read_text())
+    report = json.loads((tmp_path / 'plan.json').read_text())
+    plans = report['hosts']
     assert plans and all(plan['rules'] for plan in plans)
+    assert report['clusters'][0]['name'] == 'cluster'
+    assert 'cluster (' in result.stdout and 'distribution=' in result.stdout
     markdown = (tmp_path / 'plan.md').read_text()
     assert markdown.startswith('# Planned firewall rules')
-    assert markdown.count('\n## ') == len(plans)
+    assert markdown.count('\n## ') == len(plans) + len(report['clusters'])
     assert 'localhost' in result.stdout and 'unreachable=0' in result.stdout
 
 

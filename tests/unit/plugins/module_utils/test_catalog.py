@@ -97,9 +97,9 @@ def test_load_catalog_rejects_duplicate_ids(tmp_path):
 
 
 def test_extra_catalog_dir_adds_a_component(tmp_path, catalog):
-    (tmp_path / 'kube-ovn.yml').write_text(
-        'component: kube-ovn\napplies_when: {cni: none}\nrules:\n'
-        '  - {id: kube-ovn.geneve, protocol: udp, port: 6081, to: [node], from: [cluster], reference: r}\n')
+    (tmp_path / 'antrea.yml').write_text(
+        'component: antrea\napplies_when: {cni: none}\nrules:\n'
+        '  - {id: antrea.geneve, protocol: udp, port: 6081, to: [node], from: [cluster], reference: r}\n')
     components = load_catalog([default_catalog_dir(), str(tmp_path)])
     assert len(components) == len(catalog) + 1
 

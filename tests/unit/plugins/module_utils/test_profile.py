@@ -45,7 +45,7 @@ def test_normalize(variables, key, expected):
     ({'kubeports_nodeport_range': 'all'}, "invalid port 'all'"),
     ({'kubeports_kubernetes_version': 'latest'}, "invalid Kubernetes version 'latest'"),
     ({'kubeports_calico_typha': 'maybe'}, "kubeports_calico_typha (host vars): expected a boolean, got 'maybe'"),
-    ({'kubeports_calico_encapsulation': 'ipip'}, 'ipip needs kubeports_calico_backend: bird'),
+    ({'kubeports_calico_encapsulation': 'ipip'}, 'ipip encapsulation needs calico_backend: bird'),
     ({'kubeports_peer_cidrs': ['10.0.0.0/8']}, 'kubeports_peer_cidrs (host vars): expected a mapping'),
 ])
 def test_normalize_rejects(variables, message):

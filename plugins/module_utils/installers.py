@@ -1,0 +1,730 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Installers' own inventories: which installer a host belongs to, and its variables
+translated into profile values, each with the variable (or default) it came from.
+
+Pure functions over plain data. ``read_values(installer, host, context)`` returns
+{profile key or CIDR set variable: (value, origin)}; the profile resolution (profile.py)
+puts explicit kubeports_* variables before these.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import shlex
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.profile import as_bool, as_list
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
+    HAS_YAML = False
+
+
+class Installer(object):
+    """One installer: the groups that mark its inventory, and the variables it reads.
+
+    ``markers``: groups whose presence (with hosts) says the inventory is this installer's.
+    ``members``: groups whose hosts belong to the installer's cluster once it is recognised.
+    ``formed``: groups the installer forms at run time ({group: source groups}).
+    ``server_groups``: groups whose hosts carry the server-side configuration that agents
+    inherit (K3s and RKE2 read CNI and networks on servers only).
+    ``variables``: (variable, what it changes, default assumed) rows, for the docs.
+    """
+
+    def __init__(self, name, distribution, markers, members, variables, reader, formed=None,
+                 server_groups=(), server_keys=()):
+        self.name, self.distribution = name, distribution
+        self.markers, self.members = tuple(markers), tuple(members)
+        self.variables, self.reader = tuple(variables), reader
+        self.formed = dict(formed or {})
+        self.server_groups, self.server_keys = tuple(server_groups), frozenset(server_keys)
+
+
+class Context(object):
+    """What an installer's reader may look at for one host."""
+
+    def __init__(self, host, variables, groups, server=None, server_variables=None):
+        self.host, self.groups = host, groups
+        self._variables = variables
+        self.server = server
+        self._server_variables = server_variables
+
+    def get(self, name):
+        return _value(self._variables, name, self.host)
+
+    def get_server(self, name):
+        """A server-side setting: the host's own on a server, else the first server's."""
+        if self._server_variables is None:
+            return self.get(name)
+        return _value(self._server_variables, name, self.server)
+
+    def server_origin(self, name):
+        if self._server_variables is None:
+            return name
+        return '%s of %s' % (name, self.server)
+
+
+class Refused(object):
+    """An installer value the collection cannot serve; raised only when the value is used."""
+
+    def __init__(self, message):
+        self.message = message
+
+
+def _value(variables, name, host):
+    """A host variable, or None when unset; templating errors name the variable."""
+    try:
+        if name not in variables:
+            return None
+        return variables[name]
+    except Exception as exc:  # templating errors of any kind (undefined variables, filters)
+        raise PlanError('%s (host %s): cannot be evaluated outside the installer: %s; set it to a plain '
+                        'value or set the matching kubeports_* variable' % (name, host, exc))
+
+
+def _where(name, context):
+    return '%s (host %s)' % (name, context.host)
+
+
+def _choose(value, mapping, name, context):
+    text = str(value).strip()
+    key = text.lower()
+    if key not in mapping:
+        raise PlanError('%s: unknown value %r (choose from %s)'
+                        % (_where(name, context), value, ', '.join(sorted(mapping))))
+    return mapping[key]
+
+
+def _cidrs(value):
+    """CIDRs from a list or a comma-separated string."""
+    items = []
+    for item in as_list(value):
+        items.extend(part.strip() for part in str(item).split(',') if part.strip())
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# kubespray and Kubean (https://github.com/kubernetes-sigs/kubespray, roles/kubespray_defaults
+# and roles/network_plugin/*/defaults; Kubean runs kubespray with the same variables).
+
+KUBESPRAY_CNI = {'calico': ['calico'], 'cilium': ['cilium'], 'flannel': ['flannel'], 'kube-ovn': ['kube-ovn'],
+                 'kube-router': ['kube-router'], 'macvlan': ['macvlan'], 'weave': ['weave'], 'cloud': ['cloud'],
+                 'cni': None, 'custom_cni': None, 'none': None}
+CALICO_MODES = {'always': True, 'crosssubnet': True, 'never': False}
+KUBESPRAY_DEFAULTS = {
+    'kube_network_plugin': 'calico',
+    'kube_network_plugin_multus': False,
+    'calico_network_backend': 'vxlan',
+    'calico_ipip_mode': 'Never',
+    'calico_vxlan_mode': 'Always',
+    'calico_vxlan_port': 4789,
+    'typha_enabled': False,
+    'calico_wireguard_enabled': False,
+    'calico_datastore': 'kdd',
+    'peer_with_calico_rr': False,
+    'peer_with_router': False,
+    'cilium_tunnel_mode': 'vxlan',
+    'cilium_enable_hubble': False,
+    'cilium_encryption_enabled': False,
+    'cilium_encryption_type': 'ipsec',
+    'cilium_enable_prometheus': False,
+    'cilium_identity_allocation_mode': 'crd',
+    'cilium_kube_proxy_replacement': False,
+    'flannel_backend_type': 'vxlan',
+    'flannel_vxlan_port': 8472,
+    'kube_apiserver_port': 6443,
+    'kube_apiserver_node_port_range': '30000-32767',
+    'kube_pods_subnet': '10.233.64.0/18',
+    'kube_service_addresses': '10.233.0.0/18',
+    'kube_pods_subnet_ipv6': 'fd85:ee78:d8a6:8607::1:0000/112',
+    'kube_service_addresses_ipv6': 'fd85:ee78:d8a6:8607::1000/116',
+    'ipv4_stack': True,
+    'ipv6_stack': False,
+    'kube_proxy_mode': 'ipvs',
+    'kube_proxy_remove': False,
+    'enable_nodelocaldns': True,
+    'metallb_enabled': False,
+    'metallb_speaker_enabled': None,  # follows metallb_enabled
+    'kube_vip_enabled': False,
+    'kube_vip_bgp_enabled': False,
+    'kube_vip_metrics_enabled': False,
+    'kube_vip_metrics_port': 2112,
+    'calico_felix_prometheusmetricsenabled': False,
+    'calico_bpf_enabled': False,
+    'kube_router_run_service_proxy': False,
+    'kube_router_enable_metrics': False,
+    'kube_router_metrics_port': 9255,
+    'kube_ovn_network_type': 'geneve',
+    'kube_ovn_tunnel_type': 'geneve',
+    'ingress_nginx_enabled': False,
+    'ingress_nginx_host_network': False,
+    'metrics_server_enabled': False,
+    'kube_version': '1.35',
+}
+
+KUBESPRAY_VARIABLES = (
+    ('kube_network_plugin', 'cni (calico, cilium, flannel, kube-ovn, kube-router, macvlan, cloud; cni, custom_cni '
+     'and none are refused: set kubeports_cni to the CNI you deploy)', 'calico'),
+    ('kube_network_plugin_multus', 'multus (no ports of its own)', 'false'),
+    ('calico_network_backend', 'calico_backend: bird opens BGP 179', 'vxlan'),
+    ('calico_ipip_mode', 'calico_encapsulation: ipip when not Never (IP protocol 4)', 'Never'),
+    ('calico_vxlan_mode', 'calico_encapsulation: vxlan when not Never', 'Always'),
+    ('calico_vxlan_port', 'calico_vxlan_port', '4789'),
+    ('typha_enabled', 'calico_typha (5473/tcp)', 'false'),
+    ('calico_wireguard_enabled', 'wireguard (51820/udp, 51821/udp on IPv6)', 'false'),
+    ('calico_datastore', 'cni_uses_etcd when etcd: every node reaches etcd 2379', 'kdd'),
+    ('peer_with_calico_rr', 'calico_bgp_peering: route_reflectors (BGP between nodes and the calico_rr '
+     'hosts only)', 'true when calico_rr has hosts'),
+    ('peer_with_router', 'bgp_peer_cidrs from each host\'s peers[].router_id (BGP 179 from the routers)',
+     'false'),
+    ('cilium_tunnel_mode', 'cilium_tunnel (vxlan 8472/udp, geneve 6081/udp, disabled)', 'vxlan'),
+    ('cilium_enable_hubble', 'cilium_hubble (4244, 4245, 9965)', 'false'),
+    ('cilium_encryption_enabled', 'with cilium_encryption_type: ipsec (ESP) or wireguard (51871/udp)', 'false'),
+    ('cilium_encryption_type', 'ipsec or wireguard', 'ipsec'),
+    ('cilium_enable_prometheus', 'cilium_metrics (9962-9964)', 'false'),
+    ('cilium_identity_allocation_mode', 'cni_uses_etcd when kvstore: every node reaches etcd 2379', 'crd'),
+    ('cilium_kube_proxy_replacement', 'kube_proxy: none when true (no kube-proxy health port)', 'false'),
+    ('flannel_backend_type', 'flannel_backend (vxlan, host-gw, wireguard)', 'vxlan'),
+    ('flannel_vxlan_port', 'flannel_vxlan_port', '8472'),
+    ('kube_apiserver_port', 'api_port', '6443'),
+    ('kube_apiserver_node_port_range', 'nodeport_range', '30000-32767'),
+    ('loadbalancer_apiserver', 'its address joins loadbalancer_cidrs (allowed to the API server)', 'none'),
+    ('kube_pods_subnet', 'pod_cidrs (trusted on every node)', '10.233.64.0/18'),
+    ('kube_service_addresses', 'service_cidrs (trusted on every node)', '10.233.0.0/18'),
+    ('kube_pods_subnet_ipv6', 'pod_cidrs, with ipv6_stack or enable_dual_stack_networks',
+     'fd85:ee78:d8a6:8607::1:0000/112'),
+    ('kube_service_addresses_ipv6', 'service_cidrs, with ipv6_stack or enable_dual_stack_networks',
+     'fd85:ee78:d8a6:8607::1000/116'),
+    ('ipv4_stack', 'the IPv4 pod and service networks are used', 'true'),
+    ('ipv6_stack', 'the IPv6 pod and service networks are used (also enable_dual_stack_networks)', 'false'),
+    ('kube_proxy_mode', 'kube_proxy (iptables, ipvs, nftables)', 'ipvs'),
+    ('kube_proxy_remove', 'kube_proxy: none when true', 'false'),
+    ('enable_nodelocaldns', 'nodelocaldns add-on: pods reach the node-local DNS address (53) through the '
+     'host\'s input chain', 'true'),
+    ('metallb_enabled', 'metallb add-on', 'false'),
+    ('metallb_speaker_enabled', 'metallb_speaker (memberlist 7946)', 'metallb_enabled'),
+    ('kube_vip_enabled', 'kube-vip add-on', 'false'),
+    ('kube_vip_bgp_enabled', 'kube_vip_bgp (BGP 179 from the BGP peers)', 'false'),
+    ('kube_vip_metrics_enabled', 'kube_vip_metrics', 'false'),
+    ('kube_vip_metrics_port', 'kube_vip_metrics_port', '2112'),
+    ('calico_felix_prometheusmetricsenabled', 'calico_felix_metrics (9091 from the cluster)', 'false'),
+    ('calico_bpf_enabled', 'kube_proxy: none when true (Calico eBPF replaces kube-proxy)', 'false'),
+    ('kube_router_run_service_proxy', 'kube_proxy: none when true', 'false'),
+    ('kube_router_enable_metrics', 'kube_router_metrics', 'false'),
+    ('kube_router_metrics_port', 'kube_router_metrics_port', '9255'),
+    ('kube_router_peer_router_ips', 'bgp_peer_cidrs (BGP 179 from the routers)', 'none'),
+    ('kube_ovn_network_type', 'kube_ovn_tunnel: none with vlan', 'geneve'),
+    ('kube_ovn_tunnel_type', 'kube_ovn_tunnel (geneve 6081/udp, vxlan 4789/udp, stt 7471/tcp)', 'geneve'),
+    ('ingress_nginx_enabled', 'ingress add-on (80, 443 on workers)', 'false'),
+    ('ingress_nginx_host_network', 'recorded with the ingress add-on (host ports or host network)', 'false'),
+    ('metrics_server_enabled', 'metrics-server add-on: every node reaches the kubelet 10250', 'false'),
+    ('kube_version', 'kubernetes_version', KUBESPRAY_DEFAULTS['kube_version']),
+)
+
+
+def _kubespray(context):
+    values = {}
+
+    def pick(name):
+        """(value, origin) of a kubespray variable or its documented default."""
+        value = context.get(name)
+        if value is None or value == '':
+            return KUBESPRAY_DEFAULTS.get(name), 'kubespray default of %s' % name
+        return value, name
+
+    def flag(name):
+        value, origin = pick(name)
+        return as_bool(value, _where(name, context)), origin
+
+    plugin, origin = pick('kube_network_plugin')
+    cni = _choose(plugin, KUBESPRAY_CNI, 'kube_network_plugin', context)
+    if cni is None:
+        cni = Refused('%s=%s (host %s): kubespray deploys no CNI of its own, so its ports are unknown; set '
+                      'kubeports_cni to the CNI you deploy, or kubeports_cni: none and open its ports with '
+                      'kubeports_extra_rules' % (origin, plugin, context.host))
+    values['cni'] = (cni, origin)
+    values['multus'] = flag('kube_network_plugin_multus')
+
+    backend, origin = pick('calico_network_backend')
+    values['calico_backend'] = (_choose(backend, {'bird': 'bird', 'vxlan': 'vxlan', 'none': 'none'},
+                                        'calico_network_backend', context), origin)
+    ipip, ipip_origin = pick('calico_ipip_mode')
+    vxlan, vxlan_origin = pick('calico_vxlan_mode')
+    ipip = _choose(ipip, CALICO_MODES, 'calico_ipip_mode', context)
+    vxlan = _choose(vxlan, CALICO_MODES, 'calico_vxlan_mode', context)
+    if ipip and vxlan:
+        raise PlanError('calico_ipip_mode and calico_vxlan_mode (host %s): both are on; kubespray allows one '
+                        'encapsulation (set the other to Never)' % context.host)
+    if ipip:
+        values['calico_encapsulation'] = ('ipip', ipip_origin)
+    elif vxlan:
+        values['calico_encapsulation'] = ('vxlan', vxlan_origin)
+    else:
+        values['calico_encapsulation'] = ('none', '%s and %s' % (ipip_origin, vxlan_origin))
+    values['calico_vxlan_port'] = pick('calico_vxlan_port')
+    values['calico_typha'] = flag('typha_enabled')
+    wireguard = flag('calico_wireguard_enabled')
+    datastore, datastore_origin = pick('calico_datastore')
+    calico_etcd = _choose(datastore, {'kdd': False, 'etcd': True}, 'calico_datastore', context)
+    rr, rr_origin = pick('peer_with_calico_rr')
+    if rr is None:
+        rr, rr_origin = bool(context.groups.get('calico_rr')), 'kubespray default of peer_with_calico_rr (calico_rr has hosts)'
+    rr = as_bool(rr, _where('peer_with_calico_rr', context))
+    values['calico_bgp_peering'] = ('route_reflectors' if rr else 'mesh', rr_origin)
+    router, router_origin = flag('peer_with_router')
+    peers = []
+    if router:
+        for index, peer in enumerate(as_list(context.get('peers'))):
+            if not isinstance(peer, dict) or not peer.get('router_id'):
+                raise PlanError('peers[%d] (host %s): expected a mapping with router_id, got %r'
+                                % (index, context.host, peer))
+            peers.append(str(peer['router_id']))
+        values['bgp_peer_cidrs'] = (peers, 'peers[].router_id')
+
+    tunnel, origin = pick('cilium_tunnel_mode')
+    values['cilium_tunnel'] = (_choose(tunnel, {'vxlan': 'vxlan', 'geneve': 'geneve', 'disabled': 'disabled'},
+                                       'cilium_tunnel_mode', context), origin)
+    values['cilium_hubble'] = flag('cilium_enable_hubble')
+    values['cilium_metrics'] = flag('cilium_enable_prometheus')
+    encrypted, encrypted_origin = flag('cilium_encryption_enabled')
+    kind, kind_origin = pick('cilium_encryption_type')
+    kind = _choose(kind, {'ipsec': 'ipsec', 'wireguard': 'wireguard'}, 'cilium_encryption_type', context)
+    identities, identities_origin = pick('cilium_identity_allocation_mode')
+    cilium_etcd = _choose(identities, {'crd': False, 'kvstore': True}, 'cilium_identity_allocation_mode', context)
+    replacement, replacement_origin = pick('cilium_kube_proxy_replacement')
+    replacement = str(replacement).strip().lower() in ('true', 'yes', 'strict', '1')
+    bpf, bpf_origin = flag('calico_bpf_enabled')
+    service_proxy, service_proxy_origin = flag('kube_router_run_service_proxy')
+    router_ips = _cidrs(context.get('kube_router_peer_router_ips'))
+
+    backend, origin = pick('flannel_backend_type')
+    values['flannel_backend'] = (_choose(backend, {'vxlan': 'vxlan', 'host-gw': 'host-gw',
+                                                   'wireguard': 'wireguard'}, 'flannel_backend_type', context),
+                                 origin)
+    values['flannel_vxlan_port'] = pick('flannel_vxlan_port')
+
+    uses_cni = cni if isinstance(cni, list) else []
+    if 'calico' in uses_cni:
+        values['wireguard'] = wireguard
+        values['cni_uses_etcd'] = (calico_etcd, datastore_origin)
+        values['calico_felix_metrics'] = flag('calico_felix_prometheusmetricsenabled')
+    elif 'cilium' in uses_cni:
+        values['wireguard'] = (encrypted and kind == 'wireguard', '%s, %s' % (encrypted_origin, kind_origin))
+        values['ipsec'] = (encrypted and kind == 'ipsec', '%s, %s' % (encrypted_origin, kind_origin))
+        values['cni_uses_etcd'] = (cilium_etcd, identities_origin)
+    elif 'kube-router' in uses_cni:
+        values['kube_router_metrics'] = flag('kube_router_enable_metrics')
+        values['kube_router_metrics_port'] = pick('kube_router_metrics_port')
+        if router_ips:
+            values['bgp_peer_cidrs'] = (router_ips, 'kube_router_peer_router_ips')
+    elif 'kube-ovn' in uses_cni:
+        network, network_origin = pick('kube_ovn_network_type')
+        tunnel, tunnel_origin = pick('kube_ovn_tunnel_type')
+        network = _choose(network, {'geneve': 'geneve', 'vlan': 'vlan'}, 'kube_ovn_network_type', context)
+        tunnel = _choose(tunnel, {'geneve': 'geneve', 'vxlan': 'vxlan', 'stt': 'stt'}, 'kube_ovn_tunnel_type',
+                         context)
+        values['kube_ovn_tunnel'] = ('none', network_origin) if network == 'vlan' else (tunnel, tunnel_origin)
+
+    values['api_port'] = pick('kube_apiserver_port')
+    values['nodeport_range'] = pick('kube_apiserver_node_port_range')
+    balancer = context.get('loadbalancer_apiserver')
+    if balancer:
+        if not isinstance(balancer, dict) or not balancer.get('address'):
+            raise PlanError('loadbalancer_apiserver (host %s): expected a mapping with address, got %r'
+                            % (context.host, balancer))
+        values['loadbalancer_cidrs'] = ([str(balancer['address'])], 'loadbalancer_apiserver.address')
+
+    ipv4, ipv4_origin = flag('ipv4_stack')
+    ipv6, ipv6_origin = flag('ipv6_stack')
+    dual = context.get('enable_dual_stack_networks')
+    if dual is not None and as_bool(dual, _where('enable_dual_stack_networks', context)):
+        ipv6, ipv6_origin = True, 'enable_dual_stack_networks'
+    for key, four, six in (('pod_cidrs', 'kube_pods_subnet', 'kube_pods_subnet_ipv6'),
+                           ('service_cidrs', 'kube_service_addresses', 'kube_service_addresses_ipv6')):
+        cidrs, origins = [], []
+        for enabled, name in ((ipv4, four), (ipv6, six)):
+            if enabled:
+                value, origin = pick(name)
+                cidrs.extend(_cidrs(value))
+                origins.append(origin)
+        values[key] = (cidrs, ', '.join(origins) or '%s and %s' % (ipv4_origin, ipv6_origin))
+
+    mode, origin = pick('kube_proxy_mode')
+    mode = _choose(mode, {'iptables': 'iptables', 'ipvs': 'ipvs', 'nftables': 'nftables'}, 'kube_proxy_mode',
+                   context)
+    removed, removed_origin = flag('kube_proxy_remove')
+    if removed:
+        values['kube_proxy'] = ('none', removed_origin)
+    elif 'cilium' in uses_cni and replacement:
+        values['kube_proxy'] = ('none', replacement_origin)
+    elif 'calico' in uses_cni and bpf:
+        values['kube_proxy'] = ('none', bpf_origin)
+    elif 'kube-router' in uses_cni and service_proxy:
+        values['kube_proxy'] = ('none', service_proxy_origin)
+    else:
+        values['kube_proxy'] = (mode, origin)
+
+    addons, origins = [], []
+    for name, addon in (('enable_nodelocaldns', 'nodelocaldns'), ('metallb_enabled', 'metallb'),
+                        ('kube_vip_enabled', 'kube-vip'), ('ingress_nginx_enabled', 'ingress'),
+                        ('metrics_server_enabled', 'metrics-server')):
+        enabled, origin = flag(name)
+        if enabled:
+            addons.append(addon)
+        if origin == name:
+            origins.append(name)
+    values['addons'] = (addons, ', '.join(origins) or 'kubespray defaults')
+    if 'metallb' in addons:
+        speaker = context.get('metallb_speaker_enabled')
+        if speaker is None or speaker == '':
+            values['metallb_speaker'] = (True, 'kubespray default of metallb_speaker_enabled (metallb_enabled)')
+        else:
+            values['metallb_speaker'] = (as_bool(speaker, _where('metallb_speaker_enabled', context)),
+                                         'metallb_speaker_enabled')
+    values['kube_vip_bgp'] = flag('kube_vip_bgp_enabled')
+    values['kube_vip_metrics'] = flag('kube_vip_metrics_enabled')
+    values['kube_vip_metrics_port'] = pick('kube_vip_metrics_port')
+    values['kubernetes_version'] = pick('kube_version')
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# k3s-ansible (https://github.com/k3s-io/k3s-ansible): server options come from
+# extra_server_args (command-line flags) and server_config_yaml (config.yaml), read on servers.
+
+K3S_FLANNEL = {'vxlan': 'vxlan', 'host-gw': 'host-gw', 'wireguard-native': 'wireguard', 'wireguard': 'wireguard',
+               'none': None, 'ipsec': None}
+K3S_DEFAULTS = {'api_port': 6443, 'cluster-cidr': '10.42.0.0/16', 'service-cidr': '10.43.0.0/16',
+                'flannel-backend': 'vxlan', 'service-node-port-range': '30000-32767'}
+K3S_VARIABLES = (
+    ('api_port', 'api_port (unless --https-listen-port is given)', '6443'),
+    ('extra_server_args --cluster-cidr, server_config_yaml cluster-cidr', 'pod_cidrs', '10.42.0.0/16'),
+    ('extra_server_args --service-cidr, server_config_yaml service-cidr', 'service_cidrs', '10.43.0.0/16'),
+    ('extra_server_args --flannel-backend', 'flannel_backend (vxlan, host-gw, wireguard-native; none and '
+     'ipsec are refused: set kubeports_cni)', 'vxlan'),
+    ('extra_server_args --embedded-registry', 'spegel add-on (5001, API port between nodes)', 'off'),
+    ('extra_server_args --disable-kube-proxy', 'kube_proxy: none', 'off'),
+    ('extra_server_args --service-node-port-range', 'nodeport_range', '30000-32767'),
+    ('server count, use_external_database, --cluster-init, --datastore-endpoint',
+     'k3s_datastore: embedded_etcd with several servers or --cluster-init, external with '
+     'use_external_database or --datastore-endpoint, else sqlite', 'by server count'),
+    ('k3s_version', 'kubernetes_version', 'default of the collection'),
+)
+
+
+def parse_server_args(text, where):
+    """{option: value} from K3s/RKE2 command-line flags ("--a=b", "--a b", "--flag")."""
+    try:
+        words = shlex.split(str(text or ''))
+    except ValueError as exc:
+        raise PlanError('%s: cannot be parsed as command-line flags: %s' % (where, exc))
+    options, index = {}, 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if not word.startswith('--'):
+            continue
+        name, sep, value = word[2:].partition('=')
+        if not sep:
+            if index < len(words) and not words[index].startswith('--'):
+                value = words[index]
+                index += 1
+            else:
+                value = True
+        options[name] = value
+    return options
+
+
+def _config_yaml(value, where):
+    if value in (None, ''):
+        return {}
+    if isinstance(value, dict):
+        return value
+    try:
+        data = yaml.safe_load(str(value)) if HAS_YAML else None
+    except yaml.YAMLError as exc:
+        raise PlanError('%s: is not YAML: %s' % (where, exc))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PlanError('%s: expected a YAML mapping, got %r' % (where, data))
+    return data
+
+
+def _k3s(context):
+    values = {}
+    arguments = parse_server_args(context.get_server('extra_server_args'),
+                                  _where(context.server_origin('extra_server_args'), context))
+    config = _config_yaml(context.get_server('server_config_yaml'),
+                          _where(context.server_origin('server_config_yaml'), context))
+
+    def option(name):
+        if name in arguments:
+            return arguments[name], '%s --%s' % (context.server_origin('extra_server_args'), name)
+        if name in config:
+            return config[name], '%s %s' % (context.server_origin('server_config_yaml'), name)
+        return None, None
+
+    port, origin = option('https-listen-port')
+    if port is None:
+        port = context.get('api_port')
+        port, origin = (port, 'api_port') if port not in (None, '') else (6443, 'k3s-ansible default of api_port')
+    values['api_port'] = (port, origin)
+    for key, name in (('pod_cidrs', 'cluster-cidr'), ('service_cidrs', 'service-cidr')):
+        value, origin = option(name)
+        if value is None:
+            value, origin = K3S_DEFAULTS[name], 'K3s default of --%s' % name
+        values[key] = (_cidrs(value), origin)
+    backend, origin = option('flannel-backend')
+    if backend is None:
+        backend, origin = 'vxlan', 'K3s default of --flannel-backend'
+    flannel = _choose(backend, K3S_FLANNEL, '--flannel-backend', context)
+    if flannel is None:
+        values['cni'] = (Refused('%s=%s (host %s): the collection cannot tell the CNI\'s ports; set kubeports_cni '
+                                 'to the CNI you deploy, or open its ports with kubeports_extra_rules'
+                                 % (origin, backend, context.host)), origin)
+    else:
+        values['cni'] = (['flannel'], 'K3s default CNI')
+        values['flannel_backend'] = (flannel, origin)
+        values['wireguard'] = (flannel == 'wireguard', origin)
+    registry, origin = option('embedded-registry')
+    values['addons'] = (['spegel'] if registry is not None and as_bool(registry, origin) else [],
+                        origin or 'K3s default (no embedded registry)')
+    no_proxy, origin = option('disable-kube-proxy')
+    if no_proxy is not None and as_bool(no_proxy, origin):
+        values['kube_proxy'] = ('none', origin)
+    ports, origin = option('service-node-port-range')
+    if ports is not None:
+        values['nodeport_range'] = (ports, origin)
+    endpoint, endpoint_origin = option('datastore-endpoint')
+    external = context.get_server('use_external_database')
+    init, init_origin = option('cluster-init')
+    servers = len(context.groups.get('server') or ())
+    if endpoint or (external not in (None, '') and as_bool(external, _where('use_external_database', context))):
+        values['k3s_datastore'] = ('external', endpoint_origin or 'use_external_database')
+    elif servers > 1:
+        values['k3s_datastore'] = ('embedded_etcd', 'k3s-ansible: %d servers (cluster-init)' % servers)
+    elif init is not None and as_bool(init, init_origin):
+        values['k3s_datastore'] = ('embedded_etcd', init_origin)
+    else:
+        values['k3s_datastore'] = ('sqlite', 'k3s-ansible: one server')
+    version = context.get('k3s_version')
+    if version not in (None, ''):
+        values['kubernetes_version'] = (version, 'k3s_version')
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# RKE2: rke2-ansible (https://github.com/rancherfederal/rke2-ansible) writes config.yaml from
+# cluster_rke2_config, group_rke2_config and host_rke2_config; ansible-role-rke2
+# (https://github.com/lablabs/ansible-role-rke2) has variables of its own.
+
+RKE2_CNI = {'canal': 'canal', 'cilium': 'cilium', 'calico': 'calico', 'flannel': 'flannel', 'none': None}
+RKE2_DEFAULTS = {'cni': 'canal', 'cluster-cidr': '10.42.0.0/16', 'service-cidr': '10.43.0.0/16'}
+RKE2_CALICO = {'calico_backend': 'vxlan', 'calico_encapsulation': 'vxlan', 'calico_typha': True}
+RKE2_ANSIBLE_VARIABLES = (
+    ('cluster_rke2_config / group_rke2_config / host_rke2_config: cni', 'cni (canal, cilium, calico, flannel; '
+     'multus is recorded; none is refused: set kubeports_cni)', 'canal'),
+    ('... cluster-cidr', 'pod_cidrs', '10.42.0.0/16'),
+    ('... service-cidr', 'service_cidrs', '10.43.0.0/16'),
+    ('... service-node-port-range', 'nodeport_range', '30000-32767'),
+    ('... disable: [rke2-ingress-nginx]', 'no ingress add-on', 'ingress on'),
+    ('... disable-kube-proxy', 'kube_proxy: none', 'false'),
+    ('rke2_install_version', 'kubernetes_version', 'default of the collection'),
+)
+ANSIBLE_ROLE_RKE2_VARIABLES = (
+    ('rke2_cni', 'cni (as above)', '[canal]'),
+    ('rke2_cluster_cidr', 'pod_cidrs', '[10.42.0.0/16]'),
+    ('rke2_service_cidr', 'service_cidrs', '[10.43.0.0/16]'),
+    ('rke2_disable, rke2_ingress_controller', 'no ingress add-on when rke2-ingress-nginx is disabled or the '
+     'controller is none', 'ingress-nginx'),
+    ('disable_kube_proxy', 'kube_proxy: none', 'false'),
+    ('rke2_ha_mode_kubevip', 'kube-vip add-on', 'false'),
+    ('rke2_version', 'kubernetes_version', 'default of the collection'),
+)
+
+
+def _rke2_common(context, cni, cni_origin, cluster, service, no_ingress, no_proxy, version):
+    values = {}
+    names = [str(item).strip().lower() for item in _cidrs(cni[0] if isinstance(cni, tuple) else cni)]
+    multus = 'multus' in names
+    names = [name for name in names if name != 'multus'] or ['canal']
+    chosen = []
+    for name in names:
+        cni_name = _choose(name, RKE2_CNI, cni_origin, context)
+        if cni_name is None:
+            chosen = Refused('%s=none (host %s): RKE2 deploys no CNI, so its ports are unknown; set kubeports_cni '
+                             'to the CNI you deploy, or open its ports with kubeports_extra_rules'
+                             % (cni_origin, context.host))
+            break
+        chosen.append(cni_name)
+    values['cni'] = (chosen, cni_origin)
+    values['multus'] = (multus, cni_origin)
+    if isinstance(chosen, list) and 'cilium' in chosen:
+        # RKE2's requirements list Cilium's health, VXLAN and WireGuard ports only.
+        values['cilium_hubble'] = (False, 'RKE2 default (rke2-cilium chart)')
+        values['cilium_metrics'] = (False, 'RKE2 default (rke2-cilium chart)')
+    if isinstance(chosen, list) and 'calico' in chosen:
+        for key, value in RKE2_CALICO.items():
+            values[key] = (value, 'RKE2 default (rke2-calico chart)')
+    values['pod_cidrs'] = (_cidrs(cluster[0]), cluster[1])
+    values['service_cidrs'] = (_cidrs(service[0]), service[1])
+    values['addons'] = ([] if no_ingress[0] else ['ingress'], no_ingress[1])
+    if no_proxy[0]:
+        values['kube_proxy'] = ('none', no_proxy[1])
+    if version[0] not in (None, ''):
+        values['kubernetes_version'] = version
+    return values
+
+
+def _rke2_ansible(context):
+    merged = {}
+    for name in ('cluster_rke2_config', 'group_rke2_config', 'host_rke2_config'):
+        value = context.get_server(name) if name != 'host_rke2_config' else None
+        for scope in ('server', 'host'):
+            if scope == 'host':
+                value = context.get(name)
+            if value in (None, ''):
+                continue
+            if not isinstance(value, dict):
+                raise PlanError('%s: expected a mapping of RKE2 config.yaml keys, got %r'
+                                % (_where(name, context), value))
+            for key, item in value.items():
+                if scope == 'server' and key in ('cni', 'cluster-cidr', 'service-cidr', 'disable',
+                                                 'disable-kube-proxy', 'service-node-port-range'):
+                    merged[key] = (item, '%s %s' % (context.server_origin(name), key))
+                elif scope == 'host' and (context.server is None or key not in merged
+                                          or key in ('cluster-cidr', 'service-cidr')):
+                    merged[key] = (item, '%s %s' % (name, key))
+
+    def entry(key):
+        if key in merged:
+            return merged[key]
+        return RKE2_DEFAULTS.get(key), 'RKE2 default of %s' % key
+
+    disabled, disabled_origin = merged.get('disable', ([], 'RKE2 default (ingress-nginx deployed)'))
+    no_ingress = 'rke2-ingress-nginx' in _cidrs(disabled)
+    no_proxy, no_proxy_origin = merged.get('disable-kube-proxy', (False, None))
+    values = _rke2_common(context, entry('cni')[0], entry('cni')[1], entry('cluster-cidr'), entry('service-cidr'),
+                          (no_ingress, disabled_origin), (as_bool(no_proxy, 'disable-kube-proxy'),
+                                                          no_proxy_origin), (context.get('rke2_install_version'),
+                                                                             'rke2_install_version'))
+    if 'service-node-port-range' in merged:
+        values['nodeport_range'] = merged['service-node-port-range']
+    return values
+
+
+def _ansible_role_rke2(context):
+    def entry(name, default):
+        value = context.get_server(name) if name == 'rke2_cni' else context.get(name)
+        if value in (None, '', []):
+            return default, 'ansible-role-rke2 default of %s' % name
+        return value, context.server_origin(name) if name == 'rke2_cni' else name
+
+    cni = entry('rke2_cni', ['canal'])
+    disabled = _cidrs(entry('rke2_disable', [])[0])
+    controller = entry('rke2_ingress_controller', 'ingress-nginx')
+    no_ingress = 'rke2-ingress-nginx' in disabled or 'none' in _cidrs(controller[0])
+    proxy = entry('disable_kube_proxy', False)
+    values = _rke2_common(context, cni[0], cni[1], entry('rke2_cluster_cidr', ['10.42.0.0/16']),
+                          entry('rke2_service_cidr', ['10.43.0.0/16']),
+                          (no_ingress, 'rke2_disable, rke2_ingress_controller'),
+                          (as_bool(proxy[0], _where('disable_kube_proxy', context)), proxy[1]),
+                          (context.get('rke2_version'), 'rke2_version'))
+    kubevip = context.get('rke2_ha_mode_kubevip')
+    if kubevip not in (None, '') and as_bool(kubevip, _where('rke2_ha_mode_kubevip', context)):
+        values['addons'] = (values['addons'][0] + ['kube-vip'], 'rke2_ha_mode_kubevip')
+    return values
+
+
+INSTALLERS = (
+    Installer('kubespray', 'kubeadm',
+              markers=('kube_control_plane', 'kube_node', 'calico_rr', 'kube-master', 'kube-node', 'calico-rr'),
+              members=('kube_control_plane', 'kube_node', 'calico_rr', 'kube-master', 'kube-node', 'calico-rr',
+                       'etcd', 'k8s_cluster'),
+              variables=KUBESPRAY_VARIABLES, reader=_kubespray,
+              formed={'kube_control_plane': ('kube-master',), 'kube_node': ('kube-node',),
+                      'calico_rr': ('calico-rr',),
+                      'k8s_cluster': ('kube_node', 'kube_control_plane', 'calico_rr', 'kube-master',
+                                      'kube-node', 'calico-rr')}),
+    Installer('k3s-ansible', 'k3s', markers=('server', 'agent', 'k3s_cluster'),
+              members=('server', 'agent', 'k3s_cluster'), variables=K3S_VARIABLES, reader=_k3s,
+              server_groups=('server',)),
+    Installer('rke2-ansible', 'rke2', markers=('rke2_servers', 'rke2_agents', 'rke2_cluster'),
+              members=('rke2_servers', 'rke2_agents', 'rke2_cluster'), variables=RKE2_ANSIBLE_VARIABLES,
+              reader=_rke2_ansible, server_groups=('rke2_servers',)),
+    Installer('ansible-role-rke2', 'rke2', markers=(), members=('masters', 'workers', 'k8s_cluster'),
+              variables=ANSIBLE_ROLE_RKE2_VARIABLES, reader=_ansible_role_rke2, server_groups=('masters',)),
+)
+BY_NAME = dict((installer.name, installer) for installer in INSTALLERS)
+# Variables that mark a host as managed by ansible-role-rke2 (its groups are generic names).
+ANSIBLE_ROLE_RKE2_MARKS = ('rke2_cni', 'rke2_version', 'rke2_token', 'rke2_type', 'rke2_ha_mode',
+                           'rke2_servers_group_name', 'rke2_cluster_cidr')
+# Groups of known installers whose hosts must get a role (never silently dropped).
+KNOWN_GROUPS = frozenset(group for installer in INSTALLERS for group in installer.members)
+
+
+def detect(groups, has_variable):
+    """{host: installer name} for hosts of recognised installer inventories.
+
+    ``groups`` maps group names to hosts; ``has_variable(host, names)`` tells whether a host
+    sets any of the given variables (used for ansible-role-rke2, whose groups are generic).
+    PlanError when a host belongs to two installers.
+    """
+    found = {}
+    for installer in INSTALLERS:
+        if installer.markers:
+            if not any(groups.get(group) for group in installer.markers):
+                continue
+            hosts = set(host for group in installer.members for host in groups.get(group) or ())
+        else:
+            hosts = set(host for group in installer.members for host in groups.get(group) or ()
+                        if has_variable(host, ANSIBLE_ROLE_RKE2_MARKS))
+        for host in hosts:
+            other = found.get(host)
+            if other and other != installer.name:
+                raise PlanError('host %s is in the groups of two installers (%s and %s); set kubeports_installer '
+                                'for it' % (host, other, installer.name))
+            found[host] = installer.name
+    return found
+
+
+def server_of(installer, groups):
+    """The first host of the installer's server groups, or None."""
+    for group in installer.server_groups:
+        hosts = groups.get(group) or ()
+        if hosts:
+            return hosts[0]
+    return None
+
+
+def is_server(installer, host, groups):
+    return any(host in (groups.get(group) or ()) for group in installer.server_groups)
+
+
+def missing_formed_groups(installer, groups):
+    """{group: [hosts]} of hosts the installer would add to groups at run time but that are not there.
+
+    kubespray forms k8s_cluster (and the current names of legacy groups) when it runs; until
+    then group_vars/k8s_cluster do not apply. The collection's playbooks form them first.
+    """
+    missing = {}
+    for group, sources in installer.formed.items():
+        present = set(groups.get(group) or ())
+        wanted = [host for source in sources for host in groups.get(source) or () if host not in present]
+        if wanted:
+            missing[group] = sorted(set(wanted))
+    return missing
+
+
+def read_values(installer, context):
+    """The installer's values for one host: {key: (value, origin)}, plus installer and distribution."""
+    values = installer.reader(context)
+    values['installer'] = (installer.name, 'groups of a %s inventory' % installer.name)
+    values['distribution'] = (installer.distribution, '%s inventory' % installer.name)
+    return values
+
