@@ -15,7 +15,7 @@ __metaclass__ = type
 import shlex
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.profile import as_bool, as_list
+from ansible_collections.kubeports.firewall.plugins.module_utils.profile import Refused, as_bool, as_list
 
 try:
     import yaml
@@ -32,16 +32,28 @@ class Installer(object):
     ``formed``: groups the installer forms at run time ({group: source groups}).
     ``server_groups``: groups whose hosts carry the server-side configuration that agents
     inherit (K3s and RKE2 read CNI and networks on servers only).
-    ``variables``: (variable, what it changes, default assumed) rows, for the docs.
+    ``variables``: (variable, what it changes[, default assumed]) rows, for the docs; a
+    missing default is taken from ``defaults``.
     """
 
     def __init__(self, name, distribution, markers, members, variables, reader, formed=None,
-                 server_groups=(), server_keys=()):
+                 server_groups=(), defaults=None):
         self.name, self.distribution = name, distribution
         self.markers, self.members = tuple(markers), tuple(members)
         self.variables, self.reader = tuple(variables), reader
         self.formed = dict(formed or {})
-        self.server_groups, self.server_keys = tuple(server_groups), frozenset(server_keys)
+        self.server_groups = tuple(server_groups)
+        self.defaults = dict(defaults or {})
+
+    def documented(self):
+        """(variable, what it changes, default assumed) of every variable read."""
+        rows = []
+        for row in self.variables:
+            default = row[2] if len(row) > 2 else self.defaults[row[0]]
+            if isinstance(default, bool):
+                default = 'true' if default else 'false'
+            rows.append((row[0], row[1], str(default)))
+        return rows
 
 
 class Context(object):
@@ -66,13 +78,6 @@ class Context(object):
         if self._server_variables is None:
             return name
         return '%s of %s' % (name, self.server)
-
-
-class Refused(object):
-    """An installer value the collection cannot serve; raised only when the value is used."""
-
-    def __init__(self, message):
-        self.message = message
 
 
 def _value(variables, name, host):
@@ -125,7 +130,6 @@ KUBESPRAY_DEFAULTS = {
     'typha_enabled': False,
     'calico_wireguard_enabled': False,
     'calico_datastore': 'kdd',
-    'peer_with_calico_rr': False,
     'peer_with_router': False,
     'cilium_tunnel_mode': 'vxlan',
     'cilium_enable_hubble': False,
@@ -167,62 +171,64 @@ KUBESPRAY_DEFAULTS = {
 }
 
 KUBESPRAY_VARIABLES = (
-    ('kube_network_plugin', 'cni (calico, cilium, flannel, kube-ovn, kube-router, macvlan, cloud; cni, custom_cni '
-     'and none are refused: set kubeports_cni to the CNI you deploy)', 'calico'),
-    ('kube_network_plugin_multus', 'multus (no ports of its own)', 'false'),
-    ('calico_network_backend', 'calico_backend: bird opens BGP 179', 'vxlan'),
-    ('calico_ipip_mode', 'calico_encapsulation: ipip when not Never (IP protocol 4)', 'Never'),
-    ('calico_vxlan_mode', 'calico_encapsulation: vxlan when not Never', 'Always'),
-    ('calico_vxlan_port', 'calico_vxlan_port', '4789'),
-    ('typha_enabled', 'calico_typha (5473/tcp)', 'false'),
-    ('calico_wireguard_enabled', 'wireguard (51820/udp, 51821/udp on IPv6)', 'false'),
-    ('calico_datastore', 'cni_uses_etcd when etcd: every node reaches etcd 2379', 'kdd'),
-    ('peer_with_calico_rr', 'calico_bgp_peering: route_reflectors (BGP between nodes and the calico_rr '
-     'hosts only)', 'true when calico_rr has hosts'),
-    ('peer_with_router', 'bgp_peer_cidrs from each host\'s peers[].router_id (BGP 179 from the routers)',
-     'false'),
-    ('cilium_tunnel_mode', 'cilium_tunnel (vxlan 8472/udp, geneve 6081/udp, disabled)', 'vxlan'),
-    ('cilium_enable_hubble', 'cilium_hubble (4244, 4245, 9965)', 'false'),
-    ('cilium_encryption_enabled', 'with cilium_encryption_type: ipsec (ESP) or wireguard (51871/udp)', 'false'),
-    ('cilium_encryption_type', 'ipsec or wireguard', 'ipsec'),
-    ('cilium_enable_prometheus', 'cilium_metrics (9962-9964)', 'false'),
-    ('cilium_identity_allocation_mode', 'cni_uses_etcd when kvstore: every node reaches etcd 2379', 'crd'),
-    ('cilium_kube_proxy_replacement', 'kube_proxy: none when true (no kube-proxy health port)', 'false'),
-    ('flannel_backend_type', 'flannel_backend (vxlan, host-gw, wireguard)', 'vxlan'),
-    ('flannel_vxlan_port', 'flannel_vxlan_port', '8472'),
-    ('kube_apiserver_port', 'api_port', '6443'),
-    ('kube_apiserver_node_port_range', 'nodeport_range', '30000-32767'),
-    ('loadbalancer_apiserver', 'its address joins loadbalancer_cidrs (allowed to the API server)', 'none'),
-    ('kube_pods_subnet', 'pod_cidrs (trusted on every node)', '10.233.64.0/18'),
-    ('kube_service_addresses', 'service_cidrs (trusted on every node)', '10.233.0.0/18'),
-    ('kube_pods_subnet_ipv6', 'pod_cidrs, with ipv6_stack or enable_dual_stack_networks',
-     'fd85:ee78:d8a6:8607::1:0000/112'),
-    ('kube_service_addresses_ipv6', 'service_cidrs, with ipv6_stack or enable_dual_stack_networks',
-     'fd85:ee78:d8a6:8607::1000/116'),
-    ('ipv4_stack', 'the IPv4 pod and service networks are used', 'true'),
-    ('ipv6_stack', 'the IPv6 pod and service networks are used (also enable_dual_stack_networks)', 'false'),
-    ('kube_proxy_mode', 'kube_proxy (iptables, ipvs, nftables)', 'ipvs'),
-    ('kube_proxy_remove', 'kube_proxy: none when true', 'false'),
-    ('enable_nodelocaldns', 'nodelocaldns add-on: pods reach the node-local DNS address (53) through the '
-     'host\'s input chain', 'true'),
-    ('metallb_enabled', 'metallb add-on', 'false'),
+    ('kube_network_plugin',
+     'cni (calico, cilium, flannel, kube-ovn, kube-router, macvlan, cloud; cni, '
+     'custom_cni and none are refused: set kubeports_cni to the CNI you deploy)'),
+    ('kube_network_plugin_multus', 'multus (no ports of its own)'),
+    ('calico_network_backend', 'calico_backend: bird opens BGP 179'),
+    ('calico_ipip_mode', 'calico_encapsulation: ipip when not Never (IP protocol 4)'),
+    ('calico_vxlan_mode', 'calico_encapsulation: vxlan when not Never'),
+    ('calico_vxlan_port', 'calico_vxlan_port'),
+    ('typha_enabled', 'calico_typha (5473/tcp)'),
+    ('calico_wireguard_enabled', 'wireguard (51820/udp, 51821/udp on IPv6)'),
+    ('calico_datastore', 'cni_uses_etcd when etcd: every node reaches etcd 2379'),
+    ('peer_with_calico_rr',
+     'calico_bgp_peering: route_reflectors (BGP between nodes and the calico_rr hosts '
+     'only)', 'true when calico_rr has hosts'),
+    ('peer_with_router', "bgp_peer_cidrs from each host's peers[].router_id (BGP 179 from the routers)"),
+    ('cilium_tunnel_mode', 'cilium_tunnel (vxlan 8472/udp, geneve 6081/udp, disabled)'),
+    ('cilium_enable_hubble', 'cilium_hubble (4244, 4245, 9965)'),
+    ('cilium_encryption_enabled', 'with cilium_encryption_type: ipsec (ESP) or wireguard (51871/udp)'),
+    ('cilium_encryption_type', 'ipsec or wireguard'),
+    ('cilium_enable_prometheus', 'cilium_metrics (9962-9964)'),
+    ('cilium_identity_allocation_mode', 'cni_uses_etcd when kvstore: every node reaches etcd 2379'),
+    ('cilium_kube_proxy_replacement', 'kube_proxy: none when true (no kube-proxy health port)'),
+    ('flannel_backend_type', 'flannel_backend (vxlan, host-gw, wireguard)'),
+    ('flannel_vxlan_port', 'flannel_vxlan_port'),
+    ('kube_apiserver_port', 'api_port'),
+    ('kube_apiserver_node_port_range', 'nodeport_range'),
+    ('loadbalancer_apiserver', 'its address is api_loadbalancer_cidrs (allowed to the API server)', 'none'),
+    ('kube_pods_subnet', 'pod_cidrs (trusted on every node)'),
+    ('kube_service_addresses', 'service_cidrs (trusted on every node)'),
+    ('kube_pods_subnet_ipv6', 'pod_cidrs, with ipv6_stack or enable_dual_stack_networks'),
+    ('kube_service_addresses_ipv6', 'service_cidrs, with ipv6_stack or enable_dual_stack_networks'),
+    ('ipv4_stack', 'the IPv4 pod and service networks are used'),
+    ('ipv6_stack', 'the IPv6 pod and service networks are used (also enable_dual_stack_networks)'),
+    ('kube_proxy_mode', 'kube_proxy (iptables, ipvs, nftables)'),
+    ('kube_proxy_remove', 'kube_proxy: none when true'),
+    ('enable_nodelocaldns',
+     'nodelocaldns add-on: pods reach the node-local DNS address (53) through the '
+     "host's input chain"),
+    ('metallb_enabled', 'metallb add-on'),
     ('metallb_speaker_enabled', 'metallb_speaker (memberlist 7946)', 'metallb_enabled'),
-    ('kube_vip_enabled', 'kube-vip add-on', 'false'),
-    ('kube_vip_bgp_enabled', 'kube_vip_bgp (BGP 179 from the BGP peers)', 'false'),
-    ('kube_vip_metrics_enabled', 'kube_vip_metrics', 'false'),
-    ('kube_vip_metrics_port', 'kube_vip_metrics_port', '2112'),
-    ('calico_felix_prometheusmetricsenabled', 'calico_felix_metrics (9091 from the cluster)', 'false'),
-    ('calico_bpf_enabled', 'kube_proxy: none when true (Calico eBPF replaces kube-proxy)', 'false'),
-    ('kube_router_run_service_proxy', 'kube_proxy: none when true', 'false'),
-    ('kube_router_enable_metrics', 'kube_router_metrics', 'false'),
-    ('kube_router_metrics_port', 'kube_router_metrics_port', '9255'),
+    ('kube_vip_enabled', 'kube-vip add-on'),
+    ('kube_vip_bgp_enabled', 'kube_vip_bgp (BGP 179 from the BGP peers)'),
+    ('kube_vip_metrics_enabled', 'kube_vip_metrics'),
+    ('kube_vip_metrics_port', 'kube_vip_metrics_port'),
+    ('calico_felix_prometheusmetricsenabled', 'calico_felix_metrics (9091 from the cluster)'),
+    ('calico_bpf_enabled', 'kube_proxy: none when true (Calico eBPF replaces kube-proxy)'),
+    ('kube_router_run_service_proxy', 'kube_proxy: none when true'),
+    ('kube_router_enable_metrics', 'kube_router_metrics'),
+    ('kube_router_metrics_port', 'kube_router_metrics_port'),
     ('kube_router_peer_router_ips', 'bgp_peer_cidrs (BGP 179 from the routers)', 'none'),
-    ('kube_ovn_network_type', 'kube_ovn_tunnel: none with vlan', 'geneve'),
-    ('kube_ovn_tunnel_type', 'kube_ovn_tunnel (geneve 6081/udp, vxlan 4789/udp, stt 7471/tcp)', 'geneve'),
-    ('ingress_nginx_enabled', 'ingress add-on (80, 443 on workers)', 'false'),
-    ('ingress_nginx_host_network', 'recorded with the ingress add-on (host ports or host network)', 'false'),
-    ('metrics_server_enabled', 'metrics-server add-on: every node reaches the kubelet 10250', 'false'),
-    ('kube_version', 'kubernetes_version', KUBESPRAY_DEFAULTS['kube_version']),
+    ('kube_ovn_network_type', 'kube_ovn_tunnel: none with vlan'),
+    ('kube_ovn_tunnel_type', 'kube_ovn_tunnel (geneve 6081/udp, vxlan 4789/udp, stt 7471/tcp)'),
+    ('ingress_nginx_enabled', 'ingress add-on (80, 443 on workers)'),
+    ('ingress_nginx_host_network',
+     'nothing: 80 and 443 are opened on workers with host ports and with the host '
+     'network alike'),
+    ('metrics_server_enabled', 'metrics-server add-on: every node reaches the kubelet 10250'),
+    ('kube_version', 'kubernetes_version'),
 )
 
 
@@ -272,7 +278,8 @@ def _kubespray(context):
     calico_etcd = _choose(datastore, {'kdd': False, 'etcd': True}, 'calico_datastore', context)
     rr, rr_origin = pick('peer_with_calico_rr')
     if rr is None:
-        rr, rr_origin = bool(context.groups.get('calico_rr')), 'kubespray default of peer_with_calico_rr (calico_rr has hosts)'
+        rr = bool(context.groups.get('calico_rr'))
+        rr_origin = 'kubespray default of peer_with_calico_rr (calico_rr has %s)' % ('hosts' if rr else 'no hosts')
     rr = as_bool(rr, _where('peer_with_calico_rr', context))
     values['calico_bgp_peering'] = ('route_reflectors' if rr else 'mesh', rr_origin)
     router, router_origin = flag('peer_with_router')
@@ -336,7 +343,7 @@ def _kubespray(context):
         if not isinstance(balancer, dict) or not balancer.get('address'):
             raise PlanError('loadbalancer_apiserver (host %s): expected a mapping with address, got %r'
                             % (context.host, balancer))
-        values['loadbalancer_cidrs'] = ([str(balancer['address'])], 'loadbalancer_apiserver.address')
+        values['api_loadbalancer_cidrs'] = ([str(balancer['address'])], 'loadbalancer_apiserver.address')
 
     ipv4, ipv4_origin = flag('ipv4_stack')
     ipv6, ipv6_origin = flag('ipv6_stack')
@@ -515,6 +522,10 @@ def _k3s(context):
     version = context.get('k3s_version')
     if version not in (None, ''):
         values['kubernetes_version'] = (version, 'k3s_version')
+    manage = context.get('manage_firewall')
+    if manage is None or _true(manage):
+        values['notes'] = (['k3s-ansible\'s manage_firewall is on (its default): it opens ports of its own on ufw '
+                            'and firewalld; set manage_firewall: false'], 'manage_firewall')
     return values
 
 
@@ -524,7 +535,8 @@ def _k3s(context):
 # (https://github.com/lablabs/ansible-role-rke2) has variables of its own.
 
 RKE2_CNI = {'canal': 'canal', 'cilium': 'cilium', 'calico': 'calico', 'flannel': 'flannel', 'none': None}
-RKE2_DEFAULTS = {'cni': 'canal', 'cluster-cidr': '10.42.0.0/16', 'service-cidr': '10.43.0.0/16'}
+RKE2_DEFAULTS = {'cni': 'canal', 'cluster-cidr': '10.42.0.0/16', 'service-cidr': '10.43.0.0/16', 'disable': [],
+                 'disable-kube-proxy': False, 'service-node-port-range': '30000-32767'}
 RKE2_CALICO = {'calico_backend': 'vxlan', 'calico_encapsulation': 'vxlan', 'calico_typha': True}
 RKE2_ANSIBLE_VARIABLES = (
     ('cluster_rke2_config / group_rke2_config / host_rke2_config: cni', 'cni (canal, cilium, calico, flannel; '
@@ -548,13 +560,14 @@ ANSIBLE_ROLE_RKE2_VARIABLES = (
 )
 
 
-def _rke2_common(context, cni, cni_origin, cluster, service, no_ingress, no_proxy, version):
+def _rke2_values(context, entry, version):
+    """Profile values of an RKE2 cluster; ``entry(key)`` gives (value, origin) of a config.yaml key."""
     values = {}
-    names = [str(item).strip().lower() for item in _cidrs(cni[0] if isinstance(cni, tuple) else cni)]
-    multus = 'multus' in names
-    names = [name for name in names if name != 'multus'] or ['canal']
+    cni, cni_origin = entry('cni')
+    names = [name.lower() for name in _cidrs(cni)]
+    values['multus'] = ('multus' in names, cni_origin)
     chosen = []
-    for name in names:
+    for name in [name for name in names if name != 'multus'] or ['canal']:
         cni_name = _choose(name, RKE2_CNI, cni_origin, context)
         if cni_name is None:
             chosen = Refused('%s=none (host %s): RKE2 deploys no CNI, so its ports are unknown; set kubeports_cni '
@@ -563,7 +576,6 @@ def _rke2_common(context, cni, cni_origin, cluster, service, no_ingress, no_prox
             break
         chosen.append(cni_name)
     values['cni'] = (chosen, cni_origin)
-    values['multus'] = (multus, cni_origin)
     if isinstance(chosen, list) and 'cilium' in chosen:
         # RKE2's requirements list Cilium's health, VXLAN and WireGuard ports only.
         values['cilium_hubble'] = (False, 'RKE2 default (rke2-cilium chart)')
@@ -571,74 +583,82 @@ def _rke2_common(context, cni, cni_origin, cluster, service, no_ingress, no_prox
     if isinstance(chosen, list) and 'calico' in chosen:
         for key, value in RKE2_CALICO.items():
             values[key] = (value, 'RKE2 default (rke2-calico chart)')
-    values['pod_cidrs'] = (_cidrs(cluster[0]), cluster[1])
-    values['service_cidrs'] = (_cidrs(service[0]), service[1])
-    values['addons'] = ([] if no_ingress[0] else ['ingress'], no_ingress[1])
-    if no_proxy[0]:
-        values['kube_proxy'] = ('none', no_proxy[1])
+    for key, name in (('pod_cidrs', 'cluster-cidr'), ('service_cidrs', 'service-cidr')):
+        value, origin = entry(name)
+        values[key] = (_cidrs(value), origin)
+    disabled, origin = entry('disable')
+    values['addons'] = ([] if 'rke2-ingress-nginx' in _cidrs(disabled) else ['ingress'], origin)
+    no_proxy, origin = entry('disable-kube-proxy')
+    if as_bool(no_proxy, '%s (host %s)' % (origin, context.host)):
+        values['kube_proxy'] = ('none', origin)
+    ports, origin = entry('service-node-port-range')
+    values['nodeport_range'] = (ports, origin)
     if version[0] not in (None, ''):
         values['kubernetes_version'] = version
     return values
 
 
-def _rke2_ansible(context):
+def _merged_config(get, origin_of, context):
+    """cluster_rke2_config, then group_rke2_config, then host_rke2_config: {key: (value, origin)}."""
     merged = {}
     for name in ('cluster_rke2_config', 'group_rke2_config', 'host_rke2_config'):
-        value = context.get_server(name) if name != 'host_rke2_config' else None
-        for scope in ('server', 'host'):
-            if scope == 'host':
-                value = context.get(name)
-            if value in (None, ''):
-                continue
-            if not isinstance(value, dict):
-                raise PlanError('%s: expected a mapping of RKE2 config.yaml keys, got %r'
-                                % (_where(name, context), value))
-            for key, item in value.items():
-                if scope == 'server' and key in ('cni', 'cluster-cidr', 'service-cidr', 'disable',
-                                                 'disable-kube-proxy', 'service-node-port-range'):
-                    merged[key] = (item, '%s %s' % (context.server_origin(name), key))
-                elif scope == 'host' and (context.server is None or key not in merged
-                                          or key in ('cluster-cidr', 'service-cidr')):
-                    merged[key] = (item, '%s %s' % (name, key))
+        value = get(name)
+        if value in (None, ''):
+            continue
+        if not isinstance(value, dict):
+            raise PlanError('%s: expected a mapping of RKE2 config.yaml keys, got %r'
+                            % (_where(origin_of(name), context), value))
+        for key, item in value.items():
+            merged[key] = (item, '%s %s' % (origin_of(name), key))
+    return merged
+
+
+def _rke2_ansible(context):
+    # Agents take the cluster-wide keys from the servers' config (RKE2 reads them there).
+    config = _merged_config(context.get_server, context.server_origin, context)
 
     def entry(key):
-        if key in merged:
-            return merged[key]
-        return RKE2_DEFAULTS.get(key), 'RKE2 default of %s' % key
+        if key in config:
+            return config[key]
+        return RKE2_DEFAULTS[key], 'RKE2 default of %s' % key
 
-    disabled, disabled_origin = merged.get('disable', ([], 'RKE2 default (ingress-nginx deployed)'))
-    no_ingress = 'rke2-ingress-nginx' in _cidrs(disabled)
-    no_proxy, no_proxy_origin = merged.get('disable-kube-proxy', (False, None))
-    values = _rke2_common(context, entry('cni')[0], entry('cni')[1], entry('cluster-cidr'), entry('service-cidr'),
-                          (no_ingress, disabled_origin), (as_bool(no_proxy, 'disable-kube-proxy'),
-                                                          no_proxy_origin), (context.get('rke2_install_version'),
-                                                                             'rke2_install_version'))
-    if 'service-node-port-range' in merged:
-        values['nodeport_range'] = merged['service-node-port-range']
+    values = _rke2_values(context, entry, (context.get('rke2_install_version'), 'rke2_install_version'))
+    if _true(context.get('rke2_add_iptables_rules')):
+        values['notes'] = (['rke2-ansible\'s rke2_add_iptables_rules is on: it writes iptables rules of its own; '
+                            'set it to false'], 'rke2_add_iptables_rules')
     return values
+
+
+ANSIBLE_ROLE_RKE2_KEYS = {'cni': 'rke2_cni', 'cluster-cidr': 'rke2_cluster_cidr', 'service-cidr': 'rke2_service_cidr',
+                          'disable': 'rke2_disable', 'disable-kube-proxy': 'disable_kube_proxy'}
 
 
 def _ansible_role_rke2(context):
-    def entry(name, default):
-        value = context.get_server(name) if name == 'rke2_cni' else context.get(name)
+    def entry(key):
+        if key == 'service-node-port-range':
+            return RKE2_DEFAULTS[key], 'RKE2 default of %s' % key
+        name = ANSIBLE_ROLE_RKE2_KEYS[key]
+        value = context.get_server(name)
+        if key == 'disable':
+            controller = context.get_server('rke2_ingress_controller')
+            if controller is not None and 'none' in _cidrs(controller):
+                return ['rke2-ingress-nginx'], context.server_origin('rke2_ingress_controller')
         if value in (None, '', []):
-            return default, 'ansible-role-rke2 default of %s' % name
-        return value, context.server_origin(name) if name == 'rke2_cni' else name
+            return RKE2_DEFAULTS[key], 'ansible-role-rke2 default of %s' % name
+        return value, context.server_origin(name)
 
-    cni = entry('rke2_cni', ['canal'])
-    disabled = _cidrs(entry('rke2_disable', [])[0])
-    controller = entry('rke2_ingress_controller', 'ingress-nginx')
-    no_ingress = 'rke2-ingress-nginx' in disabled or 'none' in _cidrs(controller[0])
-    proxy = entry('disable_kube_proxy', False)
-    values = _rke2_common(context, cni[0], cni[1], entry('rke2_cluster_cidr', ['10.42.0.0/16']),
-                          entry('rke2_service_cidr', ['10.43.0.0/16']),
-                          (no_ingress, 'rke2_disable, rke2_ingress_controller'),
-                          (as_bool(proxy[0], _where('disable_kube_proxy', context)), proxy[1]),
-                          (context.get('rke2_version'), 'rke2_version'))
-    kubevip = context.get('rke2_ha_mode_kubevip')
-    if kubevip not in (None, '') and as_bool(kubevip, _where('rke2_ha_mode_kubevip', context)):
-        values['addons'] = (values['addons'][0] + ['kube-vip'], 'rke2_ha_mode_kubevip')
+    values = _rke2_values(context, entry, (context.get('rke2_version'), 'rke2_version'))
+    if _true(context.get_server('rke2_ha_mode_kubevip')):
+        values['addons'] = (values['addons'][0] + ['kube-vip'], context.server_origin('rke2_ha_mode_kubevip'))
+    keepalived = context.get_server('rke2_ha_mode_keepalived')
+    if _true(context.get_server('rke2_ha_mode')) and (keepalived is None or _true(keepalived)):
+        values['notes'] = (['keepalived (rke2_ha_mode) needs VRRP (IP protocol 112) between the servers, which '
+                            'the collection does not open'], 'rke2_ha_mode')
     return values
+
+
+def _true(value):
+    return value not in (None, '') and str(value).strip().lower() in ('true', 'yes', 'on', '1')
 
 
 INSTALLERS = (
@@ -646,7 +666,7 @@ INSTALLERS = (
               markers=('kube_control_plane', 'kube_node', 'calico_rr', 'kube-master', 'kube-node', 'calico-rr'),
               members=('kube_control_plane', 'kube_node', 'calico_rr', 'kube-master', 'kube-node', 'calico-rr',
                        'etcd', 'k8s_cluster'),
-              variables=KUBESPRAY_VARIABLES, reader=_kubespray,
+              variables=KUBESPRAY_VARIABLES, reader=_kubespray, defaults=KUBESPRAY_DEFAULTS,
               formed={'kube_control_plane': ('kube-master',), 'kube_node': ('kube-node',),
                       'calico_rr': ('calico-rr',),
                       'k8s_cluster': ('kube_node', 'kube_control_plane', 'calico_rr', 'kube-master',
@@ -664,6 +684,8 @@ BY_NAME = dict((installer.name, installer) for installer in INSTALLERS)
 # Variables that mark a host as managed by ansible-role-rke2 (its groups are generic names).
 ANSIBLE_ROLE_RKE2_MARKS = ('rke2_cni', 'rke2_version', 'rke2_token', 'rke2_type', 'rke2_ha_mode',
                            'rke2_servers_group_name', 'rke2_cluster_cidr')
+# Installer variables that rename its groups (k3s-ansible, ansible-role-rke2).
+GROUP_NAME_VARIABLES = ('server_group', 'agent_group', 'rke2_servers_group_name', 'rke2_agents_group_name')
 # Groups of known installers whose hosts must get a role (never silently dropped).
 KNOWN_GROUPS = frozenset(group for installer in INSTALLERS for group in installer.members)
 

@@ -18,7 +18,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 from ansible_collections.kubeports.firewall.plugins.module_utils.peers import InventoryIndex
 from ansible_collections.kubeports.firewall.plugins.module_utils.planner import Planner
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
-    AGREED, DEFAULT_ORIGIN, PORTLESS_CNIS, PREFIX, agreed_value, check_variable_names, describe, resolve,
+    AGREED, DEFAULT_ORIGIN, INSTALLER_ALIASES, PORTLESS_CNIS, PREFIX, agreed_value, check_variable_names, describe, resolve,
     show)
 
 # Host variables the planner reads besides kubeports_* ones.
@@ -99,6 +99,13 @@ class InventoryPlanner(object):
             if dropped:
                 raise PlanError('host(s) %s in group %s have no role: add them to a group named in '
                                 'kubeports_role_groups or set kubeports_roles' % (host_list(dropped), group))
+        for host in self.groups.get('all') or ():
+            for var in installers.GROUP_NAME_VARIABLES:
+                group = self.variables_of(host).get(var)
+                dropped = [member for member in self.groups.get(str(group)) or () if not self.index.host_roles(member)]
+                if group and dropped:
+                    raise PlanError('%s (host %s) names group %s, whose host(s) %s have no role: map it in '
+                                    'kubeports_role_groups' % (var, host, group, host_list(dropped)))
         for installer in installers.INSTALLERS:
             if not installer.formed or not any(self.groups.get(group) for group in installer.markers):
                 continue
@@ -117,7 +124,7 @@ class InventoryPlanner(object):
         name = detected or 'none'
         explicit = wanted.get(PREFIX + 'installer')
         if explicit not in (None, ''):
-            name = installers.INSTALLER_ALIASES.get(str(explicit).strip().lower(), str(explicit).strip().lower())
+            name = INSTALLER_ALIASES.get(str(explicit).strip().lower(), str(explicit).strip().lower())
             if name not in installers.BY_NAME and name != 'none':
                 resolve(wanted, source)  # names the bad value
         values = {}
@@ -191,16 +198,22 @@ class InventoryPlanner(object):
         values = {}
         shown = []
         for key, value, origin in rows:
-            varies = any(describe(profiles[host], (key,)) != [(key, value, origin)] for host in hosts[1:])
-            if varies:
+            seen = [describe(profiles[host], (key,)) for host in hosts]
+            if any(row[0][1] != value for row in seen if row):
                 values[key] = {'value': None, 'origin': 'varies by host'}
                 shown.append('%s=(varies by host)' % key)
                 continue
+            origins = sorted(set(row[0][2] for row in seen if row))
+            if len(origins) > 1:
+                origin = ', '.join(origins[:2]) + (' and %d more' % (len(origins) - 2) if len(origins) > 2 else '')
             values[key] = {'value': value, 'origin': origin}
             if origin != DEFAULT_ORIGIN or key in ALWAYS_SHOWN:
                 shown.append('%s=%s (%s)' % (key, value, origin))
-        return {'name': name, 'hosts': hosts, 'values': values,
-                'line': '%s (%s): %s' % (name, host_list(hosts), ', '.join(shown))}
+        notes = sorted(set(note for host in hosts for note in profiles[host]['notes']))
+        line = '%s (%s): %s' % (name, host_list(hosts), ', '.join(shown))
+        if notes:
+            line += '. Note: ' + '; '.join(notes)
+        return {'name': name, 'hosts': hosts, 'values': values, 'notes': notes, 'line': line}
 
     # Plans --------------------------------------------------------------------------------
 

@@ -140,8 +140,8 @@ CIDR_SETS = {
     'admins': ('admin_cidrs', ['any'], 'Administrators and Ansible controllers (SSH, UIs).'),
     'workload_clients': ('workload_client_cidrs', ['any'], 'Clients of NodePort and ingress services.'),
     'ui_clients': ('ui_client_cidrs', ['any'], 'Users of web UIs (Rancher, Istio gateway, Grafana).'),
-    'loadbalancers': ('loadbalancer_cidrs', [], 'External load balancers and health checkers (also in front '
-                                                'of the API server).'),
+    'loadbalancers': ('loadbalancer_cidrs', [], 'External load balancers and health checkers of Services.'),
+    'api_loadbalancers': ('api_loadbalancer_cidrs', [], 'Load balancers in front of the API server.'),
     'bgp_peers': ('bgp_peer_cidrs', [], 'BGP routers outside the cluster that peer with the nodes.'),
     'pods': ('pod_cidrs', [], 'Pod network CIDRs, trusted on every node.'),
     'services': ('service_cidrs', [], 'Service network CIDRs, trusted on every node.'),
@@ -177,6 +177,13 @@ _VERSION = re.compile(r'^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$')
 _TRUE = ('true', 'yes', 'on', '1')
 _FALSE = ('false', 'no', 'off', '0')
 DEFAULT_ORIGIN = 'default'
+
+
+class Refused(object):
+    """An installer value the collection cannot serve; an error only when the value is used."""
+
+    def __init__(self, message):
+        self.message = message
 
 
 def parse_version(value, where):
@@ -245,8 +252,9 @@ def check_variable_names(names, source):
     """PlanError for the first kubeports_* name that the collection does not know."""
     for name in sorted(names):
         if name.startswith(PREFIX) and name not in KNOWN_VARIABLES:
-            near = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES), n=1, cutoff=0.6)
-            hint = ' (did you mean %s?)' % near[0] if near else ''
+            known = sorted(known[len(PREFIX):] for known in KNOWN_VARIABLES)
+            near = difflib.get_close_matches(name[len(PREFIX):], known, n=1, cutoff=0.7)
+            hint = ' (did you mean %s%s?)' % (PREFIX, near[0]) if near else ''
             raise PlanError('%s (%s): unknown variable%s; the known ones are listed in docs/profile.md'
                             % (name, source, hint))
 
@@ -268,6 +276,8 @@ def resolve(variables, source='host vars', installer=None):
             origin, where = var, '%s (%s)' % (var, source)
         elif name in installer:
             value, origin = installer[name]
+            if isinstance(value, Refused):
+                raise PlanError(value.message)
             where = '%s (%s)' % (origin, source)
         else:
             profile[name], origins[name] = option.default, DEFAULT_ORIGIN
@@ -301,6 +311,7 @@ def resolve(variables, source='host vars', installer=None):
     profile['version_tuple'] = parse_version(profile['kubernetes_version'], origins['kubernetes_version'])
     profile['cidr_sets'] = cidr_sets(variables, source, installer, origins)
     profile['origins'] = origins
+    profile['notes'] = list(installer.get('notes', ([], None))[0])
     return profile
 
 

@@ -2,7 +2,7 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
-    condition_holds, normalize)
+    KNOWN_VARIABLES, check_variable_names, condition_holds, normalize)
 
 
 @pytest.mark.parametrize('variables, key, expected', [
@@ -70,3 +70,28 @@ def test_normalize_rejects(variables, message):
 ])
 def test_condition_holds(variables, key, expected, holds):
     assert condition_holds(normalize(variables), key, expected) is holds
+
+
+def test_every_kubeports_variable_of_the_collection_is_known():
+    """The roles, playbooks, examples and docs use only variables the planner accepts."""
+    import os
+    import re
+    root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..')
+    used = set()
+    for top in ('roles', 'playbooks', 'examples', 'docs'):
+        for folder, _dirs, files in os.walk(os.path.join(root, top)):
+            for name in files:
+                with open(os.path.join(folder, name), encoding='utf-8', errors='replace') as handle:
+                    used.update(re.findall(r'(?<![_\w])kubeports_[a-z0-9_]+', handle.read()))
+    assert used and not used - KNOWN_VARIABLES, sorted(used - KNOWN_VARIABLES)
+
+
+@pytest.mark.parametrize('name, message', [
+    ('kubeports_cnii', 'kubeports_cnii (host h): unknown variable (did you mean kubeports_cni?)'),
+    ('kubeports_admin_cidr', 'did you mean kubeports_admin_cidrs?'),
+    ('kubeports_zzz', 'kubeports_zzz (host h): unknown variable; the known ones'),
+])
+def test_unknown_variables_are_named_with_the_nearest_known_one(name, message):
+    with pytest.raises(PlanError) as exc:
+        check_variable_names(['ansible_host', '__kubeports_plan', name], 'host h')
+    assert message in str(exc.value)
