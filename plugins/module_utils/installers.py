@@ -749,4 +749,3 @@ def read_values(installer, context):
     values['installer'] = (installer.name, 'groups of a %s inventory' % installer.name)
     values['distribution'] = (installer.distribution, '%s inventory' % installer.name)
     return values
-

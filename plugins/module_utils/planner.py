@@ -19,7 +19,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 from ansible_collections.kubeports.firewall.plugins.module_utils.peers import (
     ANY, NODE_ROLES, merge, netaddr, parse_cidr, resolve_cidr_list)
 from ansible_collections.kubeports.firewall.plugins.module_utils.ports import (
-    PROTOCOLS, check_protocol, format_port, parse_port)
+    PROTOCOLS, check_protocol, format_port, parse_port, parse_selector, private_ports_hit)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
     condition_holds, resolve)
 
@@ -50,6 +50,29 @@ def extra_rules(values, source):
             rule.id = 'extra.%d' % index
         rules.append(rule)
     return rules
+
+
+def public_ports(values, source):
+    """kubeports_public_ports: "protocol/port" selectors that may be open to everyone."""
+    if values in (None, ''):
+        return []
+    where = 'kubeports_public_ports (%s)' % source
+    return [parse_selector(value, where) for value in (values if isinstance(values, list) else [values])]
+
+
+def check_not_public(rule, allowed, source):
+    """PlanError when a planned rule would open a must-not-be-public port to everyone."""
+    public = [item for item in rule['sources'] if item.endswith('/0')]
+    if not public:
+        return
+    port = parse_port(rule['port'], 'port') if rule['port'] else None
+    hits = private_ports_hit(rule['protocol'], port, allowed)
+    if hits:
+        selector, what = hits[0]
+        raise PlanError('%s: %s (%s) would be open to anyone (%s, from the source set(s) %s); see %s. Restrict '
+                        'those sources, or name "%s" in kubeports_public_ports to allow it'
+                        % (source, selector, what, ', '.join(public), ', '.join(rule['source_sets']),
+                           rule['references'][0], selector))
 
 
 def drop_matchers(values, catalog_ids, source):
@@ -155,6 +178,9 @@ class Planner(object):
             entry['rules'].append(rule)
         planned = [self._output(host, key, merged[key]) for key in order]
         planned.sort(key=_sort_key)
+        public = public_ports(variables.get('kubeports_public_ports'), source)
+        for rule in planned:
+            check_not_public(rule, public, source)
         return HostPlan(host, sorted(roles), planned, skipped)
 
     @staticmethod

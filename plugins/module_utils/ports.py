@@ -17,6 +17,31 @@ PROTOCOLS = PORT_PROTOCOLS + tuple(PROTOCOL_NUMBERS)
 
 _RANGE = re.compile(r'^\s*(\d+)\s*-\s*(\d+)\s*$')
 
+# Ports that must never be open to everyone (0.0.0.0/0 or ::/0): protocol, first, last, what.
+# Protocol-only entries have no ports. kubeports_public_ports names exceptions, by port.
+PRIVATE_PORTS = (
+    ('all', None, None, 'every port'),
+    ('tcp', 2379, 2381, 'etcd'),
+    ('tcp', 10250, 10250, 'the kubelet API'),
+    ('tcp', 10255, 10255, 'the kubelet read-only API'),
+    ('tcp', 10257, 10257, 'kube-controller-manager'),
+    ('tcp', 10259, 10259, 'kube-scheduler'),
+    ('udp', 4789, 4789, 'a VXLAN overlay'),
+    ('udp', 8472, 8472, 'a VXLAN overlay'),
+    ('udp', 6081, 6081, 'a Geneve overlay'),
+    ('tcp', 179, 179, 'BGP'),
+    ('tcp', 5473, 5473, 'Calico Typha'),
+    ('tcp', 9098, 9098, 'the Calico Typha health port'),
+    ('tcp', 9099, 9099, 'a CNI health port'),
+    ('tcp', 4240, 4240, 'the Cilium health port'),
+    ('tcp', 10248, 10248, 'the kubelet health port'),
+    ('tcp', 10256, 10256, 'the kube-proxy health port'),
+    ('tcp', 10254, 10254, 'the ingress controller health port'),
+    ('tcp', 20244, 20244, 'the kube-router health port'),
+    ('ipip', None, None, 'the IP-in-IP overlay'),
+)
+ANY_NETWORKS = ('0.0.0.0/0', '::/0')
+
 
 def parse_port(value, where):
     """Return (low, high) for a port or "low-high" range; PlanError names bad values."""
@@ -55,3 +80,56 @@ def check_protocol(value, where):
         raise PlanError('%s: unknown protocol %r (choose from %s)'
                         % (where, value, ', '.join(PROTOCOLS)))
     return protocol
+
+
+def parse_selector(value, where):
+    """(protocol, (low, high) or None) of a "protocol/port" selector such as "tcp/10250"."""
+    text = str(value).strip().lower()
+    protocol, _sep, port = text.partition('/')
+    protocol = check_protocol(protocol, where)
+    if protocol in PORT_PROTOCOLS:
+        if not port:
+            raise PlanError('%s: %r needs a port, e.g. "%s/10250"' % (where, value, protocol))
+        return protocol, parse_port(port, where)
+    if port:
+        raise PlanError('%s: protocol %s takes no port, got %r' % (where, protocol, value))
+    return protocol, None
+
+
+def private_ports_hit(protocol, port_range, allowed=()):
+    """What a rule open to everyone would expose of PRIVATE_PORTS, minus ``allowed``.
+
+    ``port_range`` is (low, high) or None; ``allowed`` holds parse_selector results.
+    Returns [(selector text, what)].
+    """
+    if protocol == 'all' and ('all', None) in allowed:
+        return []
+    hits = []
+    for private, first, last, what in PRIVATE_PORTS:
+        if private == 'all':
+            if protocol == 'all' and ('all', None) not in allowed:
+                hits.append(('all', what))
+            continue
+        if protocol not in (private, 'all'):
+            continue
+        if first is None:
+            selector, span = private, None
+        else:
+            low, high = port_range if port_range else (1, 65535)
+            if high < first or low > last:
+                continue
+            span = (max(low, first), min(high, last))
+            selector = '%s/%s' % (private, format_port(span))
+        if any(_covers(item, private, span) for item in allowed):
+            continue
+        hits.append((selector, what))
+    return hits
+
+
+def _covers(allowed, protocol, span):
+    allowed_protocol, allowed_range = allowed
+    if allowed_protocol != protocol:
+        return False
+    if span is None or allowed_range is None:
+        return span is None and allowed_range is None
+    return allowed_range[0] <= span[0] and span[1] <= allowed_range[1]

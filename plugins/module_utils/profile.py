@@ -159,7 +159,7 @@ AGREED = ('installer', 'distribution', 'cni', 'calico_backend', 'calico_encapsul
 
 # Other kubeports_* variables of the planner, the roles and the playbooks (without the prefix).
 PLANNER_VARIABLES = ('peer_cidrs', 'role_groups', 'roles', 'address', 'extra_rules', 'drop_rules',
-                     'catalog_dirs')
+                     'catalog_dirs', 'public_ports')
 ROLE_VARIABLES = ('backend', 'prune', 'firewalld_zone', 'state_dir', 'allow_restart', 'lock_timeout',
                   'hosts_without_role', 'show_plan', 'hosts', 'plan_hosts', 'report_dir',
                   'verify_sources', 'verify_unplanned', 'verify_timeout', 'verify_concurrency',

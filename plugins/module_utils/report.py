@@ -49,8 +49,8 @@ def markdown(plans, title='Planned firewall rules', clusters=()):
         out.append('| Value | Setting | From |')
         out.append('|---|---|---|')
         for key, item in sorted(cluster['values'].items()):
-            out.append('| %s | %s | %s |' % (key, _cell('-' if item['value'] is None else item['value']),
-                                            _cell(item['origin'])))
+            shown = '-' if item['value'] is None else item['value']
+            out.append('| %s | %s | %s |' % (key, _cell(shown), _cell(item['origin'])))
         out.append('')
     for plan in plans:
         out.append('## %s' % plan['host'])

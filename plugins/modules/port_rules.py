@@ -28,8 +28,10 @@ options:
   rules:
     description:
       - The rules, as returned by the P(kubeports.firewall.required_ports#lookup) lookup.
-      - Each needs C(protocol), C(port) (empty for protocol-only rules), C(sources) and
-        C(source_set) (null when anyone may connect).
+      - Each needs C(protocol), C(port) (empty for protocol-only rules) and C(sources); the
+        sources decide who may connect. C(source_set) names the peer set; a rule whose sources
+        are restricted but that has no C(source_set) gets a set named after its members, and a
+        C(source_set) given with sources of everyone is an error.
     type: list
     elements: dict
     required: true
@@ -52,6 +54,16 @@ options:
     description: Directory for the record of what the collection created, one file per backend.
     type: path
     default: /var/lib/kubeports
+  public_ports:
+    description:
+      - C(protocol/port) selectors (for example V(tcp/10250)) that may be open to everyone.
+      - A rule open to everyone (sources V(0.0.0.0/0) and V(::/0)) that would expose etcd
+        (2379-2381), the kubelet (10250, 10255), kube-controller-manager or kube-scheduler (10257,
+        10259), an overlay (4789, 8472, 6081/udp, IP-in-IP), BGP 179, Calico Typha 5473 or a
+        health port is refused, before anything changes, unless this names that port.
+    type: list
+    elements: str
+    default: []
   allow_restart:
     description:
       - SuSEfirewall2 flushes every iptables table when it starts. On a host already running
@@ -176,7 +188,7 @@ def choose_backend(name, run_command, options):
 
 def run(module):
     params = module.params
-    desired = DesiredState.from_rules(params['rules'])
+    desired = DesiredState.from_rules(params['rules'], params['public_ports'])
 
     def run_command(argv, check=True, data=None):
         rc, out, err = module.run_command(argv, data=data)
@@ -214,6 +226,7 @@ def main():
             state_dir=dict(type='path', default='/var/lib/kubeports'),
             allow_restart=dict(type='bool', default=False),
             lock_timeout=dict(type='int', default=60),
+            public_ports=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )

@@ -17,6 +17,9 @@ import os
 import re
 import tempfile
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.ports import parse_selector, private_ports_hit
+
 OWNER = 'kubeports'
 PORT_PROTOCOLS = ('tcp', 'udp', 'sctp')
 PROTOCOL_ONLY = ('icmp', 'icmpv6', 'ipip', 'gre', 'esp', 'all')
@@ -24,6 +27,13 @@ ANY_SOURCES = {'ipv4': '0.0.0.0/0', 'ipv6': '::/0'}
 _SET_NAME = re.compile(r'[^A-Za-z0-9_-]')
 # ipset names are at most 31 characters; backends add "kubeports-" and a family suffix.
 SET_ID_MAX = 18
+
+
+def _port_range(port):
+    if not port:
+        return None
+    low, _sep, high = port.partition('-')
+    return int(low), int(high or low)
 
 
 class BackendError(Exception):
@@ -58,7 +68,14 @@ class DesiredState(object):
         self.restricted = restricted
 
     @classmethod
-    def from_rules(cls, rules):
+    def from_rules(cls, rules, public_ports=()):
+        """The state for the module's ``rules``. The sources decide who may connect: a rule is
+        open to everyone only when its sources are 0.0.0.0/0 and ::/0, and then only if it
+        exposes no must-not-be-public port (PRIVATE_PORTS) outside ``public_ports``."""
+        try:
+            allowed = [parse_selector(item, 'public_ports') for item in public_ports or ()]
+        except PlanError as exc:
+            raise BackendError(str(exc))
         open_to_all, peer_sets, restricted = set(), {}, set()
         for index, rule in enumerate(rules):
             where = 'rules[%d]' % index
@@ -83,9 +100,29 @@ class DesiredState(object):
             except ValueError as exc:
                 raise BackendError('%s (%s %s): invalid source: %s' % (where, protocol, port, exc))
             name = rule.get('source_set')
-            if name is None:
+            everyone = [net for net in networks if net.prefixlen == 0]
+            if everyone:
+                if len(everyone) != len(networks):
+                    raise BackendError('%s (%s %s): sources %s mix everyone with other networks; give '
+                                       '0.0.0.0/0 and ::/0 for everyone, or only the networks allowed'
+                                       % (where, protocol, port, ', '.join(str(net) for net in networks)))
+                if name is not None:
+                    raise BackendError('%s (%s %s): source_set %r disagrees with its sources (everyone); '
+                                       'give a null source_set or the set\'s members'
+                                       % (where, protocol, port, name))
+                hits = private_ports_hit(protocol, _port_range(port), allowed)
+                if hits:
+                    reference = (rule.get('references') or [''])[0]
+                    raise BackendError('%s: %s (%s) would be open to anyone%s; restrict its sources, or name '
+                                       '"%s" in public_ports (kubeports_public_ports)'
+                                       % (where, hits[0][0], hits[0][1], ' (see %s)' % reference if reference
+                                          else '', hits[0][0]))
                 open_to_all.add((protocol, port))
                 continue
+            if name is None:
+                # Restricted sources without a name: the set is named after its members.
+                digest = hashlib.sha1(' '.join(sorted(str(net) for net in networks)).encode('utf-8'))
+                name = 'src-' + digest.hexdigest()[:10]
             identifier = set_id(str(name))
             members = {'name': str(name),
                        'ipv4': sorted(str(net) for net in networks if net.version == 4),

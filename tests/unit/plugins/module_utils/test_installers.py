@@ -398,8 +398,8 @@ def test_detect_refuses_a_host_of_two_installers():
 
 @pytest.mark.parametrize('text, expected', [
     ('', {}),
-    ('--flannel-backend=wireguard-native --embedded-registry', {'flannel-backend': 'wireguard-native',
-                                                               'embedded-registry': True}),
+    ('--flannel-backend=wireguard-native --embedded-registry',
+     {'flannel-backend': 'wireguard-native', 'embedded-registry': True}),
     ('--cluster-cidr 10.42.0.0/16 --disable traefik', {'cluster-cidr': '10.42.0.0/16', 'disable': 'traefik'}),
     ("--node-label 'a=b c' --secrets-encryption", {'node-label': 'a=b c', 'secrets-encryption': True}),
 ])

@@ -155,3 +155,25 @@ def test_plan_is_sorted_and_deterministic(plan):
     assert first == second
     keys = [(rule['protocol'], int(rule['port'].split('-')[0] or 0)) for rule in first]
     assert keys == sorted(keys)
+
+
+@pytest.mark.parametrize('profile, message', [
+    ({'kubeports_peer_cidrs': {'etcd': ['0.0.0.0/0']}},
+     'host cp1: tcp/2379 (etcd) would be open to anyone (0.0.0.0/0, from the source set(s) controlplane, etcd)'),
+    ({'kubeports_extra_rules': [{'protocol': 'udp', 'port': '8000-9000', 'to': ['all'], 'from': ['any']}]},
+     'udp/8472 (a VXLAN overlay) would be open to anyone'),
+    ({'kubeports_extra_rules': [{'protocol': 'tcp', 'port': 10250, 'to': ['all'], 'from': ['admins']}]},
+     'name "tcp/10250" in kubeports_public_ports'),
+])
+def test_must_not_be_public_ports_are_refused(plan, profile, message):
+    with pytest.raises(PlanError) as exc:
+        plan(KUBESPRAY, ADDRESSES, profile, 'cp1')
+    assert message in str(exc.value)
+
+
+def test_public_ports_names_the_exception(plan):
+    profile = {'kubeports_peer_cidrs': {'etcd': ['0.0.0.0/0']}, 'kubeports_public_ports': ['tcp/2379-2381']}
+    ports = ports_of(plan(KUBESPRAY, ADDRESSES, profile, 'cp1'))
+    assert '0.0.0.0/0' in ports['2379/tcp']['sources']
+    with pytest.raises(PlanError, match="kubeports_public_ports .host cp1.: unknown protocol 'etcd'"):
+        plan(KUBESPRAY, ADDRESSES, dict(profile, kubeports_public_ports=['etcd/2379']), 'cp1')

@@ -2,7 +2,7 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.ports import (
-    check_protocol, format_port, parse_port)
+    check_protocol, format_port, parse_port, parse_selector, private_ports_hit)
 
 
 @pytest.mark.parametrize('value, expected', [
@@ -51,3 +51,46 @@ def test_check_protocol(value, expected):
 def test_check_protocol_unknown():
     with pytest.raises(PlanError, match="unknown protocol 'tpc'"):
         check_protocol('tpc', 'x')
+
+
+@pytest.mark.parametrize('protocol, port, allowed, expected', [
+    ('tcp', (2379, 2379), [], [('tcp/2379', 'etcd')]),
+    ('tcp', (2000, 3000), [], [('tcp/2379-2381', 'etcd')]),
+    ('tcp', (2000, 3000), [('tcp', (2379, 2381))], []),
+    ('tcp', (2000, 3000), [('tcp', (2379, 2379))], [('tcp/2379-2381', 'etcd')]),
+    ('tcp', (6443, 6443), [], []),
+    ('tcp', (30000, 32767), [], []),
+    ('udp', (8472, 8472), [], [('udp/8472', 'a VXLAN overlay')]),
+    ('udp', (1, 65535), [], [('udp/4789', 'a VXLAN overlay'), ('udp/8472', 'a VXLAN overlay'),
+                             ('udp/6081', 'a Geneve overlay')]),
+    ('tcp', (10250, 10250), [('tcp', (10250, 10250))], []),
+    ('ipip', None, [], [('ipip', 'the IP-in-IP overlay')]),
+    ('icmp', None, [], []),
+    ('all', None, [], [('all', 'every port')]),
+    ('all', None, [('all', None)], []),
+])
+def test_private_ports_hit(protocol, port, allowed, expected):
+    hits = private_ports_hit(protocol, port, allowed)
+    if protocol == 'all' and not allowed:
+        assert hits[0] == expected[0] and len(hits) > 10
+    else:
+        assert hits == expected
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('tcp/10250', ('tcp', (10250, 10250))),
+    ('UDP/4789', ('udp', (4789, 4789))),
+    ('tcp/2379-2381', ('tcp', (2379, 2381))),
+    ('ipip', ('ipip', None)),
+])
+def test_parse_selector(value, expected):
+    assert parse_selector(value, 'x') == expected
+
+
+@pytest.mark.parametrize('value, message', [
+    ('tcp', 'needs a port'), ('ipip/4', 'takes no port'), ('foo/1', "unknown protocol 'foo'"),
+    ('tcp/0', 'invalid port'),
+])
+def test_parse_selector_rejects(value, message):
+    with pytest.raises(PlanError, match=message):
+        parse_selector(value, 'x')

@@ -58,3 +58,27 @@ def test_set_id_is_short_and_stable(name, expected):
     assert set_id(name) == expected
     assert len(set_id('cluster+dce5_member_clusters')) <= 18
     assert set_id('cluster+dce5_member_clusters') != set_id('cluster+dce5_member_clusterz')
+
+
+@pytest.mark.parametrize('rules, public, message', [
+    ([rule('tcp', '2379', ANY, None)], [], r'rules\[0\]: tcp/2379 \(etcd\) would be open to anyone'),
+    ([rule('tcp', '10000-11000', ANY, None)], [], 'tcp/10250 .the kubelet API.'),
+    ([rule('udp', '8472', ANY, None)], ['udp/4789'], 'udp/8472'),
+    ([rule('tcp', '179', ['0.0.0.0/0'], None)], [], 'tcp/179 .BGP.'),
+    ([rule('tcp', '6443', ANY, 'api_clients')], [], "source_set 'api_clients' disagrees with its sources"),
+    ([rule('tcp', '6443', ['0.0.0.0/0', '192.0.2.0/24'], None)], [], 'mix everyone with other networks'),
+    ([rule('tcp', '6443', ANY, None)], ['tcp'], 'needs a port'),
+])
+def test_must_not_be_public(rules, public, message):
+    with pytest.raises(BackendError, match=message):
+        DesiredState.from_rules(rules, public)
+
+
+def test_public_override_and_sources_decide():
+    desired = DesiredState.from_rules([rule('tcp', '10250', ANY, None), rule('tcp', '2379', ['192.0.2.1/32'], None)],
+                                      ['tcp/10250'])
+    assert desired.open_to_all == {('tcp', '10250')}
+    # Restricted sources without a set name are restricted, never everyone.
+    (identifier, protocol, port), = desired.restricted
+    assert (protocol, port) == ('tcp', '2379') and identifier.startswith('src-')
+    assert desired.peer_sets[identifier]['ipv4'] == ['192.0.2.1/32']

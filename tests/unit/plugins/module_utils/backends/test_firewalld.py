@@ -7,7 +7,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewa
 ANY = ['0.0.0.0/0', '::/0']
 RULES = [
     {'protocol': 'tcp', 'port': '6443', 'sources': ANY, 'source_set': None},
-    {'protocol': 'ipip', 'port': '', 'sources': ANY, 'source_set': None},
+    {'protocol': 'gre', 'port': '', 'sources': ANY, 'source_set': None},
     {'protocol': 'tcp', 'port': '2379', 'sources': ['192.0.2.0/31', 'fd00::/127'], 'source_set': 'etcd'},
     {'protocol': 'icmp', 'port': '', 'sources': ['192.0.2.0/31', 'fd00::/127'], 'source_set': 'etcd'},
     {'protocol': 'all', 'port': '', 'sources': ['10.233.0.0/17'], 'source_set': 'pods'},
@@ -25,7 +25,7 @@ def converged():
 def test_desired_view():
     view = wanted()
     assert view['ports'] == {'6443/tcp'}
-    assert view['protocols'] == {'ipencap'}
+    assert view['protocols'] == {'gre'}
     assert view['trusted'] == {'10.233.0.0/17'}
     assert view['ipsets'] == {'kubeports-etcd': {'family': 'inet', 'entries': {'192.0.2.0/31'}},
                               'kubeports-etcd-v6': {'family': 'inet6', 'entries': {'fd00::/127'}}}
@@ -36,8 +36,11 @@ def test_desired_view():
 
 
 def test_everything_to_everyone_is_refused():
+    everything = [{'protocol': 'all', 'port': '', 'sources': ANY, 'source_set': None}]
+    with pytest.raises(BackendError, match=r'all \(every port\) would be open to anyone'):
+        DesiredState.from_rules(everything)
     with pytest.raises(BackendError, match='every protocol to everyone'):
-        desired_view(DesiredState.from_rules([{'protocol': 'all', 'port': '', 'sources': ANY, 'source_set': None}]))
+        desired_view(DesiredState.from_rules(everything, public_ports=['all']))
 
 
 def test_converged_plans_nothing():

@@ -155,7 +155,7 @@ def test_desired_tokens():
 
 
 @pytest.mark.parametrize('rules, message', [
-    ([('all', '', ['0.0.0.0/0'], None)], 'opens every protocol to everyone'),
+    ([('all', '', ['0.0.0.0/0'], None)], r'all \(every port\) would be open to anyone'),
     ([('sctp', '9', ['0.0.0.0/0'], None)], 'cannot express sctp 9 from anyone'),
     ([('sctp', '9', ['192.0.2.0/24'], 'cluster')], "cannot express sctp 9 from peer set 'cluster'"),
 ])

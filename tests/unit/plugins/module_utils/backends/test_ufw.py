@@ -220,7 +220,7 @@ def test_ipv6_off():
      'do not accept it from 192.0.2.0/31'),
     ([('icmp', '', ['192.0.2.0/31'], 'cluster')], {}, "ufw cannot express icmp from peer set 'cluster'"),
     ([('sctp', '9', ALL, None)], DEFAULT_BEFORE, 'ufw cannot express sctp 9 from anyone'),
-    ([('all', '', ALL, None)], DEFAULT_BEFORE, 'all from anyone opens every protocol to everyone'),
+    ([('all', '', ALL, None)], DEFAULT_BEFORE, 'all (every port) would be open to anyone'),
 ])
 def test_inexpressible_rules_fail_naming_the_rule(rules, before, message):
     with pytest.raises(BackendError) as error:
