@@ -21,8 +21,16 @@ description:
     C(kubeports) comment.
   - Only what the collection created is ever removed (O(prune)); rules opened by hand stay,
     even for the same port.
-  - Steady-state changes never reload, restart or flush the firewall. firewalld cannot create
-    an ipset at runtime, so the first run that introduces a new peer set reloads firewalld once.
+  - No change ever reloads firewalld or ufw (a firewalld reload deletes kube-proxy's and the
+    CNI's chains). firewalld cannot create an ipset at runtime: a new peer set is created in
+    the permanent configuration, and opened in the runtime with one rich rule per source until
+    firewalld next loads its permanent configuration; an ipset no longer wanted is deleted from
+    the permanent configuration and emptied in the runtime.
+  - What the collection is about to create is recorded in O(state_dir) before the firewall is
+    touched, so a run killed at any point leaves nothing that O(prune) cannot find. O(state_dir)
+    is checked before anything changes.
+  - An explicitly chosen O(backend) that is not running while another firewall is active is
+    refused.
   - Runs under an exclusive lock per host, so two plays against one host serialize.
 options:
   rules:
@@ -132,7 +140,7 @@ summary:
   type: dict
   sample: {"rules": 17, "peer_sets": 4, "added": 3, "removed": 0}
 messages:
-  description: Notes about what the backend did (for example a one-time firewalld reload).
+  description: Notes about what the backend did (for example peer sets opened per source in firewalld's runtime).
   returned: always
   type: list
   elements: str
@@ -140,6 +148,7 @@ messages:
 
 import errno
 import fcntl
+import platform
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -180,6 +189,11 @@ def choose_backend(name, run_command, options):
                            'a SuSEfirewall2 configuration; choose one with backend')
     for backend in BACKENDS:
         if backend.name == name:
+            if not backend.running(run_command):
+                active = [other.name for other in BACKENDS if other is not backend and other.running(run_command)]
+                if active:
+                    raise BackendError('backend %s was chosen but %s is the active firewall on this host; nothing was '
+                                       'changed. Choose backend: %s (or auto)' % (name, active[0], active[0]))
             instance = backend(run_command, options)
             instance.check_usable()
             return instance
@@ -199,6 +213,7 @@ def run(module):
     lock = acquire_lock(params['lock_timeout'])
     try:
         backend = choose_backend(params['backend'], run_command, params)
+        backend.check_state_dir(writable=not module.check_mode)
         current = backend.read()
         change = backend.plan(desired, current, params['prune'])
         if not change.empty and not module.check_mode:
@@ -209,7 +224,7 @@ def run(module):
     return {
         'changed': not change.empty,
         'backend': backend.name,
-        'diff': change.diff(),
+        'diff': change.diff('%s on %s' % (backend.name, platform.node())),
         'summary': {'rules': len(params['rules']), 'peer_sets': len(desired.peer_sets),
                     'added': len(change.added), 'removed': len(change.removed)},
         'messages': list(getattr(backend, 'messages', [])),

@@ -173,7 +173,7 @@ def test_refuses_restart_on_a_kubernetes_host(lab, suse):
         assert status == 'CHANGED' and any('refused on this host' in line for line in result['messages']), result
         status, result = module(lab, host, {'rules': rules_for(lab, peer)})
         assert status == 'FAILED!' and 'allow_restart' in result['msg'], result
-        assert 'KUBE-* chains' in result['msg'] and 'nothing was written' in result['msg']
+        assert 'did not create (KUBE-SERVICES)' in result['msg'] and 'nothing was written' in result['msg']
         assert config(lab, host) == before and state(lab, host) == record
         status, result = module(lab, host, {'rules': rules_for(lab, peer), 'allow_restart': True})
         assert status == 'CHANGED', result

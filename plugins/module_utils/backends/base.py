@@ -168,6 +168,30 @@ class Backend(object):
         if not self.detect(self.run_command):
             raise BackendError('%s is not installed or not active on this host' % self.name)
 
+    @classmethod
+    def running(cls, run_command):
+        """True when this firewall is the one filtering traffic now (default: detect)."""
+        return cls.detect(run_command)
+
+    def check_state_dir(self, writable=True):
+        """Before any change: the record of what the collection creates can be written."""
+        directory = self.options.get('state_dir') or '/var/lib/kubeports'
+        hint = ('the collection records there what it creates, so that prune can always find it; choose a '
+                'writable directory with state_dir (kubeports_state_dir)')
+        if os.path.lexists(directory) and not os.path.isdir(directory):
+            raise BackendError('state_dir %s is not a directory; %s' % (directory, hint))
+        if not writable:
+            return
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o700)
+            handle, probe = tempfile.mkstemp(dir=directory, prefix='.probe.')
+            os.close(handle)
+            os.unlink(probe)
+        except (IOError, OSError) as exc:
+            raise BackendError('state_dir %s cannot be written (%s); nothing was changed; %s'
+                               % (directory, exc.strerror or exc, hint))
+
     def state_path(self):
         return os.path.join(self.options.get('state_dir') or '/var/lib/kubeports', '%s.json' % self.name)
 
@@ -232,9 +256,16 @@ class Change(object):
     def empty(self):
         return not self.added and not self.removed and not self.operations
 
-    def diff(self):
+    def diff(self, host_label='firewall'):
+        """Ansible's diff: ``before``/``after`` texts (the configuration file where the backend
+        edits one, else the rules removed and added, one per line), plus ``added``/``removed``."""
         result = {'added': self.added, 'removed': self.removed}
         if self.before is not None or self.after is not None:
             result['before'] = self.before or ''
             result['after'] = self.after or ''
+        else:
+            result['before'] = ''.join('%s\n' % line for line in self.removed)
+            result['after'] = ''.join('%s\n' % line for line in self.added)
+            result['before_header'] = '%s: rules removed' % host_label
+            result['after_header'] = '%s: rules added' % host_label
         return result

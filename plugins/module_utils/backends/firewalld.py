@@ -21,6 +21,8 @@ VIEWS = ('permanent', 'runtime')
 PROTOCOL_NAMES = {'icmp': 'icmp', 'icmpv6': 'ipv6-icmp', 'ipip': 'ipencap', 'gre': 'gre', 'esp': 'esp'}
 FAMILY_ONLY = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
 TRUSTED_ZONE = 'trusted'
+# Items the ownership record lists (rich rules and ipsets are recognised by the kubeports- prefix).
+OWNED_KINDS = ('ports', 'protocols', 'trusted', 'source_rich')
 OFFLINE = 'firewall-offline-cmd'
 
 
@@ -97,47 +99,87 @@ def desired_view(desired):
     return view
 
 
+def source_rich_rule(family, cidr, protocol, port):
+    """firewalld's canonical rich rule text for one source network."""
+    if protocol in PORT_PROTOCOLS:
+        element = 'port port="%s" protocol="%s"' % (port, protocol)
+    else:
+        element = 'protocol value="%s"' % PROTOCOL_NAMES[protocol]
+    return 'rule family="%s" source address="%s" %s accept' % (family, cidr, element)
+
+
+def runtime_view(wanted, desired, runtime):
+    """The runtime items for ``wanted`` when some of its ipsets are not in the runtime yet.
+
+    firewalld creates ipsets only in the permanent configuration and brings them to the
+    runtime with a reload, which deletes every other chain on the host (kube-proxy's and the
+    CNI's). So no reload: until the runtime has the ipset (after a reload or a reboot of
+    someone else's), its rules are opened in the runtime with one rich rule per source.
+    """
+    missing = set(name for name in wanted['ipsets'] if name not in runtime['ipsets'])
+    if not missing:
+        return wanted
+    view = dict(wanted, ipsets=dict((name, value) for name, value in wanted['ipsets'].items()
+                                    if name not in missing),
+                rich=set(rule for rule in wanted['rich'] if not any('ipset="%s"' % name in rule for name in missing)),
+                source_rich=set())
+    for identifier, protocol, port in sorted(desired.restricted):
+        if protocol == 'all':
+            continue
+        members = desired.peer_sets[identifier]
+        for family in ('ipv4', 'ipv6'):
+            if ipset_name(identifier, family) not in missing or FAMILY_ONLY.get(protocol, family) != family:
+                continue
+            for cidr in members[family]:
+                view['source_rich'].add(source_rich_rule(family, cidr, protocol, port))
+    view['rich'] = view['rich'] | view['source_rich']
+    return view
+
+
 def plan_views(wanted, current, owned, prune):
     """Operations and readable lines turning each current view into ``wanted``.
 
-    ``current`` maps view name to a view; ``owned`` lists ports, protocols and trusted
-    sources the collection added earlier. Pure: used by plan() and the unit tests.
+    ``wanted`` is one view for both, or {view name: view}. ``current`` maps view name to a
+    view; ``owned`` lists ports, protocols, trusted sources and runtime per-source rich rules
+    the collection added earlier. Never reloads: ipsets are created and deleted in the
+    permanent configuration only, and emptied (not deleted) in the runtime. Pure: used by
+    plan() and the unit tests.
     """
     operations, added, removed = [], {}, {}
-    reload_needed = False
+    by_view = wanted if 'permanent' in wanted else dict((name, wanted) for name in VIEWS)
 
     def note(lines, text, view):
         lines.setdefault(text, []).append(view)
 
     for view_name in VIEWS:
-        have = current[view_name]
+        want, have = by_view[view_name], current[view_name]
         for kind, label in (('ports', 'port'), ('protocols', 'protocol'), ('rich', 'rich rule'),
                             ('trusted', 'trusted source')):
-            for item in sorted(wanted[kind] - have[kind]):
+            for item in sorted(want[kind] - have[kind]):
                 operations.append((view_name, 'add', kind, item))
                 note(added, '%s %s' % (label, item), view_name)
             if not prune:
                 continue
-            for item in sorted(have[kind] - wanted[kind]):
+            for item in sorted(have[kind] - want[kind]):
                 if kind == 'rich':
-                    ours = ('ipset="%s' % PREFIX) in item
+                    ours = ('ipset="%s' % PREFIX) in item or item in owned.get('source_rich', ())
                 else:
                     ours = item in owned.get(kind, ())
                 if ours:
                     operations.append((view_name, 'remove', kind, item))
                     note(removed, '%s %s' % (label, item), view_name)
-        for name, wanted_set in sorted(wanted['ipsets'].items()):
+        for name, wanted_set in sorted(want['ipsets'].items()):
             existing = have['ipsets'].get(name)
-            if existing is None or existing['family'] != wanted_set['family']:
-                # firewalld creates ipsets only in the permanent configuration; a reload
-                # then brings them to the runtime.
-                if view_name == 'permanent':
-                    if existing is not None:
-                        operations.append((view_name, 'delete_ipset', name, None))
-                    operations.append((view_name, 'create_ipset', name, wanted_set))
+            if existing is not None and existing['family'] != wanted_set['family']:
+                raise BackendError('ipset %s exists with family %s, not %s; remove it by hand (firewall-cmd '
+                                   '--permanent --delete-ipset=%s) and run again'
+                                   % (name, existing['family'], wanted_set['family'], name))
+            if existing is None:
+                # Only the permanent configuration can create an ipset (runtime_view keeps
+                # missing runtime ipsets out of the runtime's wanted view).
+                operations.append((view_name, 'create_ipset', name, wanted_set))
                 note(added, 'ipset %s (%s: %s)' % (name, wanted_set['family'],
                                                    ', '.join(sorted(wanted_set['entries']))), view_name)
-                reload_needed = True
                 continue
             for entry in sorted(wanted_set['entries'] - existing['entries']):
                 operations.append((view_name, 'add_entry', name, entry))
@@ -146,13 +188,15 @@ def plan_views(wanted, current, owned, prune):
                 operations.append((view_name, 'remove_entry', name, entry))
                 note(removed, 'ipset %s entry %s' % (name, entry), view_name)
         if prune:
-            for name in sorted(set(have['ipsets']) - set(wanted['ipsets'])):
+            for name in sorted(set(have['ipsets']) - set(want['ipsets'])):
                 if view_name == 'permanent':
                     operations.append((view_name, 'delete_ipset', name, None))
-                note(removed, 'ipset %s' % name, view_name)
-                reload_needed = True
-    if reload_needed:
-        operations.append(('runtime', 'reload', None, None))
+                    note(removed, 'ipset %s' % name, view_name)
+                    continue
+                for entry in sorted(have['ipsets'][name]['entries']):
+                    # A runtime ipset cannot be deleted without a reload: it is emptied.
+                    operations.append((view_name, 'remove_entry', name, entry))
+                    note(removed, 'ipset %s entry %s' % (name, entry), view_name)
     return operations, _lines(added), _lines(removed)
 
 
@@ -177,6 +221,10 @@ class FirewalldBackend(Backend):
         if not shutil.which('firewall-cmd'):
             return False
         return run_command(['firewall-cmd', '--state'], check=False)[0] == 0
+
+    def note(self, message):
+        if message not in self.messages:
+            self.messages.append(message)
 
     def check_usable(self):
         if not shutil.which('firewall-cmd'):
@@ -235,9 +283,27 @@ class FirewalldBackend(Backend):
                        for key in view)
         return {'runtime': runtime, 'permanent': view, 'owned': self.load_state()}
 
-    def apply_offline(self, change):
+    def record_intent(self, change):
+        """Records what the change adds before anything is touched (a kill at any point then
+        leaves nothing prune cannot find); returns the owned items to update as it goes."""
         state = self.load_state()
-        owned = dict((kind, set(state.get(kind, []))) for kind in ('ports', 'protocols', 'trusted'))
+        owned = dict((kind, set(state.get(kind, []))) for kind in OWNED_KINDS)
+        intended = dict((kind, set(items)) for kind, items in owned.items())
+        for view, action, kind, item in change.operations:
+            kind = owned_kind(view, kind, item)
+            if action == 'add' and kind in intended:
+                intended[kind].add(item)
+        self.save_record(intended)
+        return owned
+
+    def save_record(self, owned):
+        try:
+            self.save_state(dict([('zone', self.zone)] + [(kind, sorted(items)) for kind, items in owned.items()]))
+        except (IOError, OSError) as exc:
+            raise BackendError('cannot write the ownership record %s: %s' % (self.state_path(), exc))
+
+    def apply_offline(self, change):
+        owned = self.record_intent(change)
         flags = {'ports': 'port', 'protocols': 'protocol', 'rich': 'rich-rule', 'trusted': 'source'}
         try:
             for view, action, kind, item in sorted(change.operations, key=_apply_order):
@@ -257,7 +323,7 @@ class FirewalldBackend(Backend):
                 elif action in ('add_entry', 'remove_entry'):
                     self.offline_cmd('--ipset=' + kind, '--%s=%s' % (action.replace('_', '-'), item))
         finally:
-            self.save_state(dict([('zone', self.zone)] + [(kind, sorted(items)) for kind, items in owned.items()]))
+            self.save_record(owned)
 
     def read(self):
         if self.offline:
@@ -300,6 +366,16 @@ class FirewalldBackend(Backend):
                 raise BackendError('source %s is already bound to firewalld zone %s; it cannot also be '
                                    'trusted' % (cidr, zone))
         owned = current['owned'] if current['owned'].get('zone') in (None, self.zone) else {}
+        if not self.offline:
+            runtime = runtime_view(wanted, desired, current['runtime'])
+            if runtime is not wanted:
+                runtime['rich'] = set(self._normalize_rich(rule) for rule in runtime['rich'])
+                runtime['source_rich'] = set(self._normalize_rich(rule) for rule in runtime['source_rich'])
+                self.note('new peer sets are opened per source in the runtime until firewalld next '
+                                     'loads its permanent configuration (no reload: it would delete the chains '
+                                     'of kube-proxy and the CNI): %s' % ', '.join(
+                                         sorted(set(wanted['ipsets']) - set(runtime['ipsets']))))
+            wanted = {'permanent': wanted, 'runtime': runtime}
         operations, added, removed = plan_views(wanted, current, owned, prune)
         return Change(added=added, removed=removed, operations=operations)
 
@@ -311,26 +387,21 @@ class FirewalldBackend(Backend):
         config = fw.config()
         zone_config = config.getZoneByName(self.zone)
         trusted_config = config.getZoneByName(TRUSTED_ZONE)
-        state = self.load_state()
-        owned = dict((kind, set(state.get(kind, []))) for kind in ('ports', 'protocols', 'trusted'))
-        reload_needed = any(op[1] == 'reload' for op in change.operations)
+        owned = self.record_intent(change)
         try:
             for view, action, kind, item in sorted(change.operations, key=_apply_order):
-                if view == 'runtime' and reload_needed:
-                    continue
                 self._apply_one(fw, config, zone_config, trusted_config, view, action, kind, item)
-                if view == 'permanent' and kind in owned:
-                    (owned[kind].add if action == 'add' else owned[kind].discard)(item)
-            if reload_needed:
-                fw.reload()
-                self.messages.append('firewalld reloaded once: new or removed kubeports ipsets '
-                                     '(firewalld cannot change ipsets at runtime)')
+                recorded = owned_kind(view, kind, item)
+                if recorded in owned and action == 'add':
+                    owned[recorded].add(item)
+                elif recorded in owned and action == 'remove' and (view == 'permanent' or recorded == 'source_rich'):
+                    owned[recorded].discard(item)
         except BackendError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
             raise BackendError('firewalld rejected a change: %s' % exc)
         finally:
-            self.save_state(dict([('zone', self.zone)] + [(kind, sorted(items)) for kind, items in owned.items()]))
+            self.save_record(owned)
 
     def _apply_one(self, fw, config, zone_config, trusted_config, view, action, kind, item):
         if kind == 'trusted':
@@ -374,11 +445,18 @@ class FirewalldBackend(Backend):
                 (fw.addEntry if action == 'add_entry' else fw.removeEntry)(kind, item)
 
 
+def owned_kind(view, kind, item):
+    """The ownership record's kind for an operation's item (runtime per-source rules have one)."""
+    if kind == 'rich' and view == 'runtime' and 'source address=' in str(item):
+        return 'source_rich'
+    return kind
+
+
 def _apply_order(operation):
-    """Permanent before runtime; removals (rules first, then ipsets) before additions."""
+    """Permanent before runtime; additions (ipsets, then entries, then rules) before removals
+    (rules, then entries, then ipsets), so what stays open is never closed in between."""
     view, action, kind, _item = operation
-    rank = {'remove': 0, 'remove_entry': 1, 'delete_ipset': 2, 'create_ipset': 3, 'add_entry': 4,
-            'add': 5, 'reload': 6}[action]
+    rank = {'create_ipset': 0, 'add_entry': 1, 'add': 2, 'remove': 3, 'remove_entry': 4, 'delete_ipset': 5}[action]
     if action in ('add', 'remove') and kind == 'rich':
-        rank = rank - 0.5 if action == 'remove' else rank + 0.5
+        rank = rank + 0.5 if action == 'add' else rank - 0.5
     return (VIEWS.index(view), rank)

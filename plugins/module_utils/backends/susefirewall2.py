@@ -52,6 +52,9 @@ _UNQUOTED = re.compile(r'[^\s#;]*')
 # Signs that Kubernetes runs on the host (SuSEfirewall2 start would flush its chains).
 KUBERNETES_PATHS = ('/etc/kubernetes', '/var/lib/kubelet/config.yaml', '/etc/rancher/k3s', '/etc/rancher/rke2')
 KUBERNETES_PROCESSES = ('kubelet', 'k3s', 'k3s-server', 'k3s-agent', 'rke2')
+BUILTIN_CHAINS = ('INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING')
+# Chains SuSEfirewall2 creates itself (input_ext, forward_int, reject_func...).
+OWN_CHAINS = re.compile(r'^(input|forward)_(ext|int|dmz)$|^reject_func$')
 
 Assignment = collections.namedtuple('Assignment', 'name quote start end value')
 Assignment.__doc__ = """A variable's last assignment: ``value`` is text[start:end] (inside the quotes)."""
@@ -291,8 +294,15 @@ def plan_config(text, wanted, route, owned, prune):
     return new_text, added, removed, record
 
 
+def foreign_chains(saved):
+    """User chains of iptables-save output that are not SuSEfirewall2's own."""
+    chains = re.findall(r'^:(\S+)', saved, re.M)
+    return sorted(set(chain for chain in chains if chain not in BUILTIN_CHAINS and not OWN_CHAINS.match(chain)))
+
+
 def kubernetes_signs(run_command, exists=os.path.exists, proc='/proc'):
-    """Why this host looks like a Kubernetes node ([] when it does not)."""
+    """Why a start of SuSEfirewall2 would destroy state it did not create: Kubernetes on the
+    host, or chains of other tools (kube-proxy, CNIs, fail2ban...). [] when there is none."""
     signs = ['%s exists' % path for path in KUBERNETES_PATHS if exists(path)]
     try:
         pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
@@ -311,8 +321,11 @@ def kubernetes_signs(run_command, exists=os.path.exists, proc='/proc'):
     for command in ('iptables-save', 'ip6tables-save'):
         if shutil.which(command):
             rc, out, _err = run_command([command], check=False)
-            if rc == 0 and re.search(r'^:KUBE-', out, re.M):
-                signs.append('%s shows KUBE-* chains' % command)
+            foreign = foreign_chains(out) if rc == 0 else []
+            if foreign:
+                signs.append('%s shows chains SuSEfirewall2 did not create (%s)' % (command, ', '.join(foreign[:5])
+                                                                                  + (' and %d more' % (len(foreign) - 5)
+                                                                                     if len(foreign) > 5 else '')))
     if shutil.which('nft'):
         rc, out, _err = run_command(['nft', 'list', 'tables'], check=False)
         if rc == 0 and re.search(r'\bkube-proxy\b', out):
@@ -326,6 +339,10 @@ class SuseFirewall2Backend(Backend):
     @classmethod
     def detect(cls, run_command):
         return os.path.exists(CONFIG) and bool(shutil.which(COMMAND))
+
+    @classmethod
+    def running(cls, run_command):
+        return cls.detect(run_command) and run_command([COMMAND, 'status'], check=False)[0] == 0
 
     def check_usable(self):
         if not os.path.exists(CONFIG):
@@ -370,8 +387,8 @@ class SuseFirewall2Backend(Backend):
 
     @staticmethod
     def refusal(signs):
-        return ('this host runs Kubernetes (%s) and "%s start" flushes every iptables table, kube-proxy\'s and the '
-                'CNI\'s chains included; nothing was written. Set allow_restart: true to apply anyway, best in a '
+        return ('this host has state that SuSEfirewall2 did not create (%s) and "%s start" flushes every iptables '
+                'table, kube-proxy\'s, the CNI\'s and other tools\' chains included; nothing was written. Set allow_restart: true to apply anyway, best in a '
                 'maintenance window (with SuSEfirewall2 stopped, the file is written without a restart)'
                 % ('; '.join(signs), COMMAND))
 

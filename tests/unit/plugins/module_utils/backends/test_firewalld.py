@@ -2,7 +2,7 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import (
-    desired_view, empty_view, firewalld_state, parse_ipset_info, plan_views, rich_rule)
+    _apply_order, desired_view, empty_view, firewalld_state, parse_ipset_info, plan_views, rich_rule, runtime_view)
 
 ANY = ['0.0.0.0/0', '::/0']
 RULES = [
@@ -47,15 +47,31 @@ def test_converged_plans_nothing():
     assert plan_views(wanted(), converged(), {}, True) == ([], [], [])
 
 
-def test_clean_host_creates_ipsets_once_and_reloads():
+def test_clean_host_creates_ipsets_in_the_permanent_configuration_without_a_reload():
     current = {'permanent': empty_view(), 'runtime': empty_view()}
-    operations, added, removed = plan_views(wanted(), current, {}, True)
+    desired = DesiredState.from_rules(RULES)
+    runtime = runtime_view(wanted(), desired, current['runtime'])
+    operations, added, removed = plan_views({'permanent': wanted(), 'runtime': runtime}, current, {}, True)
     assert removed == []
-    assert ('runtime', 'reload', None, None) in operations
+    assert not any(op[1] == 'reload' for op in operations)
     creates = [op for op in operations if op[1] == 'create_ipset']
     assert [op[0] for op in creates] == ['permanent', 'permanent']
-    assert 'ipset kubeports-etcd (inet: 192.0.2.0/31)' in added
+    assert 'ipset kubeports-etcd (inet: 192.0.2.0/31) (permanent only)' in added
     assert 'port 6443/tcp' in added
+    # Until the runtime has the ipsets, their rules are opened per source there.
+    per_source = 'rule family="ipv4" source address="192.0.2.0/31" port port="2379" protocol="tcp" accept'
+    assert ('runtime', 'add', 'rich', per_source) in operations
+    assert 'rich rule %s (runtime only)' % per_source in added
+    assert not any(op[0] == 'runtime' and 'ipset="kubeports-etcd"' in str(op[3]) for op in operations)
+
+
+def test_runtime_ipset_present_replaces_per_source_rules():
+    current = converged()
+    per_source = 'rule family="ipv4" source address="192.0.2.0/31" port port="2379" protocol="tcp" accept'
+    current['runtime']['rich'].add(per_source)
+    operations, _added, removed = plan_views(wanted(), current, {'source_rich': [per_source]}, True)
+    assert operations == [('runtime', 'remove', 'rich', per_source)]
+    assert removed == ['rich rule %s (runtime only)' % per_source]
 
 
 @pytest.mark.parametrize('mutate, prune, expected_ops, added, removed', [
@@ -89,13 +105,29 @@ def test_plan_views_changes(mutate, prune, expected_ops, added, removed):
     assert plan_views(wanted(), current, owned, prune) == (expected_ops, added, removed)
 
 
-def test_stale_ipset_is_deleted_with_a_reload():
+def test_stale_ipset_is_deleted_permanently_and_emptied_in_the_runtime():
     current = converged()
     for view in current.values():
         view['ipsets']['kubeports-old'] = {'family': 'inet', 'entries': {'192.0.2.9/32'}}
     operations, added, removed = plan_views(wanted(), current, {}, True)
-    assert operations == [('permanent', 'delete_ipset', 'kubeports-old', None), ('runtime', 'reload', None, None)]
-    assert removed == ['ipset kubeports-old'] and added == []
+    assert operations == [('permanent', 'delete_ipset', 'kubeports-old', None),
+                          ('runtime', 'remove_entry', 'kubeports-old', '192.0.2.9/32')]
+    assert removed == ['ipset kubeports-old (permanent only)', 'ipset kubeports-old entry 192.0.2.9/32 (runtime only)']
+    assert added == []
+    # An emptied runtime ipset is left alone afterwards.
+    current['permanent']['ipsets'].pop('kubeports-old')
+    current['runtime']['ipsets']['kubeports-old']['entries'] = set()
+    assert plan_views(wanted(), current, {}, True) == ([], [], [])
+
+
+def test_apply_order_adds_before_it_removes():
+    operations = [('runtime', 'remove', 'rich', 'a'), ('permanent', 'delete_ipset', 'x', None),
+                  ('permanent', 'add', 'rich', 'b'), ('permanent', 'create_ipset', 'y', {}),
+                  ('permanent', 'remove', 'rich', 'c'), ('permanent', 'add', 'ports', '1/tcp')]
+    assert sorted(operations, key=_apply_order) == [
+        ('permanent', 'create_ipset', 'y', {}), ('permanent', 'add', 'ports', '1/tcp'),
+        ('permanent', 'add', 'rich', 'b'), ('permanent', 'remove', 'rich', 'c'),
+        ('permanent', 'delete_ipset', 'x', None), ('runtime', 'remove', 'rich', 'a')]
 
 
 @pytest.mark.parametrize('answer, state', [

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends import susefirewall2
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import (
-    SuseFirewall2Backend, desired_tokens, edit_config, edit_value, kubernetes_signs, load_owned, normalize,
+    SuseFirewall2Backend, desired_tokens, edit_config, edit_value, foreign_chains, kubernetes_signs, load_owned, normalize,
     parse_config, plan_config, tokens_of)
 
 CONFIG = '''## Path:\tSecurity/SuSEfirewall2
@@ -244,6 +244,16 @@ def test_first_cut_state_file_is_read():
         'route_before': 'no'}
 
 
+@pytest.mark.parametrize('saved, expected', [
+    (':INPUT DROP [0:0]\n:input_ext - [0:0]\n:forward_int - [0:0]\n:reject_func - [0:0]\n', []),
+    (':INPUT DROP [0:0]\n:f2b-sshd - [0:0]\n:input_ext - [0:0]\n', ['f2b-sshd']),
+    ('*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:cali-PREROUTING - [0:0]\n',
+     ['KUBE-SERVICES', 'cali-PREROUTING']),
+])
+def test_foreign_chains(saved, expected):
+    assert foreign_chains(saved) == expected
+
+
 def test_kubernetes_signs(tmp_path):
     proc = tmp_path / 'proc'
     for pid, name in (('1', 'systemd'), ('42', 'kubelet'), ('self', 'python3')):
@@ -252,13 +262,14 @@ def test_kubernetes_signs(tmp_path):
 
     def run_command(argv, check=True):
         if argv[0] == 'iptables-save':
-            return 0, '*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n', ''
+            return 0, ('*filter\n:INPUT DROP [0:0]\n:input_ext - [0:0]\n:cali-INPUT - [0:0]\nCOMMIT\n'
+                       '*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n'), ''
         return 0, 'table inet filter\n', ''
 
     signs = kubernetes_signs(run_command, exists=lambda path: path == '/etc/kubernetes', proc=str(proc))
     assert signs[:2] == ['/etc/kubernetes exists', 'a kubelet process runs']
     if susefirewall2.shutil.which('iptables-save'):
-        assert 'iptables-save shows KUBE-* chains' in signs
+        assert 'iptables-save shows chains SuSEfirewall2 did not create (KUBE-SERVICES, cali-INPUT)' in signs
     assert kubernetes_signs(lambda argv, check=True: (0, '', ''), exists=lambda path: False,
                             proc=str(tmp_path / 'none')) == []
 
@@ -335,7 +346,7 @@ def test_refused_on_kubernetes_before_anything_is_written(tmp_path, monkeypatch)
     host = Host(tmp_path, monkeypatch, kubernetes=['/etc/kubernetes exists'])
     change, messages = host.run(STATE, check_mode=True)
     assert not change.empty and 'refused on this host' in messages[0]
-    with pytest.raises(BackendError, match='runs Kubernetes .*/etc/kubernetes exists.*nothing was written.*'
+    with pytest.raises(BackendError, match='did not create .*/etc/kubernetes exists.*nothing was written.*'
                                            'allow_restart'):
         host.run(STATE)
     assert host.config.read_text() == CONFIG and not host.state_dir.exists()
