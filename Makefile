@@ -17,7 +17,7 @@ PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
 	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps
 
-.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule test demo benchmark benchmark-lab clean
+.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule leftovers test demo benchmark benchmark-lab clean
 
 all: test
 
@@ -124,7 +124,12 @@ demo: apt venv install
 	ansible-playbook -i $(DEMO_INVENTORY) playbooks/verify.yml -e kubeports_verify_report_dir=$(BUILD)/demo; \
 	echo "Demo done; reports in $(BUILD)/demo"
 
-test: apt venv docs-check unit sanity lint integration molecule
+# Nothing the tests started may outlive them (orphaned controllers or workers, rollback timers, lab state).
+leftovers:
+	tools/leftovers
+	$(LAB) leftovers
+
+test: apt venv docs-check unit sanity lint integration molecule leftovers
 	@echo "make test: all suites passed"
 
 clean:

@@ -22,7 +22,7 @@ description:
   - Only what the collection created is ever removed (O(prune)); rules opened by hand stay,
     even for the same port.
   - No change ever reloads firewalld or ufw (a firewalld reload deletes kube-proxy's and the
-    CNI's chains). firewalld cannot create an ipset at runtime: a new peer set is created in
+    CNI's chains). firewalld cannot create an ipset at runtime, so a new peer set is created in
     the permanent configuration, and opened in the runtime with one rich rule per source until
     firewalld next loads its permanent configuration; an ipset no longer wanted is deleted from
     the permanent configuration and emptied in the runtime.
@@ -79,6 +79,16 @@ options:
         stopped; its configuration file is still updated.
     type: bool
     default: false
+  confirm_timeout:
+    description:
+      - Seconds within which a change must be confirmed with M(kubeports.firewall.port_rules_confirm)
+        (over a new SSH connection), else the host restores the previous rules by itself; it
+        removes what was added and re-adds what was removed, without a reload or a flush.
+      - The rollback is armed before anything changes and runs detached on the host, without
+        systemd; it survives the controller and the connection dying. V(0) applies without it.
+      - While a change awaits confirmation, another run on the host is refused.
+    type: int
+    default: 0
   lock_timeout:
     description: Seconds to wait for another run on the same host to finish.
     type: int
@@ -89,7 +99,7 @@ attributes:
     description: Reports the same diff a real run would make and changes nothing.
   diff_mode:
     support: full
-    description: C(added) and C(removed) items; C(before) and C(after) for file-based backends.
+    description: The rules removed and added, or the configuration file before and after (SuSEfirewall2).
 notes:
   - Protocol-only rules (ICMP, IPIP, ESP, GRE) are opened where the backend can express them;
     elsewhere the module fails naming the rule.
@@ -129,11 +139,25 @@ diff:
       type: list
       elements: str
     before:
-      description: The configuration file before (file-based backends).
+      description: The rules removed, one per line, or the configuration file before (SuSEfirewall2).
       type: str
     after:
-      description: The configuration file after (file-based backends).
+      description: The rules added, one per line, or the configuration file after (SuSEfirewall2).
       type: str
+rollback:
+  description: The armed rollback of a change (with O(confirm_timeout)); confirm it with its C(token).
+  returned: when a change was applied with O(confirm_timeout)
+  type: dict
+  contains:
+    token:
+      description: Identifies the pending change.
+      type: str
+    deadline:
+      description: Seconds since the epoch after which the host rolls back by itself.
+      type: float
+    timeout:
+      description: The O(confirm_timeout) it was armed with.
+      type: int
 summary:
   description: Counts of the desired rules and of the changes.
   returned: always
@@ -146,63 +170,17 @@ messages:
   elements: str
 '''
 
-import errno
-import fcntl
-import platform
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
-    BackendError, DesiredState)
-from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import FirewalldBackend
-from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import SuseFirewall2Backend
-from ansible_collections.kubeports.firewall.plugins.module_utils.backends.ufw import UfwBackend
-
-BACKENDS = (FirewalldBackend, UfwBackend, SuseFirewall2Backend)
-LOCK_PATH = '/run/kubeports-firewall.lock'
-
-
-def acquire_lock(timeout):
-    handle = open(LOCK_PATH, 'w')  # pylint: disable=consider-using-with
-    deadline = time.time() + max(0, timeout)
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except (IOError, OSError) as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            if time.time() >= deadline:
-                handle.close()
-                raise BackendError('another kubeports run holds %s; gave up after %d s (lock_timeout)'
-                                   % (LOCK_PATH, timeout))
-            time.sleep(0.2)
-
-
-def choose_backend(name, run_command, options):
-    if name == 'auto':
-        for backend in BACKENDS:
-            if backend.detect(run_command):
-                return backend(run_command, options)
-        raise BackendError('no active firewall found: looked for a running firewalld, an active ufw and '
-                           'a SuSEfirewall2 configuration; choose one with backend')
-    for backend in BACKENDS:
-        if backend.name == name:
-            if not backend.running(run_command):
-                active = [other.name for other in BACKENDS if other is not backend and other.running(run_command)]
-                if active:
-                    raise BackendError('backend %s was chosen but %s is the active firewall on this host; nothing was '
-                                       'changed. Choose backend: %s (or auto)' % (name, active[0], active[0]))
-            instance = backend(run_command, options)
-            instance.check_usable()
-            return instance
-    raise BackendError('unknown backend %r' % name)
+from ansible_collections.kubeports.firewall.plugins.module_utils import rollback
+from ansible_collections.kubeports.firewall.plugins.module_utils.apply import apply_rules
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
 
 
 def run(module):
     params = module.params
-    desired = DesiredState.from_rules(params['rules'], params['public_ports'])
 
     def run_command(argv, check=True, data=None):
         rc, out, err = module.run_command(argv, data=data)
@@ -210,25 +188,33 @@ def run(module):
             raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
         return rc, out, err
 
-    lock = acquire_lock(params['lock_timeout'])
+    timeout = params['confirm_timeout']
+    armed = []
+    if not module.check_mode:
+        earlier = rollback.check_no_pending(params['state_dir'])
+        if earlier:
+            module.warn('an earlier unconfirmed change was rolled back first: %s' % earlier)
+
+    def arm(backend, _change):
+        if timeout > 0:
+            armed.append(rollback.arm(params, params['rules'], timeout, backend.name))
+
     try:
-        backend = choose_backend(params['backend'], run_command, params)
-        backend.check_state_dir(writable=not module.check_mode)
-        current = backend.read()
-        change = backend.plan(desired, current, params['prune'])
-        if not change.empty and not module.check_mode:
-            backend.apply(change)
-            backend.verify(desired, backend.read(), params['prune'])
-    finally:
-        lock.close()
-    return {
-        'changed': not change.empty,
-        'backend': backend.name,
-        'diff': change.diff('%s on %s' % (backend.name, platform.node())),
-        'summary': {'rules': len(params['rules']), 'peer_sets': len(desired.peer_sets),
-                    'added': len(change.added), 'removed': len(change.removed)},
-        'messages': list(getattr(backend, 'messages', [])),
-    }
+        applied = apply_rules(run_command, params, params['rules'], module.check_mode, before_write=arm)
+    except BackendError as exc:
+        if armed:
+            raise BackendError('%s; the host restores its previous rules by itself at %s'
+                               % (exc, time.strftime('%H:%M:%S', time.localtime(armed[0]['deadline']))))
+        raise
+    result = applied.result(params['rules'])
+    if armed:
+        record = armed[0]
+        connection = rollback.ssh_connection()
+        rollback.inject_test_fault(record, connection[3] if connection else 22)
+        result['rollback'] = {'token': record['token'], 'deadline': record['deadline'], 'timeout': timeout}
+    elif not module.check_mode:
+        rollback.record_applied(params['state_dir'], params['rules'], params['public_ports'])
+    return result
 
 
 def main():
@@ -242,9 +228,13 @@ def main():
             allow_restart=dict(type='bool', default=False),
             lock_timeout=dict(type='int', default=60),
             public_ports=dict(type='list', elements='str', default=[]),
+            confirm_timeout=dict(type='int', default=0),
         ),
         supports_check_mode=True,
     )
+    if module.params['confirm_timeout'] < 0:
+        module.fail_json(msg='confirm_timeout must be 0 (no confirmation) or a number of seconds, got %d'
+                         % module.params['confirm_timeout'])
     try:
         module.exit_json(**run(module))
     except BackendError as exc:

@@ -55,6 +55,36 @@ def root_ruleset():
     return "\n".join(parts)
 
 
+def descendants(pid):
+    """Every process below ``pid`` (Ansible's workers start sessions of their own)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(proc):
+    """Kills a controller started by a test and every process it started, by id."""
+    for pid in [proc.pid] + descendants(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=30)
+
+
 def run_playbook(lab, workdir, cluster, name, *extra, timeout=600):
     """Runs an installed playbook of the collection on the lab with a cluster inventory layer.
 

@@ -73,6 +73,9 @@ PLAYBOOK = """
         backend: "{{ module_args.backend | default('auto') }}"
         prune: "{{ module_args.prune | default(true) }}"
         allow_restart: "{{ module_args.allow_restart | default(false) }}"
+        state_dir: "{{ module_args.state_dir | default(omit) }}"
+        public_ports: "{{ module_args.public_ports | default(omit) }}"
+        confirm_timeout: "{{ module_args.confirm_timeout | default(omit) }}"
       register: result
       ignore_errors: true
     - name: Keep the result for the test
@@ -269,18 +272,15 @@ def test_chosen_backend_not_active(lab, target):
         status, result = module(lab, host, {'rules': [], 'backend': 'ufw'})
         assert status == 'FAILED!' and 'ufw is not active' in result['msg'], result
         return
-    # firewalld is installed but stopped on the ufw host: its permanent configuration is
-    # written offline, and the running firewall (ufw) is untouched.
-    before = lab.exec(host, ['ufw', 'status']).stdout
-    rules = rules_for(lab, peer)
-    status, result = module(lab, host, {'rules': rules, 'backend': 'firewalld'})
-    assert status == 'CHANGED' and 'firewalld is not running' in ' '.join(result['messages']), result
-    assert '39501/tcp' in lab.exec(host, ['firewall-offline-cmd', '--list-ports']).stdout
-    assert 'kubeports-testpeers' in lab.exec(host, ['firewall-offline-cmd', '--get-ipsets']).stdout
-    assert module(lab, host, {'rules': rules, 'backend': 'firewalld'})[0] == 'SUCCESS'
-    assert module(lab, host, {'rules': [], 'backend': 'firewalld'})[0] == 'CHANGED'
-    assert '39501/tcp' not in lab.exec(host, ['firewall-offline-cmd', '--list-ports']).stdout
-    assert lab.exec(host, ['ufw', 'status']).stdout == before
+    # firewalld is installed but stopped on the ufw host: writing its offline configuration
+    # would report a change that filters nothing; refused, and nothing is written.
+    before = ruleset(lab, host)
+    offline = lab.exec(host, ['firewall-offline-cmd', '--list-ports']).stdout
+    status, result = module(lab, host, {'rules': rules_for(lab, peer), 'backend': 'firewalld'})
+    assert status == 'FAILED!', result
+    assert 'backend firewalld was chosen but ufw is the active firewall on this host' in result['msg'], result
+    assert ruleset(lab, host) == before
+    assert lab.exec(host, ['firewall-offline-cmd', '--list-ports']).stdout == offline
 
 
 def test_concurrent_runs_serialize(lab, target):

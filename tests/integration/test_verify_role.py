@@ -7,13 +7,12 @@ probed over IPv4 and IPv6.
 
 import json
 import os
-import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import BIN, COLLECTIONS, PLAYBOOKS, run_playbook
+from conftest import BIN, COLLECTIONS, PLAYBOOKS, kill_tree, run_playbook
 
 # A dual-stack Flannel cluster; SSH only from the controller (not a probing host).
 PROFILE = {
@@ -211,8 +210,7 @@ def test_listeners_outlive_a_dead_controller_only_until_their_lifetime(lab, heal
         started = time.monotonic()
         assert len(listener_pids()) == 4
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        kill_tree(proc)
     assert len(listener_pids()) == 4
     deadline = started + lifetime + 10
     while listener_pids() and time.monotonic() < deadline:

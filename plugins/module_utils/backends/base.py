@@ -179,7 +179,7 @@ class Backend(object):
         hint = ('the collection records there what it creates, so that prune can always find it; choose a '
                 'writable directory with state_dir (kubeports_state_dir)')
         if os.path.lexists(directory) and not os.path.isdir(directory):
-            raise BackendError('state_dir %s is not a directory; %s' % (directory, hint))
+            raise BackendError('state_dir %s is not a directory; nothing was changed; %s' % (directory, hint))
         if not writable:
             return
         try:

@@ -371,10 +371,10 @@ class FirewalldBackend(Backend):
             if runtime is not wanted:
                 runtime['rich'] = set(self._normalize_rich(rule) for rule in runtime['rich'])
                 runtime['source_rich'] = set(self._normalize_rich(rule) for rule in runtime['source_rich'])
-                self.note('new peer sets are opened per source in the runtime until firewalld next '
-                                     'loads its permanent configuration (no reload: it would delete the chains '
-                                     'of kube-proxy and the CNI): %s' % ', '.join(
-                                         sorted(set(wanted['ipsets']) - set(runtime['ipsets']))))
+                pending = ', '.join(sorted(set(wanted['ipsets']) - set(runtime['ipsets'])))
+                self.note('new peer sets are opened per source in the runtime until firewalld next loads its '
+                          'permanent configuration (no reload: it would delete the chains of kube-proxy and the '
+                          'CNI): %s' % pending)
             wanted = {'permanent': wanted, 'runtime': runtime}
         operations, added, removed = plan_views(wanted, current, owned, prune)
         return Change(added=added, removed=removed, operations=operations)

@@ -323,9 +323,9 @@ def kubernetes_signs(run_command, exists=os.path.exists, proc='/proc'):
             rc, out, _err = run_command([command], check=False)
             foreign = foreign_chains(out) if rc == 0 else []
             if foreign:
-                signs.append('%s shows chains SuSEfirewall2 did not create (%s)' % (command, ', '.join(foreign[:5])
-                                                                                  + (' and %d more' % (len(foreign) - 5)
-                                                                                     if len(foreign) > 5 else '')))
+                more = ' and %d more' % (len(foreign) - 5) if len(foreign) > 5 else ''
+                signs.append('%s shows chains SuSEfirewall2 did not create (%s%s)'
+                             % (command, ', '.join(foreign[:5]), more))
     if shutil.which('nft'):
         rc, out, _err = run_command(['nft', 'list', 'tables'], check=False)
         if rc == 0 and re.search(r'\bkube-proxy\b', out):

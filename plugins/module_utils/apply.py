@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One apply of a host's rules: lock, choose the backend, check, read, plan, write once,
+re-read. Shared by the port_rules module and the host's own rollback (rollback.py).
+
+Runs on the managed host: standard library only.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import fcntl
+import platform
+import time
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import FirewalldBackend
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import SuseFirewall2Backend
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.ufw import UfwBackend
+
+BACKENDS = (FirewalldBackend, UfwBackend, SuseFirewall2Backend)
+LOCK_PATH = '/run/kubeports-firewall.lock'
+
+
+def acquire_lock(timeout):
+    handle = open(LOCK_PATH, 'w')  # pylint: disable=consider-using-with
+    deadline = time.time() + max(0, timeout)
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.time() >= deadline:
+                handle.close()
+                raise BackendError('another kubeports run holds %s; gave up after %d s (lock_timeout)'
+                                   % (LOCK_PATH, timeout))
+            time.sleep(0.2)
+
+
+def choose_backend(name, run_command, options):
+    if name == 'auto':
+        for backend in BACKENDS:
+            if backend.detect(run_command):
+                return backend(run_command, options)
+        raise BackendError('no active firewall found: looked for a running firewalld, an active ufw and '
+                           'a SuSEfirewall2 configuration; choose one with backend')
+    for backend in BACKENDS:
+        if backend.name == name:
+            if not backend.running(run_command):
+                active = [other.name for other in BACKENDS if other is not backend and other.running(run_command)]
+                if active:
+                    raise BackendError('backend %s was chosen but %s is the active firewall on this host; nothing was '
+                                       'changed. Choose backend: %s (or auto)' % (name, active[0], active[0]))
+            instance = backend(run_command, options)
+            instance.check_usable()
+            return instance
+    raise BackendError('unknown backend %r' % name)
+
+
+class Applied(object):
+    """What one apply found and did."""
+
+    def __init__(self, backend, change, desired):
+        self.backend, self.change, self.desired = backend, change, desired
+
+    def result(self, rules):
+        return {
+            'changed': not self.change.empty,
+            'backend': self.backend.name,
+            'diff': self.change.diff('%s on %s' % (self.backend.name, platform.node())),
+            'summary': {'rules': len(rules), 'peer_sets': len(self.desired.peer_sets),
+                        'added': len(self.change.added), 'removed': len(self.change.removed)},
+            'messages': list(getattr(self.backend, 'messages', [])),
+        }
+
+
+def apply_rules(run_command, options, rules, check_mode=False, before_write=None):
+    """Plan ``rules`` on this host and, unless ``check_mode``, write the change once.
+
+    ``options`` are the module's parameters (backend, prune, state_dir, ...).
+    ``before_write(backend, change)`` runs after planning, before anything is written (the
+    module arms its rollback there); nothing is written if it raises.
+    """
+    desired = DesiredState.from_rules(rules, options.get('public_ports') or ())
+    lock = acquire_lock(options.get('lock_timeout', 60))
+    try:
+        backend = choose_backend(options.get('backend') or 'auto', run_command, options)
+        backend.check_state_dir(writable=not check_mode)
+        current = backend.read()
+        change = backend.plan(desired, current, options.get('prune', True))
+        if not change.empty and not check_mode:
+            if before_write is not None:
+                before_write(backend, change)
+            backend.apply(change)
+            backend.verify(desired, backend.read(), options.get('prune', True))
+    finally:
+        lock.close()
+    return Applied(backend, change, desired)

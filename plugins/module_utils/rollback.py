@@ -1,0 +1,286 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Commit-confirmed apply: before a change the host arms its own rollback, a detached timer
+that restores the previous rules (no reload, no flush) unless the change is confirmed over a
+new SSH connection in time. Needs no systemd and survives the controller and the SSH
+connection dying at any point.
+
+Files in the state directory:
+- ``applied.json``: the rules (and public_ports) of the last change that was confirmed, or
+  applied without confirmation; a rollback restores these.
+- ``pending.json``: a change that awaits confirmation: its token, deadline, the previous and
+  the new rules, the backend options, the timer's pid.
+- ``rollback-payload.zip``: a copy of the module's code, which the timer runs.
+- ``rollback.log``: what each rollback did.
+
+Runs on the managed host: standard library only.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.apply import apply_rules
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
+
+PENDING = 'pending.json'
+APPLIED = 'applied.json'
+PAYLOAD = 'rollback-payload.zip'
+LOG = 'rollback.log'
+PENDING_LOCK = '/run/kubeports-pending.lock'
+# Test-only hook of the lab (docs/lab.md): when this file exists, a change is followed by a
+# fault that drops new connections to the SSH port, which only the rollback removes.
+TEST_FAULT = '/run/kubeports/test-fault-block-new-ssh'
+FAULT_TABLE = 'kubeports_test_fault'
+BOOT = ('import sys; sys.path.insert(0, sys.argv[1]); '
+        'from ansible_collections.kubeports.firewall.plugins.module_utils.rollback import timer_main; '
+        'sys.exit(timer_main(sys.argv[2], sys.argv[3]))')
+OPTION_NAMES = ('backend', 'firewalld_zone', 'state_dir', 'allow_restart', 'lock_timeout')
+
+
+def _path(state_dir, name):
+    return os.path.join(state_dir, name)
+
+
+def read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, OSError):
+        return None
+    except ValueError as exc:
+        raise BackendError('%s is not valid JSON (%s); fix or remove it' % (path, exc))
+
+
+def write_json(path, data):
+    directory = os.path.dirname(path)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix='.tmp.')
+    with os.fdopen(handle, 'w') as stream:
+        json.dump(data, stream, indent=2, sort_keys=True)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.rename(temporary, path)
+
+
+def remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class PendingLock(object):
+    """Serializes the confirmation with the timer's decision to roll back."""
+
+    def __enter__(self):
+        self.handle = open(PENDING_LOCK, 'w')  # pylint: disable=consider-using-with
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+def run_command(argv, check=True, data=None):
+    """AnsibleModule.run_command's contract, for the timer (which runs without Ansible)."""
+    try:
+        proc = subprocess.run(argv, input=data, capture_output=True, text=True, timeout=300, check=False)
+    except OSError as exc:
+        if check:
+            raise BackendError('%s failed: %s' % (' '.join(argv), exc))
+        return 127, '', str(exc)
+    if check and proc.returncode != 0:
+        raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), proc.returncode,
+                                                      (proc.stderr or proc.stdout).strip()))
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def payload_path():
+    """The zip of the running module's code (Ansible's AnsiballZ payload), or None."""
+    for entry in sys.path:
+        if entry.endswith('_payload.zip') and os.path.isfile(entry):
+            return entry
+    return None
+
+
+def alive(pid, token):
+    """True when ``pid`` is this pending change's timer."""
+    try:
+        with open('/proc/%d/cmdline' % int(pid), 'rb') as handle:
+            return token.encode() in handle.read()
+    except (IOError, OSError, TypeError, ValueError):
+        return False
+
+
+def check_no_pending(state_dir):
+    """Before a new change: an earlier change still awaiting confirmation is an error, or
+    (its timer gone, for example after a reboot) it is rolled back first."""
+    record = read_json(_path(state_dir, PENDING))
+    if not record:
+        return None
+    if alive(record.get('pid'), record.get('token', '')):
+        raise BackendError('a change of an earlier run awaits confirmation until %s (token %s); the host rolls it '
+                           'back by itself then. Run again after that, or confirm it with port_rules_confirm'
+                           % (time.strftime('%H:%M:%S', time.localtime(record.get('deadline', 0))),
+                              record.get('token')))
+    return roll_back(record, reason='its timer was gone (the host restarted?)')
+
+
+def arm(options, rules, timeout, backend_name):
+    """Records the pending change and starts the host's rollback timer; returns the record."""
+    state_dir = options['state_dir']
+    source = payload_path()
+    if source is None:
+        raise BackendError('cannot arm the rollback: the module\'s code was not found on the host; nothing was '
+                           'changed. Run with confirm_timeout: 0 (kubeports_confirm_timeout) to apply without it')
+    payload = _path(state_dir, PAYLOAD)
+    shutil.copyfile(source, payload)
+    applied = read_json(_path(state_dir, APPLIED)) or {'rules': [], 'public_ports': []}
+    record = {
+        'token': uuid.uuid4().hex,
+        'deadline': time.time() + timeout,
+        'timeout': timeout,
+        'previous': {'rules': applied.get('rules', []), 'public_ports': applied.get('public_ports', [])},
+        'new': {'rules': rules, 'public_ports': list(options.get('public_ports') or [])},
+        'options': dict((name, options.get(name)) for name in OPTION_NAMES),
+        'faults': [],
+        'pid': None,
+    }
+    record['options']['backend'] = backend_name
+    pending = _path(state_dir, PENDING)
+    write_json(pending, record)
+    log = open(_path(state_dir, LOG), 'a')  # pylint: disable=consider-using-with
+    try:
+        timer = subprocess.Popen([sys.executable, '-c', BOOT, payload, pending, record['token']],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
+                                 start_new_session=True, cwd='/')
+    finally:
+        log.close()
+    record['pid'] = timer.pid
+    write_json(pending, record)
+    return record
+
+
+def ssh_connection(environ=None, proc='/proc'):
+    """(client address, client port, server address, server port) of the SSH connection this
+    process runs under, from SSH_CONNECTION here or in an ancestor (sudo drops it); or None."""
+    value = (os.environ if environ is None else environ).get('SSH_CONNECTION')
+    pid = os.getppid()
+    for _step in range(32):
+        if value or pid <= 1:
+            break
+        try:
+            with open(os.path.join(proc, str(pid), 'environ'), 'rb') as handle:
+                for item in handle.read().split(b'\0'):
+                    if item.startswith(b'SSH_CONNECTION='):
+                        value = item.split(b'=', 1)[1].decode('ascii', 'replace')
+            with open(os.path.join(proc, str(pid), 'stat')) as handle:
+                pid = int(handle.read().rsplit(')', 1)[1].split()[1])
+        except (IOError, OSError, ValueError, IndexError):
+            break
+    parts = (value or '').split()
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[3].isdigit():
+        return None
+    return parts[0], int(parts[1]), parts[2], int(parts[3])
+
+
+def inject_test_fault(record, port):
+    """The lab's test hook: drop new connections to the SSH port until the rollback."""
+    if not os.path.exists(TEST_FAULT):
+        return
+    script = ('table inet %s {\n chain input {\n  type filter hook input priority -10; policy accept;\n'
+              '  tcp dport %d ct state new drop\n }\n}\n' % (FAULT_TABLE, port))
+    run_command(['nft', '-f', '-'], data=script)
+    record['faults'].append(FAULT_TABLE)
+    write_json(_path(record['options']['state_dir'], PENDING), record)
+
+
+def remove_faults(record):
+    for table in record.get('faults') or ():
+        run_command(['nft', 'delete', 'table', 'inet', table], check=False)
+
+
+def confirm(state_dir, token):
+    """Confirms a pending change: the timer is stopped and the change becomes the applied one.
+
+    Returns (changed, message); BackendError when the change is gone or was rolled back.
+    """
+    with PendingLock():
+        record = read_json(_path(state_dir, PENDING))
+        applied = read_json(_path(state_dir, APPLIED)) or {}
+        if not record or record.get('token') != token:
+            if applied.get('token') == token:
+                return False, 'already confirmed'
+            raise BackendError('no pending change with token %s in %s: the host rolled it back (see %s)'
+                               % (token, state_dir, _path(state_dir, LOG)))
+        if record.get('rolling_back'):
+            raise BackendError('the confirmation came too late: the host is rolling the change back (see %s)'
+                               % _path(state_dir, LOG))
+        if alive(record.get('pid'), token):
+            try:
+                os.kill(int(record['pid']), signal.SIGTERM)
+            except OSError:
+                pass
+        write_json(_path(state_dir, APPLIED), dict(record['new'], token=token))
+        remove(_path(state_dir, PENDING))
+        remove(_path(state_dir, PAYLOAD))
+    return True, 'confirmed'
+
+
+def record_applied(state_dir, rules, public_ports):
+    """After a change applied without confirmation: it is what a later rollback restores."""
+    record = {'rules': rules, 'public_ports': list(public_ports or [])}
+    if read_json(_path(state_dir, APPLIED)) != record:
+        write_json(_path(state_dir, APPLIED), record)
+
+
+def roll_back(record, reason):
+    """Restores the previous rules of a pending change; returns a one-line summary."""
+    state_dir = record['options']['state_dir']
+    with PendingLock():
+        current = read_json(_path(state_dir, PENDING))
+        if not current or current.get('token') != record['token']:
+            return None  # confirmed meanwhile
+        current['rolling_back'] = True
+        write_json(_path(state_dir, PENDING), current)
+    remove_faults(record)
+    options = dict(record['options'], prune=True, public_ports=record['previous']['public_ports'])
+    started = time.time()
+    try:
+        applied = apply_rules(run_command, options, record['previous']['rules'])
+        line = 'rolled back %s (%s): %d added, %d removed back in %.1f s' % (
+            record['token'], reason, len(applied.change.removed), len(applied.change.added), time.time() - started)
+    except BackendError as exc:
+        line = 'rollback of %s (%s) FAILED: %s' % (record['token'], reason, exc)
+    with open(_path(state_dir, LOG), 'a') as handle:
+        handle.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%S'), line))
+    remove(_path(state_dir, PENDING))
+    remove(_path(state_dir, PAYLOAD))
+    return line
+
+
+def timer_main(pending, token):
+    """The detached timer: waits for the deadline, then rolls back unless confirmed."""
+    signal.signal(signal.SIGTERM, lambda *_args: os._exit(0))
+    record = read_json(pending)
+    if not record or record.get('token') != token:
+        return 0
+    while time.time() < record['deadline']:
+        time.sleep(min(1.0, max(0.05, record['deadline'] - time.time())))
+        current = read_json(pending)
+        if not current or current.get('token') != token:
+            return 0
+        record = current
+    roll_back(record, reason='not confirmed within %d s' % record['timeout'])
+    return 0

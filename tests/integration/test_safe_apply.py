@@ -1,0 +1,287 @@
+"""Safe apply on the default lab, proven with new SSH connections: a change that locks the
+operator out is rolled back by the host itself (also when the controller dies), the
+cluster's own chains survive every apply, nothing is left unrecorded, and traffic to ports
+that stay open is never refused during an apply.
+
+node1 and node5 run firewalld, node3 and node4 ufw. Ports 39601-39609 are used only here.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, COLLECTIONS, PLAYBOOKS, kill_tree, run_playbook
+from test_port_rules import LISTENER, module, ruleset
+
+CONFIRM = 15
+CLUSTER = {
+    'all': {
+        'children': {
+            'kube_control_plane': {'hosts': {'node1': None, 'node3': None}},
+            'etcd': {'hosts': {'node1': None, 'node3': None}},
+            'kube_node': {'hosts': {'node4': None, 'node5': None}},
+        },
+        'vars': {'kube_network_plugin': 'flannel', 'enable_nodelocaldns': False},
+    },
+}
+FOREIGN_SSH = {'node1': 'firewalld', 'node3': 'ufw'}
+PENDING = '/var/lib/kubeports/pending.json'
+ROLLBACK_LOG = '/var/lib/kubeports/rollback.log'
+TEST_FAULT = '/run/kubeports/test-fault-block-new-ssh'
+
+
+def with_vars(**host_vars):
+    cluster = json.loads(json.dumps(CLUSTER))
+    cluster['all']['children']['per_host'] = {'hosts': dict((host, values) for host, values in host_vars.items())}
+    return cluster
+
+
+def playbook(lab, workdir, cluster, *extra):
+    return run_playbook(lab, workdir, cluster, 'open_ports.yml', '-e', 'kubeports_confirm_timeout=%d' % CONFIRM,
+                        *extra)
+
+
+def recap(output):
+    return dict((line.split()[0], line) for line in output.splitlines() if ' : ok=' in line)
+
+
+def new_ssh(lab, host):
+    proc = lab.ssh(host, 'echo kubeports-alive', timeout=30)
+    return proc.returncode == 0 and 'kubeports-alive' in proc.stdout
+
+
+def wait_rolled_back(lab, hosts, seconds=CONFIRM + 45):
+    """Until each host answers a new SSH connection and has no pending change (bounded)."""
+    deadline = time.monotonic() + seconds
+    left = list(hosts)
+    while left and time.monotonic() < deadline:
+        left = [host for host in left
+                if lab.exec(host, ['test', '-e', PENDING]).returncode == 0 or not new_ssh(lab, host)]
+        if left:
+            time.sleep(1)
+    assert not left, 'not rolled back: %s' % left
+    for host in hosts:
+        assert 'rolled back' in lab.exec(host, ['cat', ROLLBACK_LOG]).stdout
+
+
+def foreign_ssh(lab, host, present):
+    """The lab's own SSH allowance (firewalld's ssh service or port, ufw's rule), on or off."""
+    port = lab.hostvars[host]['ansible_port']
+    if FOREIGN_SSH[host] == 'firewalld':
+        item = '--%s-service=ssh' % ('add' if present else 'remove') if port == 22 else \
+            '--%s-port=%d/tcp' % ('add' if present else 'remove', port)
+        for extra in ([], ['--permanent']):
+            lab.exec(host, ['firewall-cmd', item] + extra, check=True)
+    else:
+        lab.exec(host, ['ufw'] + ([] if present else ['--force', 'delete']) + ['allow', '%d/tcp' % port], check=True)
+
+
+@pytest.fixture(scope='module')
+def converged(lab, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp('safe')
+    proc = playbook(lab, workdir, CLUSTER)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    yield workdir
+    for host in lab.hosts:
+        lab.exec(host, ['rm', '-f', TEST_FAULT])
+
+
+def test_locking_admin_cidrs_are_rolled_back_on_that_host_only(lab, converged):
+    # SSH is carried only by the collection's rule; admin CIDRs without the controller would
+    # lock the operator out of node1 and node3.
+    before = dict((host, ruleset(lab, host)) for host in FOREIGN_SSH)
+    for host in FOREIGN_SSH:
+        foreign_ssh(lab, host, False)
+    try:
+        before = dict((host, ruleset(lab, host)) for host in FOREIGN_SSH)
+        assert all(new_ssh(lab, host) for host in FOREIGN_SSH)
+        locked = with_vars(**dict((host, {'kubeports_admin_cidrs': ['203.0.113.0/24']}) for host in FOREIGN_SSH))
+        proc = playbook(lab, converged, locked)
+        assert proc.returncode != 0
+        lines = recap(proc.stdout)
+        for host in FOREIGN_SSH:
+            assert 'unreachable=1' in lines[host], lines[host]
+        for host in ('node4', 'node5'):
+            assert 'unreachable=0' in lines[host] and 'failed=0' in lines[host], lines[host]
+        wait_rolled_back(lab, FOREIGN_SSH)
+        for host in FOREIGN_SSH:
+            assert ruleset(lab, host) == before[host], host
+    finally:
+        for host in FOREIGN_SSH:
+            foreign_ssh(lab, host, True)
+
+
+def test_fault_after_apply_with_a_warm_master_is_rolled_back(lab, converged):
+    # The play's tasks keep a ControlPersist master warm; the confirmation must not use it.
+    hosts = ['node1', 'node4']
+    before = dict((host, ruleset(lab, host)) for host in hosts)
+    for host in hosts:
+        lab.exec(host, ['sh', '-c', 'mkdir -p /run/kubeports && touch %s' % TEST_FAULT], check=True)
+    try:
+        changed = with_vars(**dict((host, {'kubeports_extra_rules': [
+            {'protocol': 'tcp', 'port': 39601, 'to': ['all'], 'from': ['cluster']}]}) for host in hosts))
+        proc = playbook(lab, converged, changed)
+        assert proc.returncode != 0
+        assert 'node1' in proc.stdout and 'UNREACHABLE' in proc.stdout
+    finally:
+        for host in hosts:
+            lab.exec(host, ['rm', '-f', TEST_FAULT])
+    wait_rolled_back(lab, hosts)
+    for host in hosts:
+        assert ruleset(lab, host) == before[host], host
+        assert 'kubeports_test_fault' not in lab.exec(host, ['nft', 'list', 'tables']).stdout
+
+
+def test_controller_killed_after_the_change_the_host_rolls_back(lab, converged):
+    host = 'node5'
+    before = ruleset(lab, host)
+    lab.exec(host, ['sh', '-c', 'mkdir -p /run/kubeports && touch %s' % TEST_FAULT], check=True)
+    inventory = os.path.join(str(converged), 'inventory')
+    with open(os.path.join(inventory, '10-cluster.yml'), 'w') as handle:
+        handle.write(json.dumps(with_vars(node5={
+            'kubeports_extra_rules': [{'protocol': 'tcp', 'port': 39602, 'to': ['all'], 'from': ['cluster']}]})))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_HOST_KEY_CHECKING='False')
+    env.pop('ANSIBLE_CONFIG', None)
+    proc = subprocess.Popen([str(BIN / 'ansible-playbook'), str(PLAYBOOKS / 'open_ports.yml'), '-i', inventory,
+                             '-e', 'kubeports_confirm_timeout=%d' % CONFIRM, '-e', 'kubeports_hosts=node5'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=str(converged),
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while lab.exec(host, ['test', '-e', PENDING]).returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, 'the change was never armed'
+            time.sleep(0.2)
+    finally:
+        kill_tree(proc)
+        lab.exec(host, ['rm', '-f', TEST_FAULT])
+    wait_rolled_back(lab, [host])
+    assert ruleset(lab, host) == before
+
+
+@pytest.mark.parametrize('prepare, state_dir, message', [
+    ('mkdir -p /run/kubeports-ro && mount -t tmpfs -o ro tmpfs /run/kubeports-ro', '/run/kubeports-ro/state',
+     'state_dir /run/kubeports-ro/state cannot be written'),
+    ('touch /tmp/kubeports-file', '/tmp/kubeports-file', 'state_dir /tmp/kubeports-file is not a directory'),
+])
+@pytest.mark.parametrize('host', ['node1', 'node3'])
+def test_unusable_state_dir_changes_nothing(lab, converged, host, prepare, state_dir, message):
+    lab.exec(host, ['sh', '-c', prepare], check=True)
+    try:
+        before = ruleset(lab, host)
+        rules = [{'protocol': 'tcp', 'port': '39603', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None}]
+        status, result = module(lab, host, {'rules': rules, 'state_dir': state_dir})
+        assert status == 'FAILED!' and message in result['msg'] and 'nothing was changed' in result['msg'], result
+        assert ruleset(lab, host) == before
+    finally:
+        lab.exec(host, ['sh', '-c', 'umount /run/kubeports-ro 2>/dev/null; rm -rf /run/kubeports-ro '
+                                    '/tmp/kubeports-file'])
+
+
+def test_must_not_be_public_is_refused_by_the_module(lab, converged):
+    before = ruleset(lab, 'node5')
+    rules = [{'protocol': 'tcp', 'port': '2379', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None}]
+    status, result = module(lab, 'node5', {'rules': rules})
+    assert status == 'FAILED!' and 'tcp/2379 (etcd) would be open to anyone' in result['msg'], result
+    assert ruleset(lab, 'node5') == before
+
+
+CHAINS = ['iptables -N KUBE-SERVICES', 'iptables -I INPUT -j KUBE-SERVICES', 'iptables -N cali-INPUT',
+          'iptables -I INPUT -j cali-INPUT', 'nft add table inet kube-proxy',
+          'nft add chain inet kube-proxy filter-input "{ type filter hook input priority -5; }"']
+
+
+def foreign_state(lab, host):
+    out = lab.exec(host, ['sh', '-c', 'iptables -S; nft list table inet kube-proxy']).stdout
+    wanted = re.compile(r'KUBE-SERVICES|cali-INPUT|kube-proxy|filter-input')
+    return sorted(line for line in out.splitlines() if wanted.search(line))
+
+
+def peers(lab, name, peer, port='39604'):
+    return [{'protocol': 'tcp', 'port': port, 'sources': [lab.address(peer) + '/32'], 'source_set': name}]
+
+
+def test_cluster_chains_survive_first_apply_role_change_and_prune(lab, converged):
+    host = 'node5'
+    module(lab, host, {'rules': []})
+    for command in CHAINS:
+        lab.exec(host, ['sh', '-c', command], check=True)
+    try:
+        expected = foreign_state(lab, host)
+        assert len(expected) >= 5, expected
+        for rules in (peers(lab, 'first', 'node1'), peers(lab, 'second', 'node3'), []):
+            status, result = module(lab, host, {'rules': rules})
+            assert status == 'CHANGED', result
+            assert not any('reload' in line and 'no reload' not in line for line in result['messages']), result
+            assert foreign_state(lab, host) == expected
+            assert new_ssh(lab, host)
+    finally:
+        lab.exec(host, ['sh', '-c', 'iptables -D INPUT -j KUBE-SERVICES; iptables -X KUBE-SERVICES; '
+                                    'iptables -D INPUT -j cali-INPUT; iptables -X cali-INPUT; '
+                                    'nft delete table inet kube-proxy'])
+        lab.exec('node5', ['rm', '-f', STOP])
+        module(lab, host, {'rules': []})
+
+
+CONNECTIONS = r"""
+import os, socket, sys, time
+address, port, count, stop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+failures = 0
+end = time.monotonic() + 90
+for index in range(count):
+    if time.monotonic() > end or os.path.exists(stop):
+        break
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(1.0)
+    try:
+        s.connect((address, port))
+        if not s.recv(64):
+            failures += 1
+    except OSError:
+        failures += 1
+    finally:
+        s.close()
+    time.sleep(0.02)
+print("done %d %d" % (index + 1, failures), flush=True)
+"""
+
+
+STOP = '/tmp/kubeports-connections-stop'
+
+
+@pytest.mark.parametrize('host', ['node1', 'node3'])
+def test_no_new_connection_refused_during_apply(lab, converged, host):
+    """Apply a new peer set and remove another while a client keeps connecting to a port that
+    stays open, and pinging: no failure."""
+    stays = peers(lab, 'client', 'node5', '39605')
+
+    def change(name, peer):
+        return stays + peers(lab, name, peer, '39606')
+    assert module(lab, host, {'rules': change('one', 'node4')})[0] in ('CHANGED', 'SUCCESS')
+    listener = lab.spawn(host, ['python3', '-c', LISTENER, 'tcp', '39605', 'nonce', '60'])
+    client = None
+    try:
+        assert listener.stdout.readline().strip() == 'ready'
+        lab.exec('node5', ['rm', '-f', STOP])
+        client = lab.spawn('node5', ['python3', '-c', CONNECTIONS, lab.address(host), '39605', '3000', STOP])
+        pings = lab.spawn('node5', ['ping', '-c', '100', '-i', '0.2', '-W', '1', lab.address(host)])
+        time.sleep(1)
+        for rules in (change('two', 'node2'), change('one', 'node4'), stays):
+            status, result = module(lab, host, {'rules': rules})
+            assert status == 'CHANGED', result
+        lab.exec('node5', ['touch', STOP])
+        out, _err = client.communicate(timeout=120)
+        done, total, failures = out.split()
+        assert done == 'done' and int(total) > 50 and int(failures) == 0, out
+        ping_out, _err = pings.communicate(timeout=60)
+        assert ' 0% packet loss' in ping_out, ping_out
+    finally:
+        for proc in (listener, client):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        lab.exec('node5', ['rm', '-f', STOP])
+        module(lab, host, {'rules': []})

@@ -1,0 +1,142 @@
+"""The commit-confirmed state machine: pending record, confirmation, the host's own rollback."""
+
+import json
+import os
+import time
+
+import pytest
+
+from ansible_collections.kubeports.firewall.plugins.module_utils import rollback
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
+
+PREVIOUS = [{'protocol': 'tcp', 'port': '22', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None}]
+NEW = PREVIOUS + [{'protocol': 'tcp', 'port': '6443', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None}]
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(rollback, 'PENDING_LOCK', str(tmp_path / 'pending.lock'))
+    directory = tmp_path / 'state'
+    directory.mkdir()
+    return str(directory)
+
+
+def pending(state_dir, **fields):
+    record = {'token': 't1', 'deadline': time.time() + 60, 'timeout': 60,
+              'previous': {'rules': PREVIOUS, 'public_ports': []}, 'new': {'rules': NEW, 'public_ports': []},
+              'options': {'backend': 'firewalld', 'state_dir': state_dir, 'lock_timeout': 5},
+              'faults': [], 'pid': None}
+    record.update(fields)
+    rollback.write_json(os.path.join(state_dir, rollback.PENDING), record)
+    return record
+
+
+class FakeApplied(object):
+    class change(object):
+        added = ['port 6443/tcp']
+        removed = []
+
+
+@pytest.fixture
+def applies(monkeypatch):
+    calls = []
+
+    def fake(run_command, options, rules, check_mode=False, before_write=None):
+        calls.append((options, rules))
+        return FakeApplied()
+    monkeypatch.setattr(rollback, 'apply_rules', fake)
+    monkeypatch.setattr(rollback, 'run_command', lambda argv, check=True, data=None: calls.append(argv) or (0, '', ''))
+    return calls
+
+
+@pytest.mark.parametrize('environ, expected', [
+    ({'SSH_CONNECTION': '198.51.100.1 40222 192.0.2.11 2222'}, ('198.51.100.1', 40222, '192.0.2.11', 2222)),
+    ({'SSH_CONNECTION': '2001:db8::1 40222 2001:db8::11 22'}, ('2001:db8::1', 40222, '2001:db8::11', 22)),
+    ({'SSH_CONNECTION': 'garbage'}, None),
+])
+def test_ssh_connection_from_the_environment(environ, expected, tmp_path):
+    assert rollback.ssh_connection(environ, proc=str(tmp_path)) == expected
+
+
+def test_ssh_connection_from_an_ancestor_when_sudo_dropped_it(tmp_path):
+    parent = tmp_path / str(os.getppid())
+    parent.mkdir()
+    (parent / 'environ').write_bytes(b'PATH=/bin\0SSH_CONNECTION=198.51.100.1 5 192.0.2.1 22\0')
+    (parent / 'stat').write_text('%d (sudo) S 1 1 1' % os.getppid())
+    assert rollback.ssh_connection({}, proc=str(tmp_path)) == ('198.51.100.1', 5, '192.0.2.1', 22)
+    assert rollback.ssh_connection({}, proc=str(tmp_path / 'none')) is None
+
+
+def test_confirm_makes_the_change_the_applied_one(state_dir):
+    pending(state_dir)
+    assert rollback.confirm(state_dir, 't1') == (True, 'confirmed')
+    applied = rollback.read_json(os.path.join(state_dir, rollback.APPLIED))
+    assert applied == {'rules': NEW, 'public_ports': [], 'token': 't1'}
+    assert not os.path.exists(os.path.join(state_dir, rollback.PENDING))
+    assert rollback.confirm(state_dir, 't1') == (False, 'already confirmed')
+    with pytest.raises(BackendError, match='no pending change with token t2 .* the host rolled it back'):
+        rollback.confirm(state_dir, 't2')
+
+
+def test_confirm_during_a_rollback_fails(state_dir):
+    pending(state_dir, rolling_back=True)
+    with pytest.raises(BackendError, match='came too late'):
+        rollback.confirm(state_dir, 't1')
+
+
+def test_rollback_restores_the_previous_rules_and_removes_faults(state_dir, applies):
+    record = pending(state_dir, faults=['kubeports_test_fault'])
+    line = rollback.roll_back(record, 'not confirmed within 60 s')
+    assert 'rolled back t1 (not confirmed within 60 s): 0 added, 1 removed back' in line
+    assert ['nft', 'delete', 'table', 'inet', 'kubeports_test_fault'] in applies
+    options, rules = [call for call in applies if isinstance(call, tuple)][0]
+    assert rules == PREVIOUS and options['prune'] is True and options['backend'] == 'firewalld'
+    assert not os.path.exists(os.path.join(state_dir, rollback.PENDING))
+    with open(os.path.join(state_dir, rollback.LOG)) as handle:
+        assert 'rolled back t1' in handle.read()
+
+
+def test_rollback_after_a_confirmation_does_nothing(state_dir, applies):
+    record = pending(state_dir)
+    rollback.confirm(state_dir, 't1')
+    assert rollback.roll_back(record, 'late') is None
+    assert applies == []
+
+
+def test_timer_rolls_back_at_the_deadline_unless_confirmed(state_dir, applies):
+    pending(state_dir, deadline=time.time() + 0.2)
+    path = os.path.join(state_dir, rollback.PENDING)
+    assert rollback.timer_main(path, 't1') == 0
+    assert [call for call in applies if isinstance(call, tuple)][0][1] == PREVIOUS
+    applies[:] = []
+    pending(state_dir, deadline=time.time() + 0.2)
+    rollback.confirm(state_dir, 't1')
+    assert rollback.timer_main(path, 't1') == 0
+    assert applies == []
+
+
+def test_a_stale_pending_change_is_rolled_back_before_the_next_run(state_dir, applies, monkeypatch):
+    pending(state_dir, pid=999999999)
+    assert 'timer was gone' in rollback.check_no_pending(state_dir)
+    pending(state_dir, token='t3')
+    monkeypatch.setattr(rollback, 'alive', lambda pid, token: True)
+    with pytest.raises(BackendError, match=r'awaits confirmation until .* \(token t3\)'):
+        rollback.check_no_pending(state_dir)
+    assert rollback.check_no_pending(str(os.path.join(state_dir, 'none'))) is None
+
+
+def test_record_applied_writes_only_changes(state_dir):
+    rollback.record_applied(state_dir, NEW, [])
+    path = os.path.join(state_dir, rollback.APPLIED)
+    before = os.stat(path).st_mtime_ns
+    time.sleep(0.01)
+    rollback.record_applied(state_dir, NEW, [])
+    assert os.stat(path).st_mtime_ns == before
+    with open(path) as handle:
+        assert json.load(handle)['rules'] == NEW
+
+
+def test_arm_without_the_module_payload_refuses(state_dir, monkeypatch):
+    monkeypatch.setattr(rollback, 'payload_path', lambda: None)
+    with pytest.raises(BackendError, match='cannot arm the rollback'):
+        rollback.arm({'state_dir': state_dir}, NEW, 60, 'ufw')
