@@ -42,7 +42,7 @@ PENDING_LOCK = '/run/kubeports-pending.lock'
 # Test-only hook of the lab (docs/lab.md): when this file exists, a change is followed by a
 # fault that drops new connections to the SSH port, which only the rollback removes.
 TEST_FAULT = '/run/kubeports/test-fault-block-new-ssh'
-FAULT_TABLE = 'kubeports_test_fault'
+FAULT_TABLE = 'kptestfault'
 BOOT = ('import sys; sys.path.insert(0, sys.argv[1]); '
         'from ansible_collections.kubeports.firewall.plugins.module_utils.rollback import timer_main; '
         'sys.exit(timer_main(sys.argv[2], sys.argv[3]))')

@@ -133,7 +133,7 @@ def test_fault_after_apply_with_a_warm_master_is_rolled_back(lab, converged):
     wait_rolled_back(lab, hosts)
     for host in hosts:
         assert ruleset(lab, host) == before[host], host
-        assert 'kubeports_test_fault' not in lab.exec(host, ['nft', 'list', 'tables']).stdout
+        assert 'kptestfault' not in lab.exec(host, ['nft', 'list', 'tables']).stdout
 
 
 def test_controller_killed_after_the_change_the_host_rolls_back(lab, converged):

@@ -85,10 +85,10 @@ def test_confirm_during_a_rollback_fails(state_dir):
 
 
 def test_rollback_restores_the_previous_rules_and_removes_faults(state_dir, applies):
-    record = pending(state_dir, faults=['kubeports_test_fault'])
+    record = pending(state_dir, faults=['kptestfault'])
     line = rollback.roll_back(record, 'not confirmed within 60 s')
     assert 'rolled back t1 (not confirmed within 60 s): 0 added, 1 removed back' in line
-    assert ['nft', 'delete', 'table', 'inet', 'kubeports_test_fault'] in applies
+    assert ['nft', 'delete', 'table', 'inet', 'kptestfault'] in applies
     options, rules = [call for call in applies if isinstance(call, tuple)][0]
     assert rules == PREVIOUS and options['prune'] is True and options['backend'] == 'firewalld'
     assert not os.path.exists(os.path.join(state_dir, rollback.PENDING))
