@@ -15,6 +15,7 @@ import fcntl
 import platform
 import time
 
+from ansible_collections.kubeports.firewall.plugins.module_utils import guard
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import FirewalldBackend
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import SuseFirewall2Backend
@@ -78,10 +79,12 @@ class Applied(object):
         }
 
 
-def apply_rules(run_command, options, rules, check_mode=False, before_write=None):
+def apply_rules(run_command, options, rules, check_mode=False, before_write=None, connection=None):
     """Plan ``rules`` on this host and, unless ``check_mode``, write the change once.
 
-    ``options`` are the module's parameters (backend, prune, state_dir, ...).
+    ``options`` are the module's parameters (backend, prune, state_dir, lockout_guard, ...).
+    ``connection`` is the SSH connection the module runs under (guard.ssh_connection): with
+    ``lockout_guard``, a change under which a new one would be refused is refused first.
     ``before_write(backend, change)`` runs after planning, before anything is written (the
     module arms its rollback there); nothing is written if it raises.
     """
@@ -92,6 +95,10 @@ def apply_rules(run_command, options, rules, check_mode=False, before_write=None
         backend.check_state_dir(writable=not check_mode)
         current = backend.read()
         change = backend.plan(desired, current, options.get('prune', True))
+        if not change.empty and options.get('lockout_guard'):
+            note = guard.check(backend, current, change, connection)
+            if note:
+                backend.messages.append(note)
         if not change.empty and not check_mode:
             if before_write is not None:
                 before_write(backend, change)

@@ -172,29 +172,6 @@ def arm(options, rules, timeout, backend_name):
     return record
 
 
-def ssh_connection(environ=None, proc='/proc'):
-    """(client address, client port, server address, server port) of the SSH connection this
-    process runs under, from SSH_CONNECTION here or in an ancestor (sudo drops it); or None."""
-    value = (os.environ if environ is None else environ).get('SSH_CONNECTION')
-    pid = os.getppid()
-    for _step in range(32):
-        if value or pid <= 1:
-            break
-        try:
-            with open(os.path.join(proc, str(pid), 'environ'), 'rb') as handle:
-                for item in handle.read().split(b'\0'):
-                    if item.startswith(b'SSH_CONNECTION='):
-                        value = item.split(b'=', 1)[1].decode('ascii', 'replace')
-            with open(os.path.join(proc, str(pid), 'stat')) as handle:
-                pid = int(handle.read().rsplit(')', 1)[1].split()[1])
-        except (IOError, OSError, ValueError, IndexError):
-            break
-    parts = (value or '').split()
-    if len(parts) != 4 or not parts[1].isdigit() or not parts[3].isdigit():
-        return None
-    return parts[0], int(parts[1]), parts[2], int(parts[3])
-
-
 def inject_test_fault(record, port):
     """The lab's test hook: drop new connections to the SSH port until the rollback."""
     if not os.path.exists(TEST_FAULT):

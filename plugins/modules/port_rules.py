@@ -89,6 +89,16 @@ options:
       - While a change awaits confirmation, another run on the host is refused.
     type: int
     default: 0
+  lockout_guard:
+    description:
+      - Before any change, refuse a change under which a new SSH connection from the client
+        this module runs for (SSH_CONNECTION on the host) to the port sshd answered on would be
+        refused by the resulting firewall, the collection's rules and the ones already there
+        (zone services and targets, ufw's policy and rules, SuSEfirewall2's tokens) counted
+        together. Also in check mode.
+      - V(false) for a bastion or out-of-band access, where the connection is not the one to keep.
+    type: bool
+    default: true
   lock_timeout:
     description: Seconds to wait for another run on the same host to finish.
     type: int
@@ -174,7 +184,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubeports.firewall.plugins.module_utils import rollback
+from ansible_collections.kubeports.firewall.plugins.module_utils import guard, rollback
 from ansible_collections.kubeports.firewall.plugins.module_utils.apply import apply_rules
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
 
@@ -199,8 +209,10 @@ def run(module):
         if timeout > 0:
             armed.append(rollback.arm(params, params['rules'], timeout, backend.name))
 
+    connection = guard.ssh_connection()
     try:
-        applied = apply_rules(run_command, params, params['rules'], module.check_mode, before_write=arm)
+        applied = apply_rules(run_command, params, params['rules'], module.check_mode, before_write=arm,
+                              connection=connection)
     except BackendError as exc:
         if armed:
             raise BackendError('%s; the host restores its previous rules by itself at %s'
@@ -209,7 +221,6 @@ def run(module):
     result = applied.result(params['rules'])
     if armed:
         record = armed[0]
-        connection = rollback.ssh_connection()
         rollback.inject_test_fault(record, connection[3] if connection else 22)
         result['rollback'] = {'token': record['token'], 'deadline': record['deadline'], 'timeout': timeout}
     elif not module.check_mode:
@@ -229,6 +240,7 @@ def main():
             lock_timeout=dict(type='int', default=60),
             public_ports=dict(type='list', elements='str', default=[]),
             confirm_timeout=dict(type='int', default=0),
+            lockout_guard=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )

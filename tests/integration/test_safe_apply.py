@@ -28,7 +28,6 @@ CLUSTER = {
         'vars': {'kube_network_plugin': 'flannel', 'enable_nodelocaldns': False},
     },
 }
-FOREIGN_SSH = {'node1': 'firewalld', 'node3': 'ufw'}
 PENDING = '/var/lib/kubeports/pending.json'
 ROLLBACK_LOG = '/var/lib/kubeports/rollback.log'
 TEST_FAULT = '/run/kubeports/test-fault-block-new-ssh'
@@ -71,7 +70,7 @@ def wait_rolled_back(lab, hosts, seconds=CONFIRM + 45):
 def foreign_ssh(lab, host, present):
     """The lab's own SSH allowance (firewalld's ssh service or port, ufw's rule), on or off."""
     port = lab.hostvars[host]['ansible_port']
-    if FOREIGN_SSH[host] == 'firewalld':
+    if lab.hostvars[host]['lab_firewall'] == 'firewalld':
         item = '--%s-service=ssh' % ('add' if present else 'remove') if port == 22 else \
             '--%s-port=%d/tcp' % ('add' if present else 'remove', port)
         for extra in ([], ['--permanent']):
@@ -90,28 +89,62 @@ def converged(lab, tmp_path_factory):
         lab.exec(host, ['rm', '-f', TEST_FAULT])
 
 
-def test_locking_admin_cidrs_are_rolled_back_on_that_host_only(lab, converged):
-    # SSH is carried only by the collection's rule; admin CIDRs without the controller would
-    # lock the operator out of node1 and node3.
-    before = dict((host, ruleset(lab, host)) for host in FOREIGN_SSH)
-    for host in FOREIGN_SSH:
+LOCKING = [
+    # Admin CIDRs without the controller.
+    ({'node1': {'kubeports_admin_cidrs': ['203.0.113.0/24']}, 'node3': {'kubeports_admin_cidrs': ['203.0.113.0/24']}}),
+    # The collection stops managing SSH on hosts whose SSH rule it created.
+    ({'node1': {'kubeports_manage_ssh': False}, 'node3': {'kubeports_manage_ssh': False}}),
+    # sshd listens on 2200 on node4, but SSH is planned on 22.
+    ({'node4': {'kubeports_ssh_port': 22}}),
+]
+
+
+@pytest.mark.parametrize('host_vars', LOCKING, ids=['admin-cidrs', 'manage-ssh-off', 'other-ssh-port'])
+def test_lockout_guard_refuses_before_any_change(lab, converged, host_vars):
+    # SSH is carried only by the collection's rule on the hosts under test.
+    hosts = sorted(host_vars)
+    for host in hosts:
         foreign_ssh(lab, host, False)
     try:
-        before = dict((host, ruleset(lab, host)) for host in FOREIGN_SSH)
-        assert all(new_ssh(lab, host) for host in FOREIGN_SSH)
-        locked = with_vars(**dict((host, {'kubeports_admin_cidrs': ['203.0.113.0/24']}) for host in FOREIGN_SSH))
-        proc = playbook(lab, converged, locked)
+        before = dict((host, ruleset(lab, host)) for host in hosts)
+        proc = playbook(lab, converged, with_vars(**host_vars))
         assert proc.returncode != 0
         lines = recap(proc.stdout)
-        for host in FOREIGN_SSH:
+        for host in hosts:
+            assert 'failed=1' in lines[host], lines[host]
+            port = lab.hostvars[host]['ansible_port']
+            assert re.search(r'this change would refuse new SSH connections from \S+ to port %d on this host; '
+                             r'nothing was changed' % port, proc.stdout), proc.stdout[-3000:]
+            assert ruleset(lab, host) == before[host], host
+            assert lab.exec(host, ['test', '-e', PENDING]).returncode != 0
+            assert new_ssh(lab, host)
+        others = [host for host in ('node1', 'node3', 'node4', 'node5') if host not in hosts]
+        for host in others:
+            assert 'failed=0' in lines[host] and 'unreachable=0' in lines[host], lines[host]
+    finally:
+        for host in hosts:
+            foreign_ssh(lab, host, True)
+
+
+def test_locking_change_with_the_guard_off_is_rolled_back_on_that_host_only(lab, converged):
+    hosts = ['node1', 'node3']
+    for host in hosts:
+        foreign_ssh(lab, host, False)
+    try:
+        before = dict((host, ruleset(lab, host)) for host in hosts)
+        locked = with_vars(**dict((host, {'kubeports_admin_cidrs': ['203.0.113.0/24']}) for host in hosts))
+        proc = playbook(lab, converged, locked, '-e', 'kubeports_lockout_guard=false')
+        assert proc.returncode != 0
+        lines = recap(proc.stdout)
+        for host in hosts:
             assert 'unreachable=1' in lines[host], lines[host]
         for host in ('node4', 'node5'):
             assert 'unreachable=0' in lines[host] and 'failed=0' in lines[host], lines[host]
-        wait_rolled_back(lab, FOREIGN_SSH)
-        for host in FOREIGN_SSH:
+        wait_rolled_back(lab, hosts)
+        for host in hosts:
             assert ruleset(lab, host) == before[host], host
     finally:
-        for host in FOREIGN_SSH:
+        for host in hosts:
             foreign_ssh(lab, host, True)
 
 

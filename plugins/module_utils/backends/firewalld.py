@@ -14,6 +14,7 @@ import shutil
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     OWNER, PORT_PROTOCOLS, Backend, BackendError, Change)
+from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission
 
 PREFIX = OWNER + '-'
 VIEWS = ('permanent', 'runtime')
@@ -460,3 +461,120 @@ def _apply_order(operation):
     if action in ('add', 'remove') and kind == 'rich':
         rank = rank + 0.5 if action == 'add' else rank - 0.5
     return (VIEWS.index(view), rank)
+
+    def admissions_after(self, current, change, client):
+        """What admits TCP traffic from ``client`` in firewalld's runtime after ``change``: the
+        zone that takes the client's packets (a zone bound to a source that contains it, else
+        the zone of the interface they arrive on, else the default zone), its target, ports,
+        services, protocols and accepting rich rules."""
+        if self.offline:
+            return [Admission(None, None, 'firewalld is not running')]
+        fw = self.client()
+        runtime = simulate(current['runtime'], change.operations, 'runtime')
+        address = ipaddress.ip_address(client)
+        zone = None
+        for name, info in sorted((fw.getActiveZones() or {}).items()):
+            sources = runtime['trusted'] if name == TRUSTED_ZONE else info.get('sources') or ()
+            if any(_contains(source, address) for source in sources):
+                zone = name
+                break
+        if zone is None and any(_contains(source, address) for source in runtime['trusted']):
+            zone = TRUSTED_ZONE
+        if zone is None:
+            interface = route_interface(self.run_command, client)
+            zone = (fw.getZoneOfInterface(interface) if interface else None) or fw.getDefaultZone()
+        settings = fw.getZoneSettings(zone)
+        if zone == TRUSTED_ZONE or settings.getTarget() == 'ACCEPT':
+            return [Admission(None, None, 'firewalld zone %s accepts everything' % zone)]
+        if zone == self.zone:
+            ports, protocols, rich = runtime['ports'], runtime['protocols'], runtime['rich']
+        else:
+            ports = set('%s/%s' % item for item in settings.getPorts())
+            protocols, rich = set(settings.getProtocols()), set(settings.getRichRules())
+        found = [Admission(None, [_span(item.split('/')[0])], 'firewalld port %s in zone %s' % (item, zone))
+                 for item in sorted(ports) if item.endswith('/tcp')]
+        if 'tcp' in protocols:
+            found.append(Admission(None, None, 'firewalld protocol tcp in zone %s' % zone))
+        for service in settings.getServices():
+            for port, protocol in fw.getServiceSettings(service).getPorts():
+                if protocol == 'tcp' and port:
+                    found.append(Admission(None, [_span(port)], 'firewalld service %s in zone %s' % (service, zone)))
+        for text in sorted(rich):
+            admission = self._rich_admission(fw, runtime, text)
+            if admission is not None:
+                found.append(admission)
+        return found
+
+    @staticmethod
+    def _rich_admission(fw, runtime, text):
+        try:
+            from firewall.core import rich as rich_rules  # pylint: disable=import-outside-toplevel
+            rule = rich_rules.Rich_Rule(rule_str=text)
+        except Exception:  # pylint: disable=broad-except
+            return None
+        if not isinstance(rule.action, rich_rules.Rich_Accept) or rule.destination is not None:
+            return None
+        element = rule.element
+        if isinstance(element, rich_rules.Rich_Port) and element.protocol == 'tcp':
+            spans = [_span(element.port)]
+        elif isinstance(element, rich_rules.Rich_Service):
+            spans = [_span(port) for port, protocol in fw.getServiceSettings(element.name).getPorts()
+                     if protocol == 'tcp' and port]
+        elif element is None or (isinstance(element, rich_rules.Rich_Protocol) and element.value == 'tcp'):
+            spans = None
+        else:
+            return None
+        source = rule.source
+        if source is None:
+            sources = None
+        elif getattr(source, 'invert', False) or getattr(source, 'mac', None):
+            return None
+        elif getattr(source, 'ipset', None):
+            ours = runtime['ipsets'].get(source.ipset)
+            sources = sorted(ours['entries']) if ours is not None else fw.getEntries(source.ipset)
+        else:
+            sources = [source.addr]
+        return Admission(sources, spans, 'firewalld rich rule %s' % text)
+
+
+def route_interface(run_command, address):
+    """The interface packets from ``address`` arrive on (its route), or None."""
+    rc, out, _err = run_command(['ip', 'route', 'get', address], check=False)
+    words = out.split() if rc == 0 else []
+    return words[words.index('dev') + 1] if 'dev' in words[:-1] else None
+
+
+def simulate(view, operations, view_name):
+    """A copy of ``view`` with the operations of one view applied (pure)."""
+    after = dict((kind, set(items)) for kind, items in view.items() if kind != 'ipsets')
+    after['ipsets'] = dict((name, {'family': value['family'], 'entries': set(value['entries'])})
+                           for name, value in view['ipsets'].items())
+    for op_view, action, kind, item in operations:
+        if op_view != view_name:
+            continue
+        if action == 'add':
+            after[kind].add(item)
+        elif action == 'remove':
+            after[kind].discard(item)
+        elif action == 'create_ipset':
+            after['ipsets'][kind] = {'family': item['family'], 'entries': set(item['entries'])}
+        elif action == 'delete_ipset':
+            after['ipsets'].pop(kind, None)
+        elif action == 'add_entry':
+            after['ipsets'][kind]['entries'].add(item)
+        elif action == 'remove_entry':
+            after['ipsets'][kind]['entries'].discard(item)
+    return after
+
+
+def _span(port):
+    low, _sep, high = str(port).partition('-')
+    return int(low), int(high or low)
+
+
+def _contains(source, address):
+    try:
+        network = ipaddress.ip_network(source, strict=False)
+    except ValueError:
+        return False
+    return network.version == address.version and address in network

@@ -29,10 +29,12 @@ import ipaddress
 import os
 import re
 import shutil
+import socket
 import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     Backend, BackendError, Change)
+from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
 
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 COMMAND = 'SuSEfirewall2'
@@ -449,3 +451,43 @@ class SuseFirewall2Backend(Backend):
                     self.note('SuSEfirewall2 restarted with the new configuration')
             elif operation['text'] is not None:
                 self.note('SuSEfirewall2 is not running: %s is written and takes effect when it starts' % CONFIG)
+
+    def admissions_after(self, current, change, client):
+        """What admits TCP traffic once the configuration of ``change`` is in force."""
+        if not current['running']:
+            return [Admission(None, None, 'SuSEfirewall2 is not running')]
+        text = change.after if change.after is not None else current['text']
+        found = []
+        for token in tokens_of(text, 'FW_SERVICES_EXT_TCP'):
+            spans = _service_spans(token)
+            if spans:
+                found.append(Admission(None, spans, 'FW_SERVICES_EXT_TCP %s' % token))
+        if 'sshd' in tokens_of(text, 'FW_CONFIGURATIONS_EXT'):
+            found.append(Admission(None, [(22, 22)], 'FW_CONFIGURATIONS_EXT sshd'))
+        for name in ('FW_SERVICES_ACCEPT_EXT', 'FW_TRUSTED_NETS'):
+            for token in tokens_of(text, name):
+                parts = token.split(',')
+                network = _network(parts[0])
+                protocol = parts[1].lower() if len(parts) > 1 and parts[1] else None
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    continue
+                if protocol not in (None, 'tcp'):
+                    continue
+                spans = _service_spans(parts[2]) if len(parts) > 2 and parts[2] else None
+                if len(parts) > 2 and parts[2] and not spans:
+                    continue
+                found.append(Admission([network], spans, '%s %s' % (name, token)))
+        return found
+
+
+def _service_spans(token):
+    """TCP port spans of a FW_SERVICES_* token: a port, "low:high", or a service name."""
+    text = token.strip()
+    try:
+        if text.replace(':', '').isdigit():
+            return port_spans(text)
+        return [(socket.getservbyname(text, 'tcp'),) * 2]
+    except (OSError, ValueError):
+        return None

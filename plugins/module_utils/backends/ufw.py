@@ -23,6 +23,7 @@ import shutil
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     OWNER, Backend, BackendError, Change)
+from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
 
 USER_RULES = {'ipv4': '/etc/ufw/user.rules', 'ipv6': '/etc/ufw/user6.rules'}
 BEFORE_RULES = {'ipv4': '/etc/ufw/before.rules', 'ipv6': '/etc/ufw/before6.rules'}
@@ -183,6 +184,15 @@ def parse_defaults(text):
             if value.split('#')[0].strip().strip('"\'').lower() != 'yes':
                 return ('ipv4',)
     return FAMILIES
+
+
+def parse_input_policy(text):
+    """DEFAULT_INPUT_POLICY of /etc/default/ufw (DROP when unset)."""
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition('=')
+        if sep and key.strip() == 'DEFAULT_INPUT_POLICY':
+            return value.split('#')[0].strip().strip('"\'').upper()
+    return 'DROP'
 
 
 def before_accepts(text):
@@ -453,8 +463,32 @@ class UfwBackend(Backend):
         for message in notes:
             self.note(message)
         to_add, to_remove, replaced = plan_rules(needs, current['rules'], prune)
-        return Change(added=[rule.text() for rule in to_add], removed=[rule.text() for rule in to_remove],
-                      operations=commands(to_add, to_remove, replaced))
+        change = Change(added=[rule.text() for rule in to_add], removed=[rule.text() for rule in to_remove],
+                        operations=commands(to_add, to_remove, replaced))
+        change.rules = (to_add, to_remove)
+        return change
+
+    def admissions_after(self, current, change, client):
+        """What admits TCP traffic after ``change``: ufw's default incoming policy, the user
+        rules that stay and those added (incoming on every interface), before.rules accepts."""
+        policy = parse_input_policy(self._read(DEFAULTS) or '')
+        if policy == 'ACCEPT':
+            return [Admission(None, None, 'ufw default incoming policy ACCEPT')]
+        to_add, to_remove = getattr(change, 'rules', ((), ()))
+        removed = set(to_remove)
+        rules = [rule.rule for rule in current['rules'] if rule.allows and rule.kind == 'in' and rule.rule not in removed]
+        rules.extend(rule for rule in to_add if rule.kind == 'in')
+        found = []
+        for rule in rules:
+            if rule.protocol not in ('tcp', 'any') or rule.destination not in ANY.values():
+                continue
+            sources = None if rule.source in ('any', None) else [rule.source]
+            found.append(Admission(sources, port_spans(rule.ports), 'ufw rule %s' % rule.text()))
+        for family in FAMILIES:
+            for protocol, source, _icmp in current['before'].get(family, ()):
+                if protocol in ('tcp', 'all'):
+                    found.append(Admission([source], None, 'ufw before rules: %s from %s' % (protocol, source)))
+        return found
 
     def apply(self, change):
         # One ufw process at a time, in order: adds first, then deletes (each reloads ufw).

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils import rollback
+from ansible_collections.kubeports.firewall.plugins.module_utils import guard, rollback
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
 
 PREVIOUS = [{'protocol': 'tcp', 'port': '22', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None}]
@@ -55,7 +55,7 @@ def applies(monkeypatch):
     ({'SSH_CONNECTION': 'garbage'}, None),
 ])
 def test_ssh_connection_from_the_environment(environ, expected, tmp_path):
-    assert rollback.ssh_connection(environ, proc=str(tmp_path)) == expected
+    assert guard.ssh_connection(environ, proc=str(tmp_path)) == expected
 
 
 def test_ssh_connection_from_an_ancestor_when_sudo_dropped_it(tmp_path):
@@ -63,8 +63,8 @@ def test_ssh_connection_from_an_ancestor_when_sudo_dropped_it(tmp_path):
     parent.mkdir()
     (parent / 'environ').write_bytes(b'PATH=/bin\0SSH_CONNECTION=198.51.100.1 5 192.0.2.1 22\0')
     (parent / 'stat').write_text('%d (sudo) S 1 1 1' % os.getppid())
-    assert rollback.ssh_connection({}, proc=str(tmp_path)) == ('198.51.100.1', 5, '192.0.2.1', 22)
-    assert rollback.ssh_connection({}, proc=str(tmp_path / 'none')) is None
+    assert guard.ssh_connection({}, proc=str(tmp_path)) == ('198.51.100.1', 5, '192.0.2.1', 22)
+    assert guard.ssh_connection({}, proc=str(tmp_path / 'none')) is None
 
 
 def test_confirm_makes_the_change_the_applied_one(state_dir):
