@@ -233,6 +233,12 @@ class Backend(object):
         """Write the change once. Raise BackendError on failure."""
         raise NotImplementedError
 
+    def admissions_after(self, current, change, client):
+        """What admits TCP traffic from ``client`` once ``change`` is applied, as a list of
+        guard.Admission (the collection's rules and the ones already there), or None when the
+        backend cannot tell. Used by the lock-out guard before anything is written."""
+        raise NotImplementedError
+
     def verify(self, desired, current, prune):
         """After apply: the re-read state must need no further change."""
         leftover = self.plan(desired, current, prune)

@@ -445,23 +445,6 @@ class FirewalldBackend(Backend):
             else:
                 (fw.addEntry if action == 'add_entry' else fw.removeEntry)(kind, item)
 
-
-def owned_kind(view, kind, item):
-    """The ownership record's kind for an operation's item (runtime per-source rules have one)."""
-    if kind == 'rich' and view == 'runtime' and 'source address=' in str(item):
-        return 'source_rich'
-    return kind
-
-
-def _apply_order(operation):
-    """Permanent before runtime; additions (ipsets, then entries, then rules) before removals
-    (rules, then entries, then ipsets), so what stays open is never closed in between."""
-    view, action, kind, _item = operation
-    rank = {'create_ipset': 0, 'add_entry': 1, 'add': 2, 'remove': 3, 'remove_entry': 4, 'delete_ipset': 5}[action]
-    if action in ('add', 'remove') and kind == 'rich':
-        rank = rank + 0.5 if action == 'add' else rank - 0.5
-    return (VIEWS.index(view), rank)
-
     def admissions_after(self, current, change, client):
         """What admits TCP traffic from ``client`` in firewalld's runtime after ``change``: the
         zone that takes the client's packets (a zone bound to a source that contains it, else
@@ -535,6 +518,23 @@ def _apply_order(operation):
         else:
             sources = [source.addr]
         return Admission(sources, spans, 'firewalld rich rule %s' % text)
+
+
+def owned_kind(view, kind, item):
+    """The ownership record's kind for an operation's item (runtime per-source rules have one)."""
+    if kind == 'rich' and view == 'runtime' and 'source address=' in str(item):
+        return 'source_rich'
+    return kind
+
+
+def _apply_order(operation):
+    """Permanent before runtime; additions (ipsets, then entries, then rules) before removals
+    (rules, then entries, then ipsets), so what stays open is never closed in between."""
+    view, action, kind, _item = operation
+    rank = {'create_ipset': 0, 'add_entry': 1, 'add': 2, 'remove': 3, 'remove_entry': 4, 'delete_ipset': 5}[action]
+    if action in ('add', 'remove') and kind == 'rich':
+        rank = rank + 0.5 if action == 'add' else rank - 0.5
+    return (VIEWS.index(view), rank)
 
 
 def route_interface(run_command, address):

@@ -120,3 +120,77 @@ def test_susefirewall2_admissions(config, running, port, admitted):
     backend = SuseFirewall2Backend(lambda argv, check=True: (0, '', ''), {})
     found = backend.admissions_after({'running': running, 'text': config}, Change(), CLIENT)
     assert (guard.admits(found, CLIENT, port) is not None) is admitted
+
+
+def test_every_backend_describes_what_it_admits():
+    from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS
+    from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import Backend
+    for backend in BACKENDS:
+        assert backend.admissions_after is not Backend.admissions_after, backend.name
+
+
+class FakeZone(object):
+    def __init__(self, target='default', services=(), ports=()):
+        self.target, self.services, self.ports = target, list(services), list(ports)
+
+    def getTarget(self):
+        return self.target
+
+    def getServices(self):
+        return self.services
+
+    def getPorts(self):
+        return self.ports
+
+    def getProtocols(self):
+        return []
+
+    def getRichRules(self):
+        return []
+
+
+class FakeService(object):
+    def __init__(self, ports):
+        self.ports = ports
+
+    def getPorts(self):
+        return self.ports
+
+
+class FakeFirewalld(object):
+    def __init__(self, zones, active, interface_zone=None):
+        self.zones, self.active, self.interface_zone = zones, active, interface_zone
+
+    def getActiveZones(self):
+        return self.active
+
+    def getZoneOfInterface(self, interface):
+        return self.interface_zone
+
+    def getDefaultZone(self):
+        return 'public'
+
+    def getZoneSettings(self, zone):
+        return self.zones[zone]
+
+    def getServiceSettings(self, name):
+        return FakeService({'ssh': [('22', 'tcp')], 'cockpit': [('9090', 'tcp')]}[name])
+
+
+@pytest.mark.parametrize('zones, active, runtime_ports, trusted, port, admitted', [
+    ({'public': FakeZone(services=['ssh'])}, {}, set(), set(), 22, True),
+    ({'public': FakeZone(services=['cockpit'])}, {}, set(), set(), 22, False),
+    ({'public': FakeZone()}, {}, {'2222/tcp'}, set(), 2222, True),
+    ({'public': FakeZone(target='ACCEPT')}, {}, set(), set(), 22, True),
+    ({'public': FakeZone(), 'trusted': FakeZone(target='ACCEPT')}, {}, set(), {'198.51.100.0/24'}, 22, True),
+    ({'public': FakeZone(services=['ssh']), 'block': FakeZone(target='%%REJECT%%')},
+     {'block': {'sources': ['198.51.100.0/24']}}, set(), set(), 22, False),
+])
+def test_firewalld_admissions(zones, active, runtime_ports, trusted, port, admitted):
+    from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import FirewalldBackend
+    backend = FirewalldBackend(lambda argv, check=True: (0, '198.51.100.1 dev eth0 src 192.0.2.1', ''), {})
+    backend._fw, backend.zone = FakeFirewalld(zones, active), 'public'
+    runtime = empty_view()
+    runtime['ports'], runtime['trusted'] = set(runtime_ports), set(trusted)
+    found = backend.admissions_after({'runtime': runtime}, Change(), CLIENT)
+    assert (guard.admits(found, CLIENT, port) is not None) is admitted
