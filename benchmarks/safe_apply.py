@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 BIN = os.path.dirname(sys.executable)
@@ -124,8 +124,8 @@ def main():
         for mode in MODES:
             walls = [item[0] for item in results[mode][key]]
             tasks = [item[1] for item in results[mode][key]]
-            lines.append('| %s | %s | %.1f | %.2f |' % (run_name, mode, statistics.median(walls),
-                                                          statistics.median(tasks)))
+            lines.append('| %s | %s | %.1f | %.2f |'
+                         % (run_name, mode, statistics.median(walls), statistics.median(tasks)))
     for run_name, key in (('First apply', 'first'), ('No-op', 'noop')):
         ratio = statistics.median(item[0] for item in safe[key]) / statistics.median(item[0] for item in before[key])
         lines.append('')
