@@ -15,7 +15,7 @@ DEMO_INVENTORY := $(CURDIR)/examples/lab-demo
 SANITY_VENV := $(BUILD)/sanity-venv
 PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
-	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps
+	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping
 
 .PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule leftovers test demo benchmark benchmark-lab clean
 

@@ -231,6 +231,11 @@ def roll_back(record, reason):
             return None  # confirmed meanwhile
         current['rolling_back'] = True
         write_json(_path(state_dir, PENDING), current)
+    if current.get('pid') and current['pid'] != os.getpid() and alive(current['pid'], record['token']):
+        try:
+            os.kill(int(current['pid']), signal.SIGTERM)
+        except OSError:
+            pass
     remove_faults(record)
     options = dict(record['options'], prune=True, public_ports=record['previous']['public_ports'])
     started = time.time()

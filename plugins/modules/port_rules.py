@@ -180,8 +180,6 @@ messages:
   elements: str
 '''
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import guard, rollback
@@ -215,8 +213,9 @@ def run(module):
                               connection=connection)
     except BackendError as exc:
         if armed:
-            raise BackendError('%s; the host restores its previous rules by itself at %s'
-                               % (exc, time.strftime('%H:%M:%S', time.localtime(armed[0]['deadline']))))
+            # Half a change is no state to leave: the previous rules come back now.
+            restored = rollback.roll_back(armed[0], reason='the change failed: %s' % exc)
+            raise BackendError('%s; %s' % (exc, restored or 'the previous rules were restored'))
         raise
     result = applied.result(params['rules'])
     if armed:

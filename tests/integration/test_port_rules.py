@@ -256,7 +256,7 @@ def test_prune_removes_only_own_rules(lab, target):
      'has host bits set'),
     ({'rules': [{'protocol': 'tpc', 'port': '1', 'sources': ['0.0.0.0/0'], 'source_set': None}]},
      "unknown protocol 'tpc'"),
-    ({'rules': [], 'backend': 'susefirewall2'}, 'SuSEfirewall2 is not configured'),
+    ({'rules': [], 'backend': 'susefirewall2'}, 'backend susefirewall2 was chosen but '),
 ])
 def test_bad_input_fails_and_changes_nothing(lab, target, args, message):
     host = target[0]
@@ -270,7 +270,7 @@ def test_chosen_backend_not_active(lab, target):
     host, peer, _other = target
     if host == 'node1':
         status, result = module(lab, host, {'rules': [], 'backend': 'ufw'})
-        assert status == 'FAILED!' and 'ufw is not active' in result['msg'], result
+        assert status == 'FAILED!' and 'backend ufw was chosen but firewalld is the active firewall' in result['msg'], result
         return
     # firewalld is installed but stopped on the ufw host: writing its offline configuration
     # would report a change that filters nothing; refused, and nothing is written.

@@ -100,7 +100,7 @@ def test_many_ports_in_commented_multiport_rules(lab, ufw_host):
     # Converged: no ufw command writes anything, in a real run or in check mode.
     stamp = files_stamp(lab)
     status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw'})
-    assert status == 'SUCCESS' and result['diff'] == {'added': [], 'removed': []}, result
+    assert status == 'SUCCESS' and (result['diff']['added'], result['diff']['removed']) == ([], []), result
     assert module(lab, HOST, {'rules': rules, 'backend': 'ufw'}, check=True)[0] == 'SUCCESS'
     assert files_stamp(lab) == stamp
 

@@ -33,15 +33,23 @@ ROLLBACK_LOG = '/var/lib/kubeports/rollback.log'
 TEST_FAULT = '/run/kubeports/test-fault-block-new-ssh'
 
 
+def rules_of(lab, host):
+    """The host's firewall state as sorted lines: a rollback restores every rule, not the order
+    firewalld or nft list them in."""
+    return sorted(ruleset(lab, host).splitlines())
+
+
 def with_vars(**host_vars):
     cluster = json.loads(json.dumps(CLUSTER))
     cluster['all']['children']['per_host'] = {'hosts': dict((host, values) for host, values in host_vars.items())}
     return cluster
 
 
-def playbook(lab, workdir, cluster, *extra):
+def playbook(lab, workdir, cluster, *extra, staged=False):
+    """The open-ports playbook; all hosts in one batch unless ``staged`` (the default rollout)."""
+    batches = () if staged else ('-e', 'kubeports_serial=100%')
     return run_playbook(lab, workdir, cluster, 'open_ports.yml', '-e', 'kubeports_confirm_timeout=%d' % CONFIRM,
-                        *extra)
+                        *(batches + extra))
 
 
 def recap(output):
@@ -111,7 +119,7 @@ def test_lockout_guard_refuses_before_any_change(lab, converged, host_vars):
             {'protocol': 'tcp', 'port': 39607, 'to': ['all'], 'from': ['cluster']}]}) for host in hosts))
         proc = playbook(lab, converged, fine)
         assert proc.returncode == 0, proc.stdout[-3000:]
-        before = dict((host, ruleset(lab, host)) for host in hosts)
+        before = dict((host, rules_of(lab, host)) for host in hosts)
         proc = playbook(lab, converged, with_vars(**host_vars))
         assert proc.returncode != 0
         lines = recap(proc.stdout)
@@ -120,7 +128,7 @@ def test_lockout_guard_refuses_before_any_change(lab, converged, host_vars):
             port = lab.hostvars[host]['ansible_port']
             assert re.search(r'this change would refuse new SSH connections from \S+ to port %d on this host; '
                              r'nothing was changed' % port, proc.stdout), proc.stdout[-3000:]
-            assert ruleset(lab, host) == before[host], host
+            assert rules_of(lab, host) == before[host], host
             assert lab.exec(host, ['test', '-e', PENDING]).returncode != 0
             assert new_ssh(lab, host)
         others = [host for host in ('node1', 'node3', 'node4', 'node5') if host not in hosts]
@@ -136,7 +144,7 @@ def test_locking_change_with_the_guard_off_is_rolled_back_on_that_host_only(lab,
     for host in hosts:
         foreign_ssh(lab, host, False)
     try:
-        before = dict((host, ruleset(lab, host)) for host in hosts)
+        before = dict((host, rules_of(lab, host)) for host in hosts)
         locked = with_vars(**dict((host, {'kubeports_admin_cidrs': ['203.0.113.0/24']}) for host in hosts))
         proc = playbook(lab, converged, locked, '-e', 'kubeports_lockout_guard=false')
         assert proc.returncode != 0
@@ -147,7 +155,7 @@ def test_locking_change_with_the_guard_off_is_rolled_back_on_that_host_only(lab,
             assert 'unreachable=0' in lines[host] and 'failed=0' in lines[host], lines[host]
         wait_rolled_back(lab, hosts)
         for host in hosts:
-            assert ruleset(lab, host) == before[host], host
+            assert rules_of(lab, host) == before[host], host
     finally:
         for host in hosts:
             foreign_ssh(lab, host, True)
@@ -156,7 +164,7 @@ def test_locking_change_with_the_guard_off_is_rolled_back_on_that_host_only(lab,
 def test_fault_after_apply_with_a_warm_master_is_rolled_back(lab, converged):
     # The play's tasks keep a ControlPersist master warm; the confirmation must not use it.
     hosts = ['node1', 'node4']
-    before = dict((host, ruleset(lab, host)) for host in hosts)
+    before = dict((host, rules_of(lab, host)) for host in hosts)
     for host in hosts:
         lab.exec(host, ['sh', '-c', 'mkdir -p /run/kubeports && touch %s' % TEST_FAULT], check=True)
     try:
@@ -170,13 +178,34 @@ def test_fault_after_apply_with_a_warm_master_is_rolled_back(lab, converged):
             lab.exec(host, ['rm', '-f', TEST_FAULT])
     wait_rolled_back(lab, hosts)
     for host in hosts:
-        assert ruleset(lab, host) == before[host], host
+        assert rules_of(lab, host) == before[host], host
         assert 'kptestfault' not in lab.exec(host, ['nft', 'list', 'tables']).stdout
+
+
+def test_staged_rollout_stops_after_a_failing_canary(lab, converged):
+    # node1 is the canary (the first host of the inventory); its change cannot be confirmed.
+    before = dict((host, rules_of(lab, host)) for host in ('node1', 'node3', 'node4', 'node5'))
+    lab.exec('node1', ['sh', '-c', 'mkdir -p /run/kubeports && touch %s' % TEST_FAULT], check=True)
+    try:
+        changed = with_vars(**dict((host, {'kubeports_extra_rules': [
+            {'protocol': 'tcp', 'port': 39608, 'to': ['all'], 'from': ['cluster']}]})
+            for host in ('node1', 'node3', 'node4', 'node5')))
+        proc = playbook(lab, converged, changed, staged=True)
+    finally:
+        lab.exec('node1', ['rm', '-f', TEST_FAULT])
+    assert proc.returncode != 0
+    lines = recap(proc.stdout)
+    assert 'unreachable=1' in lines['node1'], lines['node1']
+    for host in ('node3', 'node4', 'node5'):
+        assert 'changed=0' in lines[host] and 'ok=1 ' in lines[host], lines[host]  # only the groups play ran
+        assert rules_of(lab, host) == before[host], host
+    wait_rolled_back(lab, ['node1'])
+    assert rules_of(lab, 'node1') == before['node1']
 
 
 def test_controller_killed_after_the_change_the_host_rolls_back(lab, converged):
     host = 'node5'
-    before = ruleset(lab, host)
+    before = rules_of(lab, host)
     lab.exec(host, ['sh', '-c', 'mkdir -p /run/kubeports && touch %s' % TEST_FAULT], check=True)
     inventory = os.path.join(str(converged), 'inventory')
     with open(os.path.join(inventory, '10-cluster.yml'), 'w') as handle:
@@ -197,7 +226,7 @@ def test_controller_killed_after_the_change_the_host_rolls_back(lab, converged):
         kill_tree(proc)
         lab.exec(host, ['rm', '-f', TEST_FAULT])
     wait_rolled_back(lab, [host])
-    assert ruleset(lab, host) == before
+    assert rules_of(lab, host) == before
 
 
 @pytest.mark.parametrize('prepare, state_dir, message', [
@@ -209,22 +238,22 @@ def test_controller_killed_after_the_change_the_host_rolls_back(lab, converged):
 def test_unusable_state_dir_changes_nothing(lab, converged, host, prepare, state_dir, message):
     lab.exec(host, ['sh', '-c', prepare], check=True)
     try:
-        before = ruleset(lab, host)
+        before = rules_of(lab, host)
         rules = [{'protocol': 'tcp', 'port': '39603', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None}]
         status, result = module(lab, host, {'rules': rules, 'state_dir': state_dir})
         assert status == 'FAILED!' and message in result['msg'] and 'nothing was changed' in result['msg'], result
-        assert ruleset(lab, host) == before
+        assert rules_of(lab, host) == before
     finally:
         lab.exec(host, ['sh', '-c', 'umount /run/kubeports-ro 2>/dev/null; rm -rf /run/kubeports-ro '
                                     '/tmp/kubeports-file'])
 
 
 def test_must_not_be_public_is_refused_by_the_module(lab, converged):
-    before = ruleset(lab, 'node5')
+    before = rules_of(lab, 'node5')
     rules = [{'protocol': 'tcp', 'port': '2379', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None}]
     status, result = module(lab, 'node5', {'rules': rules})
     assert status == 'FAILED!' and 'tcp/2379 (etcd) would be open to anyone' in result['msg'], result
-    assert ruleset(lab, 'node5') == before
+    assert rules_of(lab, 'node5') == before
 
 
 CHAINS = ['iptables -N KUBE-SERVICES', 'iptables -I INPUT -j KUBE-SERVICES', 'iptables -N cali-INPUT',

@@ -528,10 +528,12 @@ def owned_kind(view, kind, item):
 
 
 def _apply_order(operation):
-    """Permanent before runtime; additions (ipsets, then entries, then rules) before removals
-    (rules, then entries, then ipsets), so what stays open is never closed in between."""
+    """Permanent before runtime; additions (ipsets, then rules) before removals (rules, then
+    ipsets), so what stays open is never closed in between. Within an ipset, entries go before
+    entries come: firewalld refuses an entry that overlaps one still there (a /31 split into a
+    /32), and the two changes follow each other at once."""
     view, action, kind, _item = operation
-    rank = {'create_ipset': 0, 'add_entry': 1, 'add': 2, 'remove': 3, 'remove_entry': 4, 'delete_ipset': 5}[action]
+    rank = {'create_ipset': 0, 'remove_entry': 1, 'add_entry': 1.5, 'add': 2, 'remove': 3, 'delete_ipset': 5}[action]
     if action in ('add', 'remove') and kind == 'rich':
         rank = rank + 0.5 if action == 'add' else rank - 0.5
     return (VIEWS.index(view), rank)

@@ -130,3 +130,32 @@ def test_lookup_documentation_renders():
     result = run([os.path.join(BIN, 'ansible-doc'), '-t', 'lookup', 'kubeports.firewall.required_ports'])
     assert result.returncode == 0, result.stderr
     assert 'source_set' in result.stdout and 'role_groups' in result.stdout
+
+
+def test_kubean_hosts_and_vars_conf_as_extra_vars(tmp_path):
+    """Kubean runs kubespray with its hosts ConfigMap as inventory and its vars ConfigMap as
+    extra vars (-e @group_vars.yml): read the same way."""
+    hosts = tmp_path / 'hosts.yml'
+    hosts.write_text(
+        'all:\n  hosts:\n'
+        '    node1: {ip: 10.6.0.1, access_ip: 10.6.0.1, ansible_host: 10.6.0.1}\n'
+        '    node2: {ip: 10.6.0.2, access_ip: 10.6.0.2, ansible_host: 10.6.0.2}\n'
+        '  children:\n'
+        '    kube_control_plane: {hosts: {node1: }}\n'
+        '    kube_node: {hosts: {node1: , node2: }}\n'
+        '    etcd: {hosts: {node1: }}\n'
+        '    k8s_cluster: {children: {kube_control_plane: , kube_node: }}\n'
+        '    calico_rr: {hosts: {}}\n')
+    conf = tmp_path / 'group_vars.yml'
+    conf.write_text('kube_version: "1.35.5"\nkube_network_plugin: cilium\nkube_proxy_mode: iptables\n'
+                    'enable_nodelocaldns: false\ncilium_tunnel_mode: geneve\n')
+    rc, plan = lookup(str(hosts), "query('kubeports.firewall.required_ports', output='plan')[0]",
+                      ['-e', '@' + str(conf)])
+    assert rc == 0, plan
+    values = plan['clusters'][0]['values']
+    assert values['cni'] == {'value': '[cilium]', 'origin': 'kube_network_plugin'}
+    assert values['kube_proxy'] == {'value': 'iptables', 'origin': 'kube_proxy_mode'}
+    assert values['addons']['value'] == '[]'
+    node2 = next(host for host in plan['hosts'] if host['host'] == 'node2')
+    ports = set('%s/%s' % (rule['port'], rule['protocol']) for rule in node2['rules'])
+    assert '6081/udp' in ports and '53/udp' not in ports and '4789/udp' not in ports

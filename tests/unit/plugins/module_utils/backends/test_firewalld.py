@@ -123,9 +123,11 @@ def test_stale_ipset_is_deleted_permanently_and_emptied_in_the_runtime():
 def test_apply_order_adds_before_it_removes():
     operations = [('runtime', 'remove', 'rich', 'a'), ('permanent', 'delete_ipset', 'x', None),
                   ('permanent', 'add', 'rich', 'b'), ('permanent', 'create_ipset', 'y', {}),
-                  ('permanent', 'remove', 'rich', 'c'), ('permanent', 'add', 'ports', '1/tcp')]
+                  ('permanent', 'remove', 'rich', 'c'), ('permanent', 'add', 'ports', '1/tcp'),
+                  ('permanent', 'add_entry', 'z', '192.0.2.3/32'), ('permanent', 'remove_entry', 'z', '192.0.2.2/31')]
     assert sorted(operations, key=_apply_order) == [
-        ('permanent', 'create_ipset', 'y', {}), ('permanent', 'add', 'ports', '1/tcp'),
+        ('permanent', 'create_ipset', 'y', {}), ('permanent', 'remove_entry', 'z', '192.0.2.2/31'),
+        ('permanent', 'add_entry', 'z', '192.0.2.3/32'), ('permanent', 'add', 'ports', '1/tcp'),
         ('permanent', 'add', 'rich', 'b'), ('permanent', 'remove', 'rich', 'c'),
         ('permanent', 'delete_ipset', 'x', None), ('runtime', 'remove', 'rich', 'a')]
 
