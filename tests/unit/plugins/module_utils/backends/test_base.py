@@ -82,3 +82,15 @@ def test_public_override_and_sources_decide():
     (identifier, protocol, port), = desired.restricted
     assert (protocol, port) == ('tcp', '2379') and identifier.startswith('src-')
     assert desired.peer_sets[identifier]['ipv4'] == ['192.0.2.1/32']
+
+
+def test_diff_shows_rules_removed_and_added_as_ansible_renders_them():
+    from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import Change
+    diff = Change(added=['port 6443/tcp', 'ipset kubeports-etcd entry 192.0.2.1/32'], removed=['port 8080/tcp']).diff(
+        'firewalld on cp1')
+    assert diff['before'] == 'port 8080/tcp\n'
+    assert diff['after'] == 'ipset kubeports-etcd entry 192.0.2.1/32\nport 6443/tcp\n'
+    assert diff['before_header'] == 'firewalld on cp1: rules removed'
+    assert diff['added'] == ['ipset kubeports-etcd entry 192.0.2.1/32', 'port 6443/tcp']
+    file_based = Change(added=['x'], before='A=1\n', after='A=2\n').diff()
+    assert (file_based['before'], file_based['after']) == ('A=1\n', 'A=2\n') and 'before_header' not in file_based
