@@ -119,7 +119,7 @@ def main():
              'same machine (SSH over a veth bridge), firewalld from Debian 12 and ufw. The open-ports playbook on '
              'four cluster hosts (two firewalld, two ufw) of the default lab, Flannel profile, %d rounds '
              'alternating the two modes; medians.' % (platform.machine(), platform.python_version(), args.repeats),
-             '', '| Run | Mode | Playbook (s) | Apply tasks, slowest host (s) |', '|---|---|---:|---:|']
+             '', '| Run | Mode | Playbook (s) | Apply tasks, slowest host (s, junit) |', '|---|---|---:|---:|']
     for run_name, key in (('First apply (clean hosts)', 'first'), ('No-op re-run', 'noop')):
         for mode in MODES:
             walls = [item[0] for item in results[mode][key]]
@@ -132,7 +132,8 @@ def main():
         lines.append('%s: the playbook with the guard and the confirmation takes %.2f× the time without them.'
                      % (run_name, ratio))
     lines += ['', 'Apply tasks: the applying task, the connection reset and the confirmation (a new SSH '
-              'connection, then the confirm module) on the slowest host. The confirmation costs one new SSH '
+              'connection, then the confirm module) on the slowest host, as junit times them (from the start '
+              'of each task to that host\'s result, so with the canary batch they add up past the playbook). The confirmation costs one new SSH '
               'connection and one small module run per changed host; a no-op run arms nothing and confirms '
               'nothing (the reset stays). The guard reads the firewall\'s zone, services and rules once per '
               'changed host.', '']
