@@ -11,8 +11,8 @@ import time
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     default_catalog_dir, load_catalog)
-from ansible_collections.kubeports.firewall.plugins.module_utils.peers import InventoryIndex
-from ansible_collections.kubeports.firewall.plugins.module_utils.planner import Planner
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import InventoryIndex
+from ansible_collections.kubeports.firewall.plugins.module_utils.host_planner import Planner
 
 PROFILE = {
     'kubeports_distribution': 'kubespray', 'kubeports_cni': 'calico',

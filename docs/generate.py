@@ -11,7 +11,7 @@ import sys
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     DESTINATIONS, default_catalog_dir, load_catalog)
-from ansible_collections.kubeports.firewall.plugins.module_utils.ports import format_port
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port
 from ansible_collections.kubeports.firewall.plugins.module_utils.installers import INSTALLERS
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
     AGREED, CIDR_SETS, OPTIONS, PREFIX, ROLE_VARIABLES)

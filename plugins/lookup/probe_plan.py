@@ -119,10 +119,10 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plan import (
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import (
     InventoryPlanner, host_variables)
-from ansible_collections.kubeports.firewall.plugins.module_utils.peers import host_addresses
-from ansible_collections.kubeports.firewall.plugins.module_utils.verify import catalog_ports, plan_probes
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import host_addresses
+from ansible_collections.kubeports.firewall.plugins.module_utils.probe_planner import catalog_ports, plan_probes
 
 
 class LookupModule(LookupBase):

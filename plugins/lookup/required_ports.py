@@ -172,7 +172,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plan import InventoryPlanner
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
 
 
 class LookupModule(LookupBase):

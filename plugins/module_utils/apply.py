@@ -94,7 +94,7 @@ def apply_rules(run_command, options, rules, check_mode=False, before_write=None
         backend = choose_backend(options.get('backend') or 'auto', run_command, options)
         backend.check_state_dir(writable=not check_mode)
         current = backend.read()
-        change = backend.plan(desired, current, options.get('prune', True))
+        change = backend.compare(desired, current, options.get('prune', True))
         if not change.empty and options.get('lockout_guard'):
             note = guard.check(backend, current, change, connection)
             if note:

@@ -9,7 +9,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.ports import (
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
     PORT_PROTOCOLS, check_protocol, parse_port)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
     CIDR_SETS, CONDITION_KEYS, OPTIONS)

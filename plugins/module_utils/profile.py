@@ -16,7 +16,7 @@ import re
 from collections import namedtuple
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.ports import parse_port
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
 
 PREFIX = 'kubeports_'
 

@@ -131,7 +131,7 @@ stale_stopped:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.probing import (
+from ansible_collections.kubeports.firewall.plugins.module_utils.probe_sockets import (
     open_listeners, start_listeners, stop_listeners)
 
 

@@ -102,7 +102,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.probing import probe_all
+from ansible_collections.kubeports.firewall.plugins.module_utils.probe_sockets import probe_all
 
 
 def validated(probes):

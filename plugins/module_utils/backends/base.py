@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The backend contract: read current state, plan the difference, apply it once.
+"""The backend contract: read current state, compare it with the desired one, apply the change once.
 
 Runs on the managed host: standard library only (no netaddr, no PyYAML).
 docs/backends.md describes the backends and the module that drives them.
@@ -18,7 +18,7 @@ import re
 import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.ports import parse_selector, private_ports_hit
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_selector, private_ports_hit
 
 OWNER = 'kubeports'
 PORT_PROTOCOLS = ('tcp', 'udp', 'sctp')
@@ -147,10 +147,10 @@ class DesiredState(object):
 
 class Backend(object):
     """One firewall. Subclasses implement the four methods below; the module calls
-    ``detect`` (for backend=auto), then ``read``, ``plan``, and, unless in check mode and
-    only when the plan is not empty, ``apply`` followed by ``read`` and ``verify``.
+    ``detect`` (for backend=auto), then ``read``, ``compare``, and, unless in check mode and
+    only when the change is not empty, ``apply`` followed by ``read`` and ``verify``.
 
-    ``plan`` is pure: it compares DesiredState with what ``read`` returned and returns a
+    ``compare`` is pure: it compares DesiredState with what ``read`` returned and returns a
     Change. Nothing is written before ``apply``; ``apply`` writes the whole change in one
     go and never reloads, restarts or flushes the firewall in steady state.
     """
@@ -225,7 +225,7 @@ class Backend(object):
         """Current state: what the collection owns (and enough of the rest to never touch it)."""
         raise NotImplementedError
 
-    def plan(self, desired, current, prune):
+    def compare(self, desired, current, prune):
         """A Change from current to desired; with prune, owned items no longer wanted go."""
         raise NotImplementedError
 
@@ -241,7 +241,7 @@ class Backend(object):
 
     def verify(self, desired, current, prune):
         """After apply: the re-read state must need no further change."""
-        leftover = self.plan(desired, current, prune)
+        leftover = self.compare(desired, current, prune)
         if not leftover.empty:
             raise BackendError('%s did not apply all changes; still to add: %s; still to remove: %s'
                                % (self.name, ', '.join(leftover.added) or '-', ', '.join(leftover.removed) or '-'))

@@ -137,14 +137,14 @@ def runtime_view(wanted, desired, runtime):
     return view
 
 
-def plan_views(wanted, current, owned, prune):
+def diff_views(wanted, current, owned, prune):
     """Operations and readable lines turning each current view into ``wanted``.
 
     ``wanted`` is one view for both, or {view name: view}. ``current`` maps view name to a
     view; ``owned`` lists ports, protocols, trusted sources and runtime per-source rich rules
     the collection added earlier. Never reloads: ipsets are created and deleted in the
     permanent configuration only, and emptied (not deleted) in the runtime. Pure: used by
-    plan() and the unit tests.
+    compare() and the unit tests.
     """
     operations, added, removed = [], {}, {}
     by_view = wanted if 'permanent' in wanted else dict((name, wanted) for name in VIEWS)
@@ -356,7 +356,7 @@ class FirewalldBackend(Backend):
                                              'entries': set(normalize_entry(e) for e in settings.getEntries())}
         return {'runtime': runtime, 'permanent': permanent, 'owned': self.load_state()}
 
-    def plan(self, desired, current, prune):
+    def compare(self, desired, current, prune):
         wanted = desired_view(desired)
         wanted['rich'] = set(self._normalize_rich(rule) for rule in wanted['rich'])
         for cidr in wanted['trusted']:
@@ -377,7 +377,7 @@ class FirewalldBackend(Backend):
                           'permanent configuration (no reload: it would delete the chains of kube-proxy and the '
                           'CNI): %s' % pending)
             wanted = {'permanent': wanted, 'runtime': runtime}
-        operations, added, removed = plan_views(wanted, current, owned, prune)
+        operations, added, removed = diff_views(wanted, current, owned, prune)
         return Change(added=added, removed=removed, operations=operations)
 
     def apply(self, change):

@@ -248,7 +248,7 @@ def load_owned(state):
     return owned
 
 
-def plan_config(text, wanted, route, owned, prune):
+def diff_config(text, wanted, route, owned, prune):
     """(new text, added, removed, new ownership record). Pure; the unit tests drive it.
 
     A wanted token already in the file (in any equivalent spelling, the user's or the
@@ -368,9 +368,9 @@ class SuseFirewall2Backend(Backend):
         return {'text': text, 'owned': load_owned(state), 'pending_start': bool(state.get('pending_start')),
                 'running': rc == 0, 'kubernetes': kubernetes_signs(self.run_command)}
 
-    def plan(self, desired, current, prune):
+    def compare(self, desired, current, prune):
         wanted, route = desired_tokens(desired)
-        text, added, removed, owned = plan_config(current['text'], wanted, route, current['owned'], prune)
+        text, added, removed, owned = diff_config(current['text'], wanted, route, current['owned'], prune)
         change = Change(added=added, removed=removed, before=current['text'], after=text)
         changed = text != current['text']
         # A start an earlier run could not finish is made up for while SuSEfirewall2 runs.

@@ -6,7 +6,7 @@
 trusted networks (pods, services) uses "route allow" rules. State is read from ufw's user
 rules files (/etc/ufw/user.rules, user6.rules), never from "ufw status" text.
 
-Every ufw delete reloads ufw's user chains, so the plan keeps every rule that is still
+Every ufw delete reloads ufw's user chains, so the change keeps every rule that is still
 right (a new port gets a new rule instead of rewriting a group), adds before it deletes
 (no gap for traffic that stays allowed), deletes with the rule's comment (ufw then only
 matches the collection's own rule) and uses one "any" command for an IPv4 and IPv6 pair.
@@ -342,8 +342,8 @@ def _before_accepts(accepted, protocol, port, cidr):
     return False
 
 
-def plan_rules(needs, current, prune):
-    """Pure planning: (rules to add, rules to remove, removed rules replaced by an add).
+def diff_rules(needs, current, prune):
+    """Pure comparison: (rules to add, rules to remove, removed rules replaced by an add).
 
     ``current`` is the parsed user rules of both families. A rule of the collection
     (comment "kubeports…") stays while every port of it is still needed under its comment;
@@ -395,7 +395,7 @@ def plan_rules(needs, current, prune):
 
 
 def commands(to_add, to_remove, replaced=()):
-    """ufw commands for a plan, adds first: one command for an IPv4 + IPv6 "anywhere" pair."""
+    """ufw commands for a change, adds first: one command for an IPv4 + IPv6 "anywhere" pair."""
     argvs = []
     skip = set(replaced)
     for delete, rules in ((False, to_add), (True, [rule for rule in to_remove if rule not in skip])):
@@ -458,11 +458,11 @@ class UfwBackend(Backend):
         if message not in self.messages:
             self.messages.append(message)
 
-    def plan(self, desired, current, prune):
+    def compare(self, desired, current, prune):
         needs, notes = desired_needs(desired, current['families'], current['before'])
         for message in notes:
             self.note(message)
-        to_add, to_remove, replaced = plan_rules(needs, current['rules'], prune)
+        to_add, to_remove, replaced = diff_rules(needs, current['rules'], prune)
         change = Change(added=[rule.text() for rule in to_add], removed=[rule.text() for rule in to_remove],
                         operations=commands(to_add, to_remove, replaced))
         change.rules = (to_add, to_remove)

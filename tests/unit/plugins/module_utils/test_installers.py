@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.installers import (
     INSTALLERS, detect, missing_formed_groups, parse_server_args)
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plan import InventoryPlanner
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
 
 from helpers import ports_of
 

@@ -2,7 +2,7 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import (
-    _apply_order, desired_view, empty_view, firewalld_state, parse_ipset_info, plan_views, rich_rule, runtime_view)
+    _apply_order, desired_view, empty_view, firewalld_state, parse_ipset_info, diff_views, rich_rule, runtime_view)
 
 ANY = ['0.0.0.0/0', '::/0']
 RULES = [
@@ -44,14 +44,14 @@ def test_everything_to_everyone_is_refused():
 
 
 def test_converged_plans_nothing():
-    assert plan_views(wanted(), converged(), {}, True) == ([], [], [])
+    assert diff_views(wanted(), converged(), {}, True) == ([], [], [])
 
 
 def test_clean_host_creates_ipsets_in_the_permanent_configuration_without_a_reload():
     current = {'permanent': empty_view(), 'runtime': empty_view()}
     desired = DesiredState.from_rules(RULES)
     runtime = runtime_view(wanted(), desired, current['runtime'])
-    operations, added, removed = plan_views({'permanent': wanted(), 'runtime': runtime}, current, {}, True)
+    operations, added, removed = diff_views({'permanent': wanted(), 'runtime': runtime}, current, {}, True)
     assert removed == []
     assert not any(op[1] == 'reload' for op in operations)
     creates = [op for op in operations if op[1] == 'create_ipset']
@@ -69,7 +69,7 @@ def test_runtime_ipset_present_replaces_per_source_rules():
     current = converged()
     per_source = 'rule family="ipv4" source address="192.0.2.0/31" port port="2379" protocol="tcp" accept'
     current['runtime']['rich'].add(per_source)
-    operations, _added, removed = plan_views(wanted(), current, {'source_rich': [per_source]}, True)
+    operations, _added, removed = diff_views(wanted(), current, {'source_rich': [per_source]}, True)
     assert operations == [('runtime', 'remove', 'rich', per_source)]
     assert removed == ['rich rule %s (runtime only)' % per_source]
 
@@ -102,14 +102,14 @@ def test_plan_views_changes(mutate, prune, expected_ops, added, removed):
     current = converged()
     mutate(current)
     owned = {'ports': ['8080/tcp']}
-    assert plan_views(wanted(), current, owned, prune) == (expected_ops, added, removed)
+    assert diff_views(wanted(), current, owned, prune) == (expected_ops, added, removed)
 
 
 def test_stale_ipset_is_deleted_permanently_and_emptied_in_the_runtime():
     current = converged()
     for view in current.values():
         view['ipsets']['kubeports-old'] = {'family': 'inet', 'entries': {'192.0.2.9/32'}}
-    operations, added, removed = plan_views(wanted(), current, {}, True)
+    operations, added, removed = diff_views(wanted(), current, {}, True)
     assert operations == [('permanent', 'delete_ipset', 'kubeports-old', None),
                           ('runtime', 'remove_entry', 'kubeports-old', '192.0.2.9/32')]
     assert removed == ['ipset kubeports-old (permanent only)', 'ipset kubeports-old entry 192.0.2.9/32 (runtime only)']
@@ -117,7 +117,7 @@ def test_stale_ipset_is_deleted_permanently_and_emptied_in_the_runtime():
     # An emptied runtime ipset is left alone afterwards.
     current['permanent']['ipsets'].pop('kubeports-old')
     current['runtime']['ipsets']['kubeports-old']['entries'] = set()
-    assert plan_views(wanted(), current, {}, True) == ([], [], [])
+    assert diff_views(wanted(), current, {}, True) == ([], [], [])
 
 
 def test_apply_order_adds_before_it_removes():

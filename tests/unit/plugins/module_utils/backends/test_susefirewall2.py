@@ -11,7 +11,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.backends import
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import (
     SuseFirewall2Backend, desired_tokens, edit_config, edit_value, foreign_chains, kubernetes_signs, load_owned, normalize,
-    parse_config, plan_config, tokens_of)
+    parse_config, diff_config, tokens_of)
 
 CONFIG = '''## Path:\tSecurity/SuSEfirewall2
 ## Description: SuSEfirewall2 configuration
@@ -190,7 +190,7 @@ def owned(**tokens):
 ])
 def test_plan_config(text, record, prune, added, removed):
     tokens, route = desired_tokens(DESIRED)
-    new_text, got_added, got_removed, new_record = plan_config(text, tokens, route, record, prune)
+    new_text, got_added, got_removed, new_record = diff_config(text, tokens, route, record, prune)
     assert sorted(got_added) == added and got_removed == removed
     assert new_record['route_before'] == 'no'
     # Every comment and user token is still there.
@@ -200,23 +200,23 @@ def test_plan_config(text, record, prune, added, removed):
     assert tokens_of(new_text, 'FW_SERVICES_EXT_TCP')[0] == 'ssh'
     assert parse_config(new_text)['FW_ROUTE'].quote == "'"
     # Planning again against the result changes nothing.
-    again = plan_config(new_text, tokens, route, new_record, prune)
+    again = diff_config(new_text, tokens, route, new_record, prune)
     assert again[0] == new_text and again[1] == [] and again[2] == []
 
 
 def test_the_written_file_keeps_its_layout():
     tokens, route = desired_tokens(desired(('tcp', '6443', ['0.0.0.0/0'], None),
                                            ('tcp', '2379', ['192.0.2.11/32'], 'etcd')))
-    new_text, _added, _removed, _record = plan_config(CONFIG, tokens, route, owned(), True)
+    new_text, _added, _removed, _record = diff_config(CONFIG, tokens, route, owned(), True)
     assert new_text == CONFIG.replace('"ssh 8080"', '"ssh 8080 6443"').replace(
         '\t192.0.2.0/24,udp,53\n', '\t192.0.2.0/24,udp,53\n\t192.0.2.11/32,tcp,2379\n')
 
 
 def test_prune_everything_restores_the_file():
     tokens, route = desired_tokens(DESIRED)
-    text, _added, _removed, record = plan_config(CONFIG, tokens, route, owned(), True)
+    text, _added, _removed, record = diff_config(CONFIG, tokens, route, owned(), True)
     empty = dict((name, []) for name in tokens)
-    final, added, removed, record = plan_config(text, empty, False, record, True)
+    final, added, removed, record = diff_config(text, empty, False, record, True)
     assert added == [] and sorted(removed) == ALL_ADDED
     # Back to the user's file byte for byte; the variables it did not have stay, empty.
     assert final == CONFIG + 'FW_FORWARD=""\nFW_SERVICES_EXT_IP=""\nFW_TRUSTED_NETS=""\n'
@@ -225,15 +225,15 @@ def test_prune_everything_restores_the_file():
 
 def test_route_kept_without_prune_and_user_route_left_alone():
     tokens, route = desired_tokens(DESIRED)
-    text, _added, _removed, record = plan_config(CONFIG, tokens, route, owned(), True)
+    text, _added, _removed, record = diff_config(CONFIG, tokens, route, owned(), True)
     empty = dict((name, []) for name in tokens)
-    final, _added, removed, kept = plan_config(text, empty, False, record, False)
+    final, _added, removed, kept = diff_config(text, empty, False, record, False)
     assert final == text and removed == [] and kept['route_before'] == 'no'
     # The user turned routing on before: the collection never turns it off.
     user_route = CONFIG.replace("FW_ROUTE='no'", 'FW_ROUTE="yes"')
-    text, added, _removed, record = plan_config(user_route, tokens, route, owned(), True)
+    text, added, _removed, record = diff_config(user_route, tokens, route, owned(), True)
     assert 'FW_ROUTE yes' not in added and 'route_before' not in record
-    final, _added, removed, _record = plan_config(text, empty, False, record, True)
+    final, _added, removed, _record = diff_config(text, empty, False, record, True)
     assert 'FW_ROUTE yes' not in removed and parse_config(final)['FW_ROUTE'].value == 'yes'
 
 
@@ -304,7 +304,7 @@ class Host(object):
 
     def run(self, state, check_mode=False, prune=True, **options):
         backend = self.backend(**options)
-        change = backend.plan(state, backend.read(), prune)
+        change = backend.compare(state, backend.read(), prune)
         if not change.empty and not check_mode:
             backend.apply(change)
             backend.verify(state, backend.read(), prune)

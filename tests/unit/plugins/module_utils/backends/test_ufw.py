@@ -6,7 +6,7 @@ import pytest
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.ufw import (
     Rule, UfwBackend, UserRule, before_accepts, commands, desired_needs, parse_defaults, parse_user_rules,
-    plan_rules, port_groups)
+    diff_rules, port_groups)
 
 # Written by ufw 0.36.2 (see the commands in the comments), header and footer trimmed.
 USER_RULES = """*filter
@@ -344,30 +344,30 @@ BASE = desired(('tcp', '6443', ALL, None), ('tcp', '2379', ETCD, 'etcd'), ('tcp'
 ])
 def test_plan(state, current, prune, added, removed, argvs):
     needs, _notes = desired_needs(state, ('ipv4', 'ipv6'), DEFAULT_BEFORE)
-    to_add, to_remove, replaced = plan_rules(needs, current, prune)
+    to_add, to_remove, replaced = diff_rules(needs, current, prune)
     assert sorted(rule.text() for rule in to_add) == added
     assert sorted(rule.text() for rule in to_remove) == removed
     assert commands(to_add, to_remove, replaced) == argvs
     # After those commands nothing is left to do.
     after = apply_plan(current, to_add, [rule for rule in to_remove if rule not in replaced])
-    assert plan_rules(needs, after, prune)[:2] == ([], [])
+    assert diff_rules(needs, after, prune)[:2] == ([], [])
 
 
 def test_many_ports_make_several_rules_and_converge():
     ports = [str(port) for port in range(40000, 40020)] + ['30000-32767']
     state = desired(*[('tcp', port, ['192.0.2.0/24'], 'cluster') for port in ports])
     needs, _notes = desired_needs(state, ('ipv4',), {})
-    to_add, _to_remove, _replaced = plan_rules(needs, [], True)
+    to_add, _to_remove, _replaced = diff_rules(needs, [], True)
     assert [rule.ports for rule in to_add] == [
         '30000:32767,' + ','.join(str(port) for port in range(40000, 40013)), '40013,40014,40015,40016,40017,'
         '40018,40019']
-    assert plan_rules(needs, apply_plan([], to_add, []), True)[:2] == ([], [])
+    assert diff_rules(needs, apply_plan([], to_add, []), True)[:2] == ([], [])
 
 
 def test_a_deny_rule_with_the_same_match_is_not_replaced():
     needs, _notes = desired_needs(desired(('tcp', '8080', ['192.0.2.99/32'], 'x')), ('ipv4',), {})
     with pytest.raises(BackendError, match='"deny tcp from 192.0.2.99/32 to anywhere port 8080" .* ufw would replace'):
-        plan_rules(needs, [user('ipv4', 'in', 'deny', 'tcp', '8080', V4, '192.0.2.99/32')], True)
+        diff_rules(needs, [user('ipv4', 'in', 'deny', 'tcp', '8080', V4, '192.0.2.99/32')], True)
 
 
 @pytest.mark.parametrize('rule, delete, both, argv', [
@@ -397,12 +397,12 @@ def test_backend_plan_and_apply_run_ufw_once_per_command():
     current = {'rules': parse_user_rules(USER_RULES), 'families': ('ipv4',), 'before': DEFAULT_BEFORE}
     state = desired(('tcp', '2379', ['192.0.2.11/32'], 'etcd'), ('tcp', '2380', ['192.0.2.11/32'], 'etcd'),
                     ('icmp', '', ['192.0.2.11/32'], 'etcd'), ('tcp', '22', ['0.0.0.0/0'], None))
-    change = backend.plan(state, current, True)
+    change = backend.compare(state, current, True)
     assert change.empty and calls == []
     backend.verify(state, current, True)
     assert backend.messages == ["icmp from peer set 'etcd' (192.0.2.11/32): accepted by ufw's before rules; ufw's "
                                 "CLI cannot express it, no ufw rule added"]
-    change = backend.plan(desired(), current, True)
+    change = backend.compare(desired(), current, True)
     assert change.removed == ['allow tcp from 192.0.2.11/32 to anywhere port 2379,2380 (kubeports:etcd)']
     backend.apply(change)
     assert calls == [['ufw', '--force', 'delete', 'allow', 'proto', 'tcp', 'from', '192.0.2.11/32', 'to', 'any',

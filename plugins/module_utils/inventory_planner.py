@@ -15,8 +15,8 @@ from ansible_collections.kubeports.firewall.plugins.module_utils import installe
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     default_catalog_dir, load_catalog)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.peers import InventoryIndex
-from ansible_collections.kubeports.firewall.plugins.module_utils.planner import Planner
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import InventoryIndex
+from ansible_collections.kubeports.firewall.plugins.module_utils.host_planner import Planner
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
     AGREED, DEFAULT_ORIGIN, INSTALLER_ALIASES, PORTLESS_CNIS, PREFIX, agreed_value, check_variable_names, describe, resolve,
     show)

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.report import markdown, table_lines
+from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
 
 PLAN = {
     'host': 'cp1', 'roles': ['controlplane', 'etcd'],

@@ -7,8 +7,8 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.report import markdown, table_lines
-from ansible_collections.kubeports.firewall.plugins.module_utils.verify import (
+from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
+from ansible_collections.kubeports.firewall.plugins.module_utils.verify_report import (
     build_report, report_lines, report_markdown)
 
 

@@ -1,4 +1,4 @@
-"""Probes and temporary listeners on loopback only (plugins/module_utils/probing.py).
+"""Probes and temporary listeners on loopback only (plugins/module_utils/probe_sockets.py).
 
 Ports 39700-39799 only; every listener lives at most 10 s, keeps its record under tmp_path
 and is stopped by the fixture.
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils import probing
+from ansible_collections.kubeports.firewall.plugins.module_utils import probe_sockets as probing
 
 TCP, UDP, FREE_TCP, FREE_UDP, BUSY, OTHER = 39701, 39702, 39703, 39704, 39705, 39706
 LIFETIME = 10
@@ -237,7 +237,7 @@ def test_probe_all_keeps_order(listeners, concurrency):
 
 WILDCARD_ECHO = r"""
 import threading, time
-from ansible_collections.kubeports.firewall.plugins.module_utils import probing
+from ansible_collections.kubeports.firewall.plugins.module_utils import probe_sockets as probing
 sockets, listening, _in_use, _errors = probing.open_listeners([{'protocol': 'udp', 'port': 39790}],
                                                             ['127.0.0.2', '192.0.2.1'])
 assert [item['address'] for item in listening] == ['0.0.0.0'], listening

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.peers import (
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import (
     InventoryIndex, merge, parse_cidr, resolve_cidr_list, validate_role_groups)
 
 

@@ -16,9 +16,9 @@ import re
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     PORT_VARIABLES, SOURCES, build_rule)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.peers import (
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import (
     ANY, NODE_ROLES, merge, netaddr, parse_cidr, resolve_cidr_list)
-from ansible_collections.kubeports.firewall.plugins.module_utils.ports import (
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
     PROTOCOLS, check_protocol, format_port, parse_port, parse_selector, private_ports_hit)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
     condition_holds, resolve)

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.ports import (
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
     check_protocol, format_port, parse_port, parse_selector, private_ports_hit)
 
 
