@@ -7,24 +7,31 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
 from ansible_collections.kubeports.firewall.plugins.module_utils.verify_report import (
     build_report, report_lines, report_markdown)
 
 
-def port_table(plan, width=60):
-    """Text table lines of one host plan (from required_ports with details=true)."""
+def port_table(plan, width=60, sets=None):
+    """Text table lines of one host plan (from required_ports with details=true, or a host of output=plan)."""
     if not isinstance(plan, dict) or 'rules' not in plan:
         raise AnsibleFilterError('port_table expects one host plan from required_ports(details=true), got %r'
                                  % (type(plan).__name__,))
-    return table_lines(plan, int(width))
+    try:
+        return table_lines(plan, int(width), sets)
+    except PlanError as exc:
+        raise AnsibleFilterError('port_table: %s (give the plan\'s sets with sets=)' % exc)
 
 
-def port_markdown(plans, title='Planned firewall rules', clusters=None):
+def port_markdown(plans, title='Planned firewall rules', clusters=None, sets=None):
     """A Markdown report of host plans, with the resolved cluster profiles first."""
     if not isinstance(plans, list):
         raise AnsibleFilterError('port_markdown expects a list of host plans, got %r' % (type(plans).__name__,))
-    return markdown(plans, title, clusters or ())
+    try:
+        return markdown(plans, title, clusters or (), sets)
+    except PlanError as exc:
+        raise AnsibleFilterError('port_markdown: %s (give the plan\'s sets with sets=)' % exc)
 
 
 def verify_report(plan, listeners, results):

@@ -63,10 +63,18 @@ options:
     description:
       - V(rules) returns the flat list of rules, V(hosts) one dictionary per host (as
         O(details=true)).
-      - V(plan) returns one dictionary with C(clusters) (the resolved profile of each
-        cluster, with C(name), C(hosts), C(values) holding each value and its C(origin), and
-        a printable C(line)), C(hosts) (one dictionary per planned host) and
-        C(skipped_hosts) (requested hosts without a role, with O(hosts_without_role=skip)).
+      - V(plan) returns one dictionary with every peer set listed once, linear in the number
+        of hosts (the form the roles and C(plan.yml) use): C(clusters) (the resolved profile of
+        each cluster, with C(name), C(hosts), C(values) holding each value and its C(origin),
+        and a printable C(line)), C(sets) (set key to members, once per distinct membership),
+        C(hosts) (one dictionary per planned host, with C(sets) mapping the name of each peer
+        set its rules use to its key in C(sets)) and C(skipped_hosts) (requested hosts without
+        a role, with O(hosts_without_role=skip)).
+      - In that form a rule whose sources are a peer set names it in C(source_set) and has no
+        C(sources); rules open to anyone and rules whose sources are the host's own keep
+        C(sources). A set's key is its name, or its name, C(@) and a digest of its members when
+        hosts have sets of that name with different members.
+      - V(rules) and V(hosts) carry the members in every rule's C(sources).
     type: str
     choices: [rules, hosts, plan]
     default: rules
@@ -114,6 +122,18 @@ EXAMPLES = r'''
     msg: "{{ (query('kubeports.firewall.required_ports', *ansible_play_hosts, output='plan')[0]).clusters | map(attribute='line') }}"
   run_once: true
 
+- name: Plan every host once, each peer set listed once
+  ansible.builtin.set_fact:
+    plan: "{{ query('kubeports.firewall.required_ports', *ansible_play_hosts, output='plan')[0] }}"
+  run_once: true
+
+- name: Apply the host's rules with the members of the sets they name
+  kubeports.firewall.port_rules:
+    rules: "{{ entry.rules }}"
+    sets: "{{ dict(entry.sets | list | zip(entry.sets.values() | map('extract', plan.sets))) }}"
+  vars:
+    entry: "{{ plan.hosts | selectattr('host', '==', inventory_hostname) | first }}"
+
 - name: Only the ports open to everyone
   ansible.builtin.debug:
     msg: "{{ lookup('kubeports.firewall.required_ports', inventory_hostname) | selectattr('source_set', 'none') }}"
@@ -122,7 +142,7 @@ EXAMPLES = r'''
 RETURN = r'''
 _list:
   description:
-    - One dictionary per rule (or per host with O(details=true)).
+    - One dictionary per rule (or per host with O(details=true), or the plan with O(output=plan)).
   type: list
   elements: dict
   contains:
@@ -136,7 +156,9 @@ _list:
       description: A port (V(6443)), a range (V(30000-32767)), or an empty string for protocol-only rules.
       type: str
     sources:
-      description: CIDRs allowed to connect, aggregated; V(0.0.0.0/0) and V(::/0) mean anyone.
+      description:
+        - CIDRs allowed to connect, aggregated; V(0.0.0.0/0) and V(::/0) mean anyone.
+        - Absent from rules of O(output=plan) whose C(source_set) names a peer set of C(sets).
       type: list
       elements: str
     source_set:
@@ -189,16 +211,13 @@ class LookupModule(LookupBase):
             if self.get_option('hosts_without_role') == 'skip':
                 skipped = [host for host in hosts if not planner.index.host_roles(host)]
                 hosts = [host for host in hosts if planner.index.host_roles(host)]
-            if hosts or not terms:
-                plans = planner.plan(hosts or None)
-            else:
+            if terms and not hosts:
                 planner.profiles()  # the inventory is checked even when no requested host has a role
-                plans = []
-            clusters = planner.clusters() if output == 'plan' else None
+            if output == 'plan':
+                return [planner.plan_document(hosts if terms else None, skipped)]
+            plans = planner.plan(hosts if terms else None)
         except PlanError as exc:
             raise AnsibleLookupError(to_native(exc))
-        if output == 'plan':
-            return [{'clusters': clusters, 'hosts': [plan.as_dict() for plan in plans], 'skipped_hosts': skipped}]
         if output == 'hosts':
             return [plan.as_dict() for plan in plans]
         return [rule for plan in plans for rule in plan.rules]

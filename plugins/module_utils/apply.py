@@ -79,8 +79,8 @@ class Applied(object):
         }
 
 
-def apply_rules(run_command, options, rules, check_mode=False, before_write=None, connection=None):
-    """Plan ``rules`` on this host and, unless ``check_mode``, write the change once.
+def apply_rules(run_command, options, rules, check_mode=False, before_write=None, connection=None, sets=None):
+    """Plan ``rules`` (with the peer ``sets`` they name) on this host and, unless ``check_mode``, write the change once.
 
     ``options`` are the module's parameters (backend, prune, state_dir, lockout_guard, ...).
     ``connection`` is the SSH connection the module runs under (guard.ssh_connection): with
@@ -88,7 +88,7 @@ def apply_rules(run_command, options, rules, check_mode=False, before_write=None
     ``before_write(backend, change)`` runs after planning, before anything is written (the
     module arms its rollback there); nothing is written if it raises.
     """
-    desired = DesiredState.from_rules(rules, options.get('public_ports') or ())
+    desired = DesiredState.from_rules(rules, options.get('public_ports') or (), sets)
     lock = acquire_lock(options.get('lock_timeout', 60))
     try:
         backend = choose_backend(options.get('backend') or 'auto', run_command, options)

@@ -17,9 +17,10 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import 
     PORT_VARIABLES, SOURCES, build_rule)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import (
-    ANY, NODE_ROLES, merge, netaddr, parse_cidr, resolve_cidr_list)
+    NODE_ROLES, merge, netaddr, parse_cidr, resolve_cidr_list)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    PROTOCOLS, check_protocol, format_port, parse_port, parse_selector, private_ports_hit)
+    ANYONE, PROTOCOLS, check_protocol, format_port, is_anyone, parse_port, parse_selector, private_ports_hit,
+    sort_key)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
     condition_holds, resolve)
 
@@ -27,10 +28,15 @@ _SELECTOR = re.compile(r'^([a-z0-9]+)/(.*)$')
 
 
 class HostPlan(object):
-    """The rules for one host, and the catalog rules that matched but had no sources."""
+    """The rules for one host, and the catalog rules that matched but had no sources.
 
-    def __init__(self, host, roles, rules, skipped):
+    ``signatures`` has, for each rule, the identity of its sources when other hosts may
+    share them (a peer set), or None (anyone, or sources that are the host's own).
+    """
+
+    def __init__(self, host, roles, rules, skipped, signatures=None):
         self.host, self.roles, self.rules, self.skipped = host, roles, rules, skipped
+        self.signatures = signatures if signatures is not None else [None] * len(rules)
 
     def as_dict(self):
         return {'host': self.host, 'roles': self.roles, 'rules': self.rules, 'skipped': self.skipped}
@@ -60,9 +66,10 @@ def public_ports(values, source):
     return [parse_selector(value, where) for value in (values if isinstance(values, list) else [values])]
 
 
-def check_not_public(rule, allowed, source):
-    """PlanError when a planned rule would open a must-not-be-public port to everyone."""
-    public = [item for item in rule['sources'] if item.endswith('/0')]
+def check_not_public(rule, public, allowed, source):
+    """PlanError when a planned rule would open a must-not-be-public port to everyone.
+
+    ``public`` are the rule's sources that are open to anyone (/0)."""
     if not public:
         return
     port = parse_port(rule['port'], 'port') if rule['port'] else None
@@ -114,7 +121,7 @@ class Planner(object):
         self.components = components
         self.index = index
         self.catalog_ids = [rule.id for component in components for rule in component.rules]
-        self._any = [parse_cidr(item, 'any') for item in ANY]
+        self._any = [parse_cidr(item, 'any') for item in ANYONE]
         self._merge_cache = {}
 
     def plan(self, host, variables, source=None, profile=None):
@@ -176,12 +183,12 @@ class Planner(object):
                 order.append(key)
             entry['sets'].update(sources)
             entry['rules'].append(rule)
-        planned = [self._output(host, key, merged[key]) for key in order]
-        planned.sort(key=_sort_key)
-        public = public_ports(variables.get('kubeports_public_ports'), source)
-        for rule in planned:
-            check_not_public(rule, public, source)
-        return HostPlan(host, sorted(roles), planned, skipped)
+        planned = sorted((self._output(host, key, merged[key]) for key in order), key=lambda item: sort_key(item[0]))
+        allowed = public_ports(variables.get('kubeports_public_ports'), source)
+        for rule, _signature, public in planned:
+            check_not_public(rule, public, allowed, source)
+        return HostPlan(host, sorted(roles), [item[0] for item in planned], skipped,
+                        [item[1] for item in planned])
 
     @staticmethod
     def _port(rule, profile):
@@ -206,27 +213,30 @@ class Planner(object):
         return (name, tuple(str(net) for net in extras)), (members, extras)
 
     def _merged(self, sets):
-        """Merged CIDRs and their IPSet for source sets of the same content, computed once."""
+        """(sources, their IPSet, sources open to anyone) of source sets, once per content."""
         signature = tuple(sorted(found[0] for found in sets))
         cached = self._merge_cache.get(signature)
         if cached is None:
             networks = [net for found in sets for part in found[1] for net in part]
             sources = merge(networks)
-            cached = self._merge_cache[signature] = (sources, netaddr.IPSet(sources))
+            if is_anyone(sources):
+                sources = list(ANYONE)
+            public = [item for item in sources if item.endswith('/0')]
+            cached = self._merge_cache[signature] = (signature, sources, netaddr.IPSet(sources), public)
         return cached
 
     def _output(self, host, key, entry):
+        """One merged rule, and the signature of its sources when they are shared by other hosts
+        (None when they are the host's own)."""
         protocol, port = key
         shared = [found for found in entry['sets'].values() if found[0] is not None]
         own = [net for found in entry['sets'].values() if found[0] is None for part in found[1] for net in part]
-        sources, covered = self._merged(shared) if shared else ([], netaddr.IPSet())
+        signature, sources, covered, public = self._merged(shared) if shared else (None, [], netaddr.IPSet(), [])
         if any(net not in covered for net in own):
+            signature = None
             sources = merge([netaddr.IPNetwork(item) for item in sources] + own)
-        everyone = set(ANY).issubset(sources)
-        if everyone:
-            sources = list(ANY)
-        else:
-            sources = list(sources)
+            public = [item for item in sources if item.endswith('/0')]
+        everyone = is_anyone(public)
         set_names = sorted(entry['sets'])
         descriptions, references, ids, components, to = [], [], [], [], []
         for rule in entry['rules']:
@@ -244,7 +254,7 @@ class Planner(object):
             'host': host,
             'protocol': protocol,
             'port': format_port(port),
-            'sources': sources,
+            'sources': sources,  # shared with other hosts' rules: never changed in place
             'source_set': None if everyone else '+'.join(set_names),
             'source_sets': set_names,
             'description': '; '.join(descriptions),
@@ -252,10 +262,4 @@ class Planner(object):
             'ids': ids,
             'components': components,
             'to': to,
-        }
-
-
-def _sort_key(rule):
-    port = rule['port']
-    first = int(port.split('-')[0]) if port else 0
-    return (rule['protocol'], first, port)
+        }, (None if everyone else signature), public

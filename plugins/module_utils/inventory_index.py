@@ -8,6 +8,7 @@ __metaclass__ = type
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import ROLES
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import ANYONE
 
 try:
     import netaddr
@@ -16,7 +17,6 @@ except ImportError:
     netaddr = None
     HAS_NETADDR = False
 
-ANY = ('0.0.0.0/0', '::/0')
 CLUSTER_ROLES = ('etcd', 'controlplane', 'worker', 'route_reflector')
 # Roles whose hosts run kubelet.
 NODE_ROLES = ('controlplane', 'worker', 'route_reflector')
@@ -59,7 +59,7 @@ def resolve_cidr_list(values, where):
     networks = []
     for value in values:
         if str(value).strip().lower() == 'any':
-            networks.extend(netaddr.IPNetwork(item) for item in ANY)
+            networks.extend(netaddr.IPNetwork(item) for item in ANYONE)
         else:
             networks.append(parse_cidr(value, where))
     return networks

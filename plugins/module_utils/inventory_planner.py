@@ -11,6 +11,8 @@ values are refused, and the hosts of the cluster must agree on what peers depend
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import hashlib
+
 from ansible_collections.kubeports.firewall.plugins.module_utils import installers
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     default_catalog_dir, load_catalog)
@@ -218,11 +220,57 @@ class InventoryPlanner(object):
     # Plans --------------------------------------------------------------------------------
 
     def plan(self, hosts=None):
-        """HostPlans of ``hosts`` (default: every host that has a role)."""
+        """HostPlans of ``hosts`` (None: every host that has a role; an empty list plans nothing)."""
         profiles = self.profiles()
         plans = []
-        for host in hosts or self.index.planned_hosts():
+        for host in self.index.planned_hosts() if hosts is None else hosts:
             self.check_known(host)
             variables = planner_variables(self.variables_of(host))
             plans.append(self.planner.plan(host, variables, profile=profiles.get(host)))
         return plans
+
+    def plan_document(self, hosts=None, skipped_hosts=()):
+        """The plan of ``hosts`` with every peer set listed once (see shared_sets)."""
+        plans = self.plan(hosts)
+        sets, hosts_out = shared_sets(plans)
+        return {'clusters': self.clusters(), 'sets': sets, 'hosts': hosts_out,
+                'skipped_hosts': list(skipped_hosts)}
+
+
+def shared_sets(plans):
+    """({set key: members}, host entries) of HostPlans, each peer set's members once.
+
+    A rule whose sources other hosts share names its set in ``source_set`` and carries no
+    ``sources``; its host entry maps the set's name to its key in ``sets`` (under ``sets``).
+    The key is the set's name, or the name and a digest of its members when hosts have sets
+    of one name with different members. Rules open to anyone, and those whose sources are
+    the host's own, keep their ``sources``. The size is linear in hosts times rules plus the
+    total size of the sets.
+    """
+    contents, variants = {}, {}
+    for plan in plans:
+        for rule, signature in zip(plan.rules, plan.signatures):
+            if signature is not None and signature not in contents:
+                content = tuple(rule['sources'])
+                contents[signature] = (rule['source_set'], content)
+                variants.setdefault(rule['source_set'], {}).setdefault(content, rule['sources'])
+    keys, sets = {}, {}
+    for name, members in variants.items():
+        for content, sources in members.items():
+            key = name
+            if len(members) > 1:
+                key = '%s@%s' % (name, hashlib.sha1('\n'.join(content).encode('utf-8')).hexdigest()[:8])
+            keys[(name, content)] = key
+            sets[key] = sources
+    key_of = dict((signature, keys[found]) for signature, found in contents.items())
+    hosts = []
+    for plan in plans:
+        rules, used = [], {}
+        for rule, signature in zip(plan.rules, plan.signatures):
+            if signature is None:
+                rules.append(rule)
+                continue
+            used[rule['source_set']] = key_of[signature]
+            rules.append(dict((field, value) for field, value in rule.items() if field != 'sources'))
+        hosts.append({'host': plan.host, 'roles': plan.roles, 'rules': rules, 'sets': used, 'skipped': plan.skipped})
+    return sets, hosts

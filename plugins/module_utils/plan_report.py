@@ -1,27 +1,38 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Readable renderings of planned rules: text table lines and Markdown."""
+"""Readable renderings of planned rules: text table lines and Markdown.
+
+Host plans come in either form of the rule contract: rules with their ``sources``, or
+rules naming a ``source_set`` whose members the plan's ``sets`` hold.
+"""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_sets, rule_sources
+
 ANYONE = 'anyone'
 
 
-def _who(rule):
+def _sources(plan, rule, sets):
+    return rule_sources(rule, host_sets(plan, sets) if sets else {}, 'host %s' % plan.get('host'))
+
+
+def _who(plan, rule, sets):
     if rule.get('source_set') is None:
         return ANYONE
-    return '%s: %s' % (rule['source_set'], ', '.join(rule['sources']))
+    return '%s: %s' % (rule['source_set'], ', '.join(_sources(plan, rule, sets)))
 
 
 def _port(rule):
     return '%s/%s' % (rule['port'], rule['protocol']) if rule['port'] else rule['protocol']
 
 
-def table_lines(plan, width=60):
-    """Text table lines for one host plan ({host, roles, rules, skipped})."""
-    rows = [(_port(rule), _who(rule), rule['description']) for rule in plan['rules']]
+def table_lines(plan, width=60, sets=None):
+    """Text table lines for one host plan ({host, roles, rules, skipped}); ``sets`` are the
+    plan's peer sets when its rules name them."""
+    rows = [(_port(rule), _who(plan, rule, sets), rule['description']) for rule in plan['rules']]
     heading = ('PORT', 'FROM', 'PURPOSE')
     widths = [max([len(heading[col])] + [len(row[col]) for row in rows]) for col in (0, 1)]
     widths[1] = min(widths[1], width)
@@ -38,7 +49,7 @@ def _cell(text):
     return str(text).replace('|', '\\|').replace('\n', ' ')
 
 
-def markdown(plans, title='Planned firewall rules', clusters=()):
+def markdown(plans, title='Planned firewall rules', clusters=(), sets=None):
     """One Markdown document for a list of host plans, after the resolved cluster profiles."""
     out = ['# %s' % title, '']
     for cluster in clusters or ():
@@ -62,7 +73,7 @@ def markdown(plans, title='Planned firewall rules', clusters=()):
         for rule in plan['rules']:
             out.append('| %s | %s | %s | %s | %s | %s |' % (
                 rule['protocol'], rule['port'] or '-',
-                ANYONE if rule['source_set'] is None else ', '.join(rule['sources']),
+                ANYONE if rule['source_set'] is None else ', '.join(_sources(plan, rule, sets)),
                 rule['source_set'] or '-', _cell(rule['description']),
                 '<br>'.join(_cell(ref) for ref in rule['references'])))
         if plan.get('skipped'):

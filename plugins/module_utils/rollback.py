@@ -7,7 +7,7 @@ new SSH connection in time. Needs no systemd and survives the controller and the
 connection dying at any point.
 
 Files in the state directory:
-- ``applied.json``: the rules (and public_ports) of the last change that was confirmed, or
+- ``applied.json``: the rules (with their sets and public_ports) of the last change that was confirmed, or
   applied without confirmation; a rollback restores these.
 - ``pending.json``: a change that awaits confirmation: its token, deadline, the previous and
   the new rules, the backend options, the timer's pid.
@@ -137,7 +137,7 @@ def check_no_pending(state_dir):
     return roll_back(record, reason='its timer was gone (the host restarted?)')
 
 
-def arm(options, rules, timeout, backend_name):
+def arm(options, rules, timeout, backend_name, sets=None):
     """Records the pending change and starts the host's rollback timer; returns the record."""
     state_dir = options['state_dir']
     source = payload_path()
@@ -146,13 +146,14 @@ def arm(options, rules, timeout, backend_name):
                            'changed. Run with confirm_timeout: 0 (kubeports_confirm_timeout) to apply without it')
     payload = _path(state_dir, PAYLOAD)
     shutil.copyfile(source, payload)
-    applied = read_json(_path(state_dir, APPLIED)) or {'rules': [], 'public_ports': []}
+    applied = read_json(_path(state_dir, APPLIED)) or {'rules': [], 'sets': {}, 'public_ports': []}
     record = {
         'token': uuid.uuid4().hex,
         'deadline': time.time() + timeout,
         'timeout': timeout,
-        'previous': {'rules': applied.get('rules', []), 'public_ports': applied.get('public_ports', [])},
-        'new': {'rules': rules, 'public_ports': list(options.get('public_ports') or [])},
+        'previous': {'rules': applied.get('rules', []), 'sets': applied.get('sets') or {},
+                     'public_ports': applied.get('public_ports', [])},
+        'new': {'rules': rules, 'sets': sets or {}, 'public_ports': list(options.get('public_ports') or [])},
         'options': dict((name, options.get(name)) for name in OPTION_NAMES),
         'faults': [],
         'pid': None,
@@ -215,9 +216,9 @@ def confirm(state_dir, token):
     return True, 'confirmed'
 
 
-def record_applied(state_dir, rules, public_ports):
+def record_applied(state_dir, rules, public_ports, sets=None):
     """After a change applied without confirmation: it is what a later rollback restores."""
-    record = {'rules': rules, 'public_ports': list(public_ports or [])}
+    record = {'rules': rules, 'sets': sets or {}, 'public_ports': list(public_ports or [])}
     if read_json(_path(state_dir, APPLIED)) != record:
         write_json(_path(state_dir, APPLIED), record)
 
@@ -240,7 +241,8 @@ def roll_back(record, reason):
     options = dict(record['options'], prune=True, public_ports=record['previous']['public_ports'])
     started = time.time()
     try:
-        applied = apply_rules(run_command, options, record['previous']['rules'])
+        applied = apply_rules(run_command, options, record['previous']['rules'],
+                              sets=record['previous'].get('sets') or {})
         line = 'rolled back %s (%s): %d added, %d removed back in %.1f s' % (
             record['token'], reason, len(applied.change.removed), len(applied.change.added), time.time() - started)
     except BackendError as exc:

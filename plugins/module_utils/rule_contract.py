@@ -1,7 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Protocols and port syntax shared by the planner and the backends."""
+"""The rule contract, from the planner to the modules: fields, protocols, ports, "anyone".
+
+One rule is a dictionary: ``protocol``, ``port`` ("6443", "30000-32767", "" for
+protocol-only rules), and who may connect, given either as ``sources`` (CIDRs) or as
+``source_set``, the name of a peer set whose members a plan lists once under ``sets``.
+The sources decide: when both are given they must agree. Anyone is 0.0.0.0/0 and ::/0
+with a null ``source_set``. The other fields say where the rule comes from.
+
+Standard library only: the modules run it on the managed hosts.
+"""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -13,7 +22,25 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 PORT_PROTOCOLS = ('tcp', 'udp', 'sctp')
 # Protocol-only rules: no port. IP protocol numbers for backends that need them.
 PROTOCOL_NUMBERS = {'icmp': 1, 'ipip': 4, 'gre': 47, 'esp': 50, 'icmpv6': 58, 'all': None}
-PROTOCOLS = PORT_PROTOCOLS + tuple(PROTOCOL_NUMBERS)
+PROTOCOL_ONLY = tuple(PROTOCOL_NUMBERS)
+PROTOCOLS = PORT_PROTOCOLS + PROTOCOL_ONLY
+ANYONE = ('0.0.0.0/0', '::/0')
+ANYONE_BY_FAMILY = {'ipv4': ANYONE[0], 'ipv6': ANYONE[1]}
+
+# The fields of a rule, as an AnsibleModule argument spec (port_rules' ``rules`` options).
+RULE_OPTIONS = {
+    'protocol': {'type': 'str', 'required': True, 'choices': list(PROTOCOLS)},
+    'port': {'type': 'raw', 'default': ''},
+    'sources': {'type': 'list', 'elements': 'str'},
+    'source_set': {'type': 'str'},
+    'source_sets': {'type': 'list', 'elements': 'str'},
+    'host': {'type': 'str'},
+    'description': {'type': 'str'},
+    'references': {'type': 'list', 'elements': 'str'},
+    'ids': {'type': 'list', 'elements': 'str'},
+    'components': {'type': 'list', 'elements': 'str'},
+    'to': {'type': 'list', 'elements': 'str'},
+}
 
 _RANGE = re.compile(r'^\s*(\d+)\s*-\s*(\d+)\s*$')
 
@@ -40,7 +67,6 @@ PRIVATE_PORTS = (
     ('tcp', 20244, 20244, 'the kube-router health port'),
     ('ipip', None, None, 'the IP-in-IP overlay'),
 )
-ANY_NETWORKS = ('0.0.0.0/0', '::/0')
 
 
 def parse_port(value, where):
@@ -64,6 +90,62 @@ def parse_port(value, where):
     if low > high:
         raise PlanError('%s: invalid port range %r (start is above end)' % (where, value))
     return low, high
+
+
+def rule_port(rule, where):
+    """(low, high) of a rule's port, None for protocol-only rules; PlanError names bad values."""
+    protocol = check_protocol(rule.get('protocol', ''), where)
+    port = rule.get('port')
+    if protocol in PORT_PROTOCOLS:
+        if port in (None, ''):
+            raise PlanError('%s: protocol %s needs a port or range' % (where, protocol))
+        return parse_port(port, where)
+    if port not in (None, ''):
+        raise PlanError('%s: protocol %s takes no port, got %r' % (where, protocol, port))
+    return None
+
+
+def is_anyone(sources):
+    """True for the sources of a rule open to everyone."""
+    return set(ANYONE).issubset(sources)
+
+
+def rule_sources(rule, sets, where):
+    """The source CIDRs of a rule: its own ``sources``, else the members of its ``source_set``.
+
+    ``sets`` maps set names to members. A rule with neither, or naming a set that ``sets``
+    lacks, is a PlanError; so are sources that disagree with the named set's members.
+    """
+    sources = rule.get('sources')
+    name = rule.get('source_set')
+    if sources:
+        if name is not None and name in (sets or {}) and set(sets[name]) != set(sources):
+            raise PlanError('%s: source_set %r disagrees with the rule\'s sources (%s, the set has %s); give '
+                            'the set\'s members, or no source_set' % (where, name, _few(sources), _few(sets[name])))
+        return sources
+    if name is None:
+        raise PlanError('%s: no sources and no source_set; give the CIDRs allowed to connect' % where)
+    if name not in (sets or {}):
+        raise PlanError('%s: source_set %r is not among the sets given (%s)'
+                        % (where, name, ', '.join(sorted(sets or {})) or 'none'))
+    return sets[name]
+
+
+def host_sets(entry, plan_sets):
+    """{set name: members} of one host entry of a plan ({..., sets: {name: key}}), from the
+    plan's ``sets`` ({key: members}): what port_rules takes as ``sets`` for that host."""
+    return dict((name, plan_sets[key]) for name, key in (entry.get('sets') or {}).items())
+
+
+def _few(items, shown=3):
+    items = list(items)
+    return ', '.join(items[:shown]) + (' and %d more' % (len(items) - shown) if len(items) > shown else '')
+
+
+def sort_key(rule):
+    """Rules ordered by protocol, then port."""
+    port = str(rule.get('port') or '')
+    return (rule['protocol'], parse_port(port, 'port')[0] if port else 0, port)
 
 
 def format_port(port_range):

@@ -35,14 +35,67 @@ description:
 options:
   rules:
     description:
-      - The rules, as returned by the P(kubeports.firewall.required_ports#lookup) lookup.
-      - Each needs C(protocol), C(port) (empty for protocol-only rules) and C(sources); the
-        sources decide who may connect. C(source_set) names the peer set; a rule whose sources
-        are restricted but that has no C(source_set) gets a set named after its members, and a
-        C(source_set) given with sources of everyone is an error.
+      - The host's rules, as the P(kubeports.firewall.required_ports#lookup) lookup returns them:
+        its list of rules with their C(sources), or, with O(sets), the C(rules) of the host's
+        entry in its O(kubeports.firewall.required_ports#lookup:output=plan) form, which name
+        their peer set instead.
+      - The sources decide who may connect. A rule with C(sources) and a C(source_set) that
+        O(sets) lists with other members is an error; a rule without C(sources) takes the
+        members of its C(source_set) from O(sets). A restricted rule without C(source_set)
+        gets a set named after its members. C(source_set) given with sources of everyone is
+        an error.
     type: list
     elements: dict
     required: true
+    suboptions:
+      protocol:
+        description: V(tcp), V(udp), V(sctp), or a protocol-only rule.
+        type: str
+        required: true
+        choices: [tcp, udp, sctp, icmp, ipip, gre, esp, icmpv6, all]
+      port:
+        description: A port (V(6443)), a range (V(30000-32767)), or empty for protocol-only rules.
+        type: raw
+        default: ''
+      sources:
+        description: CIDRs allowed to connect; V(0.0.0.0/0) and V(::/0) (with no C(source_set)) mean anyone.
+        type: list
+        elements: str
+      source_set:
+        description: The peer set's name (firewalld's ipset C(kubeports-<set>)); its members are in O(sets) when C(sources) is not given.
+        type: str
+      source_sets:
+        description: The peer sets merged into this rule (informational).
+        type: list
+        elements: str
+      host:
+        description: The inventory host the rule was planned for (informational).
+        type: str
+      description:
+        description: What the port is for (informational).
+        type: str
+      references:
+        description: Where the port is documented (informational).
+        type: list
+        elements: str
+      ids:
+        description: Catalog rule ids merged into this rule (informational).
+        type: list
+        elements: str
+      components:
+        description: Catalog components of the rule (informational).
+        type: list
+        elements: str
+      to:
+        description: Destination roles of the catalog rules (informational).
+        type: list
+        elements: str
+  sets:
+    description:
+      - Peer set name to its members (CIDRs), for rules that name their C(source_set) without
+        C(sources). The open_ports role passes the sets the host's rules use, each once.
+    type: dict
+    default: {}
   backend:
     description:
       - The firewall to manage. V(auto) picks the active one (firewalld, then ufw, then SuSEfirewall2).
@@ -120,6 +173,14 @@ EXAMPLES = r'''
   kubeports.firewall.port_rules:
     rules: "{{ lookup('kubeports.firewall.required_ports', inventory_hostname) }}"
 
+- name: Open the ports of a rule given by hand, to a peer set given once
+  kubeports.firewall.port_rules:
+    rules:
+      - {protocol: tcp, port: 2379-2380, source_set: etcd_clients}
+      - {protocol: tcp, port: 10250, source_set: etcd_clients}
+    sets:
+      etcd_clients: [10.0.0.11/32, 10.0.0.12/32, 10.0.1.0/28]
+
 - name: Audit drift without changing anything
   kubeports.firewall.port_rules:
     rules: "{{ lookup('kubeports.firewall.required_ports', inventory_hostname) }}"
@@ -185,6 +246,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubeports.firewall.plugins.module_utils import guard, rollback
 from ansible_collections.kubeports.firewall.plugins.module_utils.apply import apply_rules
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS
 
 
 def run(module):
@@ -205,12 +267,12 @@ def run(module):
 
     def arm(backend, _change):
         if timeout > 0:
-            armed.append(rollback.arm(params, params['rules'], timeout, backend.name))
+            armed.append(rollback.arm(params, params['rules'], timeout, backend.name, params['sets']))
 
     connection = guard.ssh_connection()
     try:
         applied = apply_rules(run_command, params, params['rules'], module.check_mode, before_write=arm,
-                              connection=connection)
+                              connection=connection, sets=params['sets'])
     except BackendError as exc:
         if armed:
             # Half a change is no state to leave: the previous rules come back now.
@@ -223,14 +285,15 @@ def run(module):
         rollback.inject_test_fault(record, connection[3] if connection else 22)
         result['rollback'] = {'token': record['token'], 'deadline': record['deadline'], 'timeout': timeout}
     elif not module.check_mode:
-        rollback.record_applied(params['state_dir'], params['rules'], params['public_ports'])
+        rollback.record_applied(params['state_dir'], params['rules'], params['public_ports'], params['sets'])
     return result
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            rules=dict(type='list', elements='dict', required=True),
+            rules=dict(type='list', elements='dict', required=True, options=RULE_OPTIONS),
+            sets=dict(type='dict', default={}),
             backend=dict(type='str', default='auto', choices=['auto', 'firewalld', 'ufw', 'susefirewall2']),
             prune=dict(type='bool', default=True),
             firewalld_zone=dict(type='str'),
@@ -243,6 +306,9 @@ def main():
         ),
         supports_check_mode=True,
     )
+    for name, members in module.params['sets'].items():
+        if not isinstance(members, list) or not all(isinstance(item, str) for item in members):
+            module.fail_json(msg='sets.%s: expected a list of CIDRs, got %r' % (name, members))
     if module.params['confirm_timeout'] < 0:
         module.fail_json(msg='confirm_timeout must be 0 (no confirmation) or a number of seconds, got %d'
                          % module.params['confirm_timeout'])

@@ -18,22 +18,13 @@ import re
 import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_selector, private_ports_hit
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
+    PORT_PROTOCOLS, format_port, parse_selector, private_ports_hit, rule_port, rule_sources)
 
 OWNER = 'kubeports'
-PORT_PROTOCOLS = ('tcp', 'udp', 'sctp')
-PROTOCOL_ONLY = ('icmp', 'icmpv6', 'ipip', 'gre', 'esp', 'all')
-ANY_SOURCES = {'ipv4': '0.0.0.0/0', 'ipv6': '::/0'}
 _SET_NAME = re.compile(r'[^A-Za-z0-9_-]')
 # ipset names are at most 31 characters; backends add "kubeports-" and a family suffix.
 SET_ID_MAX = 18
-
-
-def _port_range(port):
-    if not port:
-        return None
-    low, _sep, high = port.partition('-')
-    return int(low), int(high or low)
 
 
 class BackendError(Exception):
@@ -68,38 +59,36 @@ class DesiredState(object):
         self.restricted = restricted
 
     @classmethod
-    def from_rules(cls, rules, public_ports=()):
-        """The state for the module's ``rules``. The sources decide who may connect: a rule is
-        open to everyone only when its sources are 0.0.0.0/0 and ::/0, and then only if it
-        exposes no must-not-be-public port (PRIVATE_PORTS) outside ``public_ports``."""
+    def from_rules(cls, rules, public_ports=(), sets=None):
+        """The state for the module's ``rules`` (the rule contract, rule_contract.py) and ``sets``
+        (peer set name to members). The sources decide who may connect: a rule is open to
+        everyone only when its sources are 0.0.0.0/0 and ::/0, and then only if it exposes no
+        must-not-be-public port (PRIVATE_PORTS) outside ``public_ports``."""
         try:
             allowed = [parse_selector(item, 'public_ports') for item in public_ports or ()]
         except PlanError as exc:
             raise BackendError(str(exc))
         open_to_all, peer_sets, restricted = set(), {}, set()
+        parsed = {}
         for index, rule in enumerate(rules):
             where = 'rules[%d]' % index
-            protocol = str(rule.get('protocol', '')).lower()
-            port = str(rule.get('port') or '')
-            if protocol in PORT_PROTOCOLS:
-                if not re.match(r'^\d+(-\d+)?$', port):
-                    raise BackendError('%s: protocol %s needs a port or range, got %r' % (where, protocol, port))
-                low, _sep, high = port.partition('-')
-                if not (1 <= int(low) <= 65535 and 1 <= int(high or low) <= 65535 and int(low) <= int(high or low)):
-                    raise BackendError('%s: invalid port %r' % (where, port))
-            elif protocol in PROTOCOL_ONLY:
-                if port:
-                    raise BackendError('%s: protocol %s takes no port, got %r' % (where, protocol, port))
-            else:
-                raise BackendError('%s: unknown protocol %r' % (where, rule.get('protocol')))
-            sources = rule.get('sources') or []
-            if not sources:
-                raise BackendError('%s (%s %s): no sources' % (where, protocol, port))
             try:
-                networks = [ipaddress.ip_network(str(item), strict=True) for item in sources]
-            except ValueError as exc:
-                raise BackendError('%s (%s %s): invalid source: %s' % (where, protocol, port, exc))
+                port_range = rule_port(rule, where)
+                sources = rule_sources(rule, sets, where)
+            except PlanError as exc:
+                raise BackendError(str(exc))
+            protocol, port = str(rule['protocol']).lower(), format_port(port_range)
             name = rule.get('source_set')
+            # The members of a named set are parsed once, however many rules use it.
+            cache_key = name if name is not None and not rule.get('sources') else None
+            networks = parsed.get(cache_key) if cache_key is not None else None
+            if networks is None:
+                try:
+                    networks = [ipaddress.ip_network(str(item), strict=True) for item in sources]
+                except ValueError as exc:
+                    raise BackendError('%s (%s %s): invalid source: %s' % (where, protocol, port, exc))
+                if cache_key is not None:
+                    parsed[cache_key] = networks
             everyone = [net for net in networks if net.prefixlen == 0]
             if everyone:
                 if len(everyone) != len(networks):
@@ -110,7 +99,7 @@ class DesiredState(object):
                     raise BackendError('%s (%s %s): source_set %r disagrees with its sources (everyone); '
                                        'give a null source_set or the set\'s members'
                                        % (where, protocol, port, name))
-                hits = private_ports_hit(protocol, _port_range(port), allowed)
+                hits = private_ports_hit(protocol, port_range, allowed)
                 if hits:
                     reference = (rule.get('references') or [''])[0]
                     raise BackendError('%s: %s (%s) would be open to anyone%s; restrict its sources, or name '
@@ -124,12 +113,17 @@ class DesiredState(object):
                 digest = hashlib.sha1(' '.join(sorted(str(net) for net in networks)).encode('utf-8'))
                 name = 'src-' + digest.hexdigest()[:10]
             identifier = set_id(str(name))
-            members = {'name': str(name),
-                       'ipv4': sorted(str(net) for net in networks if net.version == 4),
-                       'ipv6': sorted(str(net) for net in networks if net.version == 6)}
-            known = peer_sets.setdefault(identifier, members)
-            if known != members:
-                raise BackendError('%s: peer set %r has different members in another rule' % (where, name))
+            known = peer_sets.get(identifier)
+            if known is None or cache_key is None:
+                members = {'name': str(name),
+                           'ipv4': sorted(str(net) for net in networks if net.version == 4),
+                           'ipv6': sorted(str(net) for net in networks if net.version == 6)}
+                if known is not None and known != members:
+                    raise BackendError('%s: peer set %r has different members in another rule' % (where, name))
+                peer_sets[identifier] = known = members
+            elif known['name'] != str(name):
+                raise BackendError('%s: peer sets %r and %r share the identifier %s' % (where, known['name'], name,
+                                                                                       identifier))
             restricted.add((identifier, protocol, port))
         return cls(open_to_all, peer_sets, restricted)
 

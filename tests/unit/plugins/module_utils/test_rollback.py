@@ -41,7 +41,7 @@ class FakeApplied(object):
 def applies(monkeypatch):
     calls = []
 
-    def fake(run_command, options, rules, check_mode=False, before_write=None):
+    def fake(run_command, options, rules, check_mode=False, before_write=None, sets=None):
         calls.append((options, rules))
         return FakeApplied()
     monkeypatch.setattr(rollback, 'apply_rules', fake)

@@ -2,7 +2,8 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    check_protocol, format_port, parse_port, parse_selector, private_ports_hit)
+    ANYONE, RULE_OPTIONS, check_protocol, format_port, host_sets, is_anyone, parse_port, parse_selector,
+    private_ports_hit, rule_port, rule_sources, sort_key)
 
 
 @pytest.mark.parametrize('value, expected', [
@@ -94,3 +95,89 @@ def test_parse_selector(value, expected):
 def test_parse_selector_rejects(value, message):
     with pytest.raises(PlanError, match=message):
         parse_selector(value, 'x')
+
+
+@pytest.mark.parametrize('rule, expected', [
+    ({'protocol': 'tcp', 'port': '6443'}, (6443, 6443)),
+    ({'protocol': 'udp', 'port': 8472}, (8472, 8472)),
+    ({'protocol': 'tcp', 'port': '30000-32767'}, (30000, 32767)),
+    ({'protocol': 'ipip', 'port': ''}, None),
+    ({'protocol': 'esp'}, None),
+    ({'protocol': 'all', 'port': None}, None),
+])
+def test_rule_port(rule, expected):
+    assert rule_port(rule, 'here') == expected
+
+
+@pytest.mark.parametrize('rule, message', [
+    ({'protocol': 'tcp', 'port': ''}, 'protocol tcp needs a port'),
+    ({'protocol': 'sctp'}, 'protocol sctp needs a port'),
+    ({'protocol': 'icmp', 'port': '8'}, 'protocol icmp takes no port'),
+    ({'protocol': 'tcp', 'port': '6443/tcp'}, "invalid port '6443/tcp'"),
+    ({'protocol': 'http', 'port': '80'}, "unknown protocol 'http'"),
+])
+def test_rule_port_rejects(rule, message):
+    with pytest.raises(PlanError, match='^here: .*' + message.replace('/', '.')):
+        rule_port(rule, 'here')
+
+
+SETS = {'etcd': ['10.0.0.1/32', '10.0.0.2/32']}
+
+
+@pytest.mark.parametrize('rule, expected', [
+    ({'sources': ['10.9.0.0/16'], 'source_set': None}, ['10.9.0.0/16']),
+    ({'sources': ['10.9.0.0/16'], 'source_set': 'admins'}, ['10.9.0.0/16']),
+    ({'sources': ['10.0.0.2/32', '10.0.0.1/32'], 'source_set': 'etcd'}, ['10.0.0.2/32', '10.0.0.1/32']),
+    ({'source_set': 'etcd'}, SETS['etcd']),
+    ({'sources': None, 'source_set': 'etcd'}, SETS['etcd']),
+    ({'sources': list(ANYONE), 'source_set': None}, list(ANYONE)),
+])
+def test_rule_sources(rule, expected):
+    assert rule_sources(rule, SETS, 'here') == expected
+
+
+@pytest.mark.parametrize('rule, sets, message', [
+    ({'source_set': 'workers'}, SETS, "source_set 'workers' is not among the sets given (etcd)"),
+    ({'source_set': 'workers'}, None, "source_set 'workers' is not among the sets given (none)"),
+    ({'sources': [], 'source_set': None}, SETS, 'no sources and no source_set'),
+    ({'sources': ['10.0.0.1/32'], 'source_set': 'etcd'}, SETS,
+     "source_set 'etcd' disagrees with the rule's sources (10.0.0.1/32, the set has 10.0.0.1/32, 10.0.0.2/32)"),
+])
+def test_rule_sources_rejects(rule, sets, message):
+    with pytest.raises(PlanError) as exc:
+        rule_sources(rule, sets, 'here')
+    assert str(exc.value).startswith('here: ' + message)
+
+
+@pytest.mark.parametrize('sources, expected', [
+    (list(ANYONE), True),
+    (['::/0', '0.0.0.0/0'], True),
+    (['0.0.0.0/0'], False),
+    (['10.0.0.0/8', '::/0'], False),
+    ([], False),
+])
+def test_is_anyone(sources, expected):
+    assert is_anyone(sources) is expected
+
+
+def test_host_sets_maps_names_to_the_plans_members():
+    plan_sets = {'cluster': ['10.0.0.0/24'], 'admin@1a2b3c4d': ['192.0.2.1/32'], 'admin@99999999': ['192.0.2.2/32']}
+    entry = {'host': 'w1', 'sets': {'cluster': 'cluster', 'admin': 'admin@1a2b3c4d'}}
+    assert host_sets(entry, plan_sets) == {'cluster': ['10.0.0.0/24'], 'admin': ['192.0.2.1/32']}
+    assert host_sets({'host': 'w2'}, plan_sets) == {}
+
+
+def test_sort_key_orders_by_protocol_then_port_number():
+    rules = [{'protocol': 'tcp', 'port': '10250'}, {'protocol': 'tcp', 'port': '2379-2380'},
+             {'protocol': 'ipip', 'port': ''}, {'protocol': 'tcp', 'port': '22'}]
+    assert [rule['port'] for rule in sorted(rules, key=sort_key)] == ['', '22', '2379-2380', '10250']
+
+
+def test_the_argument_spec_names_every_field_the_planner_emits(plan):
+    emitted = set()
+    hosts = plan({'kube_control_plane': ['cp1'], 'etcd': ['cp1'], 'kube_node': ['w1']},
+                 {'cp1': '10.0.0.1', 'w1': '10.0.0.2'}, {'kubeports_cni': 'calico'}, 'cp1')
+    for rule in hosts.rules:
+        emitted.update(rule)
+    assert emitted <= set(RULE_OPTIONS)
+    assert RULE_OPTIONS['protocol']['required'] and RULE_OPTIONS['protocol']['type'] == 'str'

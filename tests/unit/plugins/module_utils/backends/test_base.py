@@ -29,7 +29,7 @@ def test_from_rules_groups_by_peer_set():
 @pytest.mark.parametrize('bad, message', [
     (rule('tcp', '', ANY, None), 'protocol tcp needs a port'),
     (rule('tcp', '0', ANY, None), "invalid port '0'"),
-    (rule('tcp', '9-1', ANY, None), "invalid port '9-1'"),
+    (rule('tcp', '9-1', ANY, None), "invalid port range '9-1'"),
     (rule('udp', '70000', ANY, None), "invalid port '70000'"),
     (rule('ipip', '4', ANY, None), 'protocol ipip takes no port'),
     (rule('tpc', '1', ANY, None), "unknown protocol 'tpc'"),
@@ -94,3 +94,42 @@ def test_diff_shows_rules_removed_and_added_as_ansible_renders_them():
     assert diff['added'] == ['ipset kubeports-etcd entry 192.0.2.1/32', 'port 6443/tcp']
     file_based = Change(added=['x'], before='A=1\n', after='A=2\n').diff()
     assert (file_based['before'], file_based['after']) == ('A=1\n', 'A=2\n') and 'before_header' not in file_based
+
+
+SETS = {'cluster': ['192.0.2.0/31', 'fd00::/127'], 'etcd': ['192.0.2.1/32']}
+
+
+def named(protocol, port, source_set):
+    return {'protocol': protocol, 'port': port, 'source_set': source_set}
+
+
+@pytest.mark.parametrize('rules, restricted, members', [
+    # A rule that names its set takes the set's members.
+    ([named('tcp', '2379', 'etcd')], {('etcd', 'tcp', '2379')}, {'etcd': (['192.0.2.1/32'], [])}),
+    # Sources that agree with the set they name.
+    ([rule('tcp', '10250', ['fd00::/127', '192.0.2.0/31'], 'cluster'), named('udp', '4789', 'cluster')],
+     {('cluster', 'tcp', '10250'), ('cluster', 'udp', '4789')}, {'cluster': (['192.0.2.0/31'], ['fd00::/127'])}),
+    # Sources without a set name: a set named after its members, never everyone.
+    ([rule('tcp', '9100', ['192.0.2.1/32'], None)], {('src-d2fb1d932a', 'tcp', '9100')},
+     {'src-d2fb1d932a': (['192.0.2.1/32'], [])}),
+    # Sources with a set name that sets lacks: the sources decide.
+    ([rule('tcp', '9100', ['192.0.2.7/32'], 'monitoring')], {('monitoring', 'tcp', '9100')},
+     {'monitoring': (['192.0.2.7/32'], [])}),
+])
+def test_from_rules_with_sets(rules, restricted, members):
+    desired = DesiredState.from_rules(rules, sets=SETS)
+    assert desired.open_to_all == set()
+    assert desired.restricted == restricted
+    assert dict((key, (value['ipv4'], value['ipv6'])) for key, value in desired.peer_sets.items()) == members
+
+
+@pytest.mark.parametrize('bad, message', [
+    (named('tcp', '1', 'workers'), "source_set 'workers' is not among the sets given (cluster, etcd)"),
+    (named('tcp', '1', None), 'no sources and no source_set'),
+    (rule('tcp', '1', ['192.0.2.9/32'], 'etcd'), "source_set 'etcd' disagrees with the rule's sources"),
+    (rule('tcp', '2379', ANY, 'cluster'), "source_set 'cluster' disagrees"),
+])
+def test_from_rules_with_sets_rejects(bad, message):
+    with pytest.raises(BackendError) as exc:
+        DesiredState.from_rules([bad], sets=SETS)
+    assert message in str(exc.value) and 'rules[0]' in str(exc.value)

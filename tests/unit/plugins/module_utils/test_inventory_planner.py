@@ -1,0 +1,102 @@
+"""Plans of a whole inventory with every peer set listed once (inventory_planner.py)."""
+
+import random
+
+import pytest
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_sets, rule_sources
+
+COMMON = {'kubeports_cni': 'calico', 'kubeports_admin_cidrs': ['192.0.2.10']}
+
+
+def inventory(workers=3, host_vars=None, scattered=False):
+    """3 control plane and etcd hosts and ``workers`` workers, at tidy or scattered addresses."""
+    generator = random.Random(7)
+    control = ['cp%d' % i for i in range(1, 4)]
+    nodes = ['w%d' % i for i in range(1, workers + 1)]
+    hostvars = {}
+    for number, host in enumerate(control + nodes):
+        if scattered:
+            address = '10.%d.%d.%d' % (generator.randrange(256), generator.randrange(256), generator.randrange(1, 255))
+        else:
+            address = '10.0.%d.%d' % (number // 250, number % 250 + 1)
+        hostvars[host] = dict(COMMON, ansible_host=address, **(host_vars or {}).get(host, {}))
+    groups = {'all': control + nodes, 'kube_control_plane': control, 'etcd': control, 'kube_node': nodes,
+              'k8s_cluster': control + nodes}
+    return InventoryPlanner(groups, hostvars)
+
+
+def expanded(document):
+    """{host: {(protocol, port): sorted sources}} of a plan document."""
+    found = {}
+    for entry in document['hosts']:
+        sets = host_sets(entry, document['sets'])
+        found[entry['host']] = dict(((rule['protocol'], rule['port']),
+                                     sorted(rule_sources(rule, sets, entry['host']))) for rule in entry['rules'])
+    return found
+
+
+def direct(planner):
+    return dict((plan.host, dict(((rule['protocol'], rule['port']), sorted(rule['sources'])) for rule in plan.rules))
+                for plan in planner.plan())
+
+
+@pytest.mark.parametrize('workers, scattered', [(3, False), (40, True)])
+def test_the_document_expands_to_the_same_rules(workers, scattered):
+    assert expanded(inventory(workers, scattered=scattered).plan_document()) == direct(
+        inventory(workers, scattered=scattered))
+
+
+def test_peer_sets_are_listed_once_and_rules_name_them():
+    document = inventory(40, scattered=True).plan_document()
+    assert set(document) == {'clusters', 'sets', 'hosts', 'skipped_hosts'}
+    assert len(document['sets']['cluster']) == 43
+    for entry in document['hosts']:
+        assert set(entry) == {'host', 'roles', 'rules', 'sets', 'skipped'}
+        for rule in entry['rules']:
+            if rule['source_set'] is None:
+                assert rule['sources'] == ['0.0.0.0/0', '::/0']
+            elif 'sources' not in rule:
+                assert entry['sets'][rule['source_set']] in document['sets']
+    worker = next(entry for entry in document['hosts'] if entry['host'] == 'w1')
+    assert worker['roles'] == ['worker'] and worker['sets']['cluster'] == 'cluster'
+
+
+def test_the_document_grows_linearly_with_hosts():
+    def entries(workers):
+        document = inventory(workers, scattered=True).plan_document()
+        listed = sum(len(members) for members in document['sets'].values())
+        inline = sum(len(rule.get('sources') or ()) for entry in document['hosts'] for rule in entry['rules'])
+        return listed + inline
+    small, large = entries(100), entries(400)
+    # Four times the hosts: about four times the entries (hosts x peers would be sixteen).
+    assert large < 4.5 * small
+
+
+def test_a_set_whose_members_differ_between_hosts_gets_one_key_per_membership():
+    planner = inventory(3, host_vars={'w3': {'kubeports_admin_cidrs': ['198.51.100.7']}})
+    document = planner.plan_document()
+    keys = dict((entry['host'], entry['sets'].get('admins')) for entry in document['hosts'])
+    assert keys['w1'] == keys['w2'] == keys['cp1'] and keys['w3'] != keys['w1']
+    assert keys['w1'].startswith('admins@') and keys['w3'].startswith('admins@')
+    assert document['sets'][keys['w3']] == ['198.51.100.7/32']
+    assert document['sets'][keys['w1']] == ['192.0.2.10/32']
+    # The set keeps its name on the host, so the firewall's set names do not depend on other hosts.
+    rule = next(rule for entry in document['hosts'] if entry['host'] == 'w3' for rule in entry['rules']
+                if rule['source_set'] == 'admins')
+    assert 'sources' not in rule
+
+
+def test_sources_that_are_the_hosts_own_stay_in_the_rule():
+    document = inventory(3).plan_document()
+    cp1 = next(entry for entry in document['hosts'] if entry['host'] == 'cp1')
+    own = [rule for rule in cp1['rules'] if rule['source_set'] == 'self']
+    assert own and all(rule['sources'] == ['10.0.0.1/32'] for rule in own)
+    assert 'self' not in cp1['sets']
+
+
+def test_an_empty_host_list_plans_nothing():
+    document = inventory(3).plan_document([])
+    assert document['hosts'] == [] and document['sets'] == {}
+    assert document['clusters'][0]['hosts'] == ['cp1', 'cp2', 'cp3', 'w1', 'w2', 'w3']
