@@ -16,6 +16,7 @@ import ipaddress
 import os
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
 
 
 class Admission(object):
@@ -42,11 +43,7 @@ def port_spans(text):
     """(low, high) spans of "22", "30000-32767", "8000:8100", "80,443"; None for "any"."""
     if text in (None, '', 'any'):
         return None
-    spans = []
-    for part in str(text).split(','):
-        low, _sep, high = part.replace(':', '-').partition('-')
-        spans.append((int(low), int(high or low)))
-    return spans
+    return [parse_port(part.replace(':', '-'), 'port') for part in str(text).split(',')]
 
 
 def admits(admissions, address, port):

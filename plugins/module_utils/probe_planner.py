@@ -16,6 +16,7 @@ import bisect
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import ROLES
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import netaddr, require_netaddr
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
 
 PROBED_PROTOCOLS = ('tcp', 'udp')
 SOURCE_MODES = ('all', 'per_role')
@@ -39,8 +40,8 @@ def role_label(roles):
 
 def probe_ports(port):
     """The ports probed for a rule's port: the port, or both ends of a range."""
-    low, _sep, high = str(port).partition('-')
-    return [int(low)] if not high or high == low else [int(low), int(high)]
+    low, high = parse_port(port, 'port')
+    return [low] if high == low else [low, high]
 
 
 def address_family(address):
@@ -56,8 +57,8 @@ def _covering(rules, protocol, port):
             continue
         if rule['protocol'] != protocol or not rule['port']:
             continue
-        low, _sep, high = rule['port'].partition('-')
-        if int(low) <= port <= int(high or low):
+        low, high = parse_port(rule['port'], 'port')
+        if low <= port <= high:
             found.append(rule)
     return found
 

@@ -19,7 +19,7 @@ import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    PORT_PROTOCOLS, format_port, parse_selector, private_ports_hit, rule_port, rule_sources)
+    format_port, parse_selector, private_ports_hit, rule_port, rule_sources)
 
 OWNER = 'kubeports'
 _SET_NAME = re.compile(r'[^A-Za-z0-9_-]')

@@ -13,8 +13,9 @@ import ipaddress
 import shutil
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
-    OWNER, PORT_PROTOCOLS, Backend, BackendError, Change)
+    OWNER, Backend, BackendError, Change)
 from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import PORT_PROTOCOLS, parse_port
 
 PREFIX = OWNER + '-'
 VIEWS = ('permanent', 'runtime')
@@ -570,8 +571,7 @@ def simulate(view, operations, view_name):
 
 
 def _span(port):
-    low, _sep, high = str(port).partition('-')
-    return int(low), int(high or low)
+    return parse_port(port, 'port')
 
 
 def _contains(source, address):

@@ -35,6 +35,8 @@ import tempfile
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     Backend, BackendError, Change)
 from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
 
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 COMMAND = 'SuSEfirewall2'
@@ -172,10 +174,12 @@ def _network(text):
 
 
 def _port(text):
-    if re.match(r'^\d+(:\d+)?$', text):
-        low, _sep, high = text.partition(':')
-        return '%d:%d' % (int(low), int(high)) if high and int(high) != int(low) else str(int(low))
-    return text
+    """SuSEfirewall2 writes ranges "30000:32767"."""
+    try:
+        low, high = parse_port(text.replace(':', '-'), 'port')
+    except PlanError:
+        return text
+    return '%d:%d' % (low, high) if high != low else str(low)
 
 
 def normalize(name, token):

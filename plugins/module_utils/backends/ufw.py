@@ -24,6 +24,7 @@ import shutil
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     OWNER, Backend, BackendError, Change)
 from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
 
 USER_RULES = {'ipv4': '/etc/ufw/user.rules', 'ipv6': '/etc/ufw/user6.rules'}
 BEFORE_RULES = {'ipv4': '/etc/ufw/before.rules', 'ipv6': '/etc/ufw/before6.rules'}
@@ -249,7 +250,7 @@ def port_groups(ports):
     """Ports and ranges ("30000-32767") in multiport groups of at most 15 entries (a range
     counts twice), each as ufw writes it: "80,443", "30000:32767"."""
     groups, current, weight = [], [], 0
-    for port in sorted(ports, key=lambda item: tuple(int(part) for part in item.split('-'))):
+    for port in sorted(ports, key=lambda item: parse_port(item, 'port')):
         cost = 2 if '-' in port else 1
         if weight + cost > MULTIPORT_LIMIT:
             groups.append(current)
