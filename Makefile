@@ -17,7 +17,7 @@ PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
 	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping
 
-.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule leftovers test demo benchmark benchmark-lab clean
+.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule leftovers test demo bench benchmark benchmark-lab clean
 
 all: test
 
@@ -89,8 +89,14 @@ sanity: tree sanity-venv
 lint: venv install
 	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-lint --offline -q
 
-benchmark: venv dev
-	PYTHONPATH=$(DEV) $(BIN)/python benchmarks/planner.py --output benchmarks/planner-results.md
+# Every benchmark, results and plots written next to the scripts (never part of make test).
+bench: benchmark benchmark-lab
+
+benchmark: venv dev install
+	PYTHONPATH=$(DEV) $(BIN)/python benchmarks/planner.py --output benchmarks/planner-results.md \
+	  --plot benchmarks/planner.png
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) PATH=$(BIN):$$PATH $(BIN)/python benchmarks/fleet.py \
+	  --output benchmarks/fleet-results.md --plot benchmarks/fleet.png
 
 # Benchmarks on the lab (each brings its labs up and down).
 benchmark-lab: apt venv dev install

@@ -1,89 +1,144 @@
-"""Planner cost on generated inventories: all hosts planned against one index (what the
-role and the plan playbook do) versus rebuilding the index for every host (what one lookup
-call per host would cost). Writes a Markdown table.
+"""Planner at fleet scale: sequential and scattered addresses, 100 to 20,000 hosts.
 
-Usage: PYTHONPATH=.build/dev python benchmarks/planner.py [--sizes 100 1000 5000] [--output FILE]
+Each size and address layout is measured in a fresh Python process (so peak memory is that
+size's own): the inventory planner (profiles, checks, index) and the plan with every peer
+set listed once (output=plan), against the expanded form where every rule carries its
+sources (output=rules, what the plan was before). The expanded form's size is counted, not
+serialized: at 5,000 scattered hosts it is a hundred million entries.
+
+Usage: PYTHONPATH=.build/dev python benchmarks/planner.py [--sizes 100 1000 5000 20000]
+           [--output benchmarks/planner-results.md] [--plot benchmarks/planner.png]
 """
 
 import argparse
-import platform
+import json
+import os
+import resource
+import subprocess
+import sys
 import time
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
-    default_catalog_dir, load_catalog)
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import InventoryIndex
-from ansible_collections.kubeports.firewall.plugins.module_utils.host_planner import Planner
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fleet  # noqa: E402  (the benchmarks' inventory generator)
 
-PROFILE = {
-    'kubeports_distribution': 'kubespray', 'kubeports_cni': 'calico',
-    'kubeports_addons': ['metallb', 'kube-vip', 'node-exporter', 'ingress'],
-    'kubeports_pod_cidrs': ['10.233.64.0/18'], 'kubeports_service_cidrs': ['10.233.0.0/18'],
-    'kubeports_api_client_cidrs': ['192.0.2.0/24'], 'kubeports_admin_cidrs': ['192.0.2.10'],
-}
-NAIVE_SAMPLE = 20
+LAYOUTS = ('sequential', 'scattered')
 
 
-def inventory(size):
-    """3 control plane / etcd hosts, the rest workers; every 7th host on another subnet."""
-    hosts = ['node%05d' % i for i in range(size)]
-    variables = {}
-    for i, host in enumerate(hosts):
-        subnet = 20 if i % 7 == 0 else 10
-        variables[host] = dict(PROFILE, ansible_host='10.%d.%d.%d' % (subnet, i // 250, i % 250 + 1))
-    groups = {'all': hosts, 'kube_control_plane': hosts[:3], 'etcd': hosts[:3], 'kube_node': hosts[3:]}
-    return groups, variables
+def measure_one(size, layout):
+    """One measurement, in this process: printed as JSON."""
+    from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
 
-
-def measure(size, catalog):
-    groups, variables = inventory(size)
+    groups, hostvars = fleet.inventory(size, layout)
     started = time.perf_counter()
-    index = InventoryIndex(groups, variables.get)
-    planner = Planner(catalog, index)
-    indexed_build = time.perf_counter() - started
+    planner = InventoryPlanner(groups, hostvars)
+    planner.profiles()
+    profiles = time.perf_counter() - started
     started = time.perf_counter()
-    rules = sum(len(planner.plan(host, variables[host]).rules) for host in groups['all'])
-    indexed_plan = time.perf_counter() - started
-    sample = groups['all'][:: max(1, size // NAIVE_SAMPLE)][:NAIVE_SAMPLE]
+    document = planner.plan_document()
+    planning = time.perf_counter() - started
+    total = profiles + planning
     started = time.perf_counter()
-    for host in sample:
-        Planner(catalog, InventoryIndex(groups, variables.get)).plan(host, variables[host])
-    naive_per_host = (time.perf_counter() - started) / len(sample)
-    indexed_total = indexed_build + indexed_plan
-    return {'size': size, 'rules': rules, 'build': indexed_build, 'plan': indexed_plan,
-            'per_host': indexed_total / size, 'naive_per_host': naive_per_host,
-            'naive_total': naive_per_host * size, 'ratio': naive_per_host * size / indexed_total}
+    text = json.dumps(document)
+    serialize = time.perf_counter() - started
+    set_entries = sum(len(members) for members in document['sets'].values())
+    inline = sum(len(rule.get('sources') or ()) for listed in document['rule_lists'].values()
+                 for rule in listed['rules'])
+    inline += sum(len(members) for host in document['hosts'] for members in host['own_sets'].values())
+    rules = sum(len(document['rule_lists'][host['rule_list']]['rules']) for host in document['hosts'])
+    expanded = sum(len(rule['sources']) for plan in planner.plan() for rule in plan.rules)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({'size': size, 'layout': layout, 'profiles': profiles, 'planning': planning,
+                      'total': total, 'per_host_ms': total / size * 1000, 'serialize': serialize,
+                      'bytes': len(text), 'rules': rules, 'sets': len(document['sets']),
+                      'rule_lists': len(document['rule_lists']),
+                      'entries': set_entries + inline, 'expanded_entries': expanded, 'peak': peak}))
+
+
+def measure(size, layout):
+    out = subprocess.run([sys.executable, __file__, '--one', str(size), layout], check=True,
+                         stdout=subprocess.PIPE, universal_newlines=True, env=os.environ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for layout in LAYOUTS:
+        mine = [row for row in rows if row['layout'] == layout]
+        sizes = [row['size'] for row in mine]
+        left.plot(sizes, [row['per_host_ms'] for row in mine], marker='o', label=layout)
+        right.plot(sizes, [row['entries'] for row in mine], marker='o', label='%s, sets once' % layout)
+        right.plot(sizes, [row['expanded_entries'] for row in mine], marker='x', linestyle='--',
+                   label='%s, sources in every rule' % layout)
+    left.set_xscale('log')
+    left.set_ylim(bottom=0)
+    left.set_xlabel('hosts')
+    left.set_ylabel('planner cost per host (ms)')
+    left.set_title('Cost per host')
+    left.legend()
+    right.set_xscale('log')
+    right.set_yscale('log')
+    right.set_xlabel('hosts')
+    right.set_ylabel('source entries in the plan')
+    right.set_title('Plan size')
+    right.legend(fontsize='small')
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+
+
+def report(rows):
+    lines = [
+        '# Planner at fleet scale', '',
+        fleet.machine_line('benchmarks/planner.py'), '',
+        'Inventories: 3 control plane and etcd hosts, the rest workers, kubespray-shaped variables',
+        '(Calico, MetalLB, kube-vip, node-exporter, ingress, admin and API client CIDRs).',
+        '*Sequential*: consecutive addresses, which merge into a few CIDRs. *Scattered*: random /32s',
+        'in 10.0.0.0/8, as real fleets have. Each row is a fresh process.', '',
+        '*Profiles* resolves and checks every host\'s profile; *planning* plans every host and lists',
+        'each peer set once. *Entries* counts the source CIDRs in that plan; *expanded* counts them',
+        'in the form where every rule carries its sources (the obvious alternative, and the plan\'s',
+        'form before).', '',
+        '| Layout | Hosts | Profiles (s) | Planning (s) | Per host (ms) | Peak memory (MB) | Rules '
+        '| Sets | Rule lists | Entries | Expanded entries | Expanded / sets once | JSON (MB) |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ]
+    for row in rows:
+        lines.append('| %s | %d | %.2f | %.2f | %.3f | %.0f | %d | %d | %d | %d | %d | %.0f× | %.2f |' % (
+            row['layout'], row['size'], row['profiles'], row['planning'], row['per_host_ms'],
+            row['peak'] / 1e6, row['rules'], row['sets'], row['rule_lists'], row['entries'], row['expanded_entries'],
+            row['expanded_entries'] / max(1, row['entries']), row['bytes'] / 1e6))
+    lines.append('')
+    for layout in LAYOUTS:
+        mine = [row for row in rows if row['layout'] == layout]
+        if len(mine) > 1:
+            costs = [row['per_host_ms'] for row in mine]
+            lines.append('- %s: cost per host from %d to %d hosts varies by %.2f× (highest / lowest).'
+                         % (layout, mine[0]['size'], mine[-1]['size'], max(costs) / min(costs)))
+    lines += ['', '![Planner cost per host and plan size](planner.png)', '']
+    return '\n'.join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--sizes', type=int, nargs='+', default=[100, 1000, 5000])
+    parser.add_argument('--sizes', type=int, nargs='+', default=[100, 1000, 5000, 20000])
     parser.add_argument('--output')
+    parser.add_argument('--plot')
+    parser.add_argument('--one', nargs=2, metavar=('SIZE', 'LAYOUT'))
     args = parser.parse_args()
-    catalog = load_catalog([default_catalog_dir()])
-    rows = [measure(size, catalog) for size in args.sizes]
-    lines = [
-        '# Planner benchmark', '',
-        'Generated by `make benchmark` (`benchmarks/planner.py`) on %s, Python %s, %s.'
-        % (platform.machine(), platform.python_version(), platform.platform(terse=True)), '',
-        'Indexed: one inventory index, every host planned against it (the role and plan.yml).',
-        'Per-host index: the index rebuilt for every host, as one lookup call per host would do;',
-        'measured on %d sampled hosts per size and multiplied by the host count.' % NAIVE_SAMPLE, '',
-        '| Hosts | Rules planned | Index build (s) | Plan all hosts (s) | Indexed per host (ms) '
-        '| Per-host index, per host (ms) | Per-host index, all hosts (s, extrapolated) | Speed-up |',
-        '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ]
-    for row in rows:
-        lines.append('| %d | %d | %.3f | %.3f | %.3f | %.3f | %.1f | %.0f× |' % (
-            row['size'], row['rules'], row['build'], row['plan'], row['per_host'] * 1000,
-            row['naive_per_host'] * 1000, row['naive_total'], row['ratio']))
-    first, last = rows[0], rows[-1]
-    lines += ['', 'Indexed cost per host at %d hosts is %.2f× the cost at %d hosts (1.00 = linear growth).'
-              % (last['size'], last['per_host'] / first['per_host'], first['size']), '']
-    text = '\n'.join(lines)
+    if args.one:
+        measure_one(int(args.one[0]), args.one[1])
+        return
+    rows = [measure(size, layout) for layout in LAYOUTS for size in args.sizes]
+    text = report(rows)
     print(text)
     if args.output:
         with open(args.output, 'w', encoding='utf-8') as handle:
             handle.write(text)
+    if args.plot:
+        plot(rows, args.plot)
 
 
 if __name__ == '__main__':

@@ -13,25 +13,25 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.verify_report i
     build_report, report_lines, report_markdown)
 
 
-def port_table(plan, width=60, sets=None):
+def port_table(plan, width=60, document=None):
     """Text table lines of one host plan (from required_ports with details=true, or a host of output=plan)."""
-    if not isinstance(plan, dict) or 'rules' not in plan:
-        raise AnsibleFilterError('port_table expects one host plan from required_ports(details=true), got %r'
-                                 % (type(plan).__name__,))
+    if not isinstance(plan, dict) or not ('rules' in plan or ('rule_list' in plan and document)):
+        raise AnsibleFilterError('port_table expects one host plan from required_ports(details=true), or a host of '
+                                 'output=plan with its document=, got %r' % (type(plan).__name__,))
     try:
-        return table_lines(plan, int(width), sets)
-    except PlanError as exc:
-        raise AnsibleFilterError('port_table: %s (give the plan\'s sets with sets=)' % exc)
+        return table_lines(plan, int(width), document)
+    except (PlanError, KeyError) as exc:
+        raise AnsibleFilterError('port_table: %s (give the whole plan of output=plan with document=)' % exc)
 
 
-def port_markdown(plans, title='Planned firewall rules', clusters=None, sets=None):
+def port_markdown(plans, title='Planned firewall rules', clusters=None, document=None):
     """A Markdown report of host plans, with the resolved cluster profiles first."""
     if not isinstance(plans, list):
         raise AnsibleFilterError('port_markdown expects a list of host plans, got %r' % (type(plans).__name__,))
     try:
-        return markdown(plans, title, clusters or (), sets)
-    except PlanError as exc:
-        raise AnsibleFilterError('port_markdown: %s (give the plan\'s sets with sets=)' % exc)
+        return markdown(plans, title, clusters or (), document)
+    except (PlanError, KeyError) as exc:
+        raise AnsibleFilterError('port_markdown: %s (give the whole plan of output=plan with document=)' % exc)
 
 
 def verify_report(plan, listeners, results):

@@ -63,17 +63,18 @@ options:
     description:
       - V(rules) returns the flat list of rules, V(hosts) one dictionary per host (as
         O(details=true)).
-      - V(plan) returns one dictionary with every peer set listed once, linear in the number
-        of hosts (the form the roles and C(plan.yml) use): C(clusters) (the resolved profile of
-        each cluster, with C(name), C(hosts), C(values) holding each value and its C(origin),
-        and a printable C(line)), C(sets) (set key to members, once per distinct membership),
-        C(hosts) (one dictionary per planned host, with C(sets) mapping the name of each peer
-        set its rules use to its key in C(sets)) and C(skipped_hosts) (requested hosts without
-        a role, with O(hosts_without_role=skip)).
-      - In that form a rule whose sources are a peer set names it in C(source_set) and has no
-        C(sources); rules open to anyone and rules whose sources are the host's own keep
-        C(sources). A set's key is its name, or its name, C(@) and a digest of its members when
-        hosts have sets of that name with different members.
+      - V(plan) returns one dictionary with every peer set and every distinct rule list listed
+        once, linear in the number of hosts (the form the roles and C(plan.yml) use), with
+        C(clusters) (the resolved profile of each cluster, with C(name), C(hosts), C(values)
+        holding each value and its C(origin), and a printable C(line)), C(sets) (set key to
+        members), C(rule_lists) (key to C(rules), C(sets) mapping the name of each shared set
+        the rules use to its key in C(sets), and C(skipped)), C(hosts) (one dictionary per
+        planned host with C(host), C(roles), C(rule_list) and C(own_sets), the members of the
+        sets that are the host's own) and C(skipped_hosts) (requested hosts without a role,
+        with O(hosts_without_role=skip)).
+      - In that form a restricted rule names its set in C(source_set) and has no C(sources);
+        rules open to anyone keep C(sources). Keys are the set's name (the hosts' roles for
+        rule lists), with C(@) and a digest of the content when one name has several.
       - V(rules) and V(hosts) carry the members in every rule's C(sources).
     type: str
     choices: [rules, hosts, plan]
@@ -129,10 +130,11 @@ EXAMPLES = r'''
 
 - name: Apply the host's rules with the members of the sets they name
   kubeports.firewall.port_rules:
-    rules: "{{ entry.rules }}"
-    sets: "{{ dict(entry.sets | list | zip(entry.sets.values() | map('extract', plan.sets))) }}"
+    rules: "{{ listed.rules }}"
+    sets: "{{ dict(listed.sets | list | zip(listed.sets.values() | map('extract', plan.sets))) | combine(entry.own_sets) }}"
   vars:
     entry: "{{ plan.hosts | selectattr('host', '==', inventory_hostname) | first }}"
+    listed: "{{ plan.rule_lists[entry.rule_list] }}"
 
 - name: Only the ports open to everyone
   ansible.builtin.debug:
@@ -158,7 +160,7 @@ _list:
     sources:
       description:
         - CIDRs allowed to connect, aggregated; V(0.0.0.0/0) and V(::/0) mean anyone.
-        - Absent from rules of O(output=plan) whose C(source_set) names a peer set of C(sets).
+        - Absent from restricted rules of O(output=plan), whose C(source_set) names their set.
       type: list
       elements: str
     source_set:

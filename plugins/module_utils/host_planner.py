@@ -10,6 +10,7 @@ InventoryIndex per inventory and plans every host against it.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import bisect
 import fnmatch
 import re
 
@@ -25,6 +26,13 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.profile import 
     condition_holds, resolve)
 
 _SELECTOR = re.compile(r'^([a-z0-9]+)/(.*)$')
+
+
+def _within(network, spans):
+    """True when ``network`` lies inside one of ``spans`` (sorted, non-overlapping (version, first, last))."""
+    index = bisect.bisect_right(spans, (network.version, network.first, float('inf'))) - 1
+    return index >= 0 and spans[index][0] == network.version and spans[index][1] <= network.first \
+        and network.last <= spans[index][2]
 
 
 class HostPlan(object):
@@ -123,6 +131,11 @@ class Planner(object):
         self.catalog_ids = [rule.id for component in components for rule in component.rules]
         self._any = [parse_cidr(item, 'any') for item in ANYONE]
         self._merge_cache = {}
+        self._cidr_cache = {}
+        self._own_cache = {}
+        # Catalog and extra rules stay alive with the planner, so their ids are stable keys.
+        self._about_cache = {}
+        self._rules_alive = []
 
     def plan(self, host, variables, source=None, profile=None):
         """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port).
@@ -143,9 +156,9 @@ class Planner(object):
             if name.startswith('extra:') and name[6:] not in SOURCES[2:]:
                 raise PlanError('kubeports_peer_cidrs (%s): unknown set %r (choose from %s)'
                                 % (source, name[6:], ', '.join(SOURCES[2:])))
-        cidr_networks = dict((name, resolve_cidr_list(values, where))
-                             for name, (where, values) in profile['cidr_sets'].items())
+        cidr_networks = dict((name, self._cidrs(values, where)) for name, (where, values) in profile['cidr_sets'].items())
         extras = extra_rules(variables.get('kubeports_extra_rules'), source)
+        self._rules_alive.extend(extras)
         drops = drop_matchers(variables.get('kubeports_drop_rules'), self.catalog_ids, source)
         destinations = set(roles) | {'all'}
         if roles & set(NODE_ROLES) or (profile['distribution'] == 'rke' and 'etcd' in roles):
@@ -208,58 +221,102 @@ class Planner(object):
             return ('any',), (self._any,)
         if name == 'self':
             return None, (self.index.addresses[host],)
-        extras = list(cidr_networks.get(name, ())) + list(cidr_networks.get('extra:' + name, ()))
+        token, extras = cidr_networks.get(name, ((), []))
+        extra_token, more = cidr_networks.get('extra:' + name, ((), []))
         members = self.index.role_networks(name) if name in self.index.members else []
-        return (name, tuple(str(net) for net in extras)), (members, extras)
+        return (name, token, extra_token), (members, extras, more)
+
+    def _cidrs(self, values, where):
+        """(the list as a tuple of strings, its networks); equal lists (group_vars shared by many
+        hosts) are parsed once."""
+        values = values if isinstance(values, (list, tuple)) else [values]
+        key = tuple(str(value) for value in values)
+        found = self._cidr_cache.get(key)
+        if found is None:
+            found = self._cidr_cache[key] = (key, resolve_cidr_list(values, where))
+        return found
+
+    def _own(self, host, shared):
+        """(sources, public) of the host's own addresses merged with a shared set's, once per host and set."""
+        key = (host, shared[0] if shared else None)
+        found = self._own_cache.get(key)
+        if found is None:
+            own = self.index.addresses[host]
+            if shared and all(_within(net, shared[2]) for net in own):
+                found = None, shared[1], shared[3]
+            else:
+                if shared:
+                    sources = merge(shared[4] + own)
+                elif len(own) == 1:
+                    sources = [str(own[0].cidr)]
+                else:
+                    sources = merge(own)
+                found = 'own', sources, [item for item in sources if item.endswith('/0')]
+            self._own_cache[key] = found
+        return found
 
     def _merged(self, sets):
-        """(sources, their IPSet, sources open to anyone) of source sets, once per content."""
+        """(signature, sources, their spans, sources open to anyone, their networks) of source sets,
+        once per content."""
         signature = tuple(sorted(found[0] for found in sets))
         cached = self._merge_cache.get(signature)
         if cached is None:
             networks = [net for found in sets for part in found[1] for net in part]
-            sources = merge(networks)
+            merged = sorted(netaddr.cidr_merge(networks), key=lambda net: (net.version, net))
+            sources = [str(net) for net in merged]
             if is_anyone(sources):
                 sources = list(ANYONE)
             public = [item for item in sources if item.endswith('/0')]
-            cached = self._merge_cache[signature] = (signature, sources, netaddr.IPSet(sources), public)
+            spans = [(net.version, net.first, net.last) for net in merged]
+            cached = self._merge_cache[signature] = (signature, sources, spans, public, merged)
         return cached
+
+    def _about(self, rules):
+        """Descriptions, references, ids, components and roles of merged catalog rules, once per combination."""
+        key = tuple(id(rule) for rule in rules)
+        found = self._about_cache.get(key)
+        if found is None:
+            descriptions, references, ids, components, to = [], [], [], [], []
+            for rule in rules:
+                for values, value in ((descriptions, rule.description), (ids, rule.id),
+                                      (components, rule.component)):
+                    if value not in values:
+                        values.append(value)
+                for reference in rule.references:
+                    if reference not in references:
+                        references.append(reference)
+                for role in rule.to:
+                    if role not in to:
+                        to.append(role)
+            found = self._about_cache[key] = {'description': '; '.join(descriptions), 'references': references,
+                                              'ids': ids, 'components': components, 'to': to}
+        return found
 
     def _output(self, host, key, entry):
         """One merged rule, and the signature of its sources when they are shared by other hosts
         (None when they are the host's own)."""
         protocol, port = key
         shared = [found for found in entry['sets'].values() if found[0] is not None]
-        own = [net for found in entry['sets'].values() if found[0] is None for part in found[1] for net in part]
-        signature, sources, covered, public = self._merged(shared) if shared else (None, [], netaddr.IPSet(), [])
-        if any(net not in covered for net in own):
-            signature = None
-            sources = merge([netaddr.IPNetwork(item) for item in sources] + own)
-            public = [item for item in sources if item.endswith('/0')]
+        merged = self._merged(shared) if shared else None
+        signature, sources, public = (merged[0], merged[1], merged[3]) if merged else (None, [], [])
+        if any(found[0] is None for found in entry['sets'].values()):
+            mine, sources, public = self._own(host, merged)
+            if mine:
+                signature = None
         everyone = is_anyone(public)
+        about = self._about(entry['rules'])
         set_names = sorted(entry['sets'])
-        descriptions, references, ids, components, to = [], [], [], [], []
-        for rule in entry['rules']:
-            for values, value in ((descriptions, rule.description), (ids, rule.id),
-                                  (components, rule.component)):
-                if value not in values:
-                    values.append(value)
-            for reference in rule.references:
-                if reference not in references:
-                    references.append(reference)
-            for role in rule.to:
-                if role not in to:
-                    to.append(role)
         return {
             'host': host,
             'protocol': protocol,
             'port': format_port(port),
-            'sources': sources,  # shared with other hosts' rules: never changed in place
+            # Lists shared with other hosts' rules: never changed in place.
+            'sources': sources,
             'source_set': None if everyone else '+'.join(set_names),
             'source_sets': set_names,
-            'description': '; '.join(descriptions),
-            'references': references,
-            'ids': ids,
-            'components': components,
-            'to': to,
+            'description': about['description'],
+            'references': about['references'],
+            'ids': about['ids'],
+            'components': about['components'],
+            'to': about['to'],
         }, (None if everyone else signature), public

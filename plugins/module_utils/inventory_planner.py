@@ -196,16 +196,17 @@ class InventoryPlanner(object):
 
     @staticmethod
     def _cluster_report(name, hosts, profiles):
-        rows = describe(profiles[hosts[0]])
+        described = dict((host, dict((key, (value, origin)) for key, value, origin in describe(profiles[host])))
+                         for host in hosts)
         values = {}
         shown = []
-        for key, value, origin in rows:
-            seen = [describe(profiles[host], (key,)) for host in hosts]
-            if any(row[0][1] != value for row in seen if row):
+        for key, value, origin in describe(profiles[hosts[0]]):
+            seen = [described[host][key] for host in hosts if key in described[host]]
+            if any(item[0] != value for item in seen):
                 values[key] = {'value': None, 'origin': 'varies by host'}
                 shown.append('%s=(varies by host)' % key)
                 continue
-            origins = sorted(set(row[0][2] for row in seen if row))
+            origins = sorted(set(item[1] for item in seen))
             if len(origins) > 1:
                 origin = ', '.join(origins[:2]) + (' and %d more' % (len(origins) - 2) if len(origins) > 2 else '')
             values[key] = {'value': value, 'origin': origin}
@@ -230,22 +231,36 @@ class InventoryPlanner(object):
         return plans
 
     def plan_document(self, hosts=None, skipped_hosts=()):
-        """The plan of ``hosts`` with every peer set listed once (see shared_sets)."""
-        plans = self.plan(hosts)
-        sets, hosts_out = shared_sets(plans)
-        return {'clusters': self.clusters(), 'sets': sets, 'hosts': hosts_out,
+        """The plan of ``hosts``, every peer set and every distinct rule list once (see compact)."""
+        sets, rule_lists, hosts_out = compact(self.plan(hosts))
+        return {'clusters': self.clusters(), 'sets': sets, 'rule_lists': rule_lists, 'hosts': hosts_out,
                 'skipped_hosts': list(skipped_hosts)}
 
 
-def shared_sets(plans):
-    """({set key: members}, host entries) of HostPlans, each peer set's members once.
+def _keyed(variants, digest_of):
+    """Keys of named variants: the name alone, or with "@" and a digest when a name has several."""
+    keys = {}
+    for name, members in variants.items():
+        for content in members:
+            keys[(name, content)] = name if len(members) == 1 else '%s@%s' % (name, digest_of(content))
+    return keys
 
-    A rule whose sources other hosts share names its set in ``source_set`` and carries no
-    ``sources``; its host entry maps the set's name to its key in ``sets`` (under ``sets``).
-    The key is the set's name, or the name and a digest of its members when hosts have sets
-    of one name with different members. Rules open to anyone, and those whose sources are
-    the host's own, keep their ``sources``. The size is linear in hosts times rules plus the
-    total size of the sets.
+
+def _digest(text):
+    return hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]
+
+
+def compact(plans):
+    """({set key: members}, {rule list key: rule list}, host entries) of HostPlans.
+
+    Each peer set's members are listed once: a restricted rule names its set in ``source_set``
+    and carries no ``sources``; rules open to anyone keep theirs. Each distinct rule list is
+    listed once too, as {rules, sets, skipped}, where ``sets`` maps the name of each shared set
+    its rules use to the set's key; hosts with the same rules (most workers) share one. A host
+    entry is {host, roles, rule_list, own_sets}, ``own_sets`` holding the members of the sets
+    that are the host's own (its addresses, alone or with a few CIDRs). Keys are the set's name (or the hosts' roles for rule lists),
+    with "@" and a digest of the content when one name has several contents. The size is
+    linear in hosts plus the total size of the distinct sets and rule lists.
     """
     contents, variants = {}, {}
     for plan in plans:
@@ -254,23 +269,40 @@ def shared_sets(plans):
                 content = tuple(rule['sources'])
                 contents[signature] = (rule['source_set'], content)
                 variants.setdefault(rule['source_set'], {}).setdefault(content, rule['sources'])
-    keys, sets = {}, {}
-    for name, members in variants.items():
-        for content, sources in members.items():
-            key = name
-            if len(members) > 1:
-                key = '%s@%s' % (name, hashlib.sha1('\n'.join(content).encode('utf-8')).hexdigest()[:8])
-            keys[(name, content)] = key
-            sets[key] = sources
+    keys = _keyed(variants, lambda content: _digest('\n'.join(content)))
+    sets = dict((keys[(name, content)], sources) for name, members in variants.items()
+                for content, sources in members.items())
     key_of = dict((signature, keys[found]) for signature, found in contents.items())
-    hosts = []
+    lists, owners, list_variants, entries = {}, {}, {}, []
     for plan in plans:
-        rules, used = [], {}
+        rules, used, own, fingerprint = [], {}, {}, []
         for rule, signature in zip(plan.rules, plan.signatures):
-            if signature is None:
-                rules.append(rule)
-                continue
-            used[rule['source_set']] = key_of[signature]
-            rules.append(dict((field, value) for field, value in rule.items() if field != 'sources'))
-        hosts.append({'host': plan.host, 'roles': plan.roles, 'rules': rules, 'sets': used, 'skipped': plan.skipped})
-    return sets, hosts
+            shown = dict((field, value) for field, value in rule.items() if field != 'host')
+            if signature is None and rule['source_set'] is None:
+                fingerprint.append((rule['protocol'], rule['port'], None, tuple(rule['sources']),
+                                    rule['description'], tuple(rule['ids'])))
+            elif signature is None:
+                own[rule['source_set']] = rule['sources']
+                del shown['sources']
+                fingerprint.append((rule['protocol'], rule['port'], rule['source_set'], None,
+                                    rule['description'], tuple(rule['ids'])))
+            else:
+                used[rule['source_set']] = key_of[signature]
+                del shown['sources']
+                fingerprint.append((rule['protocol'], rule['port'], rule['source_set'], key_of[signature],
+                                    rule['description'], tuple(rule['ids'])))
+            rules.append(shown)
+        fingerprint.append(tuple(sorted((item['id'], item['reason']) for item in plan.skipped)))
+        fingerprint = tuple(fingerprint)
+        label = '+'.join(plan.roles)
+        if fingerprint not in lists:
+            lists[fingerprint] = {'rules': rules, 'sets': used, 'skipped': plan.skipped}
+            owners[fingerprint] = label
+            list_variants.setdefault(label, {})[fingerprint] = True
+        entries.append((plan, owners[fingerprint], fingerprint, own))
+    list_keys = _keyed(list_variants, lambda content: _digest(repr(content)))
+    rule_lists = dict((list_keys[(label, fingerprint)], lists[fingerprint])
+                      for label, members in list_variants.items() for fingerprint in members)
+    hosts = [{'host': plan.host, 'roles': plan.roles, 'rule_list': list_keys[(label, fingerprint)], 'own_sets': own}
+             for plan, label, fingerprint, own in entries]
+    return sets, rule_lists, hosts

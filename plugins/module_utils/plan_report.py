@@ -10,29 +10,30 @@ rules naming a ``source_set`` whose members the plan's ``sets`` hold.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_sets, rule_sources
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 ANYONE = 'anyone'
 
 
-def _sources(plan, rule, sets):
-    return rule_sources(rule, host_sets(plan, sets) if sets else {}, 'host %s' % plan.get('host'))
+def _sources(plan, rule):
+    return rule_sources(rule, plan.get('sets') or {}, 'host %s' % plan.get('host'))
 
 
-def _who(plan, rule, sets):
+def _who(plan, rule):
     if rule.get('source_set') is None:
         return ANYONE
-    return '%s: %s' % (rule['source_set'], ', '.join(_sources(plan, rule, sets)))
+    return '%s: %s' % (rule['source_set'], ', '.join(_sources(plan, rule)))
 
 
 def _port(rule):
     return '%s/%s' % (rule['port'], rule['protocol']) if rule['port'] else rule['protocol']
 
 
-def table_lines(plan, width=60, sets=None):
-    """Text table lines for one host plan ({host, roles, rules, skipped}); ``sets`` are the
-    plan's peer sets when its rules name them."""
-    rows = [(_port(rule), _who(plan, rule, sets), rule['description']) for rule in plan['rules']]
+def table_lines(plan, width=60, document=None):
+    """Text table lines for one host plan ({host, roles, rules, skipped}, or an entry of the
+    ``document`` of output=plan)."""
+    plan = host_view(document, plan) if document else plan
+    rows = [(_port(rule), _who(plan, rule), rule['description']) for rule in plan['rules']]
     heading = ('PORT', 'FROM', 'PURPOSE')
     widths = [max([len(heading[col])] + [len(row[col]) for row in rows]) for col in (0, 1)]
     widths[1] = min(widths[1], width)
@@ -49,8 +50,9 @@ def _cell(text):
     return str(text).replace('|', '\\|').replace('\n', ' ')
 
 
-def markdown(plans, title='Planned firewall rules', clusters=(), sets=None):
-    """One Markdown document for a list of host plans, after the resolved cluster profiles."""
+def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
+    """One Markdown document for a list of host plans (or the hosts of the ``document`` of
+    output=plan), after the resolved cluster profiles."""
     out = ['# %s' % title, '']
     for cluster in clusters or ():
         out.append('## Profile: %s' % cluster['name'])
@@ -64,6 +66,7 @@ def markdown(plans, title='Planned firewall rules', clusters=(), sets=None):
             out.append('| %s | %s | %s |' % (key, _cell(shown), _cell(item['origin'])))
         out.append('')
     for plan in plans:
+        plan = host_view(document, plan) if document else plan
         out.append('## %s' % plan['host'])
         out.append('')
         out.append('Roles: %s' % ', '.join(plan['roles']))
@@ -73,7 +76,7 @@ def markdown(plans, title='Planned firewall rules', clusters=(), sets=None):
         for rule in plan['rules']:
             out.append('| %s | %s | %s | %s | %s | %s |' % (
                 rule['protocol'], rule['port'] or '-',
-                ANYONE if rule['source_set'] is None else ', '.join(_sources(plan, rule, sets)),
+                ANYONE if rule['source_set'] is None else ', '.join(_sources(plan, rule)),
                 rule['source_set'] or '-', _cell(rule['description']),
                 '<br>'.join(_cell(ref) for ref in rule['references'])))
         if plan.get('skipped'):

@@ -161,7 +161,7 @@ AGREED = ('installer', 'distribution', 'cni', 'calico_backend', 'calico_encapsul
 PLANNER_VARIABLES = ('peer_cidrs', 'role_groups', 'roles', 'address', 'extra_rules', 'drop_rules',
                      'catalog_dirs', 'public_ports')
 ROLE_VARIABLES = ('backend', 'prune', 'firewalld_zone', 'state_dir', 'allow_restart', 'lock_timeout',
-                  'hosts_without_role', 'show_plan', 'hosts', 'plan_hosts', 'report_dir',
+                  'hosts_without_role', 'show_plan', 'hosts', 'plan_hosts', 'plan_shown_hosts', 'report_dir',
                   'verify_sources', 'verify_unplanned', 'verify_timeout', 'verify_concurrency',
                   'verify_listener_lifetime', 'verify_run_dir', 'verify_report_dir',
                   'verify_fail_on_mismatch', 'serial', 'max_fail_percentage', 'confirm_timeout',

@@ -5,7 +5,8 @@
 
 One rule is a dictionary: ``protocol``, ``port`` ("6443", "30000-32767", "" for
 protocol-only rules), and who may connect, given either as ``sources`` (CIDRs) or as
-``source_set``, the name of a peer set whose members a plan lists once under ``sets``.
+``source_set``, the name of a peer set whose members a plan lists once under ``sets``
+(a plan also lists each distinct rule list once; host_view gives one host's view).
 The sources decide: when both are given they must agree. Anyone is 0.0.0.0/0 and ::/0
 with a null ``source_set``. The other fields say where the rule comes from.
 
@@ -131,10 +132,17 @@ def rule_sources(rule, sets, where):
     return sets[name]
 
 
-def host_sets(entry, plan_sets):
-    """{set name: members} of one host entry of a plan ({..., sets: {name: key}}), from the
-    plan's ``sets`` ({key: members}): what port_rules takes as ``sets`` for that host."""
-    return dict((name, plan_sets[key]) for name, key in (entry.get('sets') or {}).items())
+def host_view(document, entry):
+    """One host of a plan document (required_ports output=plan) as {host, roles, rules, sets,
+    skipped}, ``sets`` mapping each set name its rules use to the members: what port_rules
+    takes. An entry that already has its ``rules`` (output=hosts) is returned as it is."""
+    if 'rule_list' not in entry:
+        return entry
+    listed = document['rule_lists'][entry['rule_list']]
+    sets = dict((name, document['sets'][key]) for name, key in listed['sets'].items())
+    sets.update(entry.get('own_sets') or {})
+    return {'host': entry['host'], 'roles': entry['roles'], 'rules': listed['rules'], 'sets': sets,
+            'skipped': listed['skipped']}
 
 
 def _few(items, shown=3):

@@ -35,8 +35,8 @@ description:
 options:
   rules:
     description:
-      - The host's rules, as the P(kubeports.firewall.required_ports#lookup) lookup returns them:
-        its list of rules with their C(sources), or, with O(sets), the C(rules) of the host's
+      - The host's rules, as the P(kubeports.firewall.required_ports#lookup) lookup returns them,
+        either its list of rules with their C(sources), or, with O(sets), the C(rules) of the host's
         entry in its O(kubeports.firewall.required_ports#lookup:output=plan) form, which name
         their peer set instead.
       - The sources decide who may connect. A rule with C(sources) and a C(source_set) that

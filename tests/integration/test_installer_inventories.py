@@ -87,7 +87,12 @@ def recap(output):
 
 
 def ports(plan, host):
-    rules = next(item['rules'] for item in plan['hosts'] if item['host'] == host)
+    """{port: rule} of one host of plan.json, each rule with its sources."""
+    entry = next(item for item in plan['hosts'] if item['host'] == host)
+    listed = plan['rule_lists'][entry['rule_list']]
+    sets = dict((name, plan['sets'][key]) for name, key in listed['sets'].items())
+    sets.update(entry['own_sets'])
+    rules = [dict(rule, sources=rule.get('sources') or sets[rule['source_set']]) for rule in listed['rules']]
     return dict(('%s/%s' % (rule['port'], rule['protocol']) if rule['port'] else rule['protocol'], rule)
                 for rule in rules)
 

@@ -122,8 +122,8 @@ class DesiredState(object):
                     raise BackendError('%s: peer set %r has different members in another rule' % (where, name))
                 peer_sets[identifier] = known = members
             elif known['name'] != str(name):
-                raise BackendError('%s: peer sets %r and %r share the identifier %s' % (where, known['name'], name,
-                                                                                       identifier))
+                raise BackendError('%s: peer sets %r and %r share the identifier %s'
+                                   % (where, known['name'], name, identifier))
             restricted.add((identifier, protocol, port))
         return cls(open_to_all, peer_sets, restricted)
 

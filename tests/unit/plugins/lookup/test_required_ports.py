@@ -117,8 +117,16 @@ def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
     assert 'PORT' in result.stdout and 'PURPOSE' in result.stdout
     report = json.loads((tmp_path / 'plan.json').read_text())
     plans = report['hosts']
-    assert plans and all(plan['rules'] for plan in plans)
+    assert plans
     assert report['clusters'][0]['name'] == 'cluster'
+    # Every peer set once; rules name theirs, and every name a host uses has its members.
+    assert report['sets'] and set(report) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts'}
+    for plan in plans:
+        listed = report['rule_lists'][plan['rule_list']]
+        assert listed['rules']
+        for rule in listed['rules']:
+            assert 'sources' in rule or rule['source_set'] in plan['own_sets'] or \
+                report['sets'][listed['sets'][rule['source_set']]]
     assert 'cluster (' in result.stdout and 'distribution=' in result.stdout
     markdown = (tmp_path / 'plan.md').read_text()
     assert markdown.startswith('# Planned firewall rules')
@@ -157,5 +165,5 @@ def test_kubean_hosts_and_vars_conf_as_extra_vars(tmp_path):
     assert values['kube_proxy'] == {'value': 'iptables', 'origin': 'kube_proxy_mode'}
     assert values['addons']['value'] == '[]'
     node2 = next(host for host in plan['hosts'] if host['host'] == 'node2')
-    ports = set('%s/%s' % (rule['port'], rule['protocol']) for rule in node2['rules'])
+    ports = set('%s/%s' % (rule['port'], rule['protocol']) for rule in plan['rule_lists'][node2['rule_list']]['rules'])
     assert '6081/udp' in ports and '53/udp' not in ports and '4789/udp' not in ports

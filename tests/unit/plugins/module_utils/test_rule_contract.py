@@ -2,7 +2,7 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    ANYONE, RULE_OPTIONS, check_protocol, format_port, host_sets, is_anyone, parse_port, parse_selector,
+    ANYONE, RULE_OPTIONS, check_protocol, format_port, host_view, is_anyone, parse_port, parse_selector,
     private_ports_hit, rule_port, rule_sources, sort_key)
 
 
@@ -160,11 +160,17 @@ def test_is_anyone(sources, expected):
     assert is_anyone(sources) is expected
 
 
-def test_host_sets_maps_names_to_the_plans_members():
-    plan_sets = {'cluster': ['10.0.0.0/24'], 'admin@1a2b3c4d': ['192.0.2.1/32'], 'admin@99999999': ['192.0.2.2/32']}
-    entry = {'host': 'w1', 'sets': {'cluster': 'cluster', 'admin': 'admin@1a2b3c4d'}}
-    assert host_sets(entry, plan_sets) == {'cluster': ['10.0.0.0/24'], 'admin': ['192.0.2.1/32']}
-    assert host_sets({'host': 'w2'}, plan_sets) == {}
+def test_host_view_maps_set_names_to_the_plans_members():
+    rules = [{'protocol': 'tcp', 'port': '22', 'source_set': 'admin'}]
+    document = {'sets': {'cluster': ['10.0.0.0/24'], 'admin@1a2b3c4d': ['192.0.2.1/32'],
+                         'admin@99999999': ['192.0.2.2/32']},
+                'rule_lists': {'worker@1': {'rules': rules, 'sets': {'admin': 'admin@1a2b3c4d'}, 'skipped': []}}}
+    entry = {'host': 'w1', 'roles': ['worker'], 'rule_list': 'worker@1', 'own_sets': {'self': ['10.0.0.5/32']}}
+    assert host_view(document, entry) == {'host': 'w1', 'roles': ['worker'], 'rules': rules,
+                                          'sets': {'admin': ['192.0.2.1/32'], 'self': ['10.0.0.5/32']},
+                                          'skipped': []}
+    expanded = {'host': 'w2', 'roles': ['worker'], 'rules': [], 'skipped': []}
+    assert host_view(document, expanded) is expanded
 
 
 def test_sort_key_orders_by_protocol_then_port_number():
