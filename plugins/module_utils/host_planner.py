@@ -28,11 +28,15 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.profile import 
 _SELECTOR = re.compile(r'^([a-z0-9]+)/(.*)$')
 
 
-def _within(network, spans):
-    """True when ``network`` lies inside one of ``spans`` (sorted, non-overlapping (version, first, last))."""
-    index = bisect.bisect_right(spans, (network.version, network.first, float('inf'))) - 1
-    return index >= 0 and spans[index][0] == network.version and spans[index][1] <= network.first \
-        and network.last <= spans[index][2]
+# Profile keys that do not decide which catalog rules match (cidr_sets is matched by content).
+_NOT_MATCHED = frozenset(('origins', 'notes', 'cidr_sets'))
+
+
+def _within(span, spans):
+    """True when ``span`` (version, first, last) lies inside one of ``spans`` (sorted, non-overlapping)."""
+    version, first, last = span
+    index = bisect.bisect_right(spans, (version, first, float('inf'))) - 1
+    return index >= 0 and spans[index][0] == version and spans[index][1] <= first and last <= spans[index][2]
 
 
 class HostPlan(object):
@@ -133,8 +137,11 @@ class Planner(object):
         self._merge_cache = {}
         self._cidr_cache = {}
         self._own_cache = {}
+        self._own_spans = {}
         # Catalog and extra rules stay alive with the planner, so their ids are stable keys.
         self._about_cache = {}
+        self._match_cache = {}
+        self._output_cache = {}
         self._rules_alive = []
 
     def plan(self, host, variables, source=None, profile=None):
@@ -157,6 +164,35 @@ class Planner(object):
                 raise PlanError('kubeports_peer_cidrs (%s): unknown set %r (choose from %s)'
                                 % (source, name[6:], ', '.join(SOURCES[2:])))
         cidr_networks = dict((name, self._cidrs(values, where)) for name, (where, values) in profile['cidr_sets'].items())
+        # Hosts whose inputs are alike (most workers) share the matching of catalog rules.
+        fingerprint = (tuple(sorted(roles)), repr(sorted((key, value) for key, value in profile.items()
+                                                          if key not in _NOT_MATCHED)),
+                       tuple(sorted((name, token) for name, (token, _networks) in cidr_networks.items())),
+                       repr(variables.get('kubeports_extra_rules')), repr(variables.get('kubeports_drop_rules')))
+        matched = self._match_cache.get(fingerprint)
+        if matched is None:
+            matched = self._match_cache[fingerprint] = self._match(host, roles, profile, variables, source,
+                                                                   cidr_networks)
+        merged, order, skipped = matched
+        planned = []
+        for key in order:
+            entry = merged[key]
+            if entry['own']:
+                planned.append(self._output(host, key, entry))
+                continue
+            cached = self._output_cache.get((fingerprint, key))
+            if cached is None:
+                cached = self._output_cache[(fingerprint, key)] = self._output(host, key, entry)
+            planned.append((dict(cached[0], host=host), cached[1], cached[2]))
+        allowed = public_ports(variables.get('kubeports_public_ports'), source)
+        for rule, _signature, public in planned:
+            check_not_public(rule, public, allowed, source)
+        return HostPlan(host, sorted(roles), [item[0] for item in planned], [dict(item) for item in skipped],
+                        [item[1] for item in planned])
+
+    def _match(self, host, roles, profile, variables, source, cidr_networks):
+        """The catalog and extra rules that apply, merged by (protocol, port), with their source
+        sets; the host's own addresses ("self") are taken per host later."""
         extras = extra_rules(variables.get('kubeports_extra_rules'), source)
         self._rules_alive.extend(extras)
         drops = drop_matchers(variables.get('kubeports_drop_rules'), self.catalog_ids, source)
@@ -192,16 +228,14 @@ class Planner(object):
             key = (rule.protocol, port)
             entry = merged.get(key)
             if entry is None:
-                entry = merged[key] = {'sets': {}, 'rules': []}
+                entry = merged[key] = {'sets': {}, 'rules': [], 'own': False}
                 order.append(key)
             entry['sets'].update(sources)
             entry['rules'].append(rule)
-        planned = sorted((self._output(host, key, merged[key]) for key in order), key=lambda item: sort_key(item[0]))
-        allowed = public_ports(variables.get('kubeports_public_ports'), source)
-        for rule, _signature, public in planned:
-            check_not_public(rule, public, allowed, source)
-        return HostPlan(host, sorted(roles), [item[0] for item in planned], skipped,
-                        [item[1] for item in planned])
+            entry['own'] = entry['own'] or any(found[0] is None for found in sources.values())
+        # Ordered as sort_key orders the rules, once per match.
+        order.sort(key=lambda key: (key[0], key[1][0] if key[1] else 0, format_port(key[1])))
+        return merged, order, skipped
 
     @staticmethod
     def _port(rule, profile):
@@ -242,15 +276,18 @@ class Planner(object):
         found = self._own_cache.get(key)
         if found is None:
             own = self.index.addresses[host]
-            if shared and all(_within(net, shared[2]) for net in own):
+            spans = self._own_spans.get(host)
+            if spans is None:
+                spans = self._own_spans[host] = [(net.version, net.first, net.last) for net in own]
+            if shared and all(_within(span, shared[2]) for span in spans):
                 found = None, shared[1], shared[3]
+            elif shared:
+                sources = merge(shared[4] + [net for net, span in zip(own, spans) if not _within(span, shared[2])])
+            elif len(own) == 1:
+                sources = [str(own[0].cidr)]
             else:
-                if shared:
-                    sources = merge(shared[4] + own)
-                elif len(own) == 1:
-                    sources = [str(own[0].cidr)]
-                else:
-                    sources = merge(own)
+                sources = merge(own)
+            if found is None:
                 found = 'own', sources, [item for item in sources if item.endswith('/0')]
             self._own_cache[key] = found
         return found

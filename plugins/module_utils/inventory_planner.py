@@ -196,8 +196,15 @@ class InventoryPlanner(object):
 
     @staticmethod
     def _cluster_report(name, hosts, profiles):
-        described = dict((host, dict((key, (value, origin)) for key, value, origin in describe(profiles[host])))
-                         for host in hosts)
+        described, alike = {}, {}
+        for host in hosts:
+            # Hosts with the same profile (most of a cluster) are described once.
+            profile = profiles[host]
+            key = repr((sorted((name, value) for name, value in profile.items() if name != 'cidr_sets'),
+                        sorted((name, values) for name, (_where, values) in profile['cidr_sets'].items())))
+            if key not in alike:
+                alike[key] = dict((item, (value, origin)) for item, value, origin in describe(profiles[host]))
+            described[host] = alike[key]
         values = {}
         shown = []
         for key, value, origin in describe(profiles[hosts[0]]):

@@ -19,10 +19,17 @@ def _sources(plan, rule):
     return rule_sources(rule, plan.get('sets') or {}, 'host %s' % plan.get('host'))
 
 
-def _who(plan, rule):
+def _who(plan, rule, width):
     if rule.get('source_set') is None:
         return ANYONE
-    return '%s: %s' % (rule['source_set'], ', '.join(_sources(plan, rule)))
+    sources = _sources(plan, rule)
+    text, shown = '%s: ' % rule['source_set'], 0
+    for source in sources:
+        if len(text) > width:
+            break
+        text += (', ' if shown else '') + source
+        shown += 1
+    return text if shown == len(sources) else '%s and %d more' % (text, len(sources) - shown)
 
 
 def _port(rule):
@@ -33,7 +40,7 @@ def table_lines(plan, width=60, document=None):
     """Text table lines for one host plan ({host, roles, rules, skipped}, or an entry of the
     ``document`` of output=plan)."""
     plan = host_view(document, plan) if document else plan
-    rows = [(_port(rule), _who(plan, rule), rule['description']) for rule in plan['rules']]
+    rows = [(_port(rule), _who(plan, rule, width), rule['description']) for rule in plan['rules']]
     heading = ('PORT', 'FROM', 'PURPOSE')
     widths = [max([len(heading[col])] + [len(row[col]) for row in rows]) for col in (0, 1)]
     widths[1] = min(widths[1], width)
@@ -65,8 +72,9 @@ def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
             shown = '-' if item['value'] is None else item['value']
             out.append('| %s | %s | %s |' % (key, _cell(shown), _cell(item['origin'])))
         out.append('')
-    for plan in plans:
-        plan = host_view(document, plan) if document else plan
+    for entry in plans:
+        plan = host_view(document, entry) if document else entry
+        shared = document['rule_lists'][entry['rule_list']]['sets'] if document and 'rule_list' in entry else {}
         out.append('## %s' % plan['host'])
         out.append('')
         out.append('Roles: %s' % ', '.join(plan['roles']))
@@ -76,7 +84,7 @@ def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
         for rule in plan['rules']:
             out.append('| %s | %s | %s | %s | %s | %s |' % (
                 rule['protocol'], rule['port'] or '-',
-                ANYONE if rule['source_set'] is None else ', '.join(_sources(plan, rule)),
+                _allowed(plan, rule, shared, document),
                 rule['source_set'] or '-', _cell(rule['description']),
                 '<br>'.join(_cell(ref) for ref in rule['references'])))
         if plan.get('skipped'):
@@ -86,4 +94,21 @@ def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
             for skipped in plan['skipped']:
                 out.append('- `%s` %s: %s' % (skipped['id'], _port(skipped), skipped['reason']))
         out.append('')
+    if document and document.get('sets'):
+        out.append('## Peer sets')
+        out.append('')
+        for key, members in sorted(document['sets'].items()):
+            out.append('- `%s` (%d): %s' % (key, len(members), ', '.join(members)))
+        out.append('')
     return '\n'.join(out)
+
+
+def _allowed(plan, rule, shared, document):
+    """Who may connect, for Markdown: a shared peer set by its key (its members are listed once,
+    under Peer sets), anything else by its members."""
+    if rule['source_set'] is None:
+        return ANYONE
+    key = shared.get(rule['source_set'])
+    if key is not None:
+        return 'peer set `%s` (%d)' % (key, len(document['sets'][key]))
+    return ', '.join(_sources(plan, rule))

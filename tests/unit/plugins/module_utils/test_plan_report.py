@@ -38,3 +38,32 @@ def test_markdown_escapes_and_lists_references():
     assert 'IP-in-IP \\| encapsulation' in text
     assert '| a<br>b |' in text
     assert '- `pod-network.pods` all: no members' in text
+
+
+DOCUMENT = {
+    'clusters': [],
+    'sets': {'cluster': ['192.0.2.%d/32' % number for number in range(1, 201)]},
+    'rule_lists': {'worker': {
+        'rules': [{'protocol': 'udp', 'port': '4789', 'source_set': 'cluster', 'description': 'VXLAN',
+                   'references': ['r']},
+                  {'protocol': 'tcp', 'port': '10248', 'source_set': 'self', 'description': 'health',
+                   'references': ['r']}],
+        'sets': {'cluster': 'cluster'}, 'skipped': []}},
+    'hosts': [{'host': 'w%d' % number, 'roles': ['worker'], 'rule_list': 'worker',
+               'own_sets': {'self': ['192.0.2.%d/32' % number]}} for number in range(1, 4)],
+}
+
+
+def test_markdown_of_a_plan_lists_each_peer_set_once():
+    text = markdown(DOCUMENT['hosts'], document=DOCUMENT)
+    assert text.count('192.0.2.150/32') == 1
+    assert '| udp | 4789 | peer set `cluster` (200) | cluster | VXLAN | r |' in text
+    assert '| tcp | 10248 | 192.0.2.2/32 | self | health | r |' in text
+    assert '- `cluster` (200): 192.0.2.1/32, 192.0.2.2/32' in text
+
+
+def test_table_of_a_plan_host_stops_listing_members_at_the_width():
+    lines = table_lines(DOCUMENT['hosts'][0], width=40, document=DOCUMENT)
+    assert lines[0] == 'w1 (worker): 2 rules'
+    assert 'and 19' in lines[2] or '...' in lines[2]
+    assert lines[3].split()[1] == 'self:' and lines[3].split()[2] == '192.0.2.1/32'
