@@ -158,8 +158,8 @@ def part_ufw_loop(env):
 
 def peer_rules(count):
     generator = random.Random(count)
-    peers = sorted(set('10.%d.%d.%d/32' % (generator.randrange(256), generator.randrange(256),
-                                          generator.randrange(1, 255)) for _ in range(count)))
+    peers = sorted(set('10.%d.%d.%d/32' % (generator.randrange(256), generator.randrange(256), generator.randrange(1, 255))
+                       for _ in range(count)))
     while len(peers) < count:
         peers.append('10.255.%d.%d/32' % (len(peers) // 250, len(peers) % 250 + 1))
     restricted = [{'protocol': protocol, 'port': port, 'sources': peers, 'source_set': 'cluster'}
@@ -275,8 +275,8 @@ def report(ufw, peers, fleets):
            % ', '.join(ufw['skipped']) if ufw['skipped'] else ''), '',
         '| Run | port_rules: playbook (s) | loop: playbook (s) | Ratio |',
         '|---|---:|---:|---:|',
-        '| First apply (clean host) | %.1f | %.1f | %.1f× |' % (ufw['first'], ufw['loop_first'],
-                                                              ufw['loop_first'] / ufw['first']),
+        '| First apply (clean host) | %.1f | %.1f | %.1f× |' % (
+            ufw['first'], ufw['loop_first'], ufw['loop_first'] / ufw['first']),
         '| No-op re-run | %.1f | %.1f | %.1f× |' % (ufw['noop'], ufw['loop_noop'], ufw['loop_noop'] / ufw['noop']),
         '', '## Rule count, apply time and memory as peers grow', '',
         'A worker\'s rules (10250/tcp, 4789/udp, 9100/tcp from the cluster, 6443/tcp from anyone) with scattered '

@@ -116,7 +116,6 @@ ONE_TASK = '''---
 PLANNING_TASKS = (
     'Plan the rules of the hosts of this batch of the play, in one pass on the controller',
     'Show the resolved profile of each cluster and where each value came from',
-    'Index the plan by host',
 )
 
 PLANNING_STEP = '''---
@@ -133,7 +132,7 @@ PLANNING_STEP = '''---
 '''
 
 
-# A callback that writes each task's wall time (start to its last result) as JSON lines.
+# A callback that writes each task's wall time (its start to its last result) as JSON lines.
 TASK_TIMES = '''
 import json, os, time
 from ansible.plugins.callback import CallbackBase
@@ -149,15 +148,21 @@ class CallbackModule(CallbackBase):
         self.current = None
 
     def _close(self):
-        if self.current:
-            name, started = self.current
+        if self.current and self.current[2] is not None:
+            name, started, ended = self.current
             with open(os.environ['TASK_TIMES_FILE'], 'a') as handle:
-                handle.write(json.dumps({'task': name, 'seconds': time.perf_counter() - started}) + '\\n')
+                handle.write(json.dumps({'task': name, 'seconds': ended - started}) + '\\n')
         self.current = None
+
+    def _result(self, *args, **kwargs):
+        if self.current:
+            self.current = (self.current[0], self.current[1], time.perf_counter())
+
+    v2_runner_on_ok = v2_runner_on_failed = v2_runner_on_skipped = v2_runner_on_unreachable = _result
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._close()
-        self.current = (task.get_name(), time.perf_counter())
+        self.current = (task.get_name(), time.perf_counter(), None)
 
     def v2_playbook_on_stats(self, stats):
         self._close()

@@ -47,8 +47,8 @@ def measure_one(size, layout):
     set_entries = sum(len(members) for members in document['sets'].values())
     inline = sum(len(rule.get('sources') or ()) for listed in document['rule_lists'].values()
                  for rule in listed['rules'])
-    inline += sum(len(members) for host in document['hosts'] for members in host['own_sets'].values())
-    rules = sum(len(document['rule_lists'][host['rule_list']]['rules']) for host in document['hosts'])
+    inline += sum(len(members) for host in document['hosts'].values() for members in host['own_sets'].values())
+    rules = sum(len(document['rule_lists'][host['rule_list']]['rules']) for host in document['hosts'].values())
     expanded = sum(len(rule['sources']) for plan in planner.plan() for rule in plan.rules)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({'size': size, 'layout': layout, 'profiles': profiles, 'planning': planning,

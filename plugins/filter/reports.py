@@ -26,8 +26,9 @@ def port_table(plan, width=60, document=None):
 
 def port_markdown(plans, title='Planned firewall rules', clusters=None, document=None):
     """A Markdown report of host plans, with the resolved cluster profiles first."""
-    if not isinstance(plans, list):
-        raise AnsibleFilterError('port_markdown expects a list of host plans, got %r' % (type(plans).__name__,))
+    if not isinstance(plans, (list, dict)):
+        raise AnsibleFilterError('port_markdown expects a list of host plans or the hosts of a plan, got %r'
+                                 % (type(plans).__name__,))
     try:
         return markdown(plans, title, clusters or (), document)
     except (PlanError, KeyError) as exc:

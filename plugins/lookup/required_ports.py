@@ -68,9 +68,9 @@ options:
         C(clusters) (the resolved profile of each cluster, with C(name), C(hosts), C(values)
         holding each value and its C(origin), and a printable C(line)), C(sets) (set key to
         members), C(rule_lists) (key to C(rules), C(sets) mapping the name of each shared set
-        the rules use to its key in C(sets), and C(skipped)), C(hosts) (one dictionary per
-        planned host with C(host), C(roles), C(rule_list) and C(own_sets), the members of the
-        sets that are the host's own) and C(skipped_hosts) (requested hosts without a role,
+        the rules use to its key in C(sets), and C(skipped)), C(hosts) (planned host name to
+        its C(host), C(roles), C(rule_list) and C(own_sets), the members of the sets that are
+        the host's own) and C(skipped_hosts) (requested hosts without a role,
         with O(hosts_without_role=skip)).
       - In that form a restricted rule names its set in C(source_set) and has no C(sources);
         rules open to anyone keep C(sources). Keys are the set's name (the hosts' roles for
@@ -133,7 +133,7 @@ EXAMPLES = r'''
     rules: "{{ listed.rules }}"
     sets: "{{ dict(listed.sets | list | zip(listed.sets.values() | map('extract', plan.sets))) | combine(entry.own_sets) }}"
   vars:
-    entry: "{{ plan.hosts | selectattr('host', '==', inventory_hostname) | first }}"
+    entry: "{{ plan.hosts[inventory_hostname] }}"
     listed: "{{ plan.rule_lists[entry.rule_list] }}"
 
 - name: Only the ports open to everyone

@@ -20,8 +20,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import (
     NODE_ROLES, merge, netaddr, parse_cidr, resolve_cidr_list)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    ANYONE, PROTOCOLS, check_protocol, format_port, is_anyone, parse_port, parse_selector, private_ports_hit,
-    sort_key)
+    ANYONE, PROTOCOLS, check_protocol, format_port, is_anyone, parse_port, parse_selector, private_ports_hit)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
     condition_holds, resolve)
 
@@ -165,8 +164,8 @@ class Planner(object):
                                 % (source, name[6:], ', '.join(SOURCES[2:])))
         cidr_networks = dict((name, self._cidrs(values, where)) for name, (where, values) in profile['cidr_sets'].items())
         # Hosts whose inputs are alike (most workers) share the matching of catalog rules.
-        fingerprint = (tuple(sorted(roles)), repr(sorted((key, value) for key, value in profile.items()
-                                                          if key not in _NOT_MATCHED)),
+        matched_values = repr(sorted((key, value) for key, value in profile.items() if key not in _NOT_MATCHED))
+        fingerprint = (tuple(sorted(roles)), matched_values,
                        tuple(sorted((name, token) for name, (token, _networks) in cidr_networks.items())),
                        repr(variables.get('kubeports_extra_rules')), repr(variables.get('kubeports_drop_rules')))
         matched = self._match_cache.get(fingerprint)

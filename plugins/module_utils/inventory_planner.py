@@ -263,8 +263,8 @@ def compact(plans):
     Each peer set's members are listed once: a restricted rule names its set in ``source_set``
     and carries no ``sources``; rules open to anyone keep theirs. Each distinct rule list is
     listed once too, as {rules, sets, skipped}, where ``sets`` maps the name of each shared set
-    its rules use to the set's key; hosts with the same rules (most workers) share one. A host
-    entry is {host, roles, rule_list, own_sets}, ``own_sets`` holding the members of the sets
+    its rules use to the set's key; hosts with the same rules (most workers) share one. Host
+    entries are keyed by host name: {host, roles, rule_list, own_sets}, ``own_sets`` holding the members of the sets
     that are the host's own (its addresses, alone or with a few CIDRs). Keys are the set's name (or the hosts' roles for rule lists),
     with "@" and a digest of the content when one name has several contents. The size is
     linear in hosts plus the total size of the distinct sets and rule lists.
@@ -310,6 +310,6 @@ def compact(plans):
     list_keys = _keyed(list_variants, lambda content: _digest(repr(content)))
     rule_lists = dict((list_keys[(label, fingerprint)], lists[fingerprint])
                       for label, members in list_variants.items() for fingerprint in members)
-    hosts = [{'host': plan.host, 'roles': plan.roles, 'rule_list': list_keys[(label, fingerprint)], 'own_sets': own}
-             for plan, label, fingerprint, own in entries]
+    hosts = dict((plan.host, {'host': plan.host, 'roles': plan.roles, 'rule_list': list_keys[(label, fingerprint)],
+                              'own_sets': own}) for plan, label, fingerprint, own in entries)
     return sets, rule_lists, hosts

@@ -58,8 +58,8 @@ def _cell(text):
 
 
 def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
-    """One Markdown document for a list of host plans (or the hosts of the ``document`` of
-    output=plan), after the resolved cluster profiles."""
+    """One Markdown document for a list of host plans (or the ``hosts`` mapping of the
+    ``document`` of output=plan), after the resolved cluster profiles."""
     out = ['# %s' % title, '']
     for cluster in clusters or ():
         out.append('## Profile: %s' % cluster['name'])
@@ -72,7 +72,7 @@ def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
             shown = '-' if item['value'] is None else item['value']
             out.append('| %s | %s | %s |' % (key, _cell(shown), _cell(item['origin'])))
         out.append('')
-    for entry in plans:
+    for entry in (sorted(plans.values(), key=lambda item: item['host']) if isinstance(plans, dict) else plans):
         plan = host_view(document, entry) if document else entry
         shared = document['rule_lists'][entry['rule_list']]['sets'] if document and 'rule_list' in entry else {}
         out.append('## %s' % plan['host'])

@@ -88,7 +88,7 @@ def recap(output):
 
 def ports(plan, host):
     """{port: rule} of one host of plan.json, each rule with its sources."""
-    entry = next(item for item in plan['hosts'] if item['host'] == host)
+    entry = plan['hosts'][host]
     listed = plan['rule_lists'][entry['rule_list']]
     sets = dict((name, plan['sets'][key]) for name, key in listed['sets'].items())
     sets.update(entry['own_sets'])

@@ -116,7 +116,7 @@ def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'PORT' in result.stdout and 'PURPOSE' in result.stdout
     report = json.loads((tmp_path / 'plan.json').read_text())
-    plans = report['hosts']
+    plans = list(report['hosts'].values())
     assert plans
     assert report['clusters'][0]['name'] == 'cluster'
     # Every peer set once; rules name theirs, and every name a host uses has its members.
@@ -130,7 +130,8 @@ def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
     assert 'cluster (' in result.stdout and 'distribution=' in result.stdout
     markdown = (tmp_path / 'plan.md').read_text()
     assert markdown.startswith('# Planned firewall rules')
-    assert markdown.count('\n## ') == len(plans) + len(report['clusters'])
+    # A section per host and per cluster profile, then the peer sets.
+    assert markdown.count('\n## ') == len(plans) + len(report['clusters']) + 1
     assert 'localhost' in result.stdout and 'unreachable=0' in result.stdout
 
 
@@ -164,6 +165,6 @@ def test_kubean_hosts_and_vars_conf_as_extra_vars(tmp_path):
     assert values['cni'] == {'value': '[cilium]', 'origin': 'kube_network_plugin'}
     assert values['kube_proxy'] == {'value': 'iptables', 'origin': 'kube_proxy_mode'}
     assert values['addons']['value'] == '[]'
-    node2 = next(host for host in plan['hosts'] if host['host'] == 'node2')
+    node2 = plan['hosts']['node2']
     ports = set('%s/%s' % (rule['port'], rule['protocol']) for rule in plan['rule_lists'][node2['rule_list']]['rules'])
     assert '6081/udp' in ports and '53/udp' not in ports and '4789/udp' not in ports

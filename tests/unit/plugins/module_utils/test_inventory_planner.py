@@ -30,7 +30,7 @@ def inventory(workers=3, host_vars=None, scattered=False):
 def expanded(document):
     """{host: {(protocol, port): sorted sources}} of a plan document."""
     found = {}
-    for entry in document['hosts']:
+    for entry in document['hosts'].values():
         view = host_view(document, entry)
         found[entry['host']] = dict(((rule['protocol'], rule['port']),
                                      sorted(rule_sources(rule, view['sets'], entry['host']))) for rule in view['rules'])
@@ -54,7 +54,7 @@ def test_peer_sets_and_rule_lists_are_listed_once_and_named():
     assert len(document['sets']['cluster']) == 43
     # One rule list for the control plane hosts and one for the workers.
     assert sorted(document['rule_lists']) == ['controlplane+etcd', 'worker']
-    for entry in document['hosts']:
+    for entry in document['hosts'].values():
         assert set(entry) == {'host', 'roles', 'rule_list', 'own_sets'}
         listed = document['rule_lists'][entry['rule_list']]
         for rule in listed['rules']:
@@ -65,7 +65,7 @@ def test_peer_sets_and_rule_lists_are_listed_once_and_named():
                 assert 'sources' not in rule
                 assert listed['sets'].get(rule['source_set']) in document['sets'] or \
                     rule['source_set'] in entry['own_sets']
-    worker = next(entry for entry in document['hosts'] if entry['host'] == 'w1')
+    worker = document['hosts']['w1']
     assert worker['rule_list'] == 'worker' and worker['roles'] == ['worker']
     assert document['rule_lists']['worker']['sets']['cluster'] == 'cluster'
 
@@ -76,7 +76,7 @@ def test_the_document_grows_linearly_with_hosts():
         listed = sum(len(members) for members in document['sets'].values())
         inline = sum(len(rule.get('sources') or ()) for listed_rules in document['rule_lists'].values()
                      for rule in listed_rules['rules'])
-        own = sum(len(members) for entry in document['hosts'] for members in entry['own_sets'].values())
+        own = sum(len(members) for entry in document['hosts'].values() for members in entry['own_sets'].values())
         return listed + inline + own + len(document['hosts'])
     small, large = entries(100), entries(400)
     # Four times the hosts: about four times the entries (hosts x peers would be sixteen).
@@ -87,31 +87,31 @@ def test_a_set_whose_members_differ_between_hosts_gets_one_key_per_membership():
     planner = inventory(3, host_vars={'w3': {'kubeports_admin_cidrs': ['198.51.100.7']}})
     document = planner.plan_document()
     keys = dict((entry['host'], document['rule_lists'][entry['rule_list']]['sets'].get('admins'))
-                for entry in document['hosts'])
+                for entry in document['hosts'].values())
     assert keys['w1'] == keys['w2'] == keys['cp1'] and keys['w3'] != keys['w1']
     assert keys['w1'].startswith('admins@') and keys['w3'].startswith('admins@')
     assert document['sets'][keys['w3']] == ['198.51.100.7/32']
     assert document['sets'][keys['w1']] == ['192.0.2.10/32']
     # The set keeps its name on the host, so the firewall's set names do not depend on other hosts.
-    rule = next(rule for entry in document['hosts'] if entry['host'] == 'w3'
+    rule = next(rule for entry in document['hosts'].values() if entry['host'] == 'w3'
                 for rule in document['rule_lists'][entry['rule_list']]['rules'] if rule['source_set'] == 'admins')
     assert 'sources' not in rule
     # The two workers' rule lists differ, so they get keys of their own.
-    lists = dict((entry['host'], entry['rule_list']) for entry in document['hosts'])
+    lists = dict((entry['host'], entry['rule_list']) for entry in document['hosts'].values())
     assert lists['w1'] == lists['w2'] != lists['w3'] and lists['w3'].startswith('worker@')
 
 
 def test_sources_that_are_the_hosts_own_stay_in_the_rule():
     document = inventory(3).plan_document()
-    views = dict((entry['host'], host_view(document, entry)) for entry in document['hosts'])
+    views = dict((entry['host'], host_view(document, entry)) for entry in document['hosts'].values())
     own = [rule for rule in views['cp1']['rules'] if rule['source_set'] == 'self']
     assert own and all('sources' not in rule for rule in own)
     assert views['cp1']['sets']['self'] == ['10.0.0.1/32'] and views['cp2']['sets']['self'] == ['10.0.0.2/32']
     # The host's own sets are in its entry, so hosts of one role still share one rule list.
-    assert len(set(entry['rule_list'] for entry in document['hosts'] if 'controlplane' in entry['roles'])) == 1
+    assert len(set(entry['rule_list'] for entry in document['hosts'].values() if 'controlplane' in entry['roles'])) == 1
 
 
 def test_an_empty_host_list_plans_nothing():
     document = inventory(3).plan_document([])
-    assert document['hosts'] == [] and document['sets'] == {} and document['rule_lists'] == {}
+    assert document['hosts'] == {} and document['sets'] == {} and document['rule_lists'] == {}
     assert document['clusters'][0]['hosts'] == ['cp1', 'cp2', 'cp3', 'w1', 'w2', 'w3']

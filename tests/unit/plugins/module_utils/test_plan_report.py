@@ -49,8 +49,8 @@ DOCUMENT = {
                   {'protocol': 'tcp', 'port': '10248', 'source_set': 'self', 'description': 'health',
                    'references': ['r']}],
         'sets': {'cluster': 'cluster'}, 'skipped': []}},
-    'hosts': [{'host': 'w%d' % number, 'roles': ['worker'], 'rule_list': 'worker',
-               'own_sets': {'self': ['192.0.2.%d/32' % number]}} for number in range(1, 4)],
+    'hosts': dict(('w%d' % number, {'host': 'w%d' % number, 'roles': ['worker'], 'rule_list': 'worker',
+                                    'own_sets': {'self': ['192.0.2.%d/32' % number]}}) for number in range(1, 4)),
 }
 
 
@@ -63,7 +63,7 @@ def test_markdown_of_a_plan_lists_each_peer_set_once():
 
 
 def test_table_of_a_plan_host_stops_listing_members_at_the_width():
-    lines = table_lines(DOCUMENT['hosts'][0], width=40, document=DOCUMENT)
+    lines = table_lines(DOCUMENT['hosts']['w1'], width=40, document=DOCUMENT)
     assert lines[0] == 'w1 (worker): 2 rules'
     assert 'and 19' in lines[2] or '...' in lines[2]
     assert lines[3].split()[1] == 'self:' and lines[3].split()[2] == '192.0.2.1/32'
