@@ -72,35 +72,67 @@ def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
             shown = '-' if item['value'] is None else item['value']
             out.append('| %s | %s | %s |' % (key, _cell(shown), _cell(item['origin'])))
         out.append('')
-    for entry in (sorted(plans.values(), key=lambda item: item['host']) if isinstance(plans, dict) else plans):
-        plan = host_view(document, entry) if document else entry
-        shared = document['rule_lists'][entry['rule_list']]['sets'] if document and 'rule_list' in entry else {}
+    if document:
+        out.extend(_document_sections(plans, document))
+        return '\n'.join(out)
+    for plan in plans:
         out.append('## %s' % plan['host'])
         out.append('')
         out.append('Roles: %s' % ', '.join(plan['roles']))
         out.append('')
-        out.append('| Protocol | Port | Allowed from | Peer set | Purpose | References |')
-        out.append('|---|---|---|---|---|---|')
-        for rule in plan['rules']:
-            out.append('| %s | %s | %s | %s | %s | %s |' % (
-                rule['protocol'], rule['port'] or '-',
-                _allowed(plan, rule, shared, document),
-                rule['source_set'] or '-', _cell(rule['description']),
-                '<br>'.join(_cell(ref) for ref in rule['references'])))
-        if plan.get('skipped'):
-            out.append('')
-            out.append('Not opened (no peers in the source set):')
-            out.append('')
-            for skipped in plan['skipped']:
-                out.append('- `%s` %s: %s' % (skipped['id'], _port(skipped), skipped['reason']))
+        _rule_table(out, plan, {}, None)
+    return '\n'.join(out)
+
+
+def _rule_table(out, plan, shared, document):
+    out.append('| Protocol | Port | Allowed from | Peer set | Purpose | References |')
+    out.append('|---|---|---|---|---|---|')
+    for rule in plan['rules']:
+        out.append('| %s | %s | %s | %s | %s | %s |' % (
+            rule['protocol'], rule['port'] or '-', _allowed(plan, rule, shared, document),
+            rule['source_set'] or '-', _cell(rule['description']),
+            '<br>'.join(_cell(ref) for ref in rule['references'])))
+    if plan.get('skipped'):
         out.append('')
-    if document and document.get('sets'):
+        out.append('Not opened (no peers in the source set):')
+        out.append('')
+        for skipped in plan['skipped']:
+            out.append('- `%s` %s: %s' % (skipped['id'], _port(skipped), skipped['reason']))
+    out.append('')
+
+
+def _document_sections(hosts, document):
+    """A plan's rule lists once each, then which host has which, then the peer sets: the size
+    grows with the hosts, not with hosts times rules."""
+    entries = sorted(hosts.values() if isinstance(hosts, dict) else hosts, key=lambda item: item['host'])
+    users = {}
+    for entry in entries:
+        users.setdefault(entry['rule_list'], []).append(entry['host'])
+    out = []
+    for key in sorted(users):
+        listed = document['rule_lists'][key]
+        out.append('## Rule list %s' % key)
+        out.append('')
+        out.append('Hosts (%d): %s' % (len(users[key]), ', '.join(users[key])))
+        out.append('')
+        own = dict((rule['source_set'], '(the host\'s own; see Hosts)') for rule in listed['rules']
+                   if rule['source_set'] is not None and rule['source_set'] not in listed['sets'])
+        _rule_table(out, dict(listed, host=key, sets=own), listed['sets'], document)
+    out.append('## Hosts')
+    out.append('')
+    out.append('| Host | Roles | Rule list | Own sets |')
+    out.append('|---|---|---|---|')
+    for entry in entries:
+        own = '; '.join('%s: %s' % (name, ', '.join(members)) for name, members in sorted(entry['own_sets'].items()))
+        out.append('| %s | %s | %s | %s |' % (entry['host'], ', '.join(entry['roles']), entry['rule_list'], own or '-'))
+    out.append('')
+    if document.get('sets'):
         out.append('## Peer sets')
         out.append('')
         for key, members in sorted(document['sets'].items()):
             out.append('- `%s` (%d): %s' % (key, len(members), ', '.join(members)))
         out.append('')
-    return '\n'.join(out)
+    return out
 
 
 def _allowed(plan, rule, shared, document):
@@ -111,4 +143,7 @@ def _allowed(plan, rule, shared, document):
     key = shared.get(rule['source_set'])
     if key is not None:
         return 'peer set `%s` (%d)' % (key, len(document['sets'][key]))
+    found = (plan.get('sets') or {}).get(rule['source_set'])
+    if isinstance(found, str):
+        return found
     return ', '.join(_sources(plan, rule))

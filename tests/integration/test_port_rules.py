@@ -255,7 +255,14 @@ def test_prune_removes_only_own_rules(lab, target):
     ({'rules': [{'protocol': 'tcp', 'port': '39501', 'sources': ['10.0.0.1/8'], 'source_set': 'x'}]},
      'has host bits set'),
     ({'rules': [{'protocol': 'tpc', 'port': '1', 'sources': ['0.0.0.0/0'], 'source_set': None}]},
-     "unknown protocol 'tpc'"),
+     'value of protocol must be one of: tcp, udp, sctp'),
+    ({'rules': [{'protocol': 'tcp', 'port': '39501', 'sorces': ['10.0.0.1/32']}]}, 'rules.sorces'),
+    ({'rules': [{'protocol': 'tcp', 'port': '39501', 'source_set': 'nope'}], 'sets': {'cluster': ['10.0.0.0/24']}},
+     "rules[0]: source_set 'nope' is not among the sets given (cluster)"),
+    ({'rules': [{'protocol': 'tcp', 'port': '39501', 'sources': ['10.0.0.1/32'], 'source_set': 'cluster'}],
+      'sets': {'cluster': ['10.0.0.0/24']}}, "source_set 'cluster' disagrees with the rule's sources"),
+    ({'rules': [{'protocol': 'tcp', 'port': '39501', 'source_set': None}]}, 'rules[0]: no sources and no source_set'),
+    ({'rules': [], 'sets': {'cluster': '10.0.0.0/24'}}, 'sets.cluster: expected a list of CIDRs'),
     ({'rules': [], 'backend': 'susefirewall2'}, 'backend susefirewall2 was chosen but '),
 ])
 def test_bad_input_fails_and_changes_nothing(lab, target, args, message):

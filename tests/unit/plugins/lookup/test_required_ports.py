@@ -130,8 +130,9 @@ def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
     assert 'cluster (' in result.stdout and 'distribution=' in result.stdout
     markdown = (tmp_path / 'plan.md').read_text()
     assert markdown.startswith('# Planned firewall rules')
-    # A section per host and per cluster profile, then the peer sets.
-    assert markdown.count('\n## ') == len(plans) + len(report['clusters']) + 1
+    # A section per cluster profile and per rule list, then the hosts and the peer sets.
+    assert markdown.count('\n## ') == len(report['clusters']) + len(report['rule_lists']) + 2
+    assert all('| %s | ' % plan['host'] in markdown for plan in plans)
     assert 'localhost' in result.stdout and 'unreachable=0' in result.stdout
 
 

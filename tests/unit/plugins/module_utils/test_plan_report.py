@@ -54,11 +54,14 @@ DOCUMENT = {
 }
 
 
-def test_markdown_of_a_plan_lists_each_peer_set_once():
+def test_markdown_of_a_plan_lists_each_rule_list_and_peer_set_once():
     text = markdown(DOCUMENT['hosts'], document=DOCUMENT)
     assert text.count('192.0.2.150/32') == 1
+    assert text.count('| udp | 4789 |') == 1
+    assert '## Rule list worker' in text and 'Hosts (3): w1, w2, w3' in text
     assert '| udp | 4789 | peer set `cluster` (200) | cluster | VXLAN | r |' in text
-    assert '| tcp | 10248 | 192.0.2.2/32 | self | health | r |' in text
+    assert "| tcp | 10248 | (the host's own; see Hosts) | self | health | r |" in text
+    assert '| w2 | worker | worker | self: 192.0.2.2/32 |' in text
     assert '- `cluster` (200): 192.0.2.1/32, 192.0.2.2/32' in text
 
 
