@@ -139,9 +139,10 @@ class Planner(object):
         self._own_spans = {}
         # Catalog and extra rules stay alive with the planner, so their ids are stable keys.
         self._about_cache = {}
+        self._rules_alive = []
+        # Matching and rules of hosts with alike inputs, by fingerprint.
         self._match_cache = {}
         self._output_cache = {}
-        self._rules_alive = []
 
     def plan(self, host, variables, source=None, profile=None):
         """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port).

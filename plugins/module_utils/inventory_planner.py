@@ -11,6 +11,8 @@ values are refused, and the hosts of the cluster must agree on what peers depend
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
+import gc
 import hashlib
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import installers
@@ -46,6 +48,19 @@ def planner_variables(variables):
     return wanted
 
 
+@contextlib.contextmanager
+def paused_gc():
+    """No cycle collection while a plan is built: it allocates many small acyclic objects, and
+    full collections over a large heap would make the cost per host grow with the inventory."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def host_list(hosts):
     hosts = sorted(hosts)
     if len(hosts) <= SHOWN_HOSTS:
@@ -56,9 +71,12 @@ def host_list(hosts):
 class InventoryPlanner(object):
     """The catalog, the inventory index, the resolved profiles and a planner for one inventory."""
 
-    def __init__(self, groups, hostvars, role_groups=None, catalog_dirs=()):
+    def __init__(self, groups, hostvars, role_groups=None, catalog_dirs=(), components=None):
+        """``components``: an already loaded catalog (default: the collection's and ``catalog_dirs``)."""
         self.groups, self.hostvars = groups or {}, hostvars or {}
-        self.components = load_catalog([default_catalog_dir()] + list(catalog_dirs or ()))
+        if components is None:
+            components = load_catalog([default_catalog_dir()] + list(catalog_dirs or ()))
+        self.components = components
         self._variables = {}
         self.index = InventoryIndex(self.groups, self.variables_of, role_groups)
         self.planner = Planner(self.components, self.index)
@@ -81,15 +99,19 @@ class InventoryPlanner(object):
     def profiles(self):
         """{host: profile} of every host that has a role, resolved and checked once."""
         if self._profiles is None:
-            self._check_installer_groups()
-            detected = installers.detect(self.groups, self._sets_any)
-            profiles = {}
-            for host in self.index.planned_hosts():
-                profiles[host] = self._resolve(host, detected.get(host))
-            self._check_catalog(profiles)
-            self._check_agreement(profiles)
-            self._profiles = profiles
+            with paused_gc():
+                self._profiles = self._resolve_all()
         return self._profiles
+
+    def _resolve_all(self):
+        self._check_installer_groups()
+        detected = installers.detect(self.groups, self._sets_any)
+        profiles = {}
+        for host in self.index.planned_hosts():
+            profiles[host] = self._resolve(host, detected.get(host))
+        self._check_catalog(profiles)
+        self._check_agreement(profiles)
+        return profiles
 
     def _sets_any(self, host, names):
         variables = self.variables_of(host)
@@ -239,7 +261,8 @@ class InventoryPlanner(object):
 
     def plan_document(self, hosts=None, skipped_hosts=()):
         """The plan of ``hosts``, every peer set and every distinct rule list once (see compact)."""
-        sets, rule_lists, hosts_out = compact(self.plan(hosts))
+        with paused_gc():
+            sets, rule_lists, hosts_out = compact(self.plan(hosts))
         return {'clusters': self.clusters(), 'sets': sets, 'rule_lists': rule_lists, 'hosts': hosts_out,
                 'skipped_hosts': list(skipped_hosts)}
 
