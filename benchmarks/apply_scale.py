@@ -159,7 +159,7 @@ def part_ufw_loop(env):
 def peer_rules(count):
     generator = random.Random(count)
     peers = sorted(set('10.%d.%d.%d/32' % (generator.randrange(256), generator.randrange(256), generator.randrange(1, 255))
-                       for _ in range(count)))
+                       for _peer in range(count)))
     while len(peers) < count:
         peers.append('10.255.%d.%d/32' % (len(peers) // 250, len(peers) % 250 + 1))
     restricted = [{'protocol': protocol, 'port': port, 'sources': peers, 'source_set': 'cluster'}

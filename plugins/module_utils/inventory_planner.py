@@ -267,17 +267,32 @@ class InventoryPlanner(object):
                 'skipped_hosts': list(skipped_hosts)}
 
 
-def _keyed(variants, digest_of):
-    """Keys of named variants: the name alone, or with "@" and a digest when a name has several."""
+def _keyed(variants, text_of):
+    """Keys of named variants: the name alone, or with "@" and a digest of the content when a
+    name has several; the digest grows until the keys of one name differ (never two contents
+    under one key)."""
     keys = {}
     for name, members in variants.items():
-        for content in members:
-            keys[(name, content)] = name if len(members) == 1 else '%s@%s' % (name, digest_of(content))
+        if len(members) == 1:
+            keys[(name, next(iter(members)))] = name
+            continue
+        digests = dict((content, hashlib.sha1(text_of(content).encode('utf-8')).hexdigest()) for content in members)
+        length = next((size for size in (8, 12, 16, 40)
+                       if len(set(digest[:size] for digest in digests.values())) == len(digests)), None)
+        if length is None:
+            raise PlanError('%s: two different contents have one digest; please report this' % name)
+        for content, digest in digests.items():
+            keys[(name, content)] = '%s@%s' % (name, digest[:length])
     return keys
 
 
-def _digest(text):
-    return hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]
+def _frozen(value):
+    """A hashable copy of plain data (dicts and lists)."""
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    return value
 
 
 def compact(plans):
@@ -299,7 +314,7 @@ def compact(plans):
                 content = tuple(rule['sources'])
                 contents[signature] = (rule['source_set'], content)
                 variants.setdefault(rule['source_set'], {}).setdefault(content, rule['sources'])
-    keys = _keyed(variants, lambda content: _digest('\n'.join(content)))
+    keys = _keyed(variants, '\n'.join)
     sets = dict((keys[(name, content)], sources) for name, members in variants.items()
                 for content, sources in members.items())
     key_of = dict((signature, keys[found]) for signature, found in contents.items())
@@ -308,21 +323,17 @@ def compact(plans):
         rules, used, own, fingerprint = [], {}, {}, []
         for rule, signature in zip(plan.rules, plan.signatures):
             shown = dict((field, value) for field, value in rule.items() if field != 'host')
-            if signature is None and rule['source_set'] is None:
-                fingerprint.append((rule['protocol'], rule['port'], None, tuple(rule['sources']),
-                                    rule['description'], tuple(rule['ids'])))
-            elif signature is None:
+            key = None
+            if signature is None and rule['source_set'] is not None:
                 own[rule['source_set']] = rule['sources']
                 del shown['sources']
-                fingerprint.append((rule['protocol'], rule['port'], rule['source_set'], None,
-                                    rule['description'], tuple(rule['ids'])))
-            else:
-                used[rule['source_set']] = key_of[signature]
+            elif signature is not None:
+                key = used[rule['source_set']] = key_of[signature]
                 del shown['sources']
-                fingerprint.append((rule['protocol'], rule['port'], rule['source_set'], key_of[signature],
-                                    rule['description'], tuple(rule['ids'])))
+            # Everything shown counts: hosts share a rule list only when it reads the same for them.
+            fingerprint.append((key, _frozen(shown)))
             rules.append(shown)
-        fingerprint.append(tuple(sorted((item['id'], item['reason']) for item in plan.skipped)))
+        fingerprint.append(tuple(_frozen(item) for item in plan.skipped))
         fingerprint = tuple(fingerprint)
         label = '+'.join(plan.roles)
         if fingerprint not in lists:
@@ -330,7 +341,7 @@ def compact(plans):
             owners[fingerprint] = label
             list_variants.setdefault(label, {})[fingerprint] = True
         entries.append((plan, owners[fingerprint], fingerprint, own))
-    list_keys = _keyed(list_variants, lambda content: _digest(repr(content)))
+    list_keys = _keyed(list_variants, repr)
     rule_lists = dict((list_keys[(label, fingerprint)], lists[fingerprint])
                       for label, members in list_variants.items() for fingerprint in members)
     hosts = dict((plan.host, {'host': plan.host, 'roles': plan.roles, 'rule_list': list_keys[(label, fingerprint)],

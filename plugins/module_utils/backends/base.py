@@ -91,9 +91,9 @@ class DesiredState(object):
                     parsed[cache_key] = networks
             everyone = [net for net in networks if net.prefixlen == 0]
             if everyone:
-                if len(everyone) != len(networks):
-                    raise BackendError('%s (%s %s): sources %s mix everyone with other networks; give '
-                                       '0.0.0.0/0 and ::/0 for everyone, or only the networks allowed'
+                if len(everyone) != len(networks) or len(set(net.version for net in everyone)) != 2:
+                    raise BackendError('%s (%s %s): sources %s are not everyone: give both 0.0.0.0/0 and ::/0 for '
+                                       'everyone, or only the networks allowed'
                                        % (where, protocol, port, ', '.join(str(net) for net in networks)))
                 if name is not None:
                     raise BackendError('%s (%s %s): source_set %r disagrees with its sources (everyone); '

@@ -115,3 +115,27 @@ def test_an_empty_host_list_plans_nothing():
     document = inventory(3).plan_document([])
     assert document['hosts'] == {} and document['sets'] == {} and document['rule_lists'] == {}
     assert document['clusters'][0]['hosts'] == ['cp1', 'cp2', 'cp3', 'w1', 'w2', 'w3']
+
+
+def test_rule_lists_differ_when_any_shown_field_differs():
+    extra = {'protocol': 'tcp', 'port': 9999, 'from': ['cluster'], 'to': ['worker'], 'id': 'extra.app',
+             'description': 'app'}
+    planner = inventory(3, host_vars={'w1': {'kubeports_extra_rules': [dict(extra, reference='https://a.example')]},
+                                      'w2': {'kubeports_extra_rules': [dict(extra, reference='https://b.example')]}})
+    document = planner.plan_document()
+    assert document['hosts']['w1']['rule_list'] != document['hosts']['w2']['rule_list']
+    for host, reference in (('w1', 'https://a.example'), ('w2', 'https://b.example')):
+        rules = host_view(document, document['hosts'][host])['rules']
+        assert [rule['references'] for rule in rules if rule['port'] == '9999'] == [[reference]]
+
+
+def test_set_keys_never_share_a_digest():
+    # These two admin addresses have the same first 8 hex digits of their digest.
+    admins = {'w1': {'kubeports_admin_cidrs': ['10.100.118.176']}, 'w2': {'kubeports_admin_cidrs': ['10.100.227.145']}}
+    document = inventory(2, host_vars=admins).plan_document()
+    keys = dict((host, document['rule_lists'][entry['rule_list']]['sets']['admins'])
+                for host, entry in document['hosts'].items() if host.startswith('w'))
+    assert keys['w1'] != keys['w2'] and keys['w1'][:15] == keys['w2'][:15]
+    assert document['sets'][keys['w1']] == ['10.100.118.176/32']
+    assert document['sets'][keys['w2']] == ['10.100.227.145/32']
+    assert expanded(document) == direct(inventory(2, host_vars=admins))

@@ -64,9 +64,9 @@ def test_set_id_is_short_and_stable(name, expected):
     ([rule('tcp', '2379', ANY, None)], [], r'rules\[0\]: tcp/2379 \(etcd\) would be open to anyone'),
     ([rule('tcp', '10000-11000', ANY, None)], [], 'tcp/10250 .the kubelet API.'),
     ([rule('udp', '8472', ANY, None)], ['udp/4789'], 'udp/8472'),
-    ([rule('tcp', '179', ['0.0.0.0/0'], None)], [], 'tcp/179 .BGP.'),
+    ([rule('tcp', '179', ['0.0.0.0/0', '::/0'], None)], [], 'tcp/179 .BGP.'),
     ([rule('tcp', '6443', ANY, 'api_clients')], [], "source_set 'api_clients' disagrees with its sources"),
-    ([rule('tcp', '6443', ['0.0.0.0/0', '192.0.2.0/24'], None)], [], 'mix everyone with other networks'),
+    ([rule('tcp', '6443', ['0.0.0.0/0', '192.0.2.0/24'], None)], [], 'are not everyone'),
     ([rule('tcp', '6443', ANY, None)], ['tcp'], 'needs a port'),
 ])
 def test_must_not_be_public(rules, public, message):
@@ -133,3 +133,9 @@ def test_from_rules_with_sets_rejects(bad, message):
     with pytest.raises(BackendError) as exc:
         DesiredState.from_rules([bad], sets=SETS)
     assert message in str(exc.value) and 'rules[0]' in str(exc.value)
+
+
+@pytest.mark.parametrize('sources', [['0.0.0.0/0'], ['::/0'], ['0.0.0.0/0', '10.0.0.0/8']])
+def test_half_of_everyone_is_refused_not_widened(sources):
+    with pytest.raises(BackendError, match=r'rules\[0\] \(tcp 9100\): sources .* are not everyone'):
+        DesiredState.from_rules([rule('tcp', '9100', sources, None)])

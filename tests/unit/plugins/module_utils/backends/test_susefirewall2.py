@@ -155,8 +155,8 @@ def test_desired_tokens():
 
 
 @pytest.mark.parametrize('rules, message', [
-    ([('all', '', ['0.0.0.0/0'], None)], r'all \(every port\) would be open to anyone'),
-    ([('sctp', '9', ['0.0.0.0/0'], None)], 'cannot express sctp 9 from anyone'),
+    ([('all', '', ['0.0.0.0/0', '::/0'], None)], r'all \(every port\) would be open to anyone'),
+    ([('sctp', '9', ['0.0.0.0/0', '::/0'], None)], 'cannot express sctp 9 from anyone'),
     ([('sctp', '9', ['192.0.2.0/24'], 'cluster')], "cannot express sctp 9 from peer set 'cluster'"),
 ])
 def test_inexpressible_rules(rules, message):
@@ -205,7 +205,7 @@ def test_plan_config(text, record, prune, added, removed):
 
 
 def test_the_written_file_keeps_its_layout():
-    tokens, route = desired_tokens(desired(('tcp', '6443', ['0.0.0.0/0'], None),
+    tokens, route = desired_tokens(desired(('tcp', '6443', ['0.0.0.0/0', '::/0'], None),
                                            ('tcp', '2379', ['192.0.2.11/32'], 'etcd')))
     new_text, _added, _removed, _record = diff_config(CONFIG, tokens, route, owned(), True)
     assert new_text == CONFIG.replace('"ssh 8080"', '"ssh 8080 6443"').replace(
@@ -315,7 +315,7 @@ class Host(object):
             return json.load(handle)
 
 
-STATE = desired(('tcp', '6443', ['0.0.0.0/0'], None), ('tcp', '2379', ['192.0.2.11/32'], 'etcd'))
+STATE = desired(('tcp', '6443', ['0.0.0.0/0', '::/0'], None), ('tcp', '2379', ['192.0.2.11/32'], 'etcd'))
 
 
 def test_apply_writes_once_and_starts(tmp_path, monkeypatch):

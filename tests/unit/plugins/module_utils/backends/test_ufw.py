@@ -396,7 +396,7 @@ def test_backend_plan_and_apply_run_ufw_once_per_command():
     backend = UfwBackend(run_command, {})
     current = {'rules': parse_user_rules(USER_RULES), 'families': ('ipv4',), 'before': DEFAULT_BEFORE}
     state = desired(('tcp', '2379', ['192.0.2.11/32'], 'etcd'), ('tcp', '2380', ['192.0.2.11/32'], 'etcd'),
-                    ('icmp', '', ['192.0.2.11/32'], 'etcd'), ('tcp', '22', ['0.0.0.0/0'], None))
+                    ('icmp', '', ['192.0.2.11/32'], 'etcd'), ('tcp', '22', ['0.0.0.0/0', '::/0'], None))
     change = backend.compare(state, current, True)
     assert change.empty and calls == []
     backend.verify(state, current, True)
