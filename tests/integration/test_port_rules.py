@@ -70,6 +70,7 @@ PLAYBOOK = """
     - name: Apply the test rules
       kubeports.firewall.port_rules:
         rules: "{{ module_args.rules }}"
+        sets: "{{ module_args.sets | default(omit) }}"
         backend: "{{ module_args.backend | default('auto') }}"
         prune: "{{ module_args.prune | default(true) }}"
         allow_restart: "{{ module_args.allow_restart | default(false) }}"
