@@ -102,6 +102,9 @@ benchmark: venv dev install
 benchmark-lab: apt venv dev install
 	$(BIN)/python benchmarks/apply_firewalld.py --output benchmarks/apply-firewalld-results.md
 	$(BIN)/python benchmarks/verify.py --output benchmarks/verify-results.md
+	$(BIN)/python benchmarks/apply_scale.py --output benchmarks/apply-scale-results.md \
+	  --plot benchmarks/apply-scale.png
+	$(BIN)/python benchmarks/safe_apply.py --output benchmarks/safe-apply-results.md
 
 # Real firewalls in the lab's network namespaces, reached over SSH.
 integration: apt venv install

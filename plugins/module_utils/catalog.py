@@ -17,6 +17,8 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.profile import 
 try:
     import yaml
     HAS_YAML = True
+    # libyaml's loader when PyYAML was built with it: the same data, several times faster.
+    SAFE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
 except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     HAS_YAML = False
 
@@ -131,7 +133,7 @@ class Component(object):
 def load_component(path):
     try:
         with open(path, 'rb') as handle:
-            data = yaml.safe_load(handle)
+            data = yaml.load(handle, Loader=SAFE_LOADER)
     except (IOError, OSError, yaml.YAMLError) as exc:
         raise PlanError('catalog file %s: cannot be read: %s' % (path, exc))
     where = 'catalog file %s' % os.path.basename(path)

@@ -143,12 +143,14 @@ class Planner(object):
         # Matching and rules of hosts with alike inputs, by fingerprint.
         self._match_cache = {}
         self._output_cache = {}
+        self._matched_values = {}
 
-    def plan(self, host, variables, source=None, profile=None):
+    def plan(self, host, variables, source=None, profile=None, alike=None):
         """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port).
 
         ``profile`` is the host's resolved profile (profile.resolve); without it the profile
-        comes from ``variables`` alone.
+        comes from ``variables`` alone. ``alike``: a key that hosts with equal profiles share
+        (the profile's values are compared otherwise).
         """
         source = source or 'host %s' % host
         roles = self.index.host_roles(host)
@@ -165,7 +167,11 @@ class Planner(object):
                                 % (source, name[6:], ', '.join(SOURCES[2:])))
         cidr_networks = dict((name, self._cidrs(values, where)) for name, (where, values) in profile['cidr_sets'].items())
         # Hosts whose inputs are alike (most workers) share the matching of catalog rules.
-        matched_values = repr(sorted((key, value) for key, value in profile.items() if key not in _NOT_MATCHED))
+        matched_values = self._matched_values.get(alike) if alike is not None else None
+        if matched_values is None:
+            matched_values = repr(sorted((key, value) for key, value in profile.items() if key not in _NOT_MATCHED))
+            if alike is not None:
+                self._matched_values[alike] = matched_values
         fingerprint = (tuple(sorted(roles)), matched_values,
                        tuple(sorted((name, token) for name, (token, _networks) in cidr_networks.items())),
                        repr(variables.get('kubeports_extra_rules')), repr(variables.get('kubeports_drop_rules')))

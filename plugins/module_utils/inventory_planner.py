@@ -15,6 +15,11 @@ import contextlib
 import gc
 import hashlib
 
+try:
+    from collections.abc import Mapping
+except ImportError:  # Python 2.7
+    from collections import Mapping
+
 from ansible_collections.kubeports.firewall.plugins.module_utils import installers
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     default_catalog_dir, load_catalog)
@@ -22,8 +27,8 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import InventoryIndex
 from ansible_collections.kubeports.firewall.plugins.module_utils.host_planner import Planner
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
-    AGREED, DEFAULT_ORIGIN, INSTALLER_ALIASES, PORTLESS_CNIS, PREFIX, agreed_value, check_variable_names, describe, resolve,
-    show)
+    AGREED, DEFAULT_ORIGIN, INSTALLER_ALIASES, PORTLESS_CNIS, PREFIX, agreed_value, check_variable_names, cidr_sets, describe,
+    resolve, show)
 
 # Host variables the planner reads besides kubeports_* ones.
 PLAIN_VARIABLES = ('ansible_port', 'ansible_ssh_port')
@@ -40,9 +45,9 @@ def host_variables(hostvars, host):
         return {}
 
 
-def planner_variables(variables):
+def planner_variables(variables, names=None):
     wanted = {}
-    for name in variables:
+    for name in variables if names is None else names:
         if name.startswith(PREFIX) or name in PLAIN_VARIABLES:
             wanted[name] = variables[name]
     return wanted
@@ -78,16 +83,30 @@ class InventoryPlanner(object):
             components = load_catalog([default_catalog_dir()] + list(catalog_dirs or ()))
         self.components = components
         self._variables = {}
+        self._wanted = {}
         self.index = InventoryIndex(self.groups, self.variables_of, role_groups)
         self.planner = Planner(self.components, self.index)
         self._profiles = None
         self._clusters = None
+        # Hosts whose profile inputs are alike share one resolution: {inputs: (alike, profile)}.
+        self._resolved = {}
+        self._alike = {}
 
     def variables_of(self, host):
         """A host's variables, fetched once (Ansible builds them on every access)."""
         found = self._variables.get(host)
         if found is None:
             found = self._variables[host] = host_variables(self.hostvars, host)
+        return found
+
+    def wanted_of(self, host):
+        """The variables of a host that the planner reads (kubeports_* names checked), once."""
+        found = self._wanted.get(host)
+        if found is None:
+            variables = self.variables_of(host)
+            names = list(variables)
+            check_variable_names(names, 'host %s' % host)
+            found = self._wanted[host] = planner_variables(variables, names)
         return found
 
     def check_known(self, host):
@@ -143,8 +162,7 @@ class InventoryPlanner(object):
     def _resolve(self, host, detected):
         variables = self.variables_of(host)
         source = 'host %s' % host
-        check_variable_names(list(variables), source)
-        wanted = planner_variables(variables)
+        wanted = self.wanted_of(host)
         name = detected or 'none'
         explicit = wanted.get(PREFIX + 'installer')
         if explicit not in (None, ''):
@@ -160,10 +178,20 @@ class InventoryPlanner(object):
             context = installers.Context(host, variables, self.groups, server,
                                          self.variables_of(server) if server else None)
             values = installers.read_values(installer, context)
-        profile = resolve(wanted, source, values)
-        if not profile['ip_families']:
-            profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
-            profile['origins']['ip_families'] = 'inventory addresses'
+        inputs = _input_key((wanted, values))
+        found = self._resolved.get(inputs)
+        if found is not None:
+            alike, profile = found
+            # Only the CIDR lists' "where" names the host (for error messages).
+            profile = dict(profile, cidr_sets=cidr_sets(wanted, source, values, {}))
+        else:
+            profile = resolve(wanted, source, values)
+            if not profile['ip_families']:
+                profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
+                profile['origins']['ip_families'] = 'inventory addresses'
+            alike = len(self._resolved)
+            self._resolved[inputs] = (alike, profile)
+        self._alike[host] = alike
         return profile
 
     def _check_catalog(self, profiles):
@@ -216,14 +244,11 @@ class InventoryPlanner(object):
             self._clusters = [self._cluster_report(name, hosts, profiles) for name, hosts in groups]
         return self._clusters
 
-    @staticmethod
-    def _cluster_report(name, hosts, profiles):
+    def _cluster_report(self, name, hosts, profiles):
         described, alike = {}, {}
         for host in hosts:
             # Hosts with the same profile (most of a cluster) are described once.
-            profile = profiles[host]
-            key = repr((sorted((name, value) for name, value in profile.items() if name != 'cidr_sets'),
-                        sorted((name, values) for name, (_where, values) in profile['cidr_sets'].items())))
+            key = self._alike[host]
             if key not in alike:
                 alike[key] = dict((item, (value, origin)) for item, value, origin in describe(profiles[host]))
             described[host] = alike[key]
@@ -255,8 +280,9 @@ class InventoryPlanner(object):
         plans = []
         for host in self.index.planned_hosts() if hosts is None else hosts:
             self.check_known(host)
-            variables = planner_variables(self.variables_of(host))
-            plans.append(self.planner.plan(host, variables, profile=profiles.get(host)))
+            variables = self.wanted_of(host)
+            plans.append(self.planner.plan(host, variables, profile=profiles.get(host),
+                                           alike=self._alike.get(host)))
         return plans
 
     def plan_document(self, hosts=None, skipped_hosts=()):
@@ -286,13 +312,40 @@ def _keyed(variants, text_of):
     return keys
 
 
-def _frozen(value):
-    """A hashable copy of plain data (dicts and lists)."""
-    if isinstance(value, dict):
-        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(item) for item in value)
-    return value
+def _input_key(value):
+    """A hashable, type-preserving copy of variable values (mappings, sequences, scalars):
+    equal keys mean equal inputs (1 and "1" differ)."""
+    tokens = []
+    _add_tokens(value, tokens)
+    return tuple(tokens)
+
+
+def _add_tokens(value, tokens):
+    kind = type(value)
+    if kind in _SCALARS:
+        tokens.append(kind)
+        tokens.append(value)
+    elif isinstance(value, Mapping):
+        tokens.append(dict)
+        tokens.append(len(value))
+        for key in sorted(value, key=str):
+            tokens.append(str(key))
+            _add_tokens(value[key], tokens)
+    elif isinstance(value, (list, tuple)):
+        tokens.append(list)
+        tokens.append(len(value))
+        for item in value:
+            _add_tokens(item, tokens)
+    elif isinstance(value, (str, int, float)):
+        tokens.append(kind)
+        tokens.append(value)
+    else:
+        # Anything else (an installer's refusal, say) makes the inputs alike to no other.
+        tokens.append(object)
+        tokens.append(object())
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def compact(plans):
@@ -331,9 +384,9 @@ def compact(plans):
                 key = used[rule['source_set']] = key_of[signature]
                 del shown['sources']
             # Everything shown counts: hosts share a rule list only when it reads the same for them.
-            fingerprint.append((key, _frozen(shown)))
+            fingerprint.append((key, repr(shown)))
             rules.append(shown)
-        fingerprint.append(tuple(_frozen(item) for item in plan.skipped))
+        fingerprint.append(repr(plan.skipped))
         fingerprint = tuple(fingerprint)
         label = '+'.join(plan.roles)
         if fingerprint not in lists:

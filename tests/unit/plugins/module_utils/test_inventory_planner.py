@@ -139,3 +139,31 @@ def test_set_keys_never_share_a_digest():
     assert document['sets'][keys['w1']] == ['10.100.118.176/32']
     assert document['sets'][keys['w2']] == ['10.100.227.145/32']
     assert expanded(document) == direct(inventory(2, host_vars=admins))
+
+
+# Hosts whose profile inputs are alike share one resolution; anything that differs does not.
+@pytest.mark.parametrize('w1_vars, w2_vars, shared', [
+    ({}, {}, True),
+    ({'kubeports_ssh_port': 2222}, {'kubeports_ssh_port': 2222}, True),
+    ({'kubeports_ssh_port': 2222}, {'kubeports_ssh_port': 2223}, False),
+    ({'kubeports_nodeport_udp': True}, {'kubeports_nodeport_udp': 'yes'}, False),
+    ({'kubeports_admin_cidrs': ['192.0.2.10']}, {'kubeports_admin_cidrs': ['192.0.2.11']}, False),
+    ({'kubeports_peer_cidrs': {'worker': ['10.9.0.0/16']}}, {'kubeports_peer_cidrs': {'worker': ['10.9.0.0/16']}}, True),
+    ({'kubeports_peer_cidrs': {'worker': ['10.9.0.0/16']}}, {'kubeports_peer_cidrs': {'cluster': ['10.9.0.0/16']}}, False),
+])
+def test_alike_profile_inputs_share_one_resolution(w1_vars, w2_vars, shared):
+    planner = inventory(2, host_vars={'w1': w1_vars, 'w2': w2_vars})
+    profiles = planner.profiles()
+    assert (planner._alike['w1'] == planner._alike['w2']) is shared
+    for host, given in (('w1', w1_vars), ('w2', w2_vars)):
+        alone = inventory(2, host_vars={host: given}).profiles()[host]
+        assert dict(profiles[host], cidr_sets=None) == dict(alone, cidr_sets=None)
+        assert profiles[host]['cidr_sets'] == alone['cidr_sets']
+
+
+def test_a_bad_cidr_shared_by_alike_hosts_is_reported_for_the_planned_host():
+    bad = {'kubeports_admin_cidrs': ['10.0.0.300/32']}
+    planner = inventory(2, host_vars={'w1': bad, 'w2': bad})
+    with pytest.raises(Exception) as raised:
+        planner.plan(['w2'])
+    assert 'host w2' in str(raised.value) and '10.0.0.300' in str(raised.value)
