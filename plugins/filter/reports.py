@@ -7,6 +7,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.kubeports.firewall.plugins.module_utils import audit_report as audit_reports
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
 from ansible_collections.kubeports.firewall.plugins.module_utils.verify_report import (
@@ -51,7 +52,28 @@ def verify_report(plan, listeners, results):
     return report
 
 
+def audit_report(plan, results, fail_on=None, skipped=None):
+    """The fleet audit of each host's port_rules_info result against the plan: the report's
+    JSON shape plus its summary line, Markdown, HTML and the failing categories."""
+    if not isinstance(plan, dict) or 'hosts' not in plan:
+        raise AnsibleFilterError('audit_report expects the plan of required_ports(output=plan), got %r'
+                                 % (type(plan).__name__,))
+    if not isinstance(results, dict):
+        raise AnsibleFilterError('audit_report: results must map host names to port_rules_info results, got %r'
+                                 % (type(results).__name__,))
+    report = audit_reports.build_report(plan, results, skipped or ())
+    try:
+        report['failing'] = audit_reports.failing(report, list(fail_on or ()))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+    report['line'] = audit_reports.summary_line(report)
+    report['markdown'] = audit_reports.markdown(report)
+    report['html'] = audit_reports.html(report)
+    return report
+
+
 class FilterModule(object):
 
     def filters(self):
-        return {'port_table': port_table, 'port_markdown': port_markdown, 'verify_report': verify_report}
+        return {'port_table': port_table, 'port_markdown': port_markdown, 'verify_report': verify_report,
+                'audit_report': audit_report}

@@ -14,6 +14,7 @@ import shutil
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     OWNER, Backend, BackendError, Change)
+from ansible_collections.kubeports.firewall.plugins.module_utils.audit import exposure
 from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import PORT_PROTOCOLS, parse_port
 
@@ -488,6 +489,98 @@ class FirewalldBackend(Backend):
             if admission is not None:
                 found.append(admission)
         return found
+
+    def exposures(self, current):
+        """Everything firewalld's runtime admits (audit.exposure entries), zone by zone: each
+        active zone and the default one, with its target, services, ports, protocols and
+        accepting rich rules; a zone bound to sources admits only them. The collection's items
+        (its record, its ipsets) are marked owned."""
+        fw = self.client()
+        owned = current['owned'] if current['owned'].get('zone') in (None, self.zone) else {}
+        active = fw.getActiveZones() or {}
+        default = fw.getDefaultZone()
+        found = []
+        for zone in sorted(set(active) | {default, self.zone}):
+            info = active.get(zone) or {}
+            interfaces, bound = info.get('interfaces') or [], info.get('sources') or []
+            if zone != default and not interfaces and not bound:
+                continue
+            # A zone takes the packets of its sources, and of its interfaces (the default
+            # zone: of every interface no other zone has).
+            sources = None if interfaces or zone == default else list(bound)
+            where = 'zone %s' % zone
+            settings = fw.getZoneSettings(zone)
+            if zone == TRUSTED_ZONE:
+                mine = set(owned.get('trusted', ()))
+                for source in bound:
+                    found.append(exposure('all', '', [source], 'firewalld trusted zone source %s' % source,
+                                          owned=source in mine, scope='zone'))
+                if sources is None:
+                    found.append(exposure('all', '', None, 'firewalld trusted zone on %s'
+                                          % (', '.join(interfaces) or 'every interface'), scope='zone'))
+                continue
+            if settings.getTarget() == 'ACCEPT':
+                found.append(exposure('all', '', sources, 'firewalld %s target ACCEPT' % where, scope='zone'))
+            mine_ports = set(owned.get('ports', ())) if zone == self.zone else set()
+            for port, protocol in settings.getPorts():
+                item = '%s/%s' % (port, protocol)
+                found.append(exposure(protocol, port, sources, 'firewalld port %s in %s' % (item, where),
+                                      owned=item in mine_ports))
+            mine_protocols = set(owned.get('protocols', ())) if zone == self.zone else set()
+            for protocol in settings.getProtocols():
+                found.append(exposure(protocol, '', sources, 'firewalld protocol %s in %s' % (protocol, where),
+                                      owned=protocol in mine_protocols))
+            for service in settings.getServices():
+                found.extend(self._service_exposures(fw, service, sources, 'firewalld service %s in %s'
+                                                     % (service, where)))
+            for text in settings.getRichRules():
+                found.extend(self._rich_exposures(fw, current['runtime'], owned, text, sources, where,
+                                                  zone == self.zone))
+        return found
+
+    @staticmethod
+    def _service_exposures(fw, service, sources, what):
+        found = []
+        details = fw.getServiceSettings(service)
+        for port, protocol in details.getPorts():
+            found.append(exposure(protocol, port, sources, what))
+        for protocol in details.getProtocols():
+            found.append(exposure(protocol, '', sources, what))
+        return found
+
+    def _rich_exposures(self, fw, runtime, owned, text, zone_sources, where, own_zone):
+        try:
+            from firewall.core import rich as rich_rules  # pylint: disable=import-outside-toplevel
+            rule = rich_rules.Rich_Rule(rule_str=text)
+        except Exception:  # pylint: disable=broad-except
+            return [exposure('all', '', zone_sources, 'firewalld rich rule %s in %s (not understood)' % (text, where))]
+        if not isinstance(rule.action, rich_rules.Rich_Accept) or rule.destination is not None:
+            return []
+        normalized = self._normalize_rich(text)
+        mine = own_zone and (('ipset="%s' % PREFIX) in normalized or normalized in owned.get('rich', ())
+                             or normalized in owned.get('source_rich', ()))
+        what = 'firewalld rich rule %s in %s' % (text, where)
+        source = rule.source
+        if source is None:
+            sources = zone_sources
+        elif getattr(source, 'invert', False) or getattr(source, 'mac', None):
+            sources = None
+            what += ' (an inverted or MAC source: counted as anyone)'
+        elif getattr(source, 'ipset', None):
+            ours = runtime['ipsets'].get(source.ipset) if own_zone else None
+            sources = sorted(ours['entries']) if ours is not None else list(fw.getEntries(source.ipset))
+        else:
+            sources = [source.addr]
+        element = rule.element
+        if isinstance(element, rich_rules.Rich_Port):
+            return [exposure(element.protocol, element.port, sources, what, owned=mine)]
+        if isinstance(element, rich_rules.Rich_Service):
+            return [dict(item, owned=mine) for item in self._service_exposures(fw, element.name, sources, what)]
+        if isinstance(element, rich_rules.Rich_Protocol):
+            return [exposure(element.value, '', sources, what, owned=mine)]
+        if element is None:
+            return [exposure('all', '', sources, what, owned=mine)]
+        return []
 
     @staticmethod
     def _rich_admission(fw, runtime, text):

@@ -35,8 +35,9 @@ import tempfile
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     Backend, BackendError, Change)
 from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
+from ansible_collections.kubeports.firewall.plugins.module_utils.audit import exposure
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port, parse_port
 
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 COMMAND = 'SuSEfirewall2'
@@ -485,13 +486,54 @@ class SuseFirewall2Backend(Backend):
                 found.append(Admission([network], spans, '%s %s' % (name, token)))
         return found
 
+    def exposures(self, current):
+        """What the configuration admits from the external zone (audit.exposure entries): the
+        FW_SERVICES_EXT_* tokens (open to anyone), FW_CONFIGURATIONS_EXT sshd, and the
+        network-bound FW_SERVICES_ACCEPT_EXT and FW_TRUSTED_NETS; the collection's tokens owned."""
+        text = current['text']
+        mine = current['owned']['tokens']
+        found = []
+        for name, protocol in (('FW_SERVICES_EXT_TCP', 'tcp'), ('FW_SERVICES_EXT_UDP', 'udp')):
+            for token in tokens_of(text, name):
+                for low, high in _service_spans(token, protocol) or ():
+                    found.append(exposure(protocol, format_port((low, high)), None, '%s %s' % (name, token),
+                                          owned=token in mine.get(name, ())))
+        for token in tokens_of(text, 'FW_SERVICES_EXT_IP'):
+            protocol = ALIAS_NAMES.get(PROTOCOL_ALIASES.get(token.lower(), token.lower()), token.lower())
+            found.append(exposure(protocol, '', None, 'FW_SERVICES_EXT_IP %s' % token,
+                                  owned=token in mine.get('FW_SERVICES_EXT_IP', ())))
+        if 'sshd' in tokens_of(text, 'FW_CONFIGURATIONS_EXT'):
+            found.append(exposure('tcp', '22', None, 'FW_CONFIGURATIONS_EXT sshd'))
+        for name in ('FW_SERVICES_ACCEPT_EXT', 'FW_TRUSTED_NETS'):
+            for token in tokens_of(text, name):
+                parts = token.split(',')
+                network = _network(parts[0])
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    continue
+                protocol = parts[1].lower() if len(parts) > 1 and parts[1] else 'all'
+                protocol = ALIAS_NAMES.get(PROTOCOL_ALIASES.get(protocol, protocol), protocol)
+                owned = token in mine.get(name, ())
+                what = '%s %s' % (name, token)
+                if len(parts) > 2 and parts[2] and protocol in ('tcp', 'udp'):
+                    for low, high in _service_spans(parts[2], protocol) or ():
+                        found.append(exposure(protocol, format_port((low, high)), [network], what, owned=owned))
+                else:
+                    found.append(exposure(protocol, '', [network], what, owned=owned))
+        return found
 
-def _service_spans(token):
-    """TCP port spans of a FW_SERVICES_* token: a port, "low:high", or a service name."""
+
+# iptables protocol names back to the collection's.
+ALIAS_NAMES = {'4': 'ipip', 'ipv6-icmp': 'icmpv6'}
+
+
+def _service_spans(token, protocol='tcp'):
+    """Port spans of a FW_SERVICES_* token: a port, "low:high", or a service name."""
     text = token.strip()
     try:
         if text.replace(':', '').isdigit():
             return port_spans(text)
-        return [(socket.getservbyname(text, 'tcp'),) * 2]
+        return [(socket.getservbyname(text, protocol),) * 2]
     except (OSError, ValueError):
         return None

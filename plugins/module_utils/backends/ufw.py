@@ -24,7 +24,8 @@ import shutil
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     OWNER, Backend, BackendError, Change)
 from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
+from ansible_collections.kubeports.firewall.plugins.module_utils.audit import exposure
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port, parse_port
 
 USER_RULES = {'ipv4': '/etc/ufw/user.rules', 'ipv6': '/etc/ufw/user6.rules'}
 BEFORE_RULES = {'ipv4': '/etc/ufw/before.rules', 'ipv6': '/etc/ufw/before6.rules'}
@@ -489,6 +490,34 @@ class UfwBackend(Backend):
             for protocol, source, _icmp in current['before'].get(family, ()):
                 if protocol in ('tcp', 'all'):
                     found.append(Admission([source], None, 'ufw before rules: %s from %s' % (protocol, source)))
+        return found
+
+    def exposures(self, current):
+        """Everything ufw admits incoming (audit.exposure entries): the default incoming policy,
+        every allowing user rule (the collection's marked owned) and the before rules' accepts."""
+        found = []
+        policy = parse_input_policy(self._read(DEFAULTS) or '')
+        if policy == 'ACCEPT':
+            found.append(exposure('all', '', None, 'ufw default incoming policy ACCEPT', scope='zone'))
+        for rule in current['rules']:
+            if rule.action.split('_')[0] not in ('allow', 'limit') or rule.kind != 'in' or not rule.direction.startswith('in'):
+                continue
+            what = 'ufw rule %s' % rule.rule.text()
+            if rule.apps != ('', ''):
+                what += ' (application %s)' % (rule.apps[0] or rule.apps[1])
+            elif rule.direction != 'in':
+                what += ' (on %s only)' % rule.direction[3:]
+            sources = None if rule.source in ('any', None) or rule.source in ANY.values() else [rule.source]
+            protocols = ('tcp', 'udp') if rule.protocol == 'any' and rule.ports != 'any' else (rule.protocol,)
+            for protocol in protocols:
+                for low, high in intervals(rule.ports) if rule.ports != 'any' else [None]:
+                    port = '' if low is None else format_port((low, high))
+                    found.append(exposure('all' if protocol == 'any' else protocol, port, sources, what,
+                                          owned=rule.owned))
+        for family in FAMILIES:
+            for protocol, source, icmp in current['before'].get(family, ()):
+                if icmp is None:
+                    found.append(exposure(protocol, '', [source], 'ufw before rules: %s from %s' % (protocol, source)))
         return found
 
     def apply(self, change):

@@ -1,0 +1,171 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: port_rules_info
+author: kubeports maintainers (@kubeports)
+version_added: 0.2.0
+short_description: Read everything a host's firewall admits and judge it against the host's rules
+description:
+  - Reads the whole effective state of the active firewall, changing nothing, and lists
+    everything it admits as RV(exposures) - the collection's own rules (marked C(owned)),
+    every other rule, zone services and targets, default policies, interfaces bound to
+    permissive zones.
+  - B(firewalld), its runtime - every active zone and the default one, with target, services
+    and their ports, ports, protocols and accepting rich rules (ipsets expanded); a zone bound
+    to sources admits only them; the trusted zone admits everything.
+  - B(ufw) - the default incoming policy, every allowing incoming rule, the accepts of the
+    before rules.
+  - B(SuSEfirewall2) - C(FW_SERVICES_EXT_*), C(FW_CONFIGURATIONS_EXT) sshd,
+    C(FW_SERVICES_ACCEPT_EXT) and C(FW_TRUSTED_NETS) tokens.
+  - With no active firewall, every listening socket not bound to loopback is exposed to anyone.
+  - With O(rules), RV(findings) sorts them into C(missing) (a planned port not open to all the
+    peers that need it), C(extra) (an item the collection owns that the rules no longer want),
+    C(over_exposed) (anything not the collection's that lets more sources reach a planned port
+    than the rules allow; a must-not-be-public port open to anyone is C(critical)) and
+    C(foreign) (everything else that admits traffic beyond the rules, listed, not judged).
+    ICMP is not judged.
+  - Nothing is written, no listener is started, no lock is taken; the result is the same in
+    check mode.
+extends_documentation_fragment:
+  - kubeports.firewall.rules
+options:
+  rules:
+    description:
+      - The host's planned rules, as M(kubeports.firewall.port_rules) takes them. Without them
+        only RV(exposures) is returned.
+    default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+notes:
+  - docs/audit.md describes the audit and the report.
+seealso:
+  - module: kubeports.firewall.port_rules
+'''
+
+EXAMPLES = r'''
+- name: Judge the firewall against the host's plan
+  kubeports.firewall.port_rules_info:
+    rules: "{{ host_rules }}"
+    sets: "{{ host_sets }}"
+  register: audit
+
+- name: Show what is open to more sources than planned
+  ansible.builtin.debug:
+    msg: "{{ audit.findings.over_exposed }}"
+'''
+
+RETURN = r'''
+backend:
+  description: The firewall read, or V(none) when no firewall is active.
+  returned: always
+  type: str
+  sample: firewalld
+exposures:
+  description:
+    - Everything the firewall admits, one entry per protocol and port (V('') is every port).
+    - C(sources) is null for anyone; C(scope) is V(zone) for zone-wide or policy findings.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"protocol": "tcp", "port": "9090", "sources": null, "what": "firewalld service cockpit in zone public",
+            "owned": false, "scope": "rule"}]
+findings:
+  description:
+    - The exposures judged against O(rules) - C(missing), C(extra), C(over_exposed), C(foreign),
+      each a list of entries with C(protocol), C(port), C(sources), C(description), C(reference)
+      and C(severity) (V(critical), V(high), V(medium) or V(info)).
+  returned: when O(rules) is given
+  type: dict
+  sample: {"missing": [], "extra": [], "over_exposed": [], "foreign": []}
+messages:
+  description: Notes of the backend.
+  returned: always
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubeports.firewall.plugins.module_utils import audit
+from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS, rule_sources
+
+
+def active_backend(name, run_command, options):
+    """The backend filtering traffic now, or None when no firewall is active."""
+    running = [backend for backend in BACKENDS if backend.running(run_command)]
+    if name == 'auto':
+        return running[0](run_command, options) if running else None
+    chosen = [backend for backend in BACKENDS if backend.name == name][0]
+    if chosen in running:
+        return chosen(run_command, options)
+    if running:
+        raise BackendError('backend %s was chosen but %s is the active firewall on this host; choose backend: %s '
+                           '(or auto)' % (name, running[0].name, running[0].name))
+    return None
+
+
+def run(module):
+    params = module.params
+
+    def run_command(argv, check=True, data=None):
+        rc, out, err = module.run_command(argv, data=data)
+        if check and rc != 0:
+            raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+        return rc, out, err
+
+    desired = DesiredState.from_rules(params['rules'], params['public_ports'], params['sets'])
+    backend = active_backend(params['backend'], run_command, params)
+    if backend is None:
+        result = {'backend': 'none', 'exposures': audit.listening_exposures(), 'messages': [
+            'no active firewall: every listening socket is reachable from anyone']}
+        extra = []
+    else:
+        backend.check_state_dir(writable=False)
+        current = backend.read()
+        extra = backend.compare(desired, current, prune=True).removed if params['rules'] else []
+        result = {'backend': backend.name, 'exposures': backend.exposures(current),
+                  'messages': list(backend.messages)}
+    if params['rules']:
+        expanded = [dict(rule, sources=rule_sources(rule, params['sets'], 'rules[%d]' % index))
+                    for index, rule in enumerate(params['rules'])]
+        result['findings'] = audit.judge(expanded, result['exposures'], extra, params['public_ports'])
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            rules=dict(type='list', elements='dict', default=[], options=RULE_OPTIONS),
+            sets=dict(type='dict', default={}),
+            backend=dict(type='str', default='auto', choices=['auto', 'firewalld', 'ufw', 'susefirewall2']),
+            firewalld_zone=dict(type='str'),
+            state_dir=dict(type='path', default='/var/lib/kubeports'),
+            public_ports=dict(type='list', elements='str', default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    for name, members in module.params['sets'].items():
+        if not isinstance(members, list) or not all(isinstance(item, str) for item in members):
+            module.fail_json(msg='sets.%s: expected a list of CIDRs, got %r' % (name, members))
+    try:
+        module.exit_json(changed=False, **run(module))
+    except BackendError as exc:
+        module.fail_json(msg=str(exc))
+    except PlanError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == '__main__':
+    main()

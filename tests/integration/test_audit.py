@@ -1,0 +1,155 @@
+"""The audit playbook on the default lab after open-ports: a converged lab audits clean; drift
+injected by hand lands in its category and nothing else does; the firewall state is
+byte-identical before and after; kubeports_audit_fail_on gates the play.
+
+node2 has no role and is skipped. SSH is planned to anyone here, as the lab's firewalls
+allow it to anyone (their baseline); firewalld's default dhcpv6-client service stays foreign.
+"""
+
+import json
+import os
+
+import pytest
+
+from conftest import run_playbook
+
+CLUSTER = {
+    'all': {
+        'children': {
+            'kube_control_plane': {'hosts': {'node1': None, 'node3': None}},
+            'etcd': {'hosts': {'node1': None, 'node3': None}},
+            'kube_node': {'hosts': {'node4': None, 'node5': None}},
+            'outside': {'hosts': {'node2': None}},
+        },
+        'vars': {'kubeports_cni': 'flannel', 'kubeports_installer': 'none'},
+    },
+}
+# The whole firewall state and configuration of a host (packet counters left out).
+STATE = ("nft list ruleset 2>/dev/null | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/'; "
+         "iptables-save 2>/dev/null | grep -v '^#' | sed -E 's/\\[[0-9]+:[0-9]+\\]//'; "
+         "firewall-cmd --list-all-zones 2>/dev/null; ufw status verbose 2>/dev/null; "
+         "find /etc/firewalld /etc/ufw /etc/default/ufw /var/lib/kubeports -type f -exec sha1sum {} + 2>/dev/null "
+         "| sort; ss -Htlnu | sort")
+AUDITED = ('node1', 'node3', 'node4', 'node5')
+
+
+def audit(lab, workdir, *extra):
+    reports = os.path.join(str(workdir), 'reports')
+    for name in ('audit.json', 'audit.md', 'audit.html'):
+        if os.path.exists(os.path.join(reports, name)):
+            os.unlink(os.path.join(reports, name))
+    proc = run_playbook(lab, workdir, CLUSTER, 'audit.yml', '-e', 'kubeports_audit_report_dir=' + reports, *extra)
+    data = None
+    if os.path.exists(os.path.join(reports, 'audit.json')):
+        with open(os.path.join(reports, 'audit.json')) as handle:
+            data = json.load(handle)
+    return proc, data
+
+
+def states(lab):
+    return dict((host, lab.exec(host, ['sh', '-c', STATE]).stdout) for host in lab.hosts)
+
+
+def findings(report, host):
+    return dict((category, sorted((entry['protocol'], entry['port'], entry['severity'])
+                                  for entry in entries))
+                for category, entries in report['hosts'][host].items())
+
+
+@pytest.fixture(scope='module')
+def converged(lab, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp('audit')
+    proc = run_playbook(lab, workdir, CLUSTER, 'open-ports.yml')
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    before = states(lab)
+    proc, report = audit(lab, workdir)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert states(lab) == before
+    return workdir, report
+
+
+def test_a_converged_lab_audits_clean(converged):
+    _workdir, report = converged
+    assert sorted(report['hosts']) == list(AUDITED)
+    assert report['skipped_hosts'] == ['node2']
+    assert report['summary']['clean_hosts'] == 4
+    for host in AUDITED:
+        found = findings(report, host)
+        assert found['missing'] == found['extra'] == found['over_exposed'] == [], (host, found)
+        if report['backends'][host] == 'firewalld':
+            assert found['foreign'] == [('udp', '546', 'info')], (host, found)
+        else:
+            assert found['foreign'] == [], (host, found)
+    workdir = converged[0]
+    for name in ('audit.md', 'audit.html'):
+        assert os.path.getsize(os.path.join(str(workdir), 'reports', name)) > 0
+
+
+DRIFT = {
+    # etcd opened to everyone by a foreign rule, and cockpit in the zone (firewalld).
+    'node1': (['sh', '-c', 'firewall-cmd --add-port=2379/tcp && firewall-cmd --add-service=cockpit'],
+              {'over_exposed': [('tcp', '2379', 'critical')], 'foreign': [('tcp', '9090', 'info')]}),
+    # A planned port removed (ufw): etcd's client port.
+    'node3': (['sh', '-c', 'for n in $(ufw status numbered | sed -n "s/^\\[ *\\([0-9]*\\)\\] 2379\\/tcp .*/\\1/p" '
+                           '| sort -rn); do ufw --force delete "$n"; done'],
+              {'missing': [('tcp', '2379', 'high')]}),
+    # ufw allowing the kubelet from anywhere.
+    'node4': (['ufw', 'allow', '10250/tcp'], {'over_exposed': [('tcp', '10250', 'critical')] * 2}),
+    # An owned rule the plan no longer wants: a port in the zone and in the ownership record.
+    'node5': (['sh', '-c', 'firewall-cmd --add-port=9999/tcp && python3 -c "import json; p=\'/var/lib/kubeports/'
+                           'firewalld.json\'; d=json.load(open(p)); d[\'ports\'].append(\'9999/tcp\'); '
+                           'json.dump(d, open(p, \'w\'))"'],
+              {'extra': [(None, None, 'medium')]}),
+}
+
+
+def test_injected_drift_lands_in_its_category_and_nothing_else(lab, converged):
+    workdir, clean = converged
+    for host, (command, _expected) in DRIFT.items():
+        done = lab.exec(host, command)
+        assert done.returncode == 0, (host, done.stdout, done.stderr)
+    before = states(lab)
+    proc, report = audit(lab, workdir)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert states(lab) == before
+    for host in AUDITED:
+        baseline, found = findings(clean, host), findings(report, host)
+        expected = DRIFT[host][1]
+        for category in found:
+            added = sorted(set(found[category]) - set(baseline[category])) if category == 'foreign' else \
+                found[category]
+            assert sorted(set(added)) == sorted(set(expected.get(category, []))), (host, category, found)
+    critical = [entry for entry in report['hosts']['node1']['over_exposed'] if entry['severity'] == 'critical']
+    assert critical and 'etcd' in critical[0]['description']
+    assert 'summary' in report and report['summary']['critical'] >= 2
+
+    proc, _report = audit(lab, workdir, '-e', '{"kubeports_audit_fail_on": ["over_exposed", "missing"]}')
+    assert proc.returncode != 0
+    assert 'kubeports_audit_fail_on' in proc.stdout
+
+    # Back to converged: open-ports mends what it owns; the foreign items go by hand.
+    for command in (['firewall-cmd', '--remove-port=2379/tcp'], ['firewall-cmd', '--remove-service=cockpit']):
+        lab.exec('node1', command, check=True)
+    lab.exec('node4', ['ufw', '--force', 'delete', 'allow', '10250/tcp'], check=True)
+    proc = run_playbook(lab, workdir, CLUSTER, 'open-ports.yml')
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    proc, report = audit(lab, workdir, '-e', '{"kubeports_audit_fail_on": ["over_exposed", "missing", "extra"]}')
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert report['summary']['clean_hosts'] == 4
+
+
+def test_a_host_with_its_firewall_stopped(lab, converged):
+    workdir = converged[0]
+    lab.exec('node3', ['ufw', 'disable'], check=True)
+    try:
+        proc, report = audit(lab, workdir)
+    finally:
+        lab.exec('node3', ['ufw', '--force', 'enable'], check=True)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert report['backends']['node3'] == 'none'
+    found = report['hosts']['node3']
+    assert found['missing'] == [] and found['extra'] == []
+    assert found['over_exposed'][0]['severity'] == 'critical'
+    assert 'no active firewall' in found['over_exposed'][0]['description']
+    for host in ('node1', 'node4', 'node5'):
+        assert not any(report['hosts'][host][category] for category in ('missing', 'extra', 'over_exposed')), host

@@ -1,0 +1,92 @@
+"""Judging a host's firewall against its plan (audit.py)."""
+
+import pytest
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.audit import (
+    exposure, judge, listening_sockets, summarize)
+
+PEERS = ['10.0.0.1/32', '10.0.0.2/32', '10.7.3.9/32']
+RULES = [
+    {'protocol': 'tcp', 'port': '22', 'sources': ['0.0.0.0/0', '::/0'], 'description': 'SSH', 'references': ['ssh']},
+    {'protocol': 'tcp', 'port': '2379-2380', 'sources': PEERS, 'description': 'etcd', 'references': ['etcd-doc']},
+    {'protocol': 'tcp', 'port': '10250', 'sources': PEERS, 'description': 'kubelet', 'references': ['kubelet-doc']},
+    {'protocol': 'udp', 'port': '8472', 'sources': PEERS, 'description': 'VXLAN', 'references': ['flannel']},
+]
+CONVERGED = [
+    exposure('tcp', '22', None, 'ssh service'),
+    exposure('tcp', '2379-2380', PEERS, 'owned etcd', owned=True),
+    exposure('tcp', '10250', PEERS, 'owned kubelet', owned=True),
+    exposure('udp', '8472', PEERS, 'owned vxlan', owned=True),
+]
+
+
+def categories(findings):
+    return dict((name, len(entries)) for name, entries in findings.items() if entries)
+
+
+@pytest.mark.parametrize('name, exposures, extra, expected', [
+    ('converged', CONVERGED, [], {}),
+    ('a planned port removed', [item for item in CONVERGED if item['port'] != '10250'], [], {'missing': 1}),
+    ('one peer missing', CONVERGED[:2] + [exposure('tcp', '10250', PEERS[:2], 'owned', owned=True)] + CONVERGED[3:],
+     [], {'missing': 1}),
+    ('an owned rule left over', CONVERGED, ['port 9999/tcp'], {'extra': 1}),
+    ('etcd to everyone by a foreign rule', CONVERGED + [exposure('tcp', '2379', ['0.0.0.0/0', '::/0'], 'foreign')],
+     [], {'over_exposed': 1}),
+    ('kubelet from anywhere on ufw', CONVERGED + [exposure('tcp', '10250', None, 'ufw allow 10250')], [],
+     {'over_exposed': 1}),
+    ('kubelet from a wider network', CONVERGED + [exposure('tcp', '10250', ['10.0.0.0/8'], 'wide')], [],
+     {'over_exposed': 1}),
+    ('cockpit in the zone', CONVERGED + [exposure('tcp', '9090', None, 'firewalld service cockpit')], [],
+     {'foreign': 1}),
+    ('a foreign rule inside the plan', CONVERGED + [exposure('tcp', '10250', PEERS[:1], 'narrow')], [], {}),
+    ('zone target ACCEPT', CONVERGED + [exposure('all', '', None, 'target ACCEPT', scope='zone')], [],
+     {'over_exposed': 1}),
+    ('no firewall', [exposure('all', '', None, 'no active firewall', scope='zone')], [], {'over_exposed': 1}),
+    ('ICMP is not judged', CONVERGED + [exposure('icmp', '', None, 'echo')], [], {}),
+])
+def test_each_drift_lands_in_its_category_only(name, exposures, extra, expected):
+    assert categories(judge(RULES, exposures, extra)) == expected, name
+
+
+def test_private_ports_open_to_anyone_are_critical_and_first():
+    findings = judge(RULES, CONVERGED + [exposure('tcp', '10250', ['10.0.0.0/8'], 'wide'),
+                                         exposure('tcp', '2379', None, 'foreign etcd')])
+    assert [entry['severity'] for entry in findings['over_exposed']] == ['critical', 'high']
+    assert findings['over_exposed'][0]['reference'] == 'etcd-doc'
+    assert 'etcd' in findings['over_exposed'][0]['description']
+
+
+def test_public_ports_are_allowed_to_be_public():
+    rules = RULES + [{'protocol': 'tcp', 'port': '30000-32767', 'sources': ['0.0.0.0/0', '::/0']}]
+    assert categories(judge(rules, CONVERGED + [exposure('tcp', '30000-32767', None, 'nodeports')])) == {}
+    exposed = CONVERGED + [exposure('tcp', '10255', None, 'read-only kubelet')]
+    assert categories(judge(RULES, exposed)) == {'over_exposed': 1}
+    assert categories(judge(RULES, exposed, public_ports=['tcp/10255'])) == {'foreign': 1}
+
+
+def test_missing_names_the_sources_not_admitted():
+    exposures = CONVERGED[:2] + [exposure('tcp', '10250', PEERS[:2], 'owned', owned=True)] + CONVERGED[3:]
+    missing = judge(RULES, exposures)['missing']
+    assert missing == [{'protocol': 'tcp', 'port': '10250', 'sources': ['10.7.3.9/32'], 'description': 'kubelet',
+                        'reference': 'kubelet-doc', 'severity': 'high'}]
+
+
+def test_summary_counts_findings_and_clean_hosts():
+    hosts = {'a': judge(RULES, CONVERGED), 'b': judge(RULES, CONVERGED + [exposure('tcp', '2379', None, 'x')]),
+             'c': judge(RULES, CONVERGED + [exposure('tcp', '9090', None, 'cockpit')])}
+    summary = summarize(hosts)
+    assert summary == {'missing': 0, 'extra': 0, 'over_exposed': 1, 'foreign': 1, 'hosts': 3, 'clean_hosts': 2,
+                       'critical': 1}
+
+
+def test_listening_sockets_are_read_from_proc_net(tmp_path):
+    (tmp_path / 'net').mkdir()
+    header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n'
+    (tmp_path / 'net' / 'tcp').write_text(
+        header + '   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n'
+        '   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2\n'
+        '   2: 0100000A:0050 0200000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 3\n')
+    (tmp_path / 'net' / 'udp6').write_text(
+        header + '   0: 00000000000000000000000000000000:2118 00000000000000000000000000000000:0000 07 '
+        '00000000:00000000 00:00000000 00000000     0        0 4\n')
+    assert listening_sockets(str(tmp_path)) == [('tcp', '0.0.0.0', 22), ('udp', '::', 8472)]
