@@ -15,7 +15,7 @@ DEMO_INVENTORY := $(CURDIR)/examples/lab-demo
 SANITY_VENV := $(BUILD)/sanity-venv
 PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
-	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping
+	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping chromium
 
 .PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule leftovers test demo bench benchmark benchmark-lab clean
 
@@ -105,15 +105,17 @@ benchmark-lab: apt venv dev install
 	$(BIN)/python benchmarks/apply_scale.py --output benchmarks/apply-scale-results.md \
 	  --plot benchmarks/apply-scale.png
 	$(BIN)/python benchmarks/safe_apply.py --output benchmarks/safe-apply-results.md
+	$(BIN)/python benchmarks/audit.py --output benchmarks/audit-results.md
 
 # Real firewalls in the lab's network namespaces, reached over SSH.
 integration: apt venv install
 	$(BIN)/pytest -q -p no:cacheprovider tests/integration --ignore=tests/integration/molecule \
 	  --ignore=tests/integration/test_port_rules_susefirewall2.py \
-	  --ignore=tests/integration/test_verify_role_susefirewall2.py -k 'not susefirewall2'
+	  --ignore=tests/integration/test_verify_role_susefirewall2.py \
+	  --ignore=tests/integration/test_audit_susefirewall2.py -k 'not susefirewall2'
 	KPLAB_SPEC=$(LAB_SPECS)/all-backends.yml $(BIN)/pytest -q -p no:cacheprovider \
 	  tests/integration/test_lab.py tests/integration/test_port_rules_susefirewall2.py \
-	  tests/integration/test_verify_role_susefirewall2.py
+	  tests/integration/test_verify_role_susefirewall2.py tests/integration/test_audit_susefirewall2.py
 
 molecule: apt venv install
 	cd tests/integration && molecule test -s lab

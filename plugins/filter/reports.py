@@ -11,7 +11,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils import audit_re
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
 from ansible_collections.kubeports.firewall.plugins.module_utils.verify_report import (
-    build_report, report_lines, report_markdown)
+    build_report, report_html, report_lines, report_markdown)
 
 
 def port_table(plan, width=60, document=None):
@@ -49,6 +49,7 @@ def verify_report(plan, listeners, results):
     report['clusters'] = plan.get('clusters') or []
     report['lines'] = report_lines(report)
     report['markdown'] = report_markdown(report)
+    report['html'] = report_html(report)
     return report
 
 

@@ -31,8 +31,16 @@ UNJUDGED_PROTOCOLS = ('icmp', 'icmpv6', 'ipv6-icmp')
 def exposure(protocol, port, sources, what, owned=False, scope='rule'):
     """One exposure entry (see the module docstring); ``port`` '' or None is every port."""
     return {'protocol': str(protocol).lower(), 'port': '' if port in (None, '', 'any') else str(port),
-            'sources': None if sources is None else [str(item) for item in sources],
+            'sources': None if sources is None else [_cidr(item) for item in sources],
             'what': what, 'owned': bool(owned), 'scope': scope}
+
+
+def _cidr(source):
+    """A source as a CIDR ("10.0.0.1" is 10.0.0.1/32); text that is none is kept as it is."""
+    try:
+        return str(ipaddress.ip_network(str(source), strict=False))
+    except ValueError:
+        return str(source)
 
 
 def _span(port):

@@ -10,14 +10,10 @@ Runs on the controller.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
+from html import escape
 
+from ansible_collections.kubeports.firewall.plugins.module_utils import html_page
 from ansible_collections.kubeports.firewall.plugins.module_utils.audit import CATEGORIES, SEVERITIES, summarize
-
-try:
-    from html import escape
-except ImportError:  # Python 2.7
-    from cgi import escape  # pylint: disable=deprecated-module
 
 
 def build_report(plan, results, skipped=()):
@@ -72,8 +68,9 @@ def markdown(report):
     lines += ['| Host | Backend | Roles | ' + ' | '.join(CATEGORIES) + ' |',
               '|---|---|---|' + '---:|' * len(CATEGORIES)]
     for host, findings in sorted(report['hosts'].items()):
-        lines.append('| %s | %s | %s | %s |' % (host, report['backends'][host], '+'.join(report['roles'][host]) or '-',
-                                                 ' | '.join(str(len(findings[name])) for name in CATEGORIES)))
+        counts = ' | '.join(str(len(findings[name])) for name in CATEGORIES)
+        roles = '+'.join(report['roles'][host]) or '-'
+        lines.append('| %s | %s | %s | %s |' % (host, report['backends'][host], roles, counts))
     for host, reason in sorted(report['unaudited'].items()):
         lines.append('| %s | not audited: %s |%s' % (host, reason.replace('|', '/'), ' |' * (len(CATEGORIES) + 1)))
     for host, findings in sorted(report['hosts'].items()):
@@ -89,47 +86,17 @@ def markdown(report):
     return '\n'.join(lines) + '\n'
 
 
-STYLE = '''
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.4em}table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-.critical{background:#f4b6b6}.high{background:#fbd9a5}.medium{background:#fdf1a8}.info{background:#dfe9f7}
-.clean{background:#d5f0d5}.filters label{margin-right:1em}.hidden{display:none}
-'''
-
-SCRIPT = '''
-(function(){
-  function apply(){
-    var shown={};
-    document.querySelectorAll('.filters input').forEach(function(box){shown[box.value]=box.checked;});
-    var text=document.getElementById('host-filter').value.toLowerCase();
-    document.querySelectorAll('tr.finding').forEach(function(row){
-      var visible=shown[row.dataset.category]&&row.dataset.host.toLowerCase().indexOf(text)>=0;
-      row.classList.toggle('hidden',!visible);
-    });
-  }
-  document.querySelectorAll('.filters input').forEach(function(box){box.addEventListener('change',apply);});
-  document.getElementById('host-filter').addEventListener('input',apply);
-  document.body.dataset.ready='yes';
-})();
-'''
-
-
 def _worst(entries):
     ranks = [SEVERITIES.index(entry['severity']) for entry in entries]
     return SEVERITIES[min(ranks)] if ranks else None
 
 
 def html(report, title='Firewall audit'):
-    """One self-contained page: summary, a roles x ports matrix coloured by the worst finding,
-    per-host findings with filters. No external scripts, fonts or styles."""
-    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-             '<title>%s</title><style>%s</style></head><body>' % (escape(title), STYLE),
-             '<h1>%s</h1><p id="summary">%s</p>' % (escape(title), escape(summary_line(report)))]
+    """One self-contained page: the totals, a roles x ports matrix coloured by the worst
+    finding, every finding with filters by category and host, and the hosts."""
     summary = report['summary']
-    parts.append('<table id="totals"><tr>%s</tr><tr>%s</tr></table>' % (
-        ''.join('<th>%s</th>' % name for name in ('hosts', 'clean_hosts') + CATEGORIES + ('critical',)),
-        ''.join('<td>%s</td>' % summary[name] for name in ('hosts', 'clean_hosts') + CATEGORIES + ('critical',))))
+    totals = ('hosts', 'clean_hosts') + CATEGORIES + ('critical',)
+    body = [html_page.table(totals, [([str(summary[name]) for name in totals], {})], 'totals')]
     # Roles x ports: each cell the worst finding of the hosts with those roles on that port.
     cells, ports = {}, set()
     for host, findings in report['hosts'].items():
@@ -142,38 +109,31 @@ def html(report, title='Firewall audit'):
                 cells[label].setdefault(port, []).append(entry)
     if ports:
         ordered = sorted(ports)
-        parts.append('<h2>Roles and ports</h2><table id="matrix"><tr><th>Roles</th>%s</tr>'
-                     % ''.join('<th>%s</th>' % escape(port) for port in ordered))
+        rows = []
         for label in sorted(cells):
-            row = []
+            row = ['<b>%s</b>' % escape(label)]
             for port in ordered:
                 entries = cells[label].get(port) or []
-                worst = _worst(entries)
-                row.append('<td class="%s">%s</td>' % (worst or 'clean', len(entries) if entries else ''))
-            parts.append('<tr><th>%s</th>%s</tr>' % (escape(label), ''.join(row)))
-        parts.append('</table>')
-    parts.append('<h2>Findings</h2><div class="filters">%s<label>Host <input type="search" id="host-filter">'
-                 '</label></div>' % ''.join('<label><input type="checkbox" value="%s" checked> %s</label>'
-                                            % (name, name) for name in CATEGORIES))
-    parts.append('<table id="findings"><tr><th>Host</th><th>Category</th><th>Severity</th><th>Port</th>'
-                 '<th>Sources</th><th>What</th><th>Reference</th></tr>')
+                row.append('<span class="%s">%s</span>' % (_worst(entries) or 'clean', len(entries) if entries else ''))
+            rows.append((row, {}))
+        body += ['<h2>Roles and ports</h2>', html_page.table(['Roles'] + ordered, rows, 'matrix')]
+    rows = []
     for host, findings in sorted(report['hosts'].items()):
         for category in CATEGORIES:
             for entry in findings[category]:
-                parts.append('<tr class="finding %s" data-host="%s" data-category="%s"><td>%s</td><td>%s</td>'
-                             '<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
-                                 entry['severity'], escape(host), category, escape(host), category,
-                                 entry['severity'], escape(_port(entry)), escape(_sources(entry)),
-                                 escape(entry['description']), escape(entry.get('reference') or '')))
-    parts.append('</table><h2>Hosts</h2><table id="hosts"><tr><th>Host</th><th>Backend</th><th>Roles</th>%s</tr>'
-                 % ''.join('<th>%s</th>' % name for name in CATEGORIES))
+                rows.append(([escape(host), category, entry['severity'], escape(_port(entry)),
+                              escape(_sources(entry)), escape(entry['description']),
+                              escape(entry.get('reference') or '')],
+                             {'class': 'row %s' % entry['severity'], 'data-host': host, 'data-category': category}))
+    body += ['<h2>Findings</h2>', html_page.filters(CATEGORIES),
+             html_page.table(['Host', 'Category', 'Severity', 'Port', 'Sources', 'What', 'Reference'], rows,
+                             'findings')]
+    rows = []
     for host, findings in sorted(report['hosts'].items()):
         clean = not any(findings[name] for name in CATEGORIES[:3])
-        parts.append('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td>%s</tr>' % (
-            'clean' if clean else '', escape(host), escape(str(report['backends'][host])),
-            escape('+'.join(report['roles'][host]) or '-'),
-            ''.join('<td>%d</td>' % len(findings[name]) for name in CATEGORIES)))
-    parts.append('</table><script type="application/json" id="audit-data">%s</script>'
-                 % json.dumps(report['summary']).replace('</', '<\\/'))
-    parts.append('<script>%s</script></body></html>' % SCRIPT)
-    return '\n'.join(parts) + '\n'
+        rows.append(([escape(host), escape(str(report['backends'][host])), escape('+'.join(report['roles'][host]) or '-')]
+                     + [str(len(findings[name])) for name in CATEGORIES], {'class': 'clean' if clean else ''}))
+    for host, reason in sorted(report['unaudited'].items()):
+        rows.append(([escape(host), 'not audited', escape(reason)] + [''] * len(CATEGORIES), {'class': 'critical'}))
+    body += ['<h2>Hosts</h2>', html_page.table(['Host', 'Backend', 'Roles'] + list(CATEGORIES), rows, 'hosts')]
+    return html_page.page(title, summary_line(report), '\n'.join(body), summary)

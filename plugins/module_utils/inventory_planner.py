@@ -14,11 +14,7 @@ __metaclass__ = type
 import contextlib
 import gc
 import hashlib
-
-try:
-    from collections.abc import Mapping
-except ImportError:  # Python 2.7
-    from collections import Mapping
+from collections.abc import Mapping
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import installers
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (

@@ -1,11 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The reachability report: probe results judged against the probe plan, as text and Markdown."""
+"""The reachability report: probe results judged against the probe plan, as text, Markdown
+and one self-contained HTML page."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from html import escape
+
+from ansible_collections.kubeports.firewall.plugins.module_utils import html_page
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import ROLES
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_planner import (
     ERROR, SATISFIES, address_family)
@@ -250,3 +254,42 @@ def report_markdown(report, title='Reachability check'):
             out.append('| %s | %s | %s |' % (row['destination'], _md(_row_port(row)).replace('*', '\\*'),
                                              ' | '.join(_cell_text(row['cells'].get(label)) for label in columns)))
     return '\n'.join(out) + '\n'
+
+
+def report_html(report, title='Reachability check'):
+    """The report as one self-contained HTML page: the summary, the matrix coloured by
+    result, the probes not made, and every probe with filters by result and host."""
+    summary = report['summary']
+    line = '%d probes over %d hosts: %d ok, %d mismatches; %d not probed' % (
+        summary['probes'], summary['hosts'], summary['ok'], summary['mismatches'], summary['not_probed'])
+    body = []
+    columns = _columns(report)
+    if columns:
+        rows = []
+        for row in report['matrix']:
+            cells = [escape(row['destination']), escape(_row_port(row))]
+            for label in columns:
+                cell = row['cells'].get(label)
+                state = 'mismatch' if cell and cell['mismatches'] else 'ok' if cell else ''
+                cells.append('<span class="%s">%s</span>' % (state, escape(_cell_text(cell))))
+            rows.append((cells, {}))
+        body += ['<h2>Matrix</h2><p>Destination roles and port (* not planned there, expected blocked) by source '
+                 'roles: expected result, ok probes / probes, ! marks mismatches.</p>',
+                 html_page.table(['Destination', 'Port'] + columns, rows, 'matrix')]
+    rows = [([escape(item.get('source') or '-'), escape(item['target'] or '-'),
+              escape('%s/%s' % (item['protocol'], item['port']) if item['port'] else item['protocol'] or '-'),
+              escape(item['reason'])], {}) for item in report['not_probed']]
+    body += ['<h2>Not probed</h2>', html_page.table(['Source', 'Destination', 'Port', 'Reason'], rows, 'not-probed')]
+    rows = []
+    for record in report['probes']:
+        rows.append(([escape('%s (%s)' % (record['source'], record['source_address'])),
+                      escape('%s (%s)' % (record['target'], record['address'])),
+                      escape('%s/%d%s' % (record['protocol'], record['port'], '' if record['planned'] else '*')),
+                      escape(record['expected']), escape(record['observed']), record['result'],
+                      escape(record.get('detail', ''))],
+                     {'class': 'row %s' % record['result'], 'data-category': record['result'],
+                      'data-host': '%s %s' % (record['source'], record['target'])}))
+    body += ['<h2>Probes</h2>', html_page.filters(('mismatch', 'ok')),
+             html_page.table(['Source', 'Destination', 'Port', 'Expected', 'Observed', 'Result', 'Detail'], rows,
+                             'probes')]
+    return html_page.page(title, line, '\n'.join(body), summary)

@@ -106,6 +106,31 @@ def run_playbook(lab, workdir, cluster, name, *extra, timeout=600):
                           cwd=str(workdir), check=False)
 
 
+# Screenshots of the report pages tested, kept with the test output.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".build" / "test-output"
+
+
+def browse(page, screenshot):
+    """Opens an HTML report in headless Chromium: returns its DOM once its script has run
+    (the page marks its body ready; a script error would leave it unmarked), and keeps a
+    screenshot in SCREENSHOTS."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "chromium is not installed (make apt installs it)"
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--enable-logging=stderr", "--v=0", "--user-data-dir=" + str(Path(page).parent / "chromium")]
+    done = subprocess.run(common + ["--dump-dom", "file://" + str(page)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'data-ready="yes"' in done.stdout, done.stderr[-2000:]
+    assert "Uncaught" not in done.stderr, done.stderr[-2000:]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / screenshot
+    taken = subprocess.run(common + ["--window-size=1280,1600", "--screenshot=" + str(shot), "file://" + str(page)],
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert taken.returncode == 0 and shot.stat().st_size > 10000, taken.stderr[-2000:]
+    return done.stdout
+
+
 class Lab:
     """A running lab: hosts, inventory and helpers to run commands in it."""
 

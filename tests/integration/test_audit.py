@@ -8,10 +8,11 @@ allow it to anyone (their baseline); firewalld's default dhcpv6-client service s
 
 import json
 import os
+import subprocess
 
 import pytest
 
-from conftest import run_playbook
+from conftest import BIN, COLLECTIONS, browse, run_playbook
 
 CLUSTER = {
     'all': {
@@ -123,6 +124,8 @@ def test_injected_drift_lands_in_its_category_and_nothing_else(lab, converged):
     assert critical and 'etcd' in critical[0]['description']
     assert 'summary' in report and report['summary']['critical'] >= 2
 
+    check_page_in_a_browser(os.path.join(str(workdir), 'reports', 'audit.html'), report)
+
     proc, _report = audit(lab, workdir, '-e', '{"kubeports_audit_fail_on": ["over_exposed", "missing"]}')
     assert proc.returncode != 0
     assert 'kubeports_audit_fail_on' in proc.stdout
@@ -153,3 +156,78 @@ def test_a_host_with_its_firewall_stopped(lab, converged):
     assert 'no active firewall' in found['over_exposed'][0]['description']
     for host in ('node1', 'node4', 'node5'):
         assert not any(report['hosts'][host][category] for category in ('missing', 'extra', 'over_exposed')), host
+
+
+def check_page_in_a_browser(page, report):
+    """audit.html in headless Chromium: it loads without script errors and shows the
+    injected findings; a screenshot stays with the test output."""
+    dom = browse(page, 'audit.png')
+    for host, category in (('node1', 'over_exposed'), ('node3', 'missing'), ('node4', 'over_exposed'),
+                           ('node1', 'foreign'), ('node5', 'extra')):
+        for entry in report['hosts'][host][category]:
+            shown = '%s/%s' % (entry['protocol'], entry['port']) if entry['protocol'] else ''
+            row = '<td>%s</td><td>%s</td><td>%s</td><td>%s</td>' % (host, category, entry['severity'], shown)
+            assert row in dom, (row, dom[-3000:])
+
+
+MODULE_PLAYBOOK = """
+- hosts: "{{ target }}"
+  gather_facts: false
+  tasks:
+    - name: Read the firewall
+      kubeports.firewall.port_rules_info:
+        rules: "{{ module_args.rules | default(omit) }}"
+        sets: "{{ module_args.sets | default(omit) }}"
+        backend: "{{ module_args.backend | default(omit) }}"
+        public_ports: "{{ module_args.public_ports | default(omit) }}"
+      register: result
+      ignore_errors: true
+    - name: Keep the result for the test
+      ansible.builtin.copy:
+        content: "{{ result | to_json }}"
+        dest: "{{ result_file }}"
+        mode: "0600"
+      delegate_to: localhost
+"""
+
+
+def info(lab, workdir, host, args):
+    playbook, extra, result_file = (os.path.join(str(workdir), name) for name in ('info.yml', 'info.json', 'result'))
+    with open(playbook, 'w') as handle:
+        handle.write(MODULE_PLAYBOOK)
+    with open(extra, 'w') as handle:
+        json.dump({'target': host, 'module_args': args, 'result_file': result_file}, handle)
+    if os.path.exists(result_file):
+        os.unlink(result_file)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_HOST_KEY_CHECKING='False',
+               PATH=str(BIN) + os.pathsep + os.environ.get('PATH', ''))
+    env.pop('ANSIBLE_CONFIG', None)
+    proc = subprocess.run([str(BIN / 'ansible-playbook'), playbook, '-i', lab.inventory_path, '-e', '@' + extra],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=str(workdir), check=False)
+    assert os.path.exists(result_file), proc.stdout + proc.stderr
+    with open(result_file) as handle:
+        return json.load(handle)
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'rules': [{'protocol': 'tcp', 'port': '39501', 'sorces': ['10.0.0.1/32']}]}, 'rules.sorces'),
+    ({'rules': [{'protocol': 'tcp', 'port': '70000', 'sources': ['0.0.0.0/0', '::/0']}]}, "invalid port '70000'"),
+    ({'rules': [{'protocol': 'tcp', 'port': '39501', 'source_set': 'nope'}], 'sets': {'cluster': ['10.0.0.0/24']}},
+     "source_set 'nope' is not among the sets given"),
+    ({'rules': [], 'sets': {'cluster': '10.0.0.0/24'}}, 'sets.cluster: expected a list of CIDRs'),
+    ({'rules': [], 'backend': 'ufw'}, 'backend ufw was chosen but firewalld is the active firewall'),
+    ({'rules': [], 'backend': 'nftables'}, 'value of backend must be one of'),
+])
+def test_bad_module_input_is_one_clear_error(lab, converged, args, message):
+    result = info(lab, converged[0], 'node1', args)
+    assert result.get('failed') and message in result['msg'], result
+
+
+def test_the_module_reads_without_rules_and_changes_nothing(lab, converged):
+    before = states(lab)
+    result = info(lab, converged[0], 'node1', {})
+    assert not result.get('failed') and result['changed'] is False and 'findings' not in result
+    assert result['backend'] == 'firewalld'
+    assert any(item['owned'] for item in result['exposures'])
+    assert ('udp', '546') in set((item['protocol'], item['port']) for item in result['exposures'])
+    assert states(lab) == before

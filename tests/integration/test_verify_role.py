@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BIN, COLLECTIONS, PLAYBOOKS, kill_tree, run_playbook
+from conftest import BIN, COLLECTIONS, PLAYBOOKS, browse, kill_tree, run_playbook
 
 # A dual-stack Flannel cluster; SSH only from the controller (not a probing host).
 PROFILE = {
@@ -114,6 +114,8 @@ def test_healthy_lab_every_probe_ok_twice(lab, healthy):
     assert all('198.51.100.1/32' in reason and '2001:db8:100::1/128' in reason for reason in ssh)
     assert any(r.startswith('only the host itself') for _t, _p, r in reasons)
     assert os.path.exists(os.path.join(str(workdir), 'reports', 'verify.md'))
+    dom = browse(os.path.join(str(workdir), 'reports', 'verify.html'), 'verify.png')
+    assert dom.count('class="row ok"') == len(probes) and 'class="row mismatch"' not in dom
     assert_nothing_left(lab)
 
 

@@ -554,7 +554,8 @@ class FirewalldBackend(Backend):
             rule = rich_rules.Rich_Rule(rule_str=text)
         except Exception:  # pylint: disable=broad-except
             return [exposure('all', '', zone_sources, 'firewalld rich rule %s in %s (not understood)' % (text, where))]
-        if not isinstance(rule.action, rich_rules.Rich_Accept) or rule.destination is not None:
+        # Rich_Drop subclasses Rich_Accept: only accept itself admits.
+        if type(rule.action) is not rich_rules.Rich_Accept or rule.destination is not None:  # pylint: disable=unidiomatic-typecheck
             return []
         normalized = self._normalize_rich(text)
         mine = own_zone and (('ipset="%s' % PREFIX) in normalized or normalized in owned.get('rich', ())
@@ -572,6 +573,9 @@ class FirewalldBackend(Backend):
         else:
             sources = [source.addr]
         element = rule.element
+        if isinstance(element, rich_rules.Rich_SourcePort):
+            # Any destination port, from a source port the client chooses.
+            return [exposure(element.protocol, '', sources, what + ' (by source port)', owned=mine)]
         if isinstance(element, rich_rules.Rich_Port):
             return [exposure(element.protocol, element.port, sources, what, owned=mine)]
         if isinstance(element, rich_rules.Rich_Service):
@@ -589,9 +593,12 @@ class FirewalldBackend(Backend):
             rule = rich_rules.Rich_Rule(rule_str=text)
         except Exception:  # pylint: disable=broad-except
             return None
-        if not isinstance(rule.action, rich_rules.Rich_Accept) or rule.destination is not None:
+        # Rich_Drop subclasses Rich_Accept: only accept itself admits.
+        if type(rule.action) is not rich_rules.Rich_Accept or rule.destination is not None:  # pylint: disable=unidiomatic-typecheck
             return None
         element = rule.element
+        if isinstance(element, rich_rules.Rich_SourcePort):
+            return None
         if isinstance(element, rich_rules.Rich_Port) and element.protocol == 'tcp':
             spans = [_span(element.port)]
         elif isinstance(element, rich_rules.Rich_Service):

@@ -510,8 +510,8 @@ class UfwBackend(Backend):
             sources = None if rule.source in ('any', None) or rule.source in ANY.values() else [rule.source]
             protocols = ('tcp', 'udp') if rule.protocol == 'any' and rule.ports != 'any' else (rule.protocol,)
             for protocol in protocols:
-                for low, high in intervals(rule.ports) if rule.ports != 'any' else [None]:
-                    port = '' if low is None else format_port((low, high))
+                for span in intervals(rule.ports) if rule.ports != 'any' else [None]:
+                    port = '' if span is None else format_port(span)
                     found.append(exposure('all' if protocol == 'any' else protocol, port, sources, what,
                                           owned=rule.owned))
         for family in FAMILIES:

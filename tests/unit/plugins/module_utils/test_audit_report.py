@@ -17,8 +17,8 @@ def results():
     clean = [exposure('tcp', '2379', ['10.0.0.1/32'], 'owned', owned=True)]
     return {
         'a': {'backend': 'firewalld', 'findings': judge(RULES, clean)},
-        'b': {'backend': 'ufw', 'findings': judge(RULES, clean + [exposure('tcp', '2379', None, '<b>foreign</b>'),
-                                                                 exposure('tcp', '9090', None, 'cockpit')])},
+        'b': {'backend': 'ufw', 'findings': judge(RULES, clean + [
+            exposure('tcp', '2379', None, '<b>foreign</b>'), exposure('tcp', '9090', None, 'cockpit')])},
         'c': {'failed': True, 'msg': 'unreachable'},
     }
 
@@ -60,5 +60,5 @@ def test_the_html_page_is_self_contained_and_escaped():
     assert page.startswith('<!DOCTYPE html>')
     assert not re.search(r'<(link|img|iframe)\b|\bsrc=|@import|url\(', page)
     assert '<b>foreign</b>' not in page and '&lt;b&gt;foreign&lt;/b&gt;' in page
-    assert page.count('class="finding ') == 2
+    assert page.count('class="row ') == 2
     assert 'id="matrix"' in page and 'class="critical"' in page

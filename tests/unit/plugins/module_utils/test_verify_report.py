@@ -1,10 +1,12 @@
 """The reachability report (plugins/module_utils/verify_report.py)."""
 
+import re
+
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_planner import plan_probes
 from ansible_collections.kubeports.firewall.plugins.module_utils.verify_report import (
-    build_report, report_lines, report_markdown)
+    build_report, report_html, report_lines, report_markdown)
 from test_probe_planner import CONTROL, ETCD, PROBERS, flat, rule, target
 
 
@@ -267,3 +269,13 @@ def test_outsider_without_address_is_reported():
     report = build_report(plan, listening(), results_for(plan, dict((h, 'filtered') for h in PROBERS)))
     assert '  lost does not probe: host lost has no usable address' in report_lines(report)
     assert '| lost | - | - | lost does not probe: host lost has no usable address |' in report_markdown(report)
+
+
+def test_html_report_is_one_self_contained_page():
+    page = report_html(full_report(), title='Lab')
+    assert page.startswith('<!DOCTYPE html>') and '<title>Lab</title>' in page
+    assert not re.search(r'<(link|img|iframe)\b|\bsrc=|@import|url\(', page)
+    assert ('<td>cp2 (10.0.0.2)</td><td>etcd1 (10.0.0.1)</td><td>tcp/2379</td><td>open</td><td>filtered</td>'
+            '<td>mismatch</td>') in page
+    assert 'id="matrix"' in page and 'class="mismatch"' in page
+    assert page.count('class="row ') == len(full_report()['probes'])
