@@ -56,19 +56,17 @@ def test_every_backend_audits_clean_then_suse_drift_is_found(lab, converged):
     assert clean['backends'] == {'fwd1': 'firewalld', 'ufw1': 'ufw', 'suse1': 'susefirewall2'}
     assert clean['skipped_hosts'] == ['bare1']
     assert clean['summary']['clean_hosts'] == 3, clean['hosts']
-    text = lab.exec('suse1', ['cat', CONFIG], check=True).stdout
-    owned = [line for line in text.splitlines() if line.startswith('FW_SERVICES_EXT_UDP=')][0]
+    lab.exec('suse1', ['cp', CONFIG, CONFIG + '.audit-test'], check=True)
     try:
-        # etcd to everyone, by hand; the owned VXLAN token taken out.
-        lab.exec('suse1', ['sed', '-i', '-e', 's/^FW_SERVICES_EXT_TCP="/FW_SERVICES_EXT_TCP="2379 /',
-                           '-e', 's/^FW_SERVICES_EXT_UDP=.*/FW_SERVICES_EXT_UDP=""/', CONFIG], check=True)
+        # etcd to everyone, by hand; the owned VXLAN tokens (from the cluster's nodes) taken out.
+        lab.exec('suse1', ['sed', '-i', '-E', '-e', 's/^FW_SERVICES_EXT_TCP="/FW_SERVICES_EXT_TCP="2379 /',
+                           '-e', '/^FW_SERVICES_ACCEPT_EXT=/s/ ?[^ "]+,udp,8472//g', CONFIG], check=True)
         lab.exec('suse1', [SHIM, 'start'], check=True)
         before = states(lab)
         drifted = run_audit(lab, converged)
         assert states(lab) == before
     finally:
-        lab.exec('suse1', ['sed', '-i', '-e', 's/^FW_SERVICES_EXT_TCP="2379 /FW_SERVICES_EXT_TCP="/',
-                           '-e', 's/^FW_SERVICES_EXT_UDP=.*/%s/' % owned.replace('/', '\\/'), CONFIG])
+        lab.exec('suse1', ['mv', CONFIG + '.audit-test', CONFIG])
         lab.exec('suse1', [SHIM, 'start'])
     found, baseline = findings(drifted, 'suse1'), findings(clean, 'suse1')
     assert found['over_exposed'] == [('tcp', '2379', 'critical')]
