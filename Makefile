@@ -1,5 +1,5 @@
 # Entry points: `make demo` runs the main job on the built-in lab, `make test` runs every test.
-# Both install what they need (Debian packages, a venv under the repo from requirements.txt).
+# Both install what they need (Debian packages, a venv under the repo from requirements-dev.txt).
 SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
@@ -17,7 +17,7 @@ PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
 	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping chromium
 
-.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint docs docs-check integration molecule leftovers test demo bench benchmark benchmark-lab clean
+.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint ee-check docs docs-check integration molecule leftovers test demo bench benchmark benchmark-lab clean
 
 all: test
 
@@ -34,10 +34,10 @@ apt:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
 # The collection as ansible-test wants it: a copy of the tracked files under ansible_collections/.
@@ -71,9 +71,9 @@ docs-check: venv dev
 # ansible-test gets a venv of its own (its sanity requirements are pinned by ansible-core).
 sanity-venv: $(SANITY_VENV)/.installed
 
-$(SANITY_VENV)/.installed: requirements.txt
+$(SANITY_VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(SANITY_VENV)
-	$(SANITY_VENV)/bin/pip install -q "$$(grep '^ansible-core==' requirements.txt)"
+	$(SANITY_VENV)/bin/pip install -q "$$(grep '^ansible-core==' requirements-dev.txt)"
 	touch $@
 
 sanity: tree sanity-venv
@@ -88,6 +88,15 @@ sanity: tree sanity-venv
 
 lint: venv install
 	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-lint --offline -q
+
+# The execution environment: the example definition builds a context (no container engine
+# needed), and ansible-builder finds the requirements the installed collection declares.
+ee-check: venv install
+	rm -rf $(BUILD)/ee
+	$(BIN)/ansible-builder create -f docs/execution-environment.yml --context $(BUILD)/ee --output-filename Containerfile >/dev/null
+	test -s $(BUILD)/ee/Containerfile
+	$(BIN)/ansible-builder introspect --sanitize $(INSTALLED) | tee $(BUILD)/ee/introspect.txt | grep -q '^- .netaddr'
+	grep -q 'python3-firewall' $(BUILD)/ee/introspect.txt
 
 # Every benchmark, results and plots written next to the scripts (never part of make test).
 bench: benchmark benchmark-lab
@@ -140,7 +149,7 @@ leftovers:
 	tools/leftovers
 	$(LAB) leftovers
 
-test: apt venv docs-check unit sanity lint integration molecule leftovers
+test: apt venv docs-check unit sanity lint ee-check integration molecule leftovers
 	@echo "make test: all suites passed"
 
 clean:

@@ -22,6 +22,8 @@ description:
     are listed in C(not_probed) with the reason, and so are hosts without a role and without
     a usable address (they do not probe). A rule for protocol V(all) counts for every port.
   - Runs on the controller only; the verify role uses it once per play.
+requirements:
+  - netaddr (Python library on the controller; see the collection's requirements.txt)
 options:
   _terms:
     description:

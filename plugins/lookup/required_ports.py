@@ -22,6 +22,8 @@ description:
   - Invalid input (unknown distribution, CNI, add-on or role, a bad port or CIDR, a host
     without a usable address or whose groups map to no role, a malformed extra rule) fails
     the lookup with one message naming the value and the variable it came from.
+requirements:
+  - netaddr (Python library on the controller; see the collection's requirements.txt)
 options:
   _terms:
     description:

@@ -223,6 +223,27 @@ def record_applied(state_dir, rules, public_ports, sets=None):
         write_json(_path(state_dir, APPLIED), record)
 
 
+RECORDS = (PENDING, APPLIED, PAYLOAD, LOG)
+
+
+def forget(state_dir, record_names, check_mode=False):
+    """Uninstall: removes the collection's records in ``state_dir`` (the rollback's and the
+    backends' ``record_names``), then the directory when nothing else is in it. Returns the
+    paths removed (or that would be)."""
+    removed = [_path(state_dir, name) for name in RECORDS + tuple(record_names)
+               if os.path.lexists(_path(state_dir, name))]
+    if check_mode:
+        return removed
+    for path in removed:
+        os.unlink(path)
+    try:
+        os.rmdir(state_dir)
+        removed.append(state_dir)
+    except OSError:
+        pass  # not empty (files of someone else's) or already gone
+    return removed
+
+
 def roll_back(record, reason):
     """Restores the previous rules of a pending change; returns a one-line summary."""
     state_dir = record['options']['state_dir']

@@ -46,9 +46,21 @@ options:
         members of its C(source_set) from O(sets). A restricted rule without C(source_set)
         gets a set named after its members. C(source_set) given with sources of everyone is
         an error.
+      - Required with O(state=present) (an empty list removes every rule the collection created);
+        empty with O(state=absent).
     type: list
     elements: dict
-    required: true
+  state:
+    description:
+      - V(present) opens exactly O(rules).
+      - V(absent) uninstalls - removes every rule, ipset and token the collection created (and
+        nothing else), then its records in O(state_dir) and the directory when it is left
+        empty. The lock-out guard still applies; there is no commit-confirmed rollback (its
+        records are what is removed). firewalld keeps the emptied ipsets in its runtime until it
+        next loads its configuration. Check mode and diff show what would go.
+    type: str
+    choices: [present, absent]
+    default: present
   prune:
     description:
       - Remove rules the collection created earlier that are no longer in O(rules).
@@ -164,6 +176,11 @@ summary:
   returned: always
   type: dict
   sample: {"rules": 17, "peer_sets": 4, "added": 3, "removed": 0}
+removed_files:
+  description: With O(state=absent), the collection's records removed from O(state_dir) (or that would be, in check mode).
+  returned: when O(state=absent)
+  type: list
+  elements: str
 messages:
   description: Notes about what the backend did (for example peer sets opened per source in firewalld's runtime).
   returned: always
@@ -171,12 +188,34 @@ messages:
   elements: str
 '''
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import guard, rollback
-from ansible_collections.kubeports.firewall.plugins.module_utils.apply import apply_rules
+from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS, apply_rules
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS
+
+
+def uninstall(module, run_command):
+    """state=absent: remove every rule the collection created, then its records."""
+    params = dict(module.params, prune=True)
+    if params['rules']:
+        raise BackendError('state=absent removes everything the collection created; give no rules')
+    if not module.check_mode:
+        earlier = rollback.check_no_pending(params['state_dir'])
+        if earlier:
+            module.warn('an earlier unconfirmed change was rolled back first: %s' % earlier)
+    applied = apply_rules(run_command, params, [], module.check_mode, connection=guard.ssh_connection(), sets={})
+    result = applied.result([])
+    names = [os.path.basename(backend(run_command, params).state_path()) for backend in BACKENDS]
+    result['removed_files'] = rollback.forget(params['state_dir'], names, module.check_mode)
+    result['changed'] = result['changed'] or bool(result['removed_files'])
+    if applied.backend.name == 'firewalld' and applied.change.removed:
+        result['messages'].append('firewalld keeps the emptied ipsets in its runtime until it next loads its '
+                                  'configuration; they admit nothing')
+    return result
 
 
 def run(module):
@@ -188,6 +227,8 @@ def run(module):
             raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
         return rc, out, err
 
+    if params['state'] == 'absent':
+        return uninstall(module, run_command)
     timeout = params['confirm_timeout']
     armed = []
     if not module.check_mode:
@@ -222,7 +263,8 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            rules=dict(type='list', elements='dict', required=True, options=RULE_OPTIONS),
+            rules=dict(type='list', elements='dict', options=RULE_OPTIONS),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
             sets=dict(type='dict', default={}),
             backend=dict(type='str', default='auto', choices=['auto', 'firewalld', 'ufw', 'susefirewall2']),
             prune=dict(type='bool', default=True),
@@ -234,6 +276,7 @@ def main():
             confirm_timeout=dict(type='int', default=0),
             lockout_guard=dict(type='bool', default=True),
         ),
+        required_if=[('state', 'present', ['rules'])],
         supports_check_mode=True,
     )
     for name, members in module.params['sets'].items():
