@@ -17,7 +17,7 @@ PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
 	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping chromium
 
-.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint ee-check docs docs-check integration molecule leftovers test demo bench benchmark benchmark-lab clean
+.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint ee-check docsite docs docs-check integration molecule leftovers test demo bench benchmark benchmark-lab clean
 
 all: test
 
@@ -89,6 +89,20 @@ sanity: tree sanity-venv
 lint: venv install
 	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ansible-lint --offline -q
 
+# The collection's docsite (antsibull-docs and Sphinx): extra docs and plugin docs linted, then
+# built. Offline, links into the Ansible docs (intersphinx) cannot be resolved; any other
+# warning fails.
+docsite: tree venv install
+	PATH=$(BIN):$$PATH $(BIN)/antsibull-docs lint-collection-docs --plugin-docs $(COLLECTION_TREE)
+	rm -rf $(BUILD)/docsite && mkdir -m 700 $(BUILD)/docsite
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) PATH=$(BIN):$$PATH $(BIN)/antsibull-docs sphinx-init --use-current \
+	  --fail-on-error --dest-dir $(BUILD)/docsite kubeports.firewall >/dev/null
+	cd $(BUILD)/docsite && ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) PATH=$(BIN):$$PATH ./build.sh >build.log 2>&1 || true
+	test -s $(BUILD)/docsite/build/html/collections/kubeports/firewall/docsite/getting_started.html
+	@if grep WARNING $(BUILD)/docsite/build.log | grep -v -e 'failed to reach any of the inventories' \
+	  -e "undefined label: '\(common_return_values\|ansible_configuration_settings\|ansible_collections\.ansible\.builtin\.[a-z_]*\)'"; \
+	  then echo "docsite: warnings above"; exit 1; fi
+
 # The execution environment: the example definition builds a context (no container engine
 # needed), and ansible-builder finds the requirements the installed collection declares.
 ee-check: venv install
@@ -149,7 +163,7 @@ leftovers:
 	tools/leftovers
 	$(LAB) leftovers
 
-test: apt venv docs-check unit sanity lint ee-check integration molecule leftovers
+test: apt venv docs-check unit sanity lint ee-check docsite integration molecule leftovers
 	@echo "make test: all suites passed"
 
 clean:

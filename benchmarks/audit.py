@@ -59,8 +59,10 @@ def lab_size(size):
             run([sys.executable, LAB, 'down'], check=False)
     summary = report['summary']
     found = ['%d %s' % (summary[name], name) for name in ('missing', 'extra', 'over_exposed', 'foreign') if summary[name]]
+    kinds = sorted(set('%s: %s' % (category, entry['description']) for findings in report['hosts'].values()
+                       for category, entries in findings.items() if category != 'foreign' for entry in entries))
     return {'hosts': size, 'check': min(check), 'audit': min(audit), 'clean': summary['clean_hosts'],
-            'findings': ', '.join(found) or 'none'}
+            'findings': ', '.join(found) or 'none', 'kinds': kinds}
 
 
 def main():
@@ -80,7 +82,8 @@ def main():
         cells = (row['hosts'], row['check'], row['audit'], ratio, row['clean'], row['findings'])
         out.append('| %d | %.1f | %.1f | %.2f× | %d | %s |' % cells)
     out += ['', 'The profile allows SSH from one admin address, while each lab host\'s own firewall setup allows '
-            'SSH from anyone: the audit reports that as over-exposed on every host.']
+            'SSH from anyone, which the audit reports. The findings (foreign ones apart):', '']
+    out += ['- %s' % kind for kind in sorted(set(kind for row in rows for kind in row['kinds']))]
     text = '\n'.join(out) + '\n'
     print(text)
     with open(args.output, 'w', encoding='utf-8') as handle:

@@ -140,3 +140,22 @@ def test_arm_without_the_module_payload_refuses(state_dir, monkeypatch):
     monkeypatch.setattr(rollback, 'payload_path', lambda: None)
     with pytest.raises(BackendError, match='cannot arm the rollback'):
         rollback.arm({'state_dir': state_dir}, NEW, 60, 'ufw')
+
+
+@pytest.mark.parametrize('present, foreign, check_mode, removed, kept', [
+    (['applied.json', 'ufw.json'], [], False, ['applied.json', 'ufw.json', ''], []),
+    (['applied.json', 'firewalld.json', 'rollback.log'], ['notes.txt'], False,
+     ['applied.json', 'firewalld.json', 'rollback.log'], []),
+    (['pending.json', 'susefirewall2.json'], [], True, ['pending.json', 'susefirewall2.json'],
+     ['pending.json', 'susefirewall2.json']),
+    ([], [], False, [''], []),
+])
+def test_forget_removes_only_the_collections_records(tmp_path, present, foreign, check_mode, removed, kept):
+    state_dir = tmp_path / 'kubeports'
+    state_dir.mkdir()
+    for name in present + foreign:
+        (state_dir / name).write_text('{}')
+    gone = rollback.forget(str(state_dir), ['firewalld.json', 'ufw.json', 'susefirewall2.json'], check_mode)
+    assert sorted(gone) == sorted(str(state_dir / name) if name else str(state_dir) for name in removed)
+    left = sorted(path.name for path in state_dir.iterdir()) if state_dir.exists() else []
+    assert left == sorted(kept + foreign)
