@@ -16,21 +16,31 @@ __metaclass__ = type
 
 import binascii
 import ipaddress
+import sys
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    PORT_PROTOCOLS, format_port, parse_port, parse_selector, private_ports_hit)
+    PORT_PROTOCOLS, parse_port, parse_selector, private_ports_hit)
 
 CATEGORIES = ('missing', 'extra', 'over_exposed', 'foreign')
 SEVERITIES = ('critical', 'high', 'medium', 'info')
 EVERYONE = (ipaddress.ip_network('0.0.0.0/0'), ipaddress.ip_network('::/0'))
+ALL_PORTS = (0, 65535)
 # Control messages, not services: the audit does not judge them.
-UNJUDGED_PROTOCOLS = ('icmp', 'icmpv6', 'ipv6-icmp')
+UNJUDGED_PROTOCOLS = ('icmp', 'icmpv6')
+# Other names and numbers of the collection's protocols (firewalld writes IP-in-IP as
+# ipencap, iptables rules use numbers).
+PROTOCOL_ALIASES = {'ipencap': 'ipip', 'ip-encap': 'ipip', '4': 'ipip', '6': 'tcp', '17': 'udp', '47': 'gre',
+                    '50': 'esp', '132': 'sctp', '1': 'icmp', '58': 'icmpv6', 'ipv6-icmp': 'icmpv6', 'any': 'all'}
+
+
+def protocol_name(protocol):
+    text = str(protocol).strip().lower()
+    return PROTOCOL_ALIASES.get(text, text)
 
 
 def exposure(protocol, port, sources, what, owned=False, scope='rule'):
     """One exposure entry (see the module docstring); ``port`` '' or None is every port."""
-    return {'protocol': str(protocol).lower(), 'port': '' if port in (None, '', 'any') else str(port),
+    return {'protocol': protocol_name(protocol), 'port': '' if port in (None, '', 'any') else str(port),
             'sources': None if sources is None else [_cidr(item) for item in sources],
             'what': what, 'owned': bool(owned), 'scope': scope}
 
@@ -44,68 +54,78 @@ def _cidr(source):
 
 
 def _span(port):
-    return None if port in (None, '') else parse_port(port, 'port')
+    return ALL_PORTS if port in (None, '') else parse_port(port, 'port')
+
+
+def _network(item):
+    """A source as a network; an ipset entry with a port ("10.0.0.1,tcp:80") by its address;
+    anything else (a MAC address, an unknown set) as everyone, which over-states, never hides."""
+    text = str(item).strip()
+    for candidate in (text, text.split(',')[0]):
+        try:
+            return [ipaddress.ip_network(candidate, strict=False)]
+        except ValueError:
+            continue
+    return list(EVERYONE)
 
 
 def _networks(sources):
-    """Collapsed networks of a source list; None (anyone) stays None, as does a list
-    holding everyone of both families."""
+    """Collapsed networks of a source list; None (anyone) is both families' everyone."""
     if sources is None:
-        return None
-    networks = []
-    for item in sources:
-        try:
-            networks.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError:
-            raise PlanError('invalid source %r' % (item,))
-    if all(any(net.version == everyone.version and net.prefixlen == 0 for net in networks) for everyone in EVERYONE):
-        return None
-    collapsed = []
+        return list(EVERYONE)
+    networks = [net for item in sources for net in _network(item)]
+    return _collapsed(networks)
+
+
+def _collapsed(networks):
+    out = []
     for version in (4, 6):
-        collapsed.extend(ipaddress.collapse_addresses(net for net in networks if net.version == version))
-    return collapsed
+        out.extend(ipaddress.collapse_addresses(net for net in networks if net.version == version))
+    return out
 
 
-def _inside(network, allowed):
-    """Is ``network`` inside the collapsed networks ``allowed`` (None: anyone)?"""
-    if allowed is None:
-        return True
-    return any(net.version == network.version and network.subnet_of(net) for net in allowed)
+def _inside(networks, allowed):
+    """Is every network of ``networks`` inside the union ``allowed`` (collapsed)?"""
+    return all(any(allow.version == net.version and net.subnet_of(allow) for allow in allowed) for net in networks)
 
 
-def _protocols_meet(first, second):
-    return first == second or 'all' in (first, second)
+def _is_everyone(networks):
+    return all(any(net.version == everyone.version and net.prefixlen == 0 for net in networks) for everyone in EVERYONE)
 
 
-def _spans_meet(first, second):
-    if first is None or second is None:
-        return True
-    return first[0] <= second[1] and second[0] <= first[1]
-
-
-def _span_covers(outer, inner):
-    if outer is None:
-        return True
-    if inner is None:
-        return False
-    return outer[0] <= inner[0] and inner[1] <= outer[1]
-
-
-def _covers(found, protocol, span, network):
-    """Does the exposure ``found`` admit ``network`` (None: anyone) to all of protocol/span?"""
-    if not (found['protocol'] == protocol or found['protocol'] == 'all'):
-        return False
-    if not _span_covers(found['span'], span):
-        return False
-    if found['networks'] is None:
-        return True
-    if network is None:
-        return False
-    return _inside(network, found['networks'])
+def _anyone_of_a_family(networks):
+    return any(net.prefixlen == 0 for net in networks)
 
 
 def _shown(networks):
-    return None if networks is None else [str(net) for net in networks]
+    return None if _is_everyone(networks) else [str(net) for net in networks]
+
+
+def _meet(first, second):
+    return first[0] <= second[1] and second[0] <= first[1]
+
+
+def _covers(entry, protocol, span):
+    """Does ``entry`` (planned or exposed) take all of protocol/span?"""
+    return ((entry['protocol'] == protocol or entry['protocol'] == 'all')
+            and entry['span'][0] <= span[0] and span[1] <= entry['span'][1])
+
+
+def _admitted(protocol, span, entries):
+    """[(segment, union of sources)] of ``span``: split wherever an entry's ports begin or
+    end, each segment with the sources of the entries that take all of it."""
+    cuts = set([span[0], span[1] + 1])
+    for entry in entries:
+        if entry['protocol'] in (protocol, 'all') and _meet(entry['span'], span):
+            cuts.add(max(span[0], entry['span'][0]))
+            cuts.add(min(span[1], entry['span'][1]) + 1)
+    edges = sorted(cuts)
+    out = []
+    for low, after in zip(edges, edges[1:]):
+        segment = (low, after - 1)
+        union = [net for entry in entries if _covers(entry, protocol, segment) for net in entry['networks']]
+        out.append((segment, _collapsed(union)))
+    return out
 
 
 def judge(rules, exposures, extra=(), public_ports=()):
@@ -113,22 +133,25 @@ def judge(rules, exposures, extra=(), public_ports=()):
 
     ``rules``: the host's planned rules with their ``sources`` (the rule contract);
     ``exposures``: what its firewall admits; ``extra``: the collection's own items the plan
-    no longer wants (the backend's comparison with prune), as readable strings.
+    no longer wants (the backend's comparison with prune), as readable strings. The plan is
+    judged as a whole: what several planned rules admit together counts, port by port.
     """
     allowed_public = [parse_selector(item, 'public_ports') for item in public_ports or ()]
     planned = []
     for rule in rules:
-        protocol = str(rule['protocol']).lower()
+        protocol = protocol_name(rule['protocol'])
         if protocol in UNJUDGED_PROTOCOLS:
             continue
-        span = _span(rule.get('port')) if protocol in PORT_PROTOCOLS else None
-        planned.append({'protocol': protocol, 'span': span, 'port': rule.get('port') or '',
+        span = _span(rule.get('port')) if protocol in PORT_PROTOCOLS else ALL_PORTS
+        planned.append({'protocol': protocol, 'span': span, 'port': str(rule.get('port') or ''),
                         'networks': _networks(rule.get('sources')), 'rule': rule})
     found = []
     for item in exposures:
-        if item['protocol'] in UNJUDGED_PROTOCOLS:
+        protocol = protocol_name(item['protocol'])
+        if protocol in UNJUDGED_PROTOCOLS:
             continue
-        found.append(dict(item, span=_span(item['port']), networks=_networks(item['sources'])))
+        span = _span(item['port']) if protocol in PORT_PROTOCOLS else ALL_PORTS
+        found.append(dict(item, protocol=protocol, span=span, networks=_networks(item['sources'])))
     findings = dict((category, []) for category in CATEGORIES)
     for entry in planned:
         findings['missing'].extend(_missing(entry, found))
@@ -142,12 +165,27 @@ def judge(rules, exposures, extra=(), public_ports=()):
         entry = _over_exposed(item, planned, allowed_public)
         if entry is not None:
             findings['over_exposed'].append(entry)
-        elif not _within_plan(item, planned):
+        elif not all(_inside(item['networks'], union) for _segment, union in
+                     _admitted(item['protocol'], item['span'], planned)):
             findings['foreign'].append({
                 'protocol': item['protocol'], 'port': item['port'], 'sources': _shown(item['networks']),
                 'description': item['what'], 'reference': None, 'severity': 'info', 'scope': item['scope']})
+    for category in CATEGORIES:
+        findings[category] = _distinct(findings[category])
     findings['over_exposed'].sort(key=lambda entry: (SEVERITIES.index(entry['severity']), entry['description']))
     return findings
+
+
+def _distinct(entries):
+    """Entries without repeats (ufw lists a rule from anywhere once per family)."""
+    seen, out = set(), []
+    for entry in entries:
+        key = (entry['protocol'], entry['port'], tuple(entry['sources'] or ()), entry['sources'] is None,
+               entry['description'])
+        if key not in seen:
+            seen.add(key)
+            out.append(entry)
+    return out
 
 
 def _reference(rule):
@@ -155,54 +193,46 @@ def _reference(rule):
 
 
 def _missing(entry, found):
-    """The planned rule's sources that no exposure admits."""
-    protocol, span = entry['protocol'], entry['span']
-    wanted = [None] if entry['networks'] is None else entry['networks']
-    unadmitted = [network for network in wanted
-                  if not any(_covers(item, protocol, span, network) for item in found)]
+    """The planned rule's sources that no exposure admits, on any of its ports."""
+    unadmitted = []
+    for _segment, union in _admitted(entry['protocol'], entry['span'], found):
+        for network in entry['networks']:
+            if not _inside([network], union) and network not in unadmitted:
+                unadmitted.append(network)
     if not unadmitted:
         return []
     rule = entry['rule']
-    return [{'protocol': protocol, 'port': entry['port'],
-             'sources': None if unadmitted == [None] else [str(net) for net in unadmitted],
+    return [{'protocol': entry['protocol'], 'port': entry['port'], 'sources': _shown(unadmitted),
              'description': rule.get('description') or '', 'reference': _reference(rule), 'severity': 'high'}]
 
 
 def _over_exposed(item, planned, allowed_public):
     """A finding when ``item`` lets more sources reach a planned port than the plan allows, or
-    opens a must-not-be-public port to anyone; None otherwise."""
-    meeting = [entry for entry in planned
-               if _protocols_meet(item['protocol'], entry['protocol']) and _spans_meet(item['span'], entry['span'])]
-    if item['networks'] is None:
-        hits = private_ports_hit(item['protocol'], item['span'], allowed_public)
+    opens a must-not-be-public port to anyone (of either family); None otherwise."""
+    targets = [entry for entry in planned if entry['protocol'] != 'all'
+               and (item['protocol'] in (entry['protocol'], 'all')) and _meet(item['span'], entry['span'])]
+    if _anyone_of_a_family(item['networks']):
+        span = item['span'] if item['protocol'] in PORT_PROTOCOLS and item['port'] else None
+        hits = private_ports_hit(item['protocol'], span, allowed_public)
         if hits:
-            references = [_reference(entry['rule']) for entry in meeting if _reference(entry['rule'])]
-            return {'protocol': item['protocol'], 'port': item['port'], 'sources': None,
+            references = [_reference(entry['rule']) for entry in targets if _reference(entry['rule'])]
+            return {'protocol': item['protocol'], 'port': item['port'], 'sources': _shown(item['networks']),
                     'description': '%s: %s open to anyone (%s)' % (item['what'], hits[0][1], hits[0][0]),
                     'reference': references[0] if references else None, 'severity': 'critical',
                     'scope': item['scope']}
     wider = []
-    for entry in meeting:
-        if entry['networks'] is None:
-            continue
-        if item['networks'] is None or any(not _inside(net, entry['networks']) for net in item['networks']):
-            wider.append(entry)
+    for target in targets:
+        shared = (max(item['span'][0], target['span'][0]), min(item['span'][1], target['span'][1]))
+        if not all(_inside(item['networks'], union) for _segment, union in
+                   _admitted(target['protocol'], shared, planned)):
+            wider.append(target)
     if not wider:
         return None
-    ports = sorted(set('%s/%s' % (entry['protocol'], format_port(entry['span']) if entry['span'] else '')
+    ports = sorted(set('%s/%s' % (entry['protocol'], entry['port']) if entry['port'] else entry['protocol']
                        for entry in wider))
     return {'protocol': item['protocol'], 'port': item['port'], 'sources': _shown(item['networks']),
             'description': '%s: admits more sources than the plan allows to %s' % (item['what'], ', '.join(ports)),
             'reference': _reference(wider[0]['rule']), 'severity': 'high', 'scope': item['scope']}
-
-
-def _within_plan(item, planned):
-    """Does the plan already admit everything ``item`` admits?"""
-    wanted = [None] if item['networks'] is None else item['networks']
-    for network in wanted:
-        if not any(_covers(entry, item['protocol'], item['span'], network) for entry in planned):
-            return False
-    return True
 
 
 # /proc/net files: (file, protocol, family, the state of a socket that accepts traffic).
@@ -212,10 +242,10 @@ PROC_NET = (('tcp', 'tcp', 4, '0A'), ('tcp6', 'tcp', 6, '0A'), ('udp', 'udp', 4,
 def _proc_address(text, family):
     """The address of a /proc/net/* local_address field ("0100007F:0016")."""
     raw = binascii.unhexlify(text)
-    if family == 4:
-        return ipaddress.ip_address(raw[::-1])
-    # IPv6: four 32-bit words, each in host (little-endian) order.
-    return ipaddress.ip_address(b''.join(raw[index:index + 4][::-1] for index in range(0, 16, 4)))
+    # The kernel prints each 32-bit word in the host's byte order.
+    if sys.byteorder == 'little':
+        raw = b''.join(raw[index:index + 4][::-1] for index in range(0, len(raw), 4))
+    return ipaddress.ip_address(raw)
 
 
 def listening_sockets(proc='/proc'):

@@ -209,11 +209,28 @@ def private_ports_hit(protocol, port_range, allowed=()):
             if high < first or low > last:
                 continue
             span = (max(low, first), min(high, last))
+            # What the allowed selectors leave of it, together (tcp/2379 and tcp/2380-2381 cover 2379-2381).
+            span = _uncovered(span, [item[1] for item in allowed if item[0] == private and item[1] is not None])
+            if span is None:
+                continue
             selector = '%s/%s' % (private, format_port(span))
         if any(_covers(item, private, span) for item in allowed):
             continue
         hits.append((selector, what))
     return hits
+
+
+def _uncovered(span, ranges):
+    """The first part of ``span`` that no range of ``ranges`` covers, or None."""
+    low = span[0]
+    for first, last in sorted(ranges):
+        if first > low:
+            break
+        low = max(low, last + 1)
+        if low > span[1]:
+            return None
+    end = min([first - 1 for first, _last in ranges if first > low] + [span[1]])
+    return (low, end)
 
 
 def _covers(allowed, protocol, span):

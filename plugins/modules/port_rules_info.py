@@ -37,9 +37,8 @@ extends_documentation_fragment:
 options:
   rules:
     description:
-      - The host's planned rules, as M(kubeports.firewall.port_rules) takes them. Without them
-        only RV(exposures) is returned.
-    default: []
+      - The host's planned rules, as M(kubeports.firewall.port_rules) takes them (an empty list
+        is a plan with no rule). Without them only RV(exposures) is returned.
 attributes:
   check_mode:
     description: Can run in check mode and return the same result.
@@ -127,7 +126,8 @@ def run(module):
             raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
         return rc, out, err
 
-    desired = DesiredState.from_rules(params['rules'], params['public_ports'], params['sets'])
+    judged = params['rules'] is not None
+    desired = DesiredState.from_rules(params['rules'] or [], params['public_ports'], params['sets'])
     backend = active_backend(params['backend'], run_command, params)
     if backend is None:
         result = {'backend': 'none', 'exposures': audit.listening_exposures(), 'messages': [
@@ -136,10 +136,10 @@ def run(module):
     else:
         backend.check_state_dir(writable=False)
         current = backend.read()
-        extra = backend.compare(desired, current, prune=True).removed if params['rules'] else []
+        extra = backend.compare(desired, current, prune=True).removed if judged else []
         result = {'backend': backend.name, 'exposures': backend.exposures(current),
                   'messages': list(backend.messages)}
-    if params['rules']:
+    if judged:
         expanded = [dict(rule, sources=rule_sources(rule, params['sets'], 'rules[%d]' % index))
                     for index, rule in enumerate(params['rules'])]
         result['findings'] = audit.judge(expanded, result['exposures'], extra, params['public_ports'])
@@ -149,7 +149,7 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            rules=dict(type='list', elements='dict', default=[], options=RULE_OPTIONS),
+            rules=dict(type='list', elements='dict', options=RULE_OPTIONS),
             sets=dict(type='dict', default={}),
             backend=dict(type='str', default='auto', choices=['auto', 'firewalld', 'ufw', 'susefirewall2']),
             firewalld_zone=dict(type='str'),

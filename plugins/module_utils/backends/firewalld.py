@@ -505,6 +505,8 @@ class FirewalldBackend(Backend):
             interfaces, bound = info.get('interfaces') or [], info.get('sources') or []
             if zone != default and not interfaces and not bound:
                 continue
+            bound = [entry for source in bound for entry in
+                     (fw.getEntries(source[6:]) if str(source).startswith('ipset:') else [source])]
             # A zone takes the packets of its sources, and of its interfaces (the default
             # zone: of every interface no other zone has).
             sources = None if interfaces or zone == default else list(bound)
@@ -533,19 +535,35 @@ class FirewalldBackend(Backend):
             for service in settings.getServices():
                 found.extend(self._service_exposures(fw, service, sources, 'firewalld service %s in %s'
                                                      % (service, where)))
+            for port, protocol in _settings_list(settings, 'getSourcePorts'):
+                # Any destination port, from a source port the client chooses.
+                found.append(exposure(protocol, '', sources, 'firewalld source port %s/%s in %s'
+                                      % (port, protocol, where)))
+            for forward in _settings_list(settings, 'getForwardPorts'):
+                found.append(exposure(forward[1], forward[0], sources, 'firewalld forward port %s in %s'
+                                      % ('/'.join(str(part) for part in forward if part), where)))
             for text in settings.getRichRules():
                 found.extend(self._rich_exposures(fw, current['runtime'], owned, text, sources, where,
                                                   zone == self.zone))
         return found
 
     @staticmethod
-    def _service_exposures(fw, service, sources, what):
+    def _service_exposures(fw, service, sources, what, seen=None):
+        """A service's ports, protocols and source ports, and those of the services it includes."""
+        seen = set() if seen is None else seen
+        if service in seen:
+            return []
+        seen.add(service)
         found = []
         details = fw.getServiceSettings(service)
         for port, protocol in details.getPorts():
             found.append(exposure(protocol, port, sources, what))
         for protocol in details.getProtocols():
             found.append(exposure(protocol, '', sources, what))
+        for _port, protocol in _settings_list(details, 'getSourcePorts'):
+            found.append(exposure(protocol, '', sources, what + ' (by source port)'))
+        for included in _settings_list(details, 'getIncludes'):
+            found.extend(FirewalldBackend._service_exposures(fw, included, sources, what, seen))
         return found
 
     def _rich_exposures(self, fw, runtime, owned, text, zone_sources, where, own_zone):
@@ -619,6 +637,12 @@ class FirewalldBackend(Backend):
         else:
             sources = [source.addr]
         return Admission(sources, spans, 'firewalld rich rule %s' % text)
+
+
+def _settings_list(settings, getter):
+    """A list of a settings object, empty where this firewalld has no such getter."""
+    method = getattr(settings, getter, None)
+    return list(method() or ()) if method is not None else []
 
 
 def owned_kind(view, kind, item):

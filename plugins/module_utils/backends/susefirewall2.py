@@ -502,8 +502,12 @@ class SuseFirewall2Backend(Backend):
             protocol = ALIAS_NAMES.get(PROTOCOL_ALIASES.get(token.lower(), token.lower()), token.lower())
             found.append(exposure(protocol, '', None, 'FW_SERVICES_EXT_IP %s' % token,
                                   owned=token in mine.get('FW_SERVICES_EXT_IP', ())))
-        if 'sshd' in tokens_of(text, 'FW_CONFIGURATIONS_EXT'):
-            found.append(exposure('tcp', '22', None, 'FW_CONFIGURATIONS_EXT sshd'))
+        for name in tokens_of(text, 'FW_CONFIGURATIONS_EXT'):
+            found.extend(_configuration_exposures(name))
+        for protocol in ('tcp', 'udp'):
+            if [token.lower() for token in tokens_of(text, 'FW_ALLOW_INCOMING_HIGHPORTS_%s' % protocol.upper())] == ['yes']:
+                found.append(exposure(protocol, '1024-65535', None, 'FW_ALLOW_INCOMING_HIGHPORTS_%s yes'
+                                      % protocol.upper()))
         for name in ('FW_SERVICES_ACCEPT_EXT', 'FW_TRUSTED_NETS'):
             for token in tokens_of(text, name):
                 parts = token.split(',')
@@ -522,6 +526,29 @@ class SuseFirewall2Backend(Backend):
                 else:
                     found.append(exposure(protocol, '', [network], what, owned=owned))
         return found
+
+
+SERVICES_DIR = '/etc/sysconfig/SuSEfirewall2.d/services'
+
+
+def _configuration_exposures(name):
+    """The ports of one FW_CONFIGURATIONS_EXT service (its file in SERVICES_DIR: TCP, UDP, IP);
+    sshd without a file is port 22."""
+    what = 'FW_CONFIGURATIONS_EXT %s' % name
+    try:
+        with open(os.path.join(SERVICES_DIR, os.path.basename(name))) as handle:
+            text = handle.read()
+        tokens_of(text, 'TCP')
+    except (IOError, OSError, BackendError):
+        return [exposure('tcp', '22', None, what)] if name == 'sshd' else []
+    found = []
+    for key, protocol in (('TCP', 'tcp'), ('UDP', 'udp')):
+        for token in tokens_of(text, key):
+            for low, high in _service_spans(token, protocol) or ():
+                found.append(exposure(protocol, format_port((low, high)), None, what))
+    for token in tokens_of(text, 'IP'):
+        found.append(exposure(PROTOCOL_ALIASES.get(token.lower(), token.lower()), '', None, what))
+    return found
 
 
 # iptables protocol names back to the collection's.

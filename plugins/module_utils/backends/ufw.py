@@ -225,6 +225,36 @@ def before_accepts(text):
     return accepted
 
 
+def before_exposures(text, family):
+    """What the ACCEPT lines of ufw's before-input chain admit (audit.exposure entries): any
+    match the audit cannot narrow (an interface, a destination, a source port) is left out of
+    the judgement, so it over-states, never hides. Loopback and replies to connections already
+    made are not exposures."""
+    found = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 2 or words[0] != '-A' or words[1] not in ('ufw-before-input', 'ufw6-before-input'):
+            continue
+        options, index = {}, 2
+        while index < len(words):
+            key = words[index]
+            value = words[index + 1] if index + 1 < len(words) and not words[index + 1].startswith('-') else ''
+            options[key] = value
+            index += 2 if value else 1
+        if options.get('-j') != 'ACCEPT' or options.get('-i') == 'lo':
+            continue
+        states = options.get('--ctstate', options.get('--state'))
+        if states is not None and 'NEW' not in states.split(','):
+            continue
+        protocol = options.get('-p', 'all')
+        source = options.get('-s', ANY[family])
+        ports = options.get('--dport', options.get('--dports', ''))
+        what = 'ufw before rules: %s' % ' '.join(words[2:])
+        for span in intervals(ports) if ports else [None]:
+            found.append(exposure(protocol, '' if span is None else format_port(span), [source], what))
+    return found
+
+
 def intervals(ports):
     """[(low, high)] of ufw ports ("80,30000:32767", "any") or kubeports ports ("30000-32767")."""
     if ports in ('any', ''):
@@ -515,9 +545,7 @@ class UfwBackend(Backend):
                     found.append(exposure('all' if protocol == 'any' else protocol, port, sources, what,
                                           owned=rule.owned))
         for family in FAMILIES:
-            for protocol, source, icmp in current['before'].get(family, ()):
-                if icmp is None:
-                    found.append(exposure(protocol, '', [source], 'ufw before rules: %s from %s' % (protocol, source)))
+            found.extend(before_exposures(self._read(BEFORE_RULES[family]) or '', family))
         return found
 
     def apply(self, change):

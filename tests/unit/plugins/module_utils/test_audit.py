@@ -90,3 +90,46 @@ def test_listening_sockets_are_read_from_proc_net(tmp_path):
         header + '   0: 00000000000000000000000000000000:2118 00000000000000000000000000000000:0000 07 '
         '00000000:00000000 00:00000000 00000000     0        0 4\n')
     assert listening_sockets(str(tmp_path)) == [('tcp', '0.0.0.0', 22), ('udp', '::', 8472)]
+
+
+PODS = {'protocol': 'all', 'port': '', 'sources': ['10.244.0.0/16'], 'description': 'pods'}
+IPIP = {'protocol': 'ipip', 'port': '', 'sources': PEERS[:2], 'description': 'IP-in-IP'}
+ETCD_SPLIT = [{'protocol': 'tcp', 'port': '2379-2380', 'sources': PEERS}, {'protocol': 'tcp', 'port': '2381', 'sources': PEERS}]
+
+
+@pytest.mark.parametrize('name, rules, exposures, public, expected', [
+    ('everyone of one family opens etcd to anyone', RULES, CONVERGED + [exposure('tcp', '2379', ['0.0.0.0/0'], 'x')],
+     [], {'over_exposed': ['critical']}),
+    ('everyone of IPv6 alone too', RULES, CONVERGED + [exposure('tcp', '10250', ['::/0'], 'x')], [],
+     {'over_exposed': ['critical']}),
+    ('halves of everyone are everyone', RULES, CONVERGED + [exposure('tcp', '2379', ['0.0.0.0/1', '128.0.0.0/1'], 'x')],
+     [], {'over_exposed': ['critical']}),
+    ("firewalld's ipencap is the planned IP-in-IP", [IPIP], [exposure('ipencap', '', PEERS[:2], 'own', owned=True)],
+     [], {}),
+    ('iptables protocol 4 is IP-in-IP, private', [IPIP], [exposure('4', '', None, 'x'),
+                                                          exposure('ipip', '', PEERS[:2], 'own', owned=True)],
+     [], {'over_exposed': ['critical']}),
+    ('the plan counts as a whole: SSH from anyone beside the pod network', [RULES[0], PODS],
+     [exposure('tcp', '22', None, 'ssh service'), exposure('all', '', ['10.244.0.0/16'], 'own', owned=True)], [], {}),
+    ('two planned rules for one port admit their union', [RULES[2], dict(RULES[2], sources=['10.9.0.0/16'])],
+     [exposure('tcp', '10250', PEERS + ['10.9.0.0/16'], 'x')], [], {}),
+    ('a foreign range inside two planned ranges', ETCD_SPLIT,
+     [exposure('tcp', '2379-2380', PEERS, 'own', owned=True), exposure('tcp', '2381', PEERS, 'own', owned=True),
+      exposure('tcp', '2379-2381', PEERS, 'x')], [], {}),
+    ('a planned network admitted in two halves', [dict(RULES[2], sources=['10.0.0.0/24'])],
+     [exposure('tcp', '10250', ['10.0.0.0/25'], 'a'), exposure('tcp', '10250', ['10.0.0.128/25'], 'b')], [], {}),
+    ('anyone admitted one family at a time', [RULES[0]],
+     [exposure('tcp', '22', ['0.0.0.0/0'], 'v4'), exposure('tcp', '22', ['::/0'], 'v6')], [], {}),
+    ('public ports allowed together', [], [exposure('tcp', '2379-2381', None, 'x')], ['tcp/2379', 'tcp/2380-2381'],
+     {'foreign': ['info']}),
+    ('a MAC or set source counts as anyone, no crash', RULES,
+     CONVERGED + [exposure('all', '', ['52:54:00:12:34:56'], 'mac'), exposure('tcp', '80', ['10.0.0.1,tcp:80'], 'set')],
+     [], {'over_exposed': ['critical'], 'foreign': ['info']}),
+    ('one ufw rule listed per family is one finding', RULES,
+     CONVERGED + [exposure('tcp', '10250', None, 'ufw rule allow 10250')] * 2,
+     [], {'over_exposed': ['critical']}),
+])
+def test_judging_the_plan_as_a_whole(name, rules, exposures, public, expected):
+    findings = judge(rules, exposures, public_ports=public)
+    got = dict((category, [entry['severity'] for entry in entries]) for category, entries in findings.items() if entries)
+    assert got == expected, (name, findings)

@@ -26,15 +26,30 @@ def test_ufw_exposures(tmp_path, monkeypatch):
         '### tuple ### allow udp 30000:32767 0.0.0.0/0 any 0.0.0.0/0 in\n'
         '### tuple ### deny tcp 10250 0.0.0.0/0 any 0.0.0.0/0 in\n'
         '### tuple ### allow any any 0.0.0.0/0 any 10.9.0.0/16 in\n' % OWNED)
-    current = {'rules': rules, 'before': {'ipv4': [('4', '10.0.0.0/8', None), ('icmp', '0.0.0.0/0', 'echo-request')],
-                                          'ipv6': []}}
+    before = {'ipv4': tmp_path / 'before.rules', 'ipv6': tmp_path / 'before6.rules'}
+    before['ipv4'].write_text('-A ufw-before-input -i lo -j ACCEPT\n'
+                              '-A ufw-before-input -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n'
+                              '-A ufw-before-input -p icmp --icmp-type echo-request -j ACCEPT\n'
+                              '-A ufw-before-input -p 4 -s 10.0.0.0/8 -j ACCEPT\n'
+                              '-A ufw-before-input -p tcp -m multiport --dports 80,8443:8445 -j ACCEPT\n'
+                              '-A ufw-before-input -p tcp --dport 9000 -j DROP\n')
+    before['ipv6'].write_text('-A ufw6-before-input -i eth1 -j ACCEPT\n')
+    monkeypatch.setattr('ansible_collections.kubeports.firewall.plugins.module_utils.backends.ufw.BEFORE_RULES',
+                        dict((family, str(path)) for family, path in before.items()))
+    current = {'rules': rules, 'before': {}}
     assert seen(ufw(tmp_path, monkeypatch).exposures(current)) == [
-        ('4', '', ('10.0.0.0/8',), False, 'rule'),
         ('all', '', ('10.9.0.0/16',), False, 'rule'),
+        ('all', '', ('::/0',), False, 'rule'),
+        ('icmp', '', ('0.0.0.0/0',), False, 'rule'),
+        ('ipip', '', ('10.0.0.0/8',), False, 'rule'),
         ('tcp', '22', ('anyone',), False, 'rule'),
         ('tcp', '2379', ('10.0.0.1/32',), True, 'rule'),
+        ('tcp', '80', ('0.0.0.0/0',), False, 'rule'),
+        ('tcp', '8443-8445', ('0.0.0.0/0',), False, 'rule'),
         ('udp', '30000-32767', ('anyone',), False, 'rule'),
     ]
+    for path in before.values():
+        path.write_text('')
     accepting = ufw(tmp_path, monkeypatch, 'ACCEPT').exposures({'rules': [], 'before': {}})
     assert seen(accepting) == [('all', '', ('anyone',), False, 'zone')]
 
