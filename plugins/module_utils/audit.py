@@ -61,7 +61,7 @@ def _network(item):
     """A source as a network; an ipset entry with a port ("10.0.0.1,tcp:80") by its address;
     anything else (a MAC address, an unknown set) as everyone, which over-states, never hides."""
     text = str(item).strip()
-    for candidate in (text, text.split(',')[0]):
+    for candidate in (text, text.split(',', 1)[0]):
         try:
             return [ipaddress.ip_network(candidate, strict=False)]
         except ValueError:
