@@ -25,6 +25,19 @@ BACKENDS = (FirewalldBackend, UfwBackend, SuseFirewall2Backend)
 LOCK_PATH = '/run/kubeports-firewall.lock'
 
 
+def command_runner(module):
+    """run_command(argv, check=True, data=None) for the backends, from an AnsibleModule;
+    with check, a failure is a BackendError naming the command."""
+
+    def run_command(argv, check=True, data=None):
+        rc, out, err = module.run_command(argv, data=data)
+        if check and rc != 0:
+            raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+        return rc, out, err
+
+    return run_command
+
+
 def acquire_lock(timeout):
     handle = open(LOCK_PATH, 'w')  # pylint: disable=consider-using-with
     deadline = time.time() + max(0, timeout)

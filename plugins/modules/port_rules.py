@@ -193,7 +193,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import guard, rollback
-from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS, apply_rules
+from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS, apply_rules, command_runner
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS
 
@@ -220,12 +220,7 @@ def uninstall(module, run_command):
 
 def run(module):
     params = module.params
-
-    def run_command(argv, check=True, data=None):
-        rc, out, err = module.run_command(argv, data=data)
-        if check and rc != 0:
-            raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
-        return rc, out, err
+    run_command = command_runner(module)
 
     if params['state'] == 'absent':
         return uninstall(module, run_command)

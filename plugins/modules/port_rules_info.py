@@ -97,7 +97,7 @@ messages:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import audit
-from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS
+from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS, command_runner
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS, rule_sources
@@ -119,12 +119,7 @@ def active_backend(name, run_command, options):
 
 def run(module):
     params = module.params
-
-    def run_command(argv, check=True, data=None):
-        rc, out, err = module.run_command(argv, data=data)
-        if check and rc != 0:
-            raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
-        return rc, out, err
+    run_command = command_runner(module)
 
     judged = params['rules'] is not None
     desired = DesiredState.from_rules(params['rules'] or [], params['public_ports'], params['sets'])

@@ -85,6 +85,18 @@ def kill_tree(proc):
     proc.wait(timeout=30)
 
 
+def cluster_layer(control, workers, outside=(), **profile):
+    """An inventory layer of one kubeadm-shaped cluster: ``control`` hosts run the control plane
+    and etcd, ``workers`` are nodes, ``outside`` hosts have no role; ``profile`` its variables
+    (default: Flannel, no installer's variables)."""
+    return {'all': {'children': {
+        'kube_control_plane': {'hosts': dict((host, None) for host in control)},
+        'etcd': {'hosts': dict((host, None) for host in control)},
+        'kube_node': {'hosts': dict((host, None) for host in workers)},
+        'outside': {'hosts': dict((host, None) for host in outside)},
+    }, 'vars': profile or {'kubeports_cni': 'flannel', 'kubeports_installer': 'none'}}}
+
+
 def run_playbook(lab, workdir, cluster, name, *extra, timeout=600):
     """Runs an installed playbook of the collection on the lab with a cluster inventory layer.
 

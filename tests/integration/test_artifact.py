@@ -10,20 +10,10 @@ import tarfile
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import BIN, ROOT, cluster_layer
 
 DIST = ROOT / '.build' / 'dist'
-CLUSTER = {
-    'all': {
-        'children': {
-            'kube_control_plane': {'hosts': {'node1': None}},
-            'etcd': {'hosts': {'node1': None}},
-            'kube_node': {'hosts': {'node3': None, 'node4': None, 'node5': None}},
-            'outside': {'hosts': {'node2': None}},
-        },
-        'vars': {'kubeports_cni': 'flannel', 'kubeports_installer': 'none'},
-    },
-}
+CLUSTER = cluster_layer(['node1'], ['node3', 'node4', 'node5'], ['node2'])
 DEVELOPMENT_FILES = ('ansible.cfg', '.ansible-lint', 'tools/', 'docs/generate.py', 'examples/lab-demo/',
                      'tests/integration/', 'requirements-dev.txt', 'Makefile', '.pytest_cache', 'benchmarks/')
 

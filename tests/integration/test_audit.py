@@ -13,19 +13,9 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, COLLECTIONS, browse, run_playbook
+from conftest import BIN, COLLECTIONS, browse, cluster_layer, run_playbook
 
-CLUSTER = {
-    'all': {
-        'children': {
-            'kube_control_plane': {'hosts': {'node1': None, 'node3': None}},
-            'etcd': {'hosts': {'node1': None, 'node3': None}},
-            'kube_node': {'hosts': {'node4': None, 'node5': None}},
-            'outside': {'hosts': {'node2': None}},
-        },
-        'vars': {'kubeports_cni': 'flannel', 'kubeports_installer': 'none'},
-    },
-}
+CLUSTER = cluster_layer(['node1', 'node3'], ['node4', 'node5'], ['node2'])
 # The whole firewall state and configuration of a host (packet counters left out).
 STATE = ("nft list ruleset 2>/dev/null | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/'; "
          "iptables-save 2>/dev/null | grep -v '^#' | sed -E 's/\\[[0-9]+:[0-9]+\\]//'; "

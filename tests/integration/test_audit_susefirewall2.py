@@ -7,21 +7,11 @@ import json
 
 import pytest
 
-from conftest import run_playbook
+from conftest import cluster_layer, run_playbook
 from test_audit import findings, states
 from test_port_rules import module
 
-CLUSTER = {
-    'all': {
-        'children': {
-            'kube_control_plane': {'hosts': {'fwd1': None}},
-            'etcd': {'hosts': {'fwd1': None}},
-            'kube_node': {'hosts': {'ufw1': None, 'suse1': None}},
-            'outside': {'hosts': {'bare1': None}},
-        },
-        'vars': {'kubeports_cni': 'flannel', 'kubeports_installer': 'none'},
-    },
-}
+CLUSTER = cluster_layer(['fwd1'], ['ufw1', 'suse1'], ['bare1'])
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 SHIM = '/usr/local/sbin/SuSEfirewall2'
 

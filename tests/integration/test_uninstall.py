@@ -5,19 +5,9 @@ show what would go and change nothing; a second run changes nothing.
 
 import re
 
-from conftest import run_playbook
+from conftest import cluster_layer, run_playbook
 
-CLUSTER = {
-    'all': {
-        'children': {
-            'kube_control_plane': {'hosts': {'node1': None, 'node3': None}},
-            'etcd': {'hosts': {'node1': None, 'node3': None}},
-            'kube_node': {'hosts': {'node4': None, 'node5': None}},
-            'outside': {'hosts': {'node2': None}},
-        },
-        'vars': {'kubeports_cni': 'flannel', 'kubeports_installer': 'none'},
-    },
-}
+CLUSTER = cluster_layer(['node1', 'node3'], ['node4', 'node5'], ['node2'])
 ABSENT = ('-e', 'kubeports_state=absent')
 # What the firewall admits and keeps: its permanent and runtime configuration (firewalld's
 # runtime ipsets apart: emptied ones stay until firewalld loads its configuration).
