@@ -14,6 +14,7 @@ import yaml
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     DESTINATIONS, default_catalog_dir, load_catalog)
+from ansible_collections.kubeports.firewall.plugins.module_utils import references
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port
 from ansible_collections.kubeports.firewall.plugins.module_utils.installers import INSTALLERS
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
@@ -82,7 +83,7 @@ def port_matrix(components):
             out.append('| `%s` | %s | %s | %s | %s | %s | %s | %s |' % (
                 rule.id, rule.protocol, _port(rule), ', '.join(rule.to), ', '.join(rule.sources),
                 _cell(_when(rule.when)), _cell(rule.description),
-                '<br>'.join(_cell(ref) for ref in rule.references)))
+                '<br>'.join(references.markdown(ref) for ref in rule.references)))
         out.append('')
     out.append('## Where the documents disagree')
     out.append('')

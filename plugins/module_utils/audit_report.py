@@ -12,7 +12,7 @@ __metaclass__ = type
 
 from html import escape
 
-from ansible_collections.kubeports.firewall.plugins.module_utils import html_page
+from ansible_collections.kubeports.firewall.plugins.module_utils import html_page, references
 from ansible_collections.kubeports.firewall.plugins.module_utils.audit import CATEGORIES, SEVERITIES, summarize
 
 
@@ -82,7 +82,7 @@ def markdown(report):
             for entry in findings[category]:
                 lines.append('| %s | %s | %s | %s | %s | %s |' % (
                     category, entry['severity'], _port(entry), _sources(entry),
-                    entry['description'].replace('|', '/'), entry.get('reference') or ''))
+                    entry['description'].replace('|', '/'), references.markdown(entry['reference']) if entry.get('reference') else ''))
     return '\n'.join(lines) + '\n'
 
 
@@ -123,7 +123,7 @@ def html(report, title='Firewall audit'):
             for entry in findings[category]:
                 rows.append(([escape(host), category, entry['severity'], escape(_port(entry)),
                               escape(_sources(entry)), escape(entry['description']),
-                              escape(entry.get('reference') or '')],
+                              references.html(entry['reference']) if entry.get('reference') else ''],
                              {'class': 'row %s' % entry['severity'], 'data-host': host, 'data-category': category}))
     body += ['<h2>Findings</h2>', html_page.filters(CATEGORIES),
              html_page.table(['Host', 'Category', 'Severity', 'Port', 'Sources', 'What', 'Reference'], rows,

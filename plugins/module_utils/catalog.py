@@ -8,6 +8,8 @@ __metaclass__ = type
 
 import os
 
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
+
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
     PORT_PROTOCOLS, check_protocol, parse_port)
@@ -122,6 +124,17 @@ def build_rule(raw, component, where, default_reference=None):
                 references=tuple(references), note=str(raw.get('note') or '').strip())
 
 
+def check_reference_url(reference, where):
+    """A catalog reference is a public page: an absolute http(s) URL, percent-encoded."""
+    parts = urlsplit(reference)
+    if parts.scheme not in ('https', 'http') or not parts.netloc:
+        raise PlanError('%s: reference %r is not a URL; cite the public page (https://...#section) '
+                        'the port comes from' % (where, reference))
+    if any(char.isspace() or ord(char) > 126 for char in reference):
+        raise PlanError('%s: reference %r must be percent-encoded (no spaces or non-ASCII characters)'
+                        % (where, reference))
+
+
 class Component(object):
     __slots__ = ('name', 'description', 'applies_when', 'rules', 'path')
 
@@ -151,6 +164,8 @@ def load_component(path):
         rule = build_rule(raw, name, '%s rules[%d]' % (where, index))
         if not rule.id.startswith(name + '.'):
             raise PlanError('%s rules[%d]: id %r must start with %r' % (where, index, rule.id, name + '.'))
+        for reference in rule.references:
+            check_reference_url(reference, '%s rules[%d] (rule %s)' % (where, index, rule.id))
         rules.append(rule)
     return Component(name, str(data.get('description') or name),
                      validate_when(data.get('applies_when'), where + ' applies_when'), rules, path)

@@ -10,6 +10,7 @@ rules naming a ``source_set`` whose members the plan's ``sets`` hold.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.kubeports.firewall.plugins.module_utils import references
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 ANYONE = 'anyone'
@@ -91,7 +92,7 @@ def _rule_table(out, plan, shared, document):
         out.append('| %s | %s | %s | %s | %s | %s |' % (
             rule['protocol'], rule['port'] or '-', _allowed(plan, rule, shared, document),
             rule['source_set'] or '-', _cell(rule['description']),
-            '<br>'.join(_cell(ref) for ref in rule['references'])))
+            '<br>'.join(references.markdown(ref) for ref in rule['references'])))
     if plan.get('skipped'):
         out.append('')
         out.append('Not opened (no peers in the source set):')

@@ -1,4 +1,6 @@
+import fnmatch
 import os
+import re
 
 import pytest
 
@@ -6,9 +8,10 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import 
     build_rule, default_catalog_dir, load_catalog)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 
-SEEDS = ('dce5-kubean-port-requirements.zh.md', 'kubernetes-ports-and-protocols.zh.md',
-         'offline-installer-ports.zh.md', 'rancher-port-requirements.en.txt',
-         'rancher-port-requirements.zh.md')
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
+
+SOURCES_PAGE = 'https://github.com/kubeports/kubeports.firewall/blob/main/docs/sources.md'
+SOURCES_MD = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'docs', 'sources.md')
 
 
 def test_catalog_loads_one_component_per_file(catalog):
@@ -18,13 +21,55 @@ def test_catalog_loads_one_component_per_file(catalog):
         assert os.path.basename(component.path) == component.name + '.yml'
 
 
-def test_every_rule_cites_a_seed_or_an_upstream_document(catalog):
+def test_every_reference_is_a_public_url_with_its_section(catalog):
     for component in catalog:
         for rule in component.rules:
             assert rule.references, rule.id
             for reference in rule.references:
-                assert reference.startswith('https://') or reference.split('#')[0] in SEEDS, \
-                    (rule.id, reference)
+                parts = urlsplit(reference)
+                assert parts.scheme == 'https' and parts.netloc, (rule.id, reference)
+                assert reference.isascii() and ' ' not in reference, (rule.id, reference)
+
+
+def _sources_sections():
+    """docs/sources.md: GitHub's anchor of each "###" heading -> the rule ids in its section."""
+    with open(SOURCES_MD, encoding='utf-8') as handle:
+        text = handle.read()
+    sections = {}
+    for section in re.split(r'^### ', text, flags=re.M)[1:]:
+        title = section.splitlines()[0]
+        anchor = re.sub(r'[^\w\- ]', '', title.strip().lower()).replace(' ', '-')
+        sections[anchor] = re.findall(r'`([a-z0-9-]+\.[a-z0-9.*-]+)`', section)
+    return sections
+
+
+def test_references_to_the_sources_page_name_a_section_that_lists_the_rule(catalog):
+    sections = _sources_sections()
+    cited = set()
+    for component in catalog:
+        for rule in component.rules:
+            for reference in rule.references:
+                if reference.startswith(SOURCES_PAGE + '#'):
+                    anchor = reference.split('#', 1)[1]
+                    assert anchor in sections, (rule.id, anchor)
+                    assert any(fnmatch.fnmatch(rule.id, pattern) for pattern in sections[anchor]), (rule.id, anchor)
+                    cited.add(anchor)
+    assert cited == set(sections)
+
+
+@pytest.mark.parametrize('reference, message', [
+    ('dce5-kubean-port-requirements.zh.md#Calico', 'is not a URL'),
+    ('docs.example.com/ports', 'is not a URL'),
+    ('https://example.com/ports#端口', 'must be percent-encoded'),
+    ('https://example.com/a page', 'must be percent-encoded'),
+])
+def test_catalog_files_reject_references_that_are_no_public_url(tmp_path, reference, message):
+    (tmp_path / 'x.yml').write_text(
+        'component: x\nrules:\n  - {id: x.a, protocol: tcp, port: 1, to: [all], from: [any], reference: "%s"}\n'
+        % reference, encoding='utf-8')
+    with pytest.raises(PlanError) as exc:
+        load_catalog([str(tmp_path)])
+    assert message in str(exc.value) and 'x.a' in str(exc.value) and 'x.yml' in str(exc.value)
 
 
 def test_health_and_overlay_ports_are_never_open_to_anyone(catalog):
@@ -76,7 +121,7 @@ def test_build_rule_protocol_only():
 @pytest.mark.parametrize('text, message', [
     ('component: x\nrules: []\n', '"rules" must be a non-empty list'),
     ('- just a list\n', 'expected a mapping with "component"'),
-    ('component: x\nrules:\n  - {id: y.a, protocol: tcp, port: 1, to: [all], from: [any], reference: r}\n',
+    ('component: x\nrules:\n  - {id: y.a, protocol: tcp, port: 1, to: [all], from: [any], reference: "https://example.com/r"}\n',
      "id 'y.a' must start with 'x.'"),
     ('component: x\nextra: 1\nrules: []\n', 'unknown field(s) extra'),
     ('component: x\nrules: [\n', 'cannot be read'),
@@ -89,7 +134,7 @@ def test_load_catalog_rejects_bad_files(tmp_path, text, message):
 
 
 def test_load_catalog_rejects_duplicate_ids(tmp_path):
-    rule = '  - {id: %s, protocol: tcp, port: 1, to: [all], from: [any], reference: r}\n'
+    rule = '  - {id: %s, protocol: tcp, port: 1, to: [all], from: [any], reference: "https://example.com/r"}\n'
     (tmp_path / 'a.yml').write_text('component: a\nrules:\n' + rule % 'a.one')
     (tmp_path / 'b.yml').write_text('component: a\nrules:\n' + rule % 'a.one')
     with pytest.raises(PlanError, match="component 'a' is already defined"):
@@ -99,7 +144,7 @@ def test_load_catalog_rejects_duplicate_ids(tmp_path):
 def test_extra_catalog_dir_adds_a_component(tmp_path, catalog):
     (tmp_path / 'antrea.yml').write_text(
         'component: antrea\napplies_when: {cni: none}\nrules:\n'
-        '  - {id: antrea.geneve, protocol: udp, port: 6081, to: [node], from: [cluster], reference: r}\n')
+        '  - {id: antrea.geneve, protocol: udp, port: 6081, to: [node], from: [cluster], reference: "https://example.com/r"}\n')
     components = load_catalog([default_catalog_dir(), str(tmp_path)])
     assert len(components) == len(catalog) + 1
 

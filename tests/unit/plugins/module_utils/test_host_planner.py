@@ -28,8 +28,9 @@ def test_duplicates_merge_sources_and_keep_references(plan):
     assert ssh['ids'] == ['dce5.ssh', 'ssh.ansible']
     assert ssh['sources'] == ['198.51.100.7/32', '203.0.113.0/24']
     assert ssh['source_sets'] == ['admins', 'dce5_global_cluster']
-    assert 'dce5-kubean-port-requirements.zh.md#工作集群其他需要开放的端口' in ssh['references']
-    assert 'rancher-port-requirements.zh.md#RKE 上 Rancher Server 节点的端口' in ssh['references']
+    assert 'https://docs.daocloud.io/install/commercial/port-requirements.html#_4' in ssh['references']
+    assert ('https://docs.rancher.cn/docs/rancher2/installation/requirements/ports/_index'
+            '#rke-%E4%B8%8A-rancher-server-%E8%8A%82%E7%82%B9%E7%9A%84%E7%AB%AF%E5%8F%A3') in ssh['references']
     api = ports['6443/tcp']
     assert sorted(api['ids']) == ['dce5.worker-api', 'kubernetes.apiserver']
     assert api['source_set'] is None  # api_clients defaults to anyone

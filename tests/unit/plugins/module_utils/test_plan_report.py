@@ -6,7 +6,7 @@ PLAN = {
     'host': 'cp1', 'roles': ['controlplane', 'etcd'],
     'rules': [
         {'protocol': 'tcp', 'port': '6443', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None,
-         'description': 'Kubernetes API server', 'references': ['kubernetes-ports-and-protocols.zh.md#control-plane']},
+         'description': 'Kubernetes API server', 'references': ['https://kubernetes.io/zh-cn/docs/reference/networking/ports-and-protocols/#control-plane']},
         {'protocol': 'ipip', 'port': '', 'sources': ['192.0.2.0/31'], 'source_set': 'cluster',
          'description': 'IP-in-IP | encapsulation', 'references': ['a', 'b']},
     ],
