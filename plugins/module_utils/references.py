@@ -21,13 +21,23 @@ def is_url(reference):
 
 
 def label(reference):
-    """``docs.rancher.cn § 常用的端口`` for a URL with a section; the site and path without one."""
+    """``docs.rancher.cn § 常用的端口`` for a URL with a section; the site and path without one.
+
+    A file on GitHub is named by its repository and file name.
+    """
     reference = str(reference)
     if not is_url(reference):
         return reference
     parts = urlsplit(reference)
+    site = parts.netloc
+    segments = [segment for segment in parts.path.split('/') if segment]
+    if site == 'github.com' and len(segments) > 2:
+        # A file in a repository: the repository and the file name say more than the host.
+        site = '%s/%s' % (segments[1], segments[-1])
     if parts.fragment:
-        return '%s § %s' % (parts.netloc, unquote(parts.fragment))
+        return '%s § %s' % (site, unquote(parts.fragment))
+    if site != parts.netloc:
+        return site
     return parts.netloc + parts.path.rstrip('/')
 
 

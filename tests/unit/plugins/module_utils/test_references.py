@@ -11,6 +11,8 @@ RANCHER = 'https://docs.rancher.cn/docs/rancher2/installation/requirements/ports
     ('https://kubernetes.io/zh-cn/docs/reference/networking/ports-and-protocols/#control-plane',
      'kubernetes.io § control-plane'),
     ('https://docs.k3s.io/installation/requirements/', 'docs.k3s.io/installation/requirements'),
+    ('https://github.com/flannel-io/flannel/blob/master/Documentation/backends.md#vxlan', 'flannel/backends.md § vxlan'),
+    ('https://github.com/kubernetes-sigs/metrics-server', 'github.com/kubernetes-sigs/metrics-server'),
     ('kubeports_extra_rules', 'kubeports_extra_rules'),
     ('our wiki, page 3', 'our wiki, page 3'),
 ])
