@@ -79,6 +79,8 @@ def test_many_ports_in_commented_multiport_rules(lab, ufw_host):
               rule('udp', '39547', peers(lab), 'testpeers')]
     status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw'})
     assert status == 'CHANGED', result
+    # The whole change ran in one process of ufw's Python frontend, not one ufw command each.
+    assert not any('one process each' in message for message in result.get('messages') or []), result
     mine = ours(lab)
     assert set(item[-1] for item in mine) == {'kubeports:testpeers', 'kubeports:any'}
     tcp_groups = [item for item in mine if item[3] == 'tcp' and item[-1] == 'kubeports:testpeers']

@@ -10,7 +10,10 @@ Every ufw delete reloads ufw's user chains, so the change keeps every rule that 
 right (a new port gets a new rule instead of rewriting a group), adds before it deletes
 (no gap for traffic that stays allowed), deletes with the rule's comment (ufw then only
 matches the collection's own rule) and uses one "any" command for an IPv4 and IPv6 pair.
-ufw commands run one at a time; the module's host lock keeps other runs out.
+ufw commands run one at a time, all of a change in one process of ufw's own Python frontend
+(as the ufw command runs each: its lock, a frontend that reads the rules files, parse and
+do_action) when the ufw command is a Python script, else as ufw commands; the module's host
+lock keeps other runs out.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,6 +22,7 @@ __metaclass__ = type
 import binascii
 import collections
 import ipaddress
+import json
 import shutil
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
@@ -33,6 +37,37 @@ DEFAULTS = '/etc/default/ufw'
 MULTIPORT_LIMIT = 15
 ANY = {'ipv4': '0.0.0.0/0', 'ipv6': '::/0'}
 FAMILIES = ('ipv4', 'ipv6')
+# Runs ufw commands (JSON argv lists on stdin) one after the other in one process of ufw's
+# Python frontend, as the ufw script runs one; says "ready" once ufw's modules are imported,
+# then one JSON line: how many were done, and the failing command and ufw's error if any.
+BATCH_PROGRAM = r'''
+import gettext, json, sys
+sys.argv = sys.argv[1:2]  # the ufw script's path: ufw checks its own file's permissions
+import ufw.common, ufw.frontend
+from ufw.util import create_lock, release_lock
+gettext.install(ufw.common.programName)
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+done, failure = 0, None
+lock = create_lock(lockfile="/run/ufw.lock", dryrun=False)
+try:
+    for argv in json.load(sys.stdin):
+        try:
+            pr = ufw.frontend.parse_command(argv)
+            ui = ufw.frontend.UFWFrontend(pr.dryrun)
+            if "rule" in pr.data:
+                ui.do_action(pr.action, pr.data["rule"], pr.data["iptype"], pr.force)
+            else:
+                ui.do_action(pr.action, "", "", pr.force)
+        except (ufw.common.UFWError, ValueError) as exc:
+            failure = {"argv": argv, "error": str(getattr(exc, "value", exc)) or "invalid ufw command"}
+            break
+        done += 1
+finally:
+    release_lock(lock)
+sys.stdout.write("\n" + json.dumps({"done": done, "failure": failure}) + "\n")
+sys.exit(1 if failure else 0)
+'''
 # Protocols without ports that ufw's CLI takes with "proto" (of those the collection uses).
 UFW_PROTOCOLS = ('esp', 'gre')
 # Protocols ufw's CLI cannot express; they are accepted when ufw's before rules accept them.
@@ -549,6 +584,49 @@ class UfwBackend(Backend):
         return found
 
     def apply(self, change):
-        # One ufw process at a time, in order: adds first, then deletes (each reloads ufw).
+        # In order: adds first, then deletes (each reloads ufw's user chains).
+        if not change.operations:
+            return
+        script = shutil.which('ufw')
+        interpreter = ufw_interpreter(script)
+        if interpreter:
+            rc, out, err = self.run_command([interpreter, '-c', BATCH_PROGRAM, script], check=False,
+                                            data=json.dumps(change.operations))
+            lines = [line for line in out.splitlines() if line.strip()]
+            if lines[:1] == ['ready']:
+                result = _batch_result(lines[-1])
+                if rc == 0 and result and not result['failure'] and result['done'] == len(change.operations):
+                    return
+                if result and result['failure']:
+                    failure = result['failure']
+                    raise BackendError('%s failed: %s' % (' '.join(failure['argv']), failure['error']))
+                raise BackendError('ufw stopped after %s of %d commands (rc=%d): %s'
+                                   % (result['done'] if result else 'an unknown number', len(change.operations),
+                                      rc, (err or out).strip()[-2000:]))
+            reason = ((err or out).strip().splitlines() or ['no output'])[-1]
+            self.note('ufw commands ran one process each: ufw\'s Python frontend could not be loaded (%s)' % reason)
         for argv in change.operations:
             self.run_command(argv)
+
+
+def ufw_interpreter(path):
+    """The Python interpreter of the ufw script (its "#!" line), or None when it is no Python script."""
+    try:
+        with open(path, 'rb') as handle:
+            first = handle.readline(256).decode('utf-8', 'replace')
+    except (IOError, OSError, TypeError):
+        return None
+    words = first[2:].split() if first.startswith('#!') else []
+    if words and words[0].endswith('/env') and len(words) > 1:
+        words = [shutil.which(words[1]) or '']
+    if words and 'python' in words[0].rsplit('/', 1)[-1] and shutil.which(words[0]):
+        return words[0]
+    return None
+
+
+def _batch_result(line):
+    try:
+        result = json.loads(line)
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) and 'done' in result else None

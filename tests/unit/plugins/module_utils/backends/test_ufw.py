@@ -1,12 +1,15 @@
 """ufw backend: the user rules parser (real ufw 0.36 file lines), before rules, multiport
 groups, planning (ownership, coverage, prune, minimal commands) and the ufw commands."""
 
+import json
+
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends import ufw as ufw_backend
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.ufw import (
-    Rule, UfwBackend, UserRule, before_accepts, commands, desired_needs, parse_defaults, parse_user_rules,
-    diff_rules, port_groups)
+    BATCH_PROGRAM, Rule, UfwBackend, UserRule, before_accepts, commands, desired_needs, parse_defaults,
+    parse_user_rules, diff_rules, port_groups, ufw_interpreter)
 
 # Written by ufw 0.36.2 (see the commands in the comments), header and footer trimmed.
 USER_RULES = """*filter
@@ -386,7 +389,8 @@ def test_rule_commands(rule, delete, both, argv):
     assert rule.argv(delete=delete, both_families=both) == argv
 
 
-def test_backend_plan_and_apply_run_ufw_once_per_command():
+def test_backend_plan_and_apply_run_ufw_once_per_command(monkeypatch):
+    monkeypatch.setattr(ufw_backend, 'ufw_interpreter', lambda path: None)
     calls = []
 
     def run_command(argv, check=True):
@@ -407,3 +411,74 @@ def test_backend_plan_and_apply_run_ufw_once_per_command():
     backend.apply(change)
     assert calls == [['ufw', '--force', 'delete', 'allow', 'proto', 'tcp', 'from', '192.0.2.11/32', 'to', 'any',
                       'port', '2379,2380', 'comment', 'kubeports:etcd']]
+
+
+DELETE_ETCD = ['ufw', '--force', 'delete', 'allow', 'proto', 'tcp', 'from', '192.0.2.11/32', 'to', 'any',
+               'port', '2379,2380', 'comment', 'kubeports:etcd']
+ADD_API = ['ufw', 'allow', 'proto', 'tcp', 'from', '0.0.0.0/0', 'to', '0.0.0.0/0', 'port', '6443', 'comment',
+           'kubeports:any']
+
+
+def _change_of_two():
+    backend = UfwBackend(None, {})
+    current = {'rules': parse_user_rules(USER_RULES), 'families': ('ipv4',), 'before': DEFAULT_BEFORE}
+    change = backend.compare(desired(('tcp', '22', ['0.0.0.0/0', '::/0'], None),
+                                     ('tcp', '6443', ['0.0.0.0/0', '::/0'], None)), current, True)
+    assert change.operations == [ADD_API, DELETE_ETCD]
+    return change
+
+
+@pytest.mark.parametrize('out, rc, err, calls_after, raised', [
+    # ufw's frontend ran both commands in one process.
+    ('ready\n\n{"done": 2, "failure": null}\n', 0, '', 1, None),
+    # ufw refused the second one: nothing runs after it, the error names it.
+    ('ready\nRule added\n{"done": 1, "failure": {"argv": %s, "error": "Could not delete"}}\n'
+     % json.dumps(DELETE_ETCD), 1, '', 1, 'ufw --force delete allow proto tcp from 192.0.2.11/32'),
+    # The frontend died after it started: no second try, the count is unknown.
+    ('ready\n', 1, 'Traceback ...\nKeyError: x', 1, 'ufw stopped after an unknown number of 2 commands'),
+    # ufw's modules could not be imported: one ufw command each, said in messages.
+    ('', 1, 'ModuleNotFoundError: No module named ufw', 3, None),
+])
+def test_apply_runs_a_change_in_one_process_of_ufw_frontend(monkeypatch, out, rc, err, calls_after, raised):
+    monkeypatch.setattr(ufw_backend, 'ufw_interpreter', lambda path: '/usr/bin/python3')
+    monkeypatch.setattr(ufw_backend.shutil, 'which', lambda name: '/usr/sbin/' + name)
+    calls = []
+
+    def run_command(argv, check=True, data=None):
+        calls.append((argv, data))
+        if argv[0] == '/usr/bin/python3':
+            return rc, out, err
+        return 0, 'Rule added\n', ''
+
+    change = _change_of_two()
+    backend = UfwBackend(run_command, {})
+    if raised:
+        with pytest.raises(BackendError, match=raised.replace('.', '\\.')):
+            backend.apply(change)
+    else:
+        backend.apply(change)
+    assert len(calls) == calls_after
+    assert calls[0] == (['/usr/bin/python3', '-c', BATCH_PROGRAM, '/usr/sbin/ufw'], json.dumps([ADD_API, DELETE_ETCD]))
+    assert [argv for argv, _data in calls[1:]] == ([ADD_API, DELETE_ETCD] if calls_after == 3 else [])
+    assert bool(backend.messages) == (calls_after == 3)
+
+
+def test_the_batch_program_compiles():
+    compile(BATCH_PROGRAM, 'ufw batch', 'exec')
+
+
+@pytest.mark.parametrize('first_line, expected', [
+    ('#!/usr/bin/python3\n', 'python'),
+    ('#!/usr/bin/env python3\n', 'python'),
+    ('#! /usr/bin/python3 -Es\n', 'python'),
+    ('#!/bin/sh\n', None),
+    ('ELF', None),
+    (None, None),
+])
+def test_ufw_interpreter_is_the_scripts_python(tmp_path, monkeypatch, first_line, expected):
+    monkeypatch.setattr(ufw_backend.shutil, 'which', lambda name: '/usr/bin/' + name.rsplit('/', 1)[-1])
+    script = tmp_path / 'ufw'
+    if first_line is not None:
+        script.write_text(first_line + 'import ufw.frontend\n')
+    found = ufw_interpreter(str(script))
+    assert (found and 'python' in found) if expected else found is None
