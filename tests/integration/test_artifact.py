@@ -1,5 +1,6 @@
 """The built artifact as a new user gets it, on a clean controller: a venv with only
-ansible-core and the collection's declared requirements, the artifact installed with the
+ansible-core (the pinned release, and the oldest one meta/runtime.yml supports) and the
+collection's declared requirements, the artifact installed with the
 documented ``requirements.yml`` into an empty collections path. It carries its licence and
 none of the development files; ansible-doc renders every plugin and role; the documented
 commands run as written, by FQCN, against the lab: plan, audit, open_ports in check mode,
@@ -24,9 +25,11 @@ DEVELOPMENT_FILES = ('ansible.cfg', '.ansible-lint', 'tools/', 'docs/generate.py
 INSTALLED = ('ansible_collections', 'kubeports', 'firewall')
 
 
-def _pinned_ansible_core():
+def _ansible_core(which):
+    """requirements-dev.txt's ansible-core pin, or the oldest supported one (its "# oldest:" line)."""
+    prefix = 'ansible-core==' if which == 'pinned' else '# oldest: ansible-core=='
     with open(str(ROOT / 'requirements-dev.txt')) as handle:
-        return next(line.strip() for line in handle if line.startswith('ansible-core=='))
+        return next(line.strip() for line in handle if line.startswith(prefix)).replace('# oldest: ', '')
 
 
 def _run(argv, env, cwd, timeout=900):
@@ -34,8 +37,8 @@ def _run(argv, env, cwd, timeout=900):
                           timeout=timeout, check=False)
 
 
-@pytest.fixture(scope='module')
-def fresh(lab, tmp_path_factory):
+@pytest.fixture(scope='module', params=['pinned', 'oldest'])
+def fresh(request, lab, tmp_path_factory):
     """(work directory, environment, tarball): a clean controller with the artifact installed."""
     tarballs = sorted(DIST.glob('kubeports-firewall-*.tar.gz'))
     assert tarballs, 'no built artifact in %s (make install builds it)' % DIST
@@ -53,7 +56,7 @@ def fresh(lab, tmp_path_factory):
                ANSIBLE_COLLECTIONS_PATH=str(work / 'collections'), ANSIBLE_HOST_KEY_CHECKING='False',
                ANSIBLE_NOCOLOR='1')
     pip = controller / 'bin' / 'pip'
-    core = _run([pip, 'install', '-q', _pinned_ansible_core()], env, work)
+    core = _run([pip, 'install', '-q', _ansible_core(request.param)], env, work)
     assert core.returncode == 0, core.stdout[-2000:] + core.stderr[-2000:]
     # As getting_started documents it: a requirements.yml naming the tarball.
     (work / 'requirements.yml').write_text(

@@ -11,9 +11,9 @@ right (a new port gets a new rule instead of rewriting a group), adds before it 
 (no gap for traffic that stays allowed), deletes with the rule's comment (ufw then only
 matches the collection's own rule) and uses one "any" command for an IPv4 and IPv6 pair.
 ufw commands run one at a time, all of a change in one process of ufw's own Python frontend
-(as the ufw command runs each: its lock, a frontend that reads the rules files, parse and
-do_action) when the ufw command is a Python script, else as ufw commands; the module's host
-lock keeps other runs out.
+(ufw's lock, one frontend, each command parsed and done as the ufw command does it) when the
+ufw command is a Python script, else as ufw commands; the module's host lock keeps other runs
+out.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,8 +38,10 @@ MULTIPORT_LIMIT = 15
 ANY = {'ipv4': '0.0.0.0/0', 'ipv6': '::/0'}
 FAMILIES = ('ipv4', 'ipv6')
 # Runs ufw commands (JSON argv lists on stdin) one after the other in one process of ufw's
-# Python frontend, as the ufw script runs one; says "ready" once ufw's modules are imported,
-# then one JSON line: how many were done, and the failing command and ufw's error if any.
+# Python frontend, each parsed and done as the ufw script does it, through one frontend (as
+# ufw applies several rules itself, e.g. for both families); says "ready" once ufw's modules
+# are imported, then one JSON line: how many were done, and the failing command and ufw's
+# error if any.
 BATCH_PROGRAM = r'''
 import gettext, json, sys
 sys.argv = sys.argv[1:2]  # the ufw script's path: ufw checks its own file's permissions
@@ -51,10 +53,10 @@ sys.stdout.flush()
 done, failure = 0, None
 lock = create_lock(lockfile="/run/ufw.lock", dryrun=False)
 try:
+    ui = ufw.frontend.UFWFrontend(False)
     for argv in json.load(sys.stdin):
         try:
             pr = ufw.frontend.parse_command(argv)
-            ui = ufw.frontend.UFWFrontend(pr.dryrun)
             if "rule" in pr.data:
                 ui.do_action(pr.action, pr.data["rule"], pr.data["iptype"], pr.force)
             else:
