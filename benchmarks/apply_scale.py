@@ -282,7 +282,8 @@ def report(ufw, peers, fleets):
         'A worker\'s rules (10250/tcp, 4789/udp, 9100/tcp from the cluster, 6443/tcp from anyone) with scattered '
         'peer addresses. firewalld: rich rules (one per port, each naming an ipset) and firewalld\'s resident '
         'memory; ufw: its rules (one per source and port group, as ufw has no sets) and the size of its iptables '
-        'rules. ufw stops at %d peers: every ufw rule is one `ufw` command.' % UFW_PEERS[-1], '',
+        'rules. ufw stops at %d peers: ufw has no sets, each rule is one rule of ufw\'s chains, added one '
+        'at a time by ufw\'s frontend.' % UFW_PEERS[-1], '',
         '| Backend | Peers | Firewall rules | First apply (s) | No-op (s) | Memory (kB) |',
         '|---|---:|---:|---:|---:|---:|',
     ]
