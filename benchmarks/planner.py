@@ -23,6 +23,8 @@ import fleet  # noqa: E402  (the benchmarks' inventory generator)
 
 LAYOUTS = ('sequential', 'scattered')
 REPEAT = 3
+MIN_SECONDS = 3.0
+MAX_REPEAT = 200
 
 
 def measure_one(size, layout):
@@ -37,9 +39,12 @@ def measure_one(size, layout):
     started = time.perf_counter()
     components = load_catalog([default_catalog_dir()])
     catalog = time.perf_counter() - started
-    # Best of three: a 100-host plan takes milliseconds, where one scheduler hiccup shows.
+    # Best of several: a 100-host plan takes milliseconds, where one scheduler hiccup shows, so
+    # small sizes repeat until they have run about as long as one large plan (bounded).
     profiles = planning = None
-    for _attempt in range(REPEAT):
+    spent, attempts = 0.0, 0
+    while attempts < REPEAT or (spent < MIN_SECONDS and attempts < MAX_REPEAT):
+        attempts += 1
         started = time.perf_counter()
         planner = InventoryPlanner(groups, hostvars, components=components)
         planner.profiles()
@@ -48,6 +53,7 @@ def measure_one(size, layout):
         ended = time.perf_counter()
         profiles = min(profiles or middle - started, middle - started)
         planning = min(planning or ended - middle, ended - middle)
+        spent += ended - started
     total = profiles + planning
     started = time.perf_counter()
     text = json.dumps(document)
@@ -109,7 +115,8 @@ def report(rows):
         'Inventories: 3 control plane and etcd hosts, the rest workers, kubespray-shaped variables',
         '(Calico, MetalLB, kube-vip, node-exporter, ingress, admin and API client CIDRs).',
         '*Sequential*: consecutive addresses, which merge into a few CIDRs. *Scattered*: random /32s',
-        'in 10.0.0.0/8, as real fleets have. Each row is a fresh process; times are the best of %d.' % REPEAT, '',
+        'in 10.0.0.0/8, as real fleets have. Each row is a fresh process; times are the best of at least %d '
+        'runs, repeated until the runs took %.0f s (at most %d runs).' % (REPEAT, MIN_SECONDS, MAX_REPEAT), '',
         '*Catalog* reads the catalog, once per run whatever the size; *profiles* indexes the inventory,',
         'resolves and checks every host\'s profile; *planning* plans every host and lists each peer set',
         'and each distinct rule list once. *Per host* is profiles and planning divided by the hosts. *Entries*',
