@@ -8,9 +8,8 @@ __metaclass__ = type
 
 import os
 
-from ansible.module_utils.six.moves.urllib.parse import urlsplit
-
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.references import is_url
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
     PORT_PROTOCOLS, check_protocol, parse_port)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
@@ -126,8 +125,7 @@ def build_rule(raw, component, where, default_reference=None):
 
 def check_reference_url(reference, where):
     """A catalog reference is a public page: an absolute http(s) URL, percent-encoded."""
-    parts = urlsplit(reference)
-    if parts.scheme not in ('https', 'http') or not parts.netloc:
+    if not is_url(reference):
         raise PlanError('%s: reference %r is not a URL; cite the public page (https://...#section) '
                         'the port comes from' % (where, reference))
     if any(char.isspace() or ord(char) > 126 for char in reference):
