@@ -21,11 +21,12 @@ description:
     C(kubeports) comment.
   - Only what the collection created is ever removed (O(prune)); rules opened by hand stay,
     even for the same port.
-  - No change ever reloads firewalld or ufw (a firewalld reload deletes kube-proxy's and the
-    CNI's chains). firewalld cannot create an ipset at runtime, so a new peer set is created in
-    the permanent configuration, and opened in the runtime with one rich rule per source until
-    firewalld next loads its permanent configuration; an ipset no longer wanted is deleted from
-    the permanent configuration and emptied in the runtime.
+  - ufw is never reloaded. firewalld cannot create an ipset at runtime, so a new peer set is
+    created in the permanent configuration and brought into the runtime by one reload, only
+    when that is safe (O(firewalld_reload)). Otherwise it is opened in the runtime with one
+    rich rule per source until firewalld next loads its permanent configuration, and
+    C(messages) says why. An ipset no longer wanted is deleted from the permanent
+    configuration and emptied in the runtime.
   - What the collection is about to create is recorded in O(state_dir) before the firewall is
     touched, so a run killed at any point leaves nothing that O(prune) cannot find. O(state_dir)
     is checked before anything changes.
@@ -84,6 +85,22 @@ options:
       - While a change awaits confirmation, another run on the host is refused.
     type: int
     default: 0
+  firewalld_reload:
+    description:
+      - Whether a change that creates a firewalld ipset may reload firewalld once, so that the
+        runtime uses the ipset (one rich rule per peer set and port, however many peers).
+      - V(auto) reloads only when the reload provably loses nothing, checked right before it
+        as well. firewalld uses its nftables backend; it is not in panic mode; C(iptables-save),
+        C(ip6tables-save) and C(ebtables-save) show no chain or rule (a reload flushes those
+        tables on either backend, kube-proxy's and the CNI's chains included); and every zone,
+        policy, ipset, the default zone, lockdown and direct rules are the same in the runtime
+        as in the permanent configuration, apart from the collection's own pending rules and
+        the interfaces the reload binds again. Otherwise, and with V(never), the runtime gets
+        one rich rule per source, and C(messages) names what prevented the reload.
+      - A rollback (O(confirm_timeout)) never reloads.
+    type: str
+    choices: [auto, never]
+    default: auto
   lockout_guard:
     description:
       - Before any change, refuse a change under which a new SSH connection from the client
@@ -270,6 +287,7 @@ def main():
             public_ports=dict(type='list', elements='str', default=[]),
             confirm_timeout=dict(type='int', default=0),
             lockout_guard=dict(type='bool', default=True),
+            firewalld_reload=dict(type='str', choices=['auto', 'never'], default='auto'),
         ),
         required_if=[('state', 'present', ['rules'])],
         supports_check_mode=True,

@@ -75,8 +75,8 @@ def test_host_that_loses_a_role_loses_its_ports(lab, converged):
 
 
 def covered(lab, host, ipset, address):
-    # The permanent configuration: new ipsets reach firewalld's runtime only when it next loads
-    # it (the collection never reloads); until then the runtime has one rule per source.
+    # The permanent configuration: without a reload (firewalld_reload), a new ipset reaches the
+    # runtime only when firewalld next loads it; until then the runtime has one rule per source.
     entries = lab.exec(host, ['firewall-cmd', '--permanent', '--ipset=' + ipset, '--get-entries']).stdout.split()
     assert entries, 'ipset %s is empty or missing on %s' % (ipset, host)
     return any(ipaddress.ip_address(address) in ipaddress.ip_network(entry) for entry in entries)

@@ -77,6 +77,7 @@ PLAYBOOK = """
         state_dir: "{{ module_args.state_dir | default(omit) }}"
         public_ports: "{{ module_args.public_ports | default(omit) }}"
         confirm_timeout: "{{ module_args.confirm_timeout | default(omit) }}"
+        firewalld_reload: "{{ module_args.firewalld_reload | default(omit) }}"
       register: result
       ignore_errors: true
     - name: Keep the result for the test

@@ -4,6 +4,12 @@
 """firewalld through its Python bindings: zone ports and protocols for rules open to
 everyone, one ipset per peer set with rich rules for restricted rules, trusted-zone
 sources for trusted networks. Runtime and permanent configuration are changed together.
+
+firewalld creates ipsets only in its permanent configuration; a reload brings them into the
+runtime. A reload flushes every iptables, ip6tables and ebtables table (on the nftables
+backend too) and drops whatever the runtime holds that the permanent configuration does not.
+So a change reloads only when that loses nothing (reload_blockers); otherwise the runtime
+gets one rich rule per source until firewalld next loads its configuration.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -112,12 +118,9 @@ def source_rich_rule(family, cidr, protocol, port):
 
 
 def runtime_view(wanted, desired, runtime):
-    """The runtime items for ``wanted`` when some of its ipsets are not in the runtime yet.
-
-    firewalld creates ipsets only in the permanent configuration and brings them to the
-    runtime with a reload, which deletes every other chain on the host (kube-proxy's and the
-    CNI's). So no reload: until the runtime has the ipset (after a reload or a reboot of
-    someone else's), its rules are opened in the runtime with one rich rule per source.
+    """The runtime items for ``wanted`` when some of its ipsets are not in the runtime yet and
+    firewalld is not reloaded: until the runtime has the ipset (after a reload or a restart),
+    its rules are opened in the runtime with one rich rule per source.
     """
     missing = set(name for name in wanted['ipsets'] if name not in runtime['ipsets'])
     if not missing:
@@ -144,9 +147,9 @@ def diff_views(wanted, current, owned, prune):
 
     ``wanted`` is one view for both, or {view name: view}. ``current`` maps view name to a
     view; ``owned`` lists ports, protocols, trusted sources and runtime per-source rich rules
-    the collection added earlier. Never reloads: ipsets are created and deleted in the
-    permanent configuration only, and emptied (not deleted) in the runtime. Pure: used by
-    compare() and the unit tests.
+    the collection added earlier. ipsets are created and deleted in the permanent
+    configuration only, and emptied (not deleted) in the runtime. Pure: used by compare() and
+    the unit tests.
     """
     operations, added, removed = [], {}, {}
     by_view = wanted if 'permanent' in wanted else dict((name, wanted) for name in VIEWS)
@@ -372,27 +375,158 @@ class FirewalldBackend(Backend):
         if not self.offline:
             runtime = runtime_view(wanted, desired, current['runtime'])
             if runtime is not wanted:
+                pending = ', '.join(sorted(set(wanted['ipsets']) - set(runtime['ipsets'])))
+                if self.options.get('firewalld_reload') == 'auto':
+                    blockers = self.reload_blockers(owned)
+                else:
+                    blockers = ['firewalld_reload is %s' % (self.options.get('firewalld_reload') or 'never')]
+                if not blockers:
+                    return self._reloading_change(wanted, current, owned, prune, pending)
                 runtime['rich'] = set(self._normalize_rich(rule) for rule in runtime['rich'])
                 runtime['source_rich'] = set(self._normalize_rich(rule) for rule in runtime['source_rich'])
-                pending = ', '.join(sorted(set(wanted['ipsets']) - set(runtime['ipsets'])))
                 self.note('new peer sets are opened per source in the runtime until firewalld next loads its '
-                          'permanent configuration (no reload: it would delete the chains of kube-proxy and the '
-                          'CNI): %s' % pending)
+                          'permanent configuration: %s. No reload, because %s%s'
+                          % (pending, '; '.join(blockers[:3]),
+                             ' (and %d more differences)' % (len(blockers) - 3) if len(blockers) > 3 else ''))
             wanted = {'permanent': wanted, 'runtime': runtime}
         operations, added, removed = diff_views(wanted, current, owned, prune)
         return Change(added=added, removed=removed, operations=operations)
+
+    def _reloading_change(self, wanted, current, owned, prune, pending):
+        """The change that writes the permanent configuration and reloads once: the runtime
+        then holds exactly the permanent configuration, the new ipsets included."""
+        operations, added, removed = diff_views(wanted, current, owned, prune)
+        operations = [operation for operation in operations if operation[0] == 'permanent']
+        operations.append(('runtime', 'reload', None, None))
+        added.append('firewalld reload, bringing the new peer sets into the runtime: %s' % pending)
+        self.note('firewalld is reloaded once, to bring the new peer sets into its runtime (%s): it uses its '
+                  'nftables backend, no iptables, ip6tables or ebtables table holds a chain or rule for the '
+                  'reload to flush, and its runtime and permanent configuration differ only in the '
+                  "collection's own pending rules" % pending)
+        return Change(added=added, removed=removed, operations=operations)
+
+    def reload_blockers(self, owned):
+        """Why a firewalld reload would lose, or bring, something that is not the collection's
+        pending change; empty when it is safe."""
+        fw = self.client()
+        config = fw.config()
+        backend = config.get_property('FirewallBackend')
+        if backend != 'nftables':
+            return ['firewalld uses its %s backend' % backend]
+        if fw.queryPanicMode():
+            return ['firewalld is in panic mode']
+        flushed = []
+        for command, tool in zip(SAVE_COMMANDS, ('iptables', 'ip6tables', 'ebtables')):
+            if not shutil.which(command):
+                if shutil.which(tool):
+                    return ['%s is missing, so what a reload would flush from %s is unknown' % (command, tool)]
+                continue
+            rc, out, err = self.run_command([command], check=False)
+            if rc != 0:
+                return ['%s failed (rc=%d: %s), so what a reload would flush is unknown'
+                        % (command, rc, (err or out).strip()[:200])]
+            flushed.extend(flushed_by_reload(tool, out))
+        blockers = []
+        if flushed:
+            blockers.append('a reload flushes %s' % ', '.join(flushed[:5])
+                            + (' and %d more' % (len(flushed) - 5) if len(flushed) > 5 else ''))
+        runtime, permanent, ours = self._configurations(fw, config, owned)
+        return blockers + runtime_drift(runtime, permanent, ours)
+
+    def _configurations(self, fw, config, owned):
+        """(runtime, permanent, ours) for runtime_drift: every zone, policy and ipset, the
+        default zone, lockdown and direct rules, read over D-Bus."""
+        flush_all = str(config.get_property('FlushAllOnReload')).lower() in ('yes', 'true', '1')
+        runtime = {'zone': {}, 'policy': {}, 'ipset': {}, 'firewalld': {}}
+        permanent = {'zone': {}, 'policy': {}, 'ipset': {}, 'firewalld': {}}
+        for zone in fw.getZones():
+            runtime['zone'][zone] = fw.getZoneSettings(zone).getSettingsDict()
+        for zone in config.getZoneNames():
+            permanent['zone'][zone] = config.getZoneByName(zone).getSettings().getSettingsDict()
+        if hasattr(fw, 'getPolicies'):
+            for policy in fw.getPolicies():
+                runtime['policy'][policy] = fw.getPolicySettings(policy).getSettingsDict()
+            for policy in config.getPolicyNames():
+                permanent['policy'][policy] = config.getPolicyByName(policy).getSettings().getSettingsDict()
+        for name in fw.getIPSets():
+            runtime['ipset'][name] = _ipset_settings(fw.getIPSetSettings(name), fw.getEntries(name))
+        for name in config.getIPSetNames():
+            settings = config.getIPSetByName(name).getSettings()
+            permanent['ipset'][name] = _ipset_settings(settings, settings.getEntries())
+        lockdown = config.policies()
+        runtime['firewalld']['firewalld'] = {
+            'default zone': fw.getDefaultZone(), 'lockdown': bool(fw.queryLockdown()),
+            'lockdown commands': fw.getLockdownWhitelistCommands(),
+            'lockdown contexts': fw.getLockdownWhitelistContexts(),
+            'lockdown users': fw.getLockdownWhitelistUsers(), 'lockdown uids': fw.getLockdownWhitelistUids()}
+        permanent['firewalld']['firewalld'] = {
+            'default zone': config.get_property('DefaultZone'),
+            'lockdown': str(config.get_property('Lockdown')).lower() in ('yes', 'true', '1'),
+            'lockdown commands': lockdown.getLockdownWhitelistCommands(),
+            'lockdown contexts': lockdown.getLockdownWhitelistContexts(),
+            'lockdown users': lockdown.getLockdownWhitelistUsers(),
+            'lockdown uids': lockdown.getLockdownWhitelistUids()}
+        if flush_all:
+            # Without FlushAllOnReload firewalld restores its runtime direct rules itself.
+            direct = config.direct()
+            runtime['firewalld']['firewalld'].update({
+                'direct chains': fw.getAllChains(), 'direct rules': fw.getAllRules(),
+                'direct passthroughs': fw.getAllPassthroughs()})
+            permanent['firewalld']['firewalld'].update({
+                'direct chains': direct.getAllChains(), 'direct rules': direct.getAllRules(),
+                'direct passthroughs': direct.getAllPassthroughs()})
+        # The collection's: its ipsets the runtime does not have yet (and the rules on them), its
+        # emptied runtime ipsets the permanent configuration no longer has, its per-source rules.
+        pending_sets = set(name for name in permanent['ipset'] if name.startswith(PREFIX) and name not in runtime['ipset'])
+        emptied = set(name for name, value in runtime['ipset'].items()
+                      if name.startswith(PREFIX) and name not in permanent['ipset'] and not value['entries'])
+        ours = dict((('ipset', name), {}) for name in pending_sets | emptied)
+        pending_rules = set(self._normalize_rich(rule) for rule in permanent['zone'].get(self.zone, {}).get('rules_str', ())
+                            if any('ipset="%s"' % name in rule for name in pending_sets))
+        ours[('zone', self.zone)] = {'rules_str': pending_rules | set(owned.get('source_rich', ()))}
+        for zone, interfaces in self._restored_interfaces(fw, runtime['zone'], flush_all).items():
+            ours.setdefault(('zone', zone), {})['interfaces'] = interfaces
+        return runtime, permanent, ours
+
+    @staticmethod
+    def _restored_interfaces(fw, runtime_zones, flush_all):
+        """{zone: runtime interfaces} a reload binds again: all of them without FlushAllOnReload,
+        else those NetworkManager assigns (as firewalld's reload asks it)."""
+        if not flush_all:
+            return dict((zone, set(settings.get('interfaces') or ())) for zone, settings in runtime_zones.items())
+        try:
+            from firewall.core.fw_nm import nm_get_bus_name, nm_get_interfaces_in_zone  # pylint: disable=import-outside-toplevel
+            if not nm_get_bus_name():
+                return {}
+            restored = {}
+            for zone in list(runtime_zones) + ['']:
+                name = zone or fw.getDefaultZone()
+                restored.setdefault(name, set()).update(nm_get_interfaces_in_zone(zone) or ())
+            return restored
+        except Exception:  # pylint: disable=broad-except
+            return {}
 
     def apply(self, change):
         if self.offline:
             self.apply_offline(change)
             return
         fw = self.client()
+        if any(operation[1] == 'reload' for operation in change.operations):
+            blockers = self.reload_blockers(self.load_state())
+            if blockers:
+                raise BackendError('firewalld changed after this run read it, and a reload is no longer safe (%s); '
+                                   'nothing was written; run again' % '; '.join(blockers[:3]))
         config = fw.config()
         zone_config = config.getZoneByName(self.zone)
         trusted_config = config.getZoneByName(TRUSTED_ZONE)
         owned = self.record_intent(change)
         try:
-            for view, action, kind, item in sorted(change.operations, key=_apply_order):
+            for view, action, kind, item in sorted(batch_permanent_entries(change.operations), key=_apply_order):
+                if action == 'reload':
+                    fw.reload()
+                    # The reload dropped every runtime per-source rule.
+                    owned['source_rich'] = set()
+                    continue
                 self._apply_one(fw, config, zone_config, trusted_config, view, action, kind, item)
                 recorded = owned_kind(view, kind, item)
                 if recorded in owned and action == 'add':
@@ -440,6 +574,12 @@ class FirewalldBackend(Backend):
             config.addIPSet(kind, settings)
         elif action == 'delete_ipset':
             config.getIPSetByName(kind).remove()
+        elif action == 'set_entries':
+            ipset = config.getIPSetByName(kind)
+            added, removed = item
+            kept = [entry for entry in ipset.getEntries() if normalize_entry(entry) not in removed]
+            present = set(normalize_entry(entry) for entry in kept)
+            ipset.setEntries(kept + sorted(entry for entry in added if entry not in present))
         elif action in ('add_entry', 'remove_entry'):
             if view == 'permanent':
                 ipset = config.getIPSetByName(kind)
@@ -455,7 +595,11 @@ class FirewalldBackend(Backend):
         if self.offline:
             return [Admission(None, None, 'firewalld is not running')]
         fw = self.client()
-        runtime = simulate(current['runtime'], change.operations, 'runtime')
+        if any(operation[1] == 'reload' for operation in change.operations):
+            # After the reload the runtime is the permanent configuration.
+            runtime = simulate(current['permanent'], change.operations, 'permanent')
+        else:
+            runtime = simulate(current['runtime'], change.operations, 'runtime')
         address = ipaddress.ip_address(client)
         zone = None
         for name, info in sorted((fw.getActiveZones() or {}).items()):
@@ -658,10 +802,28 @@ def _apply_order(operation):
     entries come: firewalld refuses an entry that overlaps one still there (a /31 split into a
     /32), and the two changes follow each other at once."""
     view, action, kind, _item = operation
-    rank = {'create_ipset': 0, 'remove_entry': 1, 'add_entry': 1.5, 'add': 2, 'remove': 3, 'delete_ipset': 5}[action]
+    rank = {'create_ipset': 0, 'remove_entry': 1, 'set_entries': 1, 'add_entry': 1.5, 'add': 2, 'remove': 3,
+            'delete_ipset': 5, 'reload': 9}[action]
     if action in ('add', 'remove') and kind == 'rich':
         rank = rank + 0.5 if action == 'add' else rank - 0.5
     return (VIEWS.index(view), rank)
+
+
+def batch_permanent_entries(operations):
+    """The operations with each permanent ipset's entry changes as one ('permanent',
+    'set_entries', ipset, (added, removed)): one write of the ipset instead of one per entry.
+    Runtime entries stay one by one: firewalld's runtime setEntries empties the set first."""
+    batched, entries = [], {}
+    for operation in operations:
+        view, action, kind, item = operation
+        if view == 'permanent' and action in ('add_entry', 'remove_entry'):
+            if kind not in entries:
+                entries[kind] = (set(), set())
+                batched.append((view, 'set_entries', kind, entries[kind]))
+            entries[kind][0 if action == 'add_entry' else 1].add(item)
+        else:
+            batched.append(operation)
+    return batched
 
 
 def route_interface(run_command, address):
@@ -694,6 +856,11 @@ def simulate(view, operations, view_name):
     return after
 
 
+def _ipset_settings(settings, entries):
+    return {'type': settings.getType(), 'options': sorted((settings.getOptions() or {}).items()),
+            'entries': set(normalize_entry(entry) for entry in entries or ())}
+
+
 def _span(port):
     return parse_port(port, 'port')
 
@@ -704,3 +871,82 @@ def _contains(source, address):
     except ValueError:
         return False
     return network.version == address.version and address in network
+
+
+# Chains iptables, ip6tables and ebtables have before anyone adds one.
+BUILTIN_CHAINS = frozenset(('INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING', 'BROUTING'))
+# The tools whose tables a firewalld reload flushes (-F, -X, -Z), on either of its backends.
+SAVE_COMMANDS = ('iptables-save', 'ip6tables-save', 'ebtables-save')
+# Settings whose items are rich rules, in zones and in policies.
+RICH_SETTINGS = ('rules_str', 'rich_rules')
+
+
+def flushed_by_reload(command, output):
+    """What a firewalld reload would delete from one ``*tables-save`` output: its non-built-in
+    chains and every rule, as 'command table/chain' strings (pure)."""
+    found, table = [], None
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith('*'):
+            table = line[1:]
+        elif line.startswith(':'):
+            chain = line[1:].split()[0] if line[1:].split() else ''
+            if chain not in BUILTIN_CHAINS:
+                found.append('%s %s/%s' % (command, table, chain))
+        elif line.startswith('-A '):
+            chain = line.split()[1] if len(line.split()) > 1 else ''
+            found.append('%s %s/%s' % (command, table, chain))
+    return sorted(set(found))
+
+
+def _comparable(key, value):
+    """A settings value in a form that compares equal however firewalld orders it."""
+    if isinstance(value, (list, tuple)):
+        items = set()
+        for item in value:
+            if key in RICH_SETTINGS:
+                item = FirewalldBackend._normalize_rich(item)
+            items.add(tuple(item) if isinstance(item, (list, tuple)) else item)
+        return items
+    return value
+
+
+def runtime_drift(runtime, permanent, ours=None):
+    """What a firewalld reload would change beyond the collection's own pending items: each
+    difference between the runtime and the permanent configuration (pure).
+
+    ``runtime`` and ``permanent`` map a kind ('zone', 'policy', 'ipset', or 'firewalld' for
+    global settings) to {name: settings dict}. ``ours`` maps (kind, name) to
+    {setting: items} the comparison leaves out: the collection's runtime per-source rules and
+    the rules on its ipsets the runtime does not have yet, interfaces the reload restores.
+    Returns readable strings, empty when the reload loses nothing and adds nothing.
+    """
+    ours = ours or {}
+    drift = []
+    for kind in sorted(set(runtime) | set(permanent)):
+        have, want = runtime.get(kind, {}), permanent.get(kind, {})
+        for name in sorted(set(have) | set(want)):
+            if name not in want or name not in have:
+                if (kind, name) not in ours:
+                    drift.append('%s %s exists in the %s only'
+                                 % (kind, name, 'runtime' if name in have else 'permanent configuration'))
+                continue
+            left_out = ours.get((kind, name), {})
+            for key in sorted(set(have[name]) | set(want[name])):
+                run_value = _comparable(key, have[name].get(key))
+                perm_value = _comparable(key, want[name].get(key))
+                skip = left_out.get(key, ())
+                if isinstance(run_value, set) or isinstance(perm_value, set):
+                    run_value = set(run_value or ()) - set(skip)
+                    perm_value = set(perm_value or ()) - set(skip)
+                    for items, where in ((run_value - perm_value, 'the runtime'),
+                                         (perm_value - run_value, 'the permanent configuration')):
+                        if items:
+                            shown = sorted('/'.join(item) if isinstance(item, tuple) else str(item) for item in items)
+                            drift.append('%s %s: %s only in %s: %s%s'
+                                         % (kind, name, key, where, ', '.join(shown[:3]),
+                                            ' and %d more' % (len(shown) - 3) if len(shown) > 3 else ''))
+                elif run_value != perm_value:
+                    drift.append('%s %s: %s is %r in the runtime, %r in the permanent configuration'
+                                 % (kind, name, key, run_value, perm_value))
+    return drift
