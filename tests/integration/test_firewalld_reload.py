@@ -8,11 +8,12 @@ Ports 39521-39529 are used only by this file.
 
 import random
 import re
+import time
 import uuid
 
 import pytest
 
-from test_port_rules import module, probe
+from test_port_rules import LISTENER, module, probe
 
 HOST, PEER, OTHER = 'node1', 'node5', 'node2'
 PORTS = ('39521', '39522-39523')
@@ -111,3 +112,61 @@ def test_no_reload_when_it_would_lose_something(lab, clean, blocker):
     assert 'kubeports-' + name in lab.exec(HOST, ['firewall-cmd', '--permanent', '--get-ipsets']).stdout
     assert probe(lab, PEER, HOST, 'tcp', 39522) and not probe(lab, OTHER, HOST, 'tcp', 39522)
     assert new_ssh_works(lab)
+
+
+# New connections in a loop, each with up to 3 s to connect (one SYN retransmission): prints
+# the attempts, the failures and the slowest connect.
+CONNECTIONS = r"""
+import os, socket, sys, time
+address, port, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+failures, slowest, attempts = 0, 0.0, 0
+end = time.monotonic() + 90
+while time.monotonic() < end and not os.path.exists(stop) and attempts < 3000:
+    attempts += 1
+    started = time.monotonic()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(3.0)
+    try:
+        s.connect((address, port))
+        if not s.recv(64):
+            failures += 1
+    except OSError:
+        failures += 1
+    finally:
+        s.close()
+    slowest = max(slowest, time.monotonic() - started)
+    time.sleep(0.02)
+print("done %d %d %.2f" % (attempts, failures, slowest), flush=True)
+"""
+STOP = '/tmp/kubeports-reload-connections-stop'
+
+
+def test_reload_delays_new_connections_but_refuses_none(lab, clean):
+    """During the reload firewalld holds new connections (its policy while it reloads); they get
+    through on their retransmission, none is refused, established ones carry on."""
+    stays = [{'protocol': 'tcp', 'port': '39524', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None}]
+    assert module(lab, HOST, {'rules': stays})[0] == 'CHANGED'
+    listener = lab.spawn(HOST, ['python3', '-c', LISTENER, 'tcp', '39524', 'nonce', '60'])
+    client = None
+    try:
+        assert listener.stdout.readline().strip() == 'ready'
+        lab.exec(PEER, ['rm', '-f', STOP])
+        client = lab.spawn(PEER, ['python3', '-c', CONNECTIONS, lab.address(HOST), '39524', STOP])
+        time.sleep(1)
+        args = arguments(lab, 'delay' + uuid.uuid4().hex[:6], scattered(50, 4))
+        args['rules'] += stays
+        status, result = module(lab, HOST, args)
+        assert status == 'CHANGED' and any('reloaded once' in message for message in result['messages']), result
+        time.sleep(1)
+        lab.exec(PEER, ['touch', STOP])
+        out, _err = client.communicate(timeout=120)
+        done, attempts, failures, slowest = out.split()
+        print("connections during the reload (attempts, failures, slowest s):", out)
+        assert done == 'done' and int(attempts) > 20 and int(failures) == 0, out
+        assert float(slowest) < 3.0, out
+    finally:
+        for proc in (listener, client):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        lab.exec(PEER, ['rm', '-f', STOP])
