@@ -198,7 +198,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 
 
 class LookupModule(LookupBase):
@@ -208,20 +208,13 @@ class LookupModule(LookupBase):
         variables = variables or {}
         output = 'hosts' if self.get_option('details') else self.get_option('output')
         try:
-            planner = InventoryPlanner(variables.get('groups'), variables.get('hostvars'),
-                                       self.get_option('role_groups'), self.get_option('catalog_dirs'))
-            hosts = [to_native(term) for term in terms or ()]
-            skipped = []
-            if self.get_option('hosts_without_role') == 'skip':
-                skipped = [host for host in hosts if not planner.index.host_roles(host)]
-                hosts = [host for host in hosts if planner.index.host_roles(host)]
-            if terms and not hosts:
-                planner.profiles()  # the inventory is checked even when no requested host has a role
-            if output == 'plan':
-                return [planner.plan_document(hosts if terms else None, skipped)]
-            plans = planner.plan(hosts if terms else None)
+            planned = plan_request(variables.get('groups'), variables.get('hostvars'), self.get_option('role_groups'),
+                                   self.get_option('catalog_dirs'), [to_native(term) for term in terms or ()],
+                                   self.get_option('hosts_without_role'), 'plan' if output == 'plan' else 'hosts')
         except PlanError as exc:
             raise AnsibleLookupError(to_native(exc))
+        if output == 'plan':
+            return [planned]
         if output == 'hosts':
-            return [plan.as_dict() for plan in plans]
-        return [rule for plan in plans for rule in plan.rules]
+            return [plan.as_dict() for plan in planned]
+        return [rule for plan in planned for rule in plan.rules]

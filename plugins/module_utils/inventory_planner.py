@@ -289,6 +289,24 @@ class InventoryPlanner(object):
                 'skipped_hosts': list(skipped_hosts)}
 
 
+def plan_request(groups, hostvars, role_groups, catalog_dirs, hosts, hosts_without_role='fail', output='plan'):
+    """The plan of the requested ``hosts`` (every host with a role when empty), as the lookup
+    and the plan_reports action give it: the document (``output='plan'``) or the host plans.
+    With ``hosts_without_role='skip'`` requested hosts without a role are left out (listed in
+    the document's skipped_hosts); the inventory is checked even when none has a role."""
+    planner = InventoryPlanner(groups, hostvars, role_groups, catalog_dirs)
+    skipped = []
+    if hosts and hosts_without_role == 'skip':
+        skipped = [host for host in hosts if not planner.index.host_roles(host)]
+        hosts = [host for host in hosts if planner.index.host_roles(host)]
+        if not hosts:
+            planner.profiles()
+            return planner.plan_document([], skipped) if output == 'plan' else []
+    if output == 'plan':
+        return planner.plan_document(hosts or None, skipped)
+    return planner.plan(hosts or None)
+
+
 def _keyed(variants, text_of):
     """Keys of named variants: the name alone, or with "@" and a digest of the content when a
     name has several; the digest grows until the keys of one name differ (never two contents

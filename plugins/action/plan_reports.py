@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The plan_reports action: plans on the controller and writes plan.json and plan.md there,
+returning only what the play shows (see plugins/modules/plan_reports.py)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import tempfile
+
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
+from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
+
+ARGUMENT_SPEC = dict(
+    hosts=dict(type='list', elements='str', default=[]),
+    report_dir=dict(type='path', required=True),
+    shown_hosts=dict(type='int', default=20),
+    role_groups=dict(type='dict'),
+    catalog_dirs=dict(type='list', elements='path', default=[]),
+    hosts_without_role=dict(type='str', choices=['fail', 'skip'], default='fail'),
+)
+
+
+def report_texts(document):
+    """{file name: content} of the plan's reports."""
+    return {
+        'plan.json': json.dumps(document, indent=2, sort_keys=True, separators=(',', ': ')) + '\n',
+        'plan.md': markdown(document['hosts'], 'Planned firewall rules', document['clusters'], document) + '\n',
+    }
+
+
+def differs(path, content):
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return handle.read() != content
+    except (IOError, OSError):
+        return True
+
+
+def write_if_changed(path, content):
+    """Writes ``content`` to ``path`` (atomically, mode 0644) unless it is there already; True if written."""
+    if not differs(path, content):
+        return False
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.tmp.')
+    try:
+        with os.fdopen(handle, 'w', encoding='utf-8') as stream:
+            stream.write(content)
+        os.chmod(temporary, 0o644)
+        os.rename(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return True
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            document = plan_request(task_vars.get('groups'), task_vars.get('hostvars'), args['role_groups'],
+                                    args['catalog_dirs'], [to_native(host) for host in args['hosts']],
+                                    args['hosts_without_role'])
+        except PlanError as exc:
+            result.update(failed=True, msg=to_native(exc))
+            return result
+        shown = sorted(document['hosts'])[:max(args['shown_hosts'], 0)]
+        result.update(
+            profiles=[cluster['line'] for cluster in document['clusters']],
+            tables=[{'host': host, 'lines': table_lines(document['hosts'][host], 60, document)} for host in shown],
+            summary={'hosts': len(document['hosts']), 'rule_lists': len(document['rule_lists']),
+                     'sets': len(document['sets']), 'skipped_hosts': list(document['skipped_hosts'])},
+            reports=dict((kind, os.path.join(args['report_dir'], name))
+                         for kind, name in (('json', 'plan.json'), ('markdown', 'plan.md'))),
+            changed=False)
+        directory = args['report_dir']
+        texts = report_texts(document)
+        if self._task.check_mode:
+            result['changed'] = any(differs(os.path.join(directory, name), text) for name, text in texts.items())
+            return result
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            for name, text in sorted(texts.items()):
+                if write_if_changed(os.path.join(directory, name), text):
+                    result['changed'] = True
+        except (IOError, OSError) as exc:
+            result.update(failed=True, msg='cannot write the plan reports into %s: %s' % (directory, to_native(exc)))
+        return result

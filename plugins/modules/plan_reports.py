@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: plan_reports
+author: kubeports maintainers (@kubeports)
+version_added: 0.2.0
+short_description: Plan the firewall rules of every Kubernetes host and write the plan reports, on the controller
+description:
+  - Plans the given hosts in one pass, as the P(kubeports.firewall.required_ports#lookup) lookup
+    with O(kubeports.firewall.required_ports#lookup:output=plan) does, and writes that plan as
+    C(plan.json) and C(plan.md) into O(report_dir) on the controller. Returns the resolved
+    profile of each cluster and the rule tables of the first O(shown_hosts) hosts.
+  - Runs on the controller only (an action plugin) and touches no managed host. The plan does
+    not pass through the play's variables, so a fleet of thousands of hosts is planned and
+    written in one step. This is what the C(kubeports.firewall.plan) playbook runs.
+  - Invalid input fails the task with the lookup's message, naming the value and the variable
+    it came from, before any report is written.
+  - A report is written only when its content changed.
+options:
+  hosts:
+    description:
+      - Inventory host names to plan. Empty plans every inventory host that has a role.
+    type: list
+    elements: str
+    default: []
+  report_dir:
+    description: Directory on the controller for C(plan.json) and C(plan.md); created when missing.
+    type: path
+    required: true
+  shown_hosts:
+    description: How many hosts (in name order) have their rule table in RV(tables).
+    type: int
+    default: 20
+  role_groups:
+    description: As the lookup's O(kubeports.firewall.required_ports#lookup:role_groups); the default understands the installers' groups.
+    type: dict
+  catalog_dirs:
+    description: As the lookup's O(kubeports.firewall.required_ports#lookup:catalog_dirs).
+    type: list
+    elements: path
+    default: []
+  hosts_without_role:
+    description: As the lookup's O(kubeports.firewall.required_ports#lookup:hosts_without_role).
+    type: str
+    choices: [fail, skip]
+    default: fail
+attributes:
+  check_mode:
+    support: full
+    description: Plans and says which report would change, and writes nothing.
+  diff_mode:
+    support: none
+    description: The reports are too large for a diff; check mode says which would change.
+  action:
+    support: full
+    description: Runs on the controller as an action plugin.
+  delegation:
+    support: none
+    description: Always runs on the controller, whatever the host.
+seealso:
+  - plugin: kubeports.firewall.required_ports
+    plugin_type: lookup
+'''
+
+EXAMPLES = r'''
+- name: Plan every Kubernetes host and write the reports
+  kubeports.firewall.plan_reports:
+    report_dir: "{{ playbook_dir }}/kubeports-reports"
+  register: planned
+  run_once: true
+
+- name: Show the resolved profile of each cluster
+  ansible.builtin.debug:
+    msg: "{{ planned.profiles }}"
+  run_once: true
+'''
+
+RETURN = r'''
+profiles:
+  description: The resolved profile of each cluster, one printable line each, with where each value came from.
+  returned: success
+  type: list
+  elements: str
+tables:
+  description: The rule tables of the first O(shown_hosts) hosts, each as its host name and text lines.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The host.
+      type: str
+    lines:
+      description: Its rule table, a heading line then one line per rule.
+      type: list
+      elements: str
+summary:
+  description: How many hosts, distinct rule lists and peer sets were planned.
+  returned: success
+  type: dict
+  contains:
+    hosts:
+      description: Hosts planned.
+      type: int
+    rule_lists:
+      description: Distinct rule lists.
+      type: int
+    sets:
+      description: Peer sets.
+      type: int
+    skipped_hosts:
+      description: Requested hosts without a role, left out (O(hosts_without_role=skip)).
+      type: list
+      elements: str
+reports:
+  description: The paths of the reports.
+  returned: success
+  type: dict
+  contains:
+    json:
+      description: The plan, in the lookup's O(kubeports.firewall.required_ports#lookup:output=plan) shape.
+      type: str
+    markdown:
+      description: The plan as Markdown, with links to every reference.
+      type: str
+'''

@@ -1,0 +1,86 @@
+"""The plan_reports action: its report writing (pure) and, run by ansible-core against the
+installed collection, its argument handling, check mode and idempotence."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.kubeports.firewall.plugins.action.plan_reports import differs, write_if_changed
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+COLLECTIONS = os.environ.get('KUBEPORTS_COLLECTIONS_PATH', os.path.join(ROOT, '.build', 'collections'))
+BIN = os.path.dirname(sys.executable)
+KUBESPRAY = os.path.join(ROOT, 'examples', 'kubespray', 'inventory.ini')
+installed = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall')),
+    reason='collection not installed: run make install')
+
+
+def test_write_if_changed(tmp_path):
+    path = str(tmp_path / 'plan.md')
+    assert differs(path, 'a\n')
+    assert write_if_changed(path, 'a\n')
+    assert not differs(path, 'a\n') and not write_if_changed(path, 'a\n')
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert write_if_changed(path, 'b\n') and open(path).read() == 'b\n'
+    assert os.listdir(str(tmp_path)) == ['plan.md']
+
+
+PLAY = '''
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - kubeports.firewall.plan_reports: %s
+      register: planned
+    - ansible.builtin.debug:
+        msg: "{{ planned | to_json }}"
+'''
+
+
+def play(tmp_path, arguments, *extra):
+    playbook = tmp_path / 'play.yml'
+    playbook.write_text(PLAY % json.dumps(arguments))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR='1', ANSIBLE_STDOUT_CALLBACK='default',
+               ANSIBLE_LOCALHOST_WARNING='0', PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
+    env.pop('ANSIBLE_CONFIG', None)
+    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), str(playbook), '-i', KUBESPRAY] + list(extra),
+                          cwd='/', env=env, capture_output=True, text=True, timeout=120, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@installed
+def test_plans_writes_once_and_check_mode_writes_nothing(tmp_path):
+    reports = tmp_path / 'reports'
+    arguments = {'report_dir': str(reports), 'shown_hosts': 2}
+    rc, out = play(tmp_path, arguments, '--check')
+    assert rc == 0 and 'changed=1' in out and not reports.exists(), out
+    rc, out = play(tmp_path, arguments)
+    assert rc == 0 and 'changed=1' in out, out
+    document = json.loads((reports / 'plan.json').read_text())
+    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts'}
+    assert (reports / 'plan.md').read_text().startswith('# Planned firewall rules')
+    assert '\\"summary\\": {\\"hosts\\": %d' % len(document['hosts']) in out
+    assert out.count('\\"lines\\"') == 2 and 'PURPOSE' in out
+    rc, out = play(tmp_path, arguments)
+    assert rc == 0 and 'changed=0' in out, out
+    rc, out = play(tmp_path, arguments, '--check')
+    assert rc == 0 and 'changed=0' in out, out
+
+
+@installed
+@pytest.mark.parametrize('arguments, extra, message', [
+    ({'shown_hosts': 'many'}, [], 'shown_hosts'),
+    ({'hosts_without_role': 'ignore'}, [], 'hosts_without_role'),
+    ({'hosts': ['node9']}, [], 'host node9 is not in the inventory'),
+    ({}, ['-e', 'kubeports_cni=wireguard'], 'wireguard'),
+])
+def test_bad_input_fails_before_any_report_is_written(tmp_path, arguments, extra, message):
+    reports = tmp_path / 'reports'
+    rc, out = play(tmp_path, dict(arguments, report_dir=str(reports)), *extra)
+    assert rc != 0 and message in out, out
+    assert not reports.exists()
