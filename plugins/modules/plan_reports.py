@@ -57,9 +57,6 @@ attributes:
   diff_mode:
     support: none
     description: The reports are too large for a diff; check mode says which would change.
-  action:
-    support: full
-    description: Runs on the controller as an action plugin.
   delegation:
     support: none
     description: Always runs on the controller, whatever the host.
