@@ -97,10 +97,12 @@ options:
         as in the permanent configuration, apart from the collection's own pending rules and
         the interfaces the reload binds again. Otherwise, and with V(never), the runtime gets
         one rich rule per source, and C(messages) names what prevented the reload.
-      - A rollback (O(confirm_timeout)) never reloads.
+      - A rollback (O(confirm_timeout)) never reloads. V(auto) is not the default yet: after a
+        rollback of a change that reloaded, the runtime's ruleset is not yet shown to be the one
+        before the change.
     type: str
     choices: [auto, never]
-    default: auto
+    default: never
   lockout_guard:
     description:
       - Before any change, refuse a change under which a new SSH connection from the client
@@ -287,7 +289,7 @@ def main():
             public_ports=dict(type='list', elements='str', default=[]),
             confirm_timeout=dict(type='int', default=0),
             lockout_guard=dict(type='bool', default=True),
-            firewalld_reload=dict(type='str', choices=['auto', 'never'], default='auto'),
+            firewalld_reload=dict(type='str', choices=['auto', 'never'], default='never'),
         ),
         required_if=[('state', 'present', ['rules'])],
         supports_check_mode=True,

@@ -33,7 +33,7 @@ def scattered(count, seed):
 
 def arguments(lab, name, peers, **options):
     rules = [{'protocol': 'tcp', 'port': port, 'source_set': name} for port in PORTS]
-    args = {'rules': rules, 'sets': {name: [lab.address(PEER) + '/32'] + peers}}
+    args = {'rules': rules, 'sets': {name: [lab.address(PEER) + '/32'] + peers}, 'firewalld_reload': 'auto'}
     args.update(options)
     return args
 
