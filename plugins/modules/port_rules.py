@@ -97,7 +97,7 @@ options:
         as in the permanent configuration, apart from the collection's own pending rules and
         the interfaces the reload binds again. Otherwise, and with V(never), the runtime gets
         one rich rule per source, and C(messages) names what prevented the reload.
-      - A rollback (O(confirm_timeout)) never reloads. V(auto) is not the default yet: after a
+      - A rollback (O(confirm_timeout)) never reloads. V(auto) is not the default yet, because after a
         rollback of a change that reloaded, the runtime's ruleset is not yet shown to be the one
         before the change.
     type: str
