@@ -97,12 +97,12 @@ options:
         as in the permanent configuration, apart from the collection's own pending rules and
         the interfaces the reload binds again. Otherwise, and with V(never), the runtime gets
         one rich rule per source, and C(messages) names what prevented the reload.
-      - A rollback (O(confirm_timeout)) never reloads. V(auto) is not the default yet, because after a
-        rollback of a change that reloaded, the runtime's ruleset is not yet shown to be the one
-        before the change.
+      - A rollback (O(confirm_timeout)) never reloads. After a change that reloaded, it restores
+        every previous rule; a peer set that only the change created stays in the runtime, empty,
+        until firewalld next loads its configuration.
     type: str
     choices: [auto, never]
-    default: never
+    default: auto
   lockout_guard:
     description:
       - Before any change, refuse a change under which a new SSH connection from the client
@@ -289,7 +289,7 @@ def main():
             public_ports=dict(type='list', elements='str', default=[]),
             confirm_timeout=dict(type='int', default=0),
             lockout_guard=dict(type='bool', default=True),
-            firewalld_reload=dict(type='str', choices=['auto', 'never'], default='never'),
+            firewalld_reload=dict(type='str', choices=['auto', 'never'], default='auto'),
         ),
         required_if=[('state', 'present', ['rules'])],
         supports_check_mode=True,

@@ -118,6 +118,33 @@ def run_playbook(lab, workdir, cluster, name, *extra, timeout=600):
                           cwd=str(workdir), check=False)
 
 
+# New connections to ADDRESS:PORT in a loop, each with CONNECT_TIMEOUT seconds to connect and
+# answer, until the file STOP exists (at most 3,000 attempts and 90 s). Prints "done", the
+# attempts, the failures and the slowest attempt in seconds.
+CONNECTIONS = r"""
+import os, socket, sys, time
+address, port, connect_timeout, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+failures, slowest, attempts = 0, 0.0, 0
+end = time.monotonic() + 90
+while time.monotonic() < end and not os.path.exists(stop) and attempts < 3000:
+    attempts += 1
+    started = time.monotonic()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(connect_timeout)
+    try:
+        s.connect((address, port))
+        if not s.recv(64):
+            failures += 1
+    except OSError:
+        failures += 1
+    finally:
+        s.close()
+    slowest = max(slowest, time.monotonic() - started)
+    time.sleep(0.02)
+print("done %d %d %.2f" % (attempts, failures, slowest), flush=True)
+"""
+
+
 # Screenshots of the report pages tested, kept with the test output.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".build" / "test-output"
 

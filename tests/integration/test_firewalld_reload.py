@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from conftest import CONNECTIONS
 from test_port_rules import LISTENER, module, probe
 
 HOST, PEER, OTHER = 'node1', 'node5', 'node2'
@@ -114,30 +115,6 @@ def test_no_reload_when_it_would_lose_something(lab, clean, blocker):
     assert new_ssh_works(lab)
 
 
-# New connections in a loop, each with up to 3 s to connect (one SYN retransmission): prints
-# the attempts, the failures and the slowest connect.
-CONNECTIONS = r"""
-import os, socket, sys, time
-address, port, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-failures, slowest, attempts = 0, 0.0, 0
-end = time.monotonic() + 90
-while time.monotonic() < end and not os.path.exists(stop) and attempts < 3000:
-    attempts += 1
-    started = time.monotonic()
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(3.0)
-    try:
-        s.connect((address, port))
-        if not s.recv(64):
-            failures += 1
-    except OSError:
-        failures += 1
-    finally:
-        s.close()
-    slowest = max(slowest, time.monotonic() - started)
-    time.sleep(0.02)
-print("done %d %d %.2f" % (attempts, failures, slowest), flush=True)
-"""
 STOP = '/tmp/kubeports-reload-connections-stop'
 
 
@@ -151,7 +128,7 @@ def test_reload_delays_new_connections_but_refuses_none(lab, clean):
     try:
         assert listener.stdout.readline().strip() == 'ready'
         lab.exec(PEER, ['rm', '-f', STOP])
-        client = lab.spawn(PEER, ['python3', '-c', CONNECTIONS, lab.address(HOST), '39524', STOP])
+        client = lab.spawn(PEER, ['python3', '-c', CONNECTIONS, lab.address(HOST), '39524', '3', STOP])
         time.sleep(1)
         args = arguments(lab, 'delay' + uuid.uuid4().hex[:6], scattered(50, 4))
         args['rules'] += stays

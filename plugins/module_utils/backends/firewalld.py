@@ -521,18 +521,15 @@ class FirewalldBackend(Backend):
         trusted_config = config.getZoneByName(TRUSTED_ZONE)
         owned = self.record_intent(change)
         try:
-            for view, action, kind, item in sorted(batch_permanent_entries(change.operations), key=_apply_order):
+            for view, action, kind, item in sorted(batch_permanent(change.operations), key=_apply_order):
                 if action == 'reload':
                     fw.reload()
                     # The reload dropped every runtime per-source rule.
                     owned['source_rich'] = set()
                     continue
                 self._apply_one(fw, config, zone_config, trusted_config, view, action, kind, item)
-                recorded = owned_kind(view, kind, item)
-                if recorded in owned and action == 'add':
-                    owned[recorded].add(item)
-                elif recorded in owned and action == 'remove' and (view == 'permanent' or recorded == 'source_rich'):
-                    owned[recorded].discard(item)
+                for done in (item if action == 'update_zone' else [(view, action, kind, item)]):
+                    _record_done(owned, *done)
         except BackendError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
@@ -574,6 +571,12 @@ class FirewalldBackend(Backend):
             config.addIPSet(kind, settings)
         elif action == 'delete_ipset':
             config.getIPSetByName(kind).remove()
+        elif action == 'update_zone':
+            target = trusted_config if kind == TRUSTED_ZONE else zone_config
+            settings = target.getSettings()
+            for _view, change, item_kind, value in item:
+                _change_zone_settings(settings, change == 'add', item_kind, value)
+            target.update(settings)
         elif action == 'set_entries':
             ipset = config.getIPSetByName(kind)
             added, removed = item
@@ -789,6 +792,32 @@ def _settings_list(settings, getter):
     return list(method() or ()) if method is not None else []
 
 
+def _record_done(owned, view, action, kind, item):
+    """Updates the ownership record after one operation is done."""
+    recorded = owned_kind(view, kind, item)
+    if recorded in owned and action == 'add':
+        owned[recorded].add(item)
+    elif recorded in owned and action == 'remove' and (view == 'permanent' or recorded == 'source_rich'):
+        owned[recorded].discard(item)
+
+
+ZONE_SETTINGS = {'ports': ('getPorts', 'setPorts'), 'protocols': ('getProtocols', 'setProtocols'),
+                 'rich': ('getRichRules', 'setRichRules'), 'trusted': ('getSources', 'setSources')}
+
+
+def _change_zone_settings(settings, add, kind, item):
+    """Adds ``item`` to, or removes it from, a permanent zone's settings (firewalld's client
+    settings object); rich rules compare in firewalld's canonical form."""
+    getter, setter = ZONE_SETTINGS[kind]
+    value = tuple(item.split('/')) if kind == 'ports' else item
+    key = FirewalldBackend._normalize_rich if kind == 'rich' else (lambda entry: tuple(entry) if kind == 'ports' else entry)
+    wanted = key(value)
+    items = [entry for entry in getattr(settings, getter)() if key(entry) != wanted]
+    if add:
+        items.append(value)
+    getattr(settings, setter)(items)
+
+
 def owned_kind(view, kind, item):
     """The ownership record's kind for an operation's item (runtime per-source rules have one)."""
     if kind == 'rich' and view == 'runtime' and 'source address=' in str(item):
@@ -802,18 +831,22 @@ def _apply_order(operation):
     entries come: firewalld refuses an entry that overlaps one still there (a /31 split into a
     /32), and the two changes follow each other at once."""
     view, action, kind, _item = operation
-    rank = {'create_ipset': 0, 'remove_entry': 1, 'set_entries': 1, 'add_entry': 1.5, 'add': 2, 'remove': 3,
-            'delete_ipset': 5, 'reload': 9}[action]
+    rank = {'create_ipset': 0, 'remove_entry': 1, 'set_entries': 1, 'add_entry': 1.5, 'add': 2, 'update_zone': 2.5,
+            'remove': 3, 'delete_ipset': 5, 'reload': 9}[action]
     if action in ('add', 'remove') and kind == 'rich':
         rank = rank + 0.5 if action == 'add' else rank - 0.5
     return (VIEWS.index(view), rank)
 
 
-def batch_permanent_entries(operations):
-    """The operations with each permanent ipset's entry changes as one ('permanent',
-    'set_entries', ipset, (added, removed)): one write of the ipset instead of one per entry.
-    Runtime entries stay one by one: firewalld's runtime setEntries empties the set first."""
-    batched, entries = [], {}
+def batch_permanent(operations):
+    """The operations with the permanent configuration written once per object: each ipset's
+    entry changes as one ('permanent', 'set_entries', ipset, (added, removed)), each zone's
+    port, protocol, rich rule and source changes as one ('permanent', 'update_zone', zone,
+    [operations]) with zone 'trusted' for trusted sources, else None (the collection's zone).
+    The permanent configuration admits nothing until firewalld loads it, so one write cannot
+    close what stays open. Runtime operations stay one by one: firewalld's runtime setEntries
+    empties the set first, and a runtime change is live at once."""
+    batched, entries, zones = [], {}, {}
     for operation in operations:
         view, action, kind, item = operation
         if view == 'permanent' and action in ('add_entry', 'remove_entry'):
@@ -821,6 +854,12 @@ def batch_permanent_entries(operations):
                 entries[kind] = (set(), set())
                 batched.append((view, 'set_entries', kind, entries[kind]))
             entries[kind][0 if action == 'add_entry' else 1].add(item)
+        elif view == 'permanent' and action in ('add', 'remove'):
+            zone = TRUSTED_ZONE if kind == 'trusted' else None
+            if zone not in zones:
+                zones[zone] = []
+                batched.append((view, 'update_zone', zone, zones[zone]))
+            zones[zone].append(operation)
         else:
             batched.append(operation)
     return batched

@@ -5,7 +5,8 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import (
-    FirewalldBackend, batch_permanent_entries, empty_view, flushed_by_reload, runtime_drift)
+    FirewalldBackend, _apply_order, _change_zone_settings, batch_permanent, empty_view, flushed_by_reload,
+    runtime_drift)
 
 EMPTY_FILTER = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n'
 
@@ -158,15 +159,83 @@ def test_no_reload_when_the_runtime_has_the_ipsets():
     assert backend.asked == 0
 
 
-def test_permanent_entries_are_written_once_per_ipset():
-    operations = [('permanent', 'add_entry', 'kubeports-a', '192.0.2.1/32'),
-                  ('permanent', 'remove_entry', 'kubeports-a', '192.0.2.0/31'),
-                  ('permanent', 'add_entry', 'kubeports-a', '192.0.2.0/32'),
-                  ('permanent', 'add_entry', 'kubeports-b', '198.51.100.1/32'),
-                  ('permanent', 'add', 'rich', 'r'),
-                  ('runtime', 'add_entry', 'kubeports-a', '192.0.2.1/32')]
-    assert batch_permanent_entries(operations) == [
-        ('permanent', 'set_entries', 'kubeports-a', ({'192.0.2.1/32', '192.0.2.0/32'}, {'192.0.2.0/31'})),
-        ('permanent', 'set_entries', 'kubeports-b', ({'198.51.100.1/32'}, set())),
-        ('permanent', 'add', 'rich', 'r'),
-        ('runtime', 'add_entry', 'kubeports-a', '192.0.2.1/32')]
+BATCHES = [
+    # Each permanent ipset's entries in one write; runtime entries one by one.
+    ([('permanent', 'add_entry', 'kubeports-a', '192.0.2.1/32'),
+      ('permanent', 'remove_entry', 'kubeports-a', '192.0.2.0/31'),
+      ('permanent', 'add_entry', 'kubeports-a', '192.0.2.0/32'),
+      ('permanent', 'add_entry', 'kubeports-b', '198.51.100.1/32'),
+      ('runtime', 'add_entry', 'kubeports-a', '192.0.2.1/32')],
+     [('permanent', 'set_entries', 'kubeports-a', ({'192.0.2.1/32', '192.0.2.0/32'}, {'192.0.2.0/31'})),
+      ('permanent', 'set_entries', 'kubeports-b', ({'198.51.100.1/32'}, set())),
+      ('runtime', 'add_entry', 'kubeports-a', '192.0.2.1/32')]),
+    # The collection's zone in one write, the trusted zone in another; runtime rules one by one.
+    ([('permanent', 'add', 'rich', 'r1'),
+      ('permanent', 'add', 'ports', '80/tcp'),
+      ('permanent', 'add', 'trusted', '10.0.0.0/8'),
+      ('permanent', 'remove', 'rich', 'r0'),
+      ('permanent', 'remove', 'trusted', '10.1.0.0/16'),
+      ('runtime', 'add', 'rich', 'r1'),
+      ('permanent', 'create_ipset', 'kubeports-c', {'family': 'inet', 'entries': set()}),
+      ('permanent', 'delete_ipset', 'kubeports-d', None)],
+     [('permanent', 'update_zone', None, [('permanent', 'add', 'rich', 'r1'), ('permanent', 'add', 'ports', '80/tcp'),
+                                          ('permanent', 'remove', 'rich', 'r0')]),
+      ('permanent', 'update_zone', 'trusted', [('permanent', 'add', 'trusted', '10.0.0.0/8'),
+                                               ('permanent', 'remove', 'trusted', '10.1.0.0/16')]),
+      ('runtime', 'add', 'rich', 'r1'),
+      ('permanent', 'create_ipset', 'kubeports-c', {'family': 'inet', 'entries': set()}),
+      ('permanent', 'delete_ipset', 'kubeports-d', None)]),
+    ([], []),
+]
+
+
+@pytest.mark.parametrize('operations, batched', BATCHES, ids=['ipset-entries', 'zones', 'nothing'])
+def test_the_permanent_configuration_is_written_once_per_object(operations, batched):
+    assert batch_permanent(operations) == batched
+
+
+def test_batched_operations_keep_the_apply_order():
+    """ipsets are created before the zone's rules use them and deleted after; runtime last."""
+    operations = sorted(batch_permanent(BATCHES[1][0]), key=_apply_order)
+    assert [operation[1] for operation in operations] == ['create_ipset', 'update_zone', 'update_zone',
+                                                         'delete_ipset', 'add']
+
+
+class Settings(object):
+    """firewalld's client zone settings: lists behind getters and setters."""
+
+    def __init__(self, **lists):
+        self.lists = dict(ports=[], protocols=[], rich=[], sources=[])
+        self.lists.update(lists)
+
+    def __getattr__(self, name):
+        field = {'Ports': 'ports', 'Protocols': 'protocols', 'RichRules': 'rich', 'Sources': 'sources'}[name[3:]]
+        if name.startswith('get'):
+            return lambda: list(self.lists[field])
+        return lambda value: self.lists.__setitem__(field, list(value))
+
+
+ZONE_CHANGES = [
+    ('ports', True, '80/tcp', {'ports': [('22', 'tcp')]}, {'ports': [('22', 'tcp'), ('80', 'tcp')]}),
+    ('ports', False, '22/tcp', {'ports': [['22', 'tcp'], ('80', 'tcp')]}, {'ports': [('80', 'tcp')]}),
+    # Already there (someone added it meanwhile): not twice.
+    ('ports', True, '80/tcp', {'ports': [('80', 'tcp')]}, {'ports': [('80', 'tcp')]}),
+    ('protocols', True, 'gre', {}, {'protocols': ['gre']}),
+    ('trusted', False, '10.0.0.0/8', {'sources': ['10.0.0.0/8', '10.1.0.0/16']}, {'sources': ['10.1.0.0/16']}),
+    ('rich', True, 'rule family="ipv4" source ipset="kubeports-a" port port="80" protocol="tcp" accept', {},
+     {'rich': ['rule family="ipv4" source ipset="kubeports-a" port port="80" protocol="tcp" accept']}),
+    # Removed in firewalld's canonical form, whatever spacing the zone file has.
+    ('rich', False, 'rule family="ipv4" source ipset="kubeports-a" port port="80" protocol="tcp" accept',
+     {'rich': ['rule  family="ipv4"  source ipset="kubeports-a" port port="80" protocol="tcp" accept', 'other']},
+     {'rich': ['other']}),
+]
+
+
+@pytest.mark.parametrize('kind, add, item, before, after', ZONE_CHANGES)
+def test_zone_settings_change(monkeypatch, kind, add, item, before, after):
+    # firewalld's Rich_Rule is not on the controller: its canonical form, as far as spacing goes.
+    monkeypatch.setattr(FirewalldBackend, '_normalize_rich', staticmethod(lambda rule: ' '.join(rule.split())))
+    settings = Settings(**before)
+    _change_zone_settings(settings, add, kind, item)
+    expected = Settings(**after).lists
+    assert settings.lists == expected
