@@ -35,9 +35,40 @@ OWNED_KINDS = ('ports', 'protocols', 'trusted', 'source_rich')
 OFFLINE = 'firewall-offline-cmd'
 
 
-def firewalld_state(run_command):
-    """'running', 'failed' or 'not running' (firewall-cmd --state; without a reachable daemon
-    it prints "not running" or a D-Bus error)."""
+# The D-Bus client of this run, shared by detection and the backend (one connection).
+_CLIENT = []
+
+
+def dbus_client():
+    """A connected firewall.client.FirewallClient, or None (no bindings, no daemon on D-Bus)."""
+    if _CLIENT:
+        return _CLIENT[0]
+    try:
+        from firewall.client import FirewallClient  # pylint: disable=import-outside-toplevel
+        fw = FirewallClient()
+    except Exception:  # pylint: disable=broad-except
+        return None
+    if not fw.connected:
+        return None
+    _CLIENT.append(fw)
+    return fw
+
+
+def dbus_state():
+    """firewalld's state property ('RUNNING', 'FAILED', 'INIT'), or None when D-Bus does not tell."""
+    fw = dbus_client()
+    try:
+        return fw.get_property('state') if fw is not None else None
+    except Exception:  # pylint: disable=broad-except
+        return None
+
+
+def firewalld_state(run_command, state=dbus_state):
+    """'running', 'failed' or 'not running': firewalld's state over D-Bus when it answers
+    RUNNING, as firewall-cmd --state decides, else firewall-cmd --state itself (without a
+    reachable daemon it prints "not running" or a D-Bus error)."""
+    if state() == 'RUNNING':
+        return 'running'
     rc, out, err = run_command(['firewall-cmd', '--state'], check=False)
     if rc == 0:
         return 'running'
@@ -226,7 +257,7 @@ class FirewalldBackend(Backend):
     def detect(cls, run_command):
         if not shutil.which('firewall-cmd'):
             return False
-        return run_command(['firewall-cmd', '--state'], check=False)[0] == 0
+        return firewalld_state(run_command) == 'running'
 
     def note(self, message):
         if message not in self.messages:
@@ -249,11 +280,11 @@ class FirewalldBackend(Backend):
     def client(self):
         if self._fw is None:
             try:
-                from firewall.client import FirewallClient  # pylint: disable=import-outside-toplevel
+                import firewall.client  # noqa: F401 pylint: disable=import-outside-toplevel,unused-import
             except ImportError:
                 raise BackendError('the firewalld Python bindings (python3-firewall) are missing on this host')
-            fw = FirewallClient()
-            if not fw.connected:
+            fw = dbus_client()
+            if fw is None:
                 raise BackendError('cannot reach firewalld over D-Bus; is it running?')
             self._fw = fw
             self.zone = self.options.get('firewalld_zone') or fw.getDefaultZone()

@@ -132,15 +132,23 @@ def test_apply_order_adds_before_it_removes():
         ('permanent', 'delete_ipset', 'x', None), ('runtime', 'remove', 'rich', 'a')]
 
 
-@pytest.mark.parametrize('answer, state', [
-    ((0, 'running\n', ''), 'running'),
-    ((252, 'not running\n', ''), 'not running'),
-    ((251, 'failed\n', ''), 'failed'),
-    ((252, '', ''), 'not running'),
-    ((251, '', 'Error: DBUS_ERROR: Failed to connect to socket /run/dbus/system_bus_socket'), 'not running'),
+@pytest.mark.parametrize('dbus, answer, state', [
+    # D-Bus says RUNNING: no firewall-cmd process.
+    ('RUNNING', None, 'running'),
+    # Anything else, or no answer over D-Bus: firewall-cmd --state decides.
+    (None, (0, 'running\n', ''), 'running'),
+    (None, (252, 'not running\n', ''), 'not running'),
+    ('FAILED', (251, 'failed\n', ''), 'failed'),
+    ('INIT', (252, 'not running\n', ''), 'not running'),
+    (None, (252, '', ''), 'not running'),
+    (None, (251, '', 'Error: DBUS_ERROR: Failed to connect to socket /run/dbus/system_bus_socket'), 'not running'),
 ])
-def test_firewalld_state(answer, state):
-    assert firewalld_state(lambda argv, check=True: answer) == state
+def test_firewalld_state(dbus, answer, state):
+    def run_command(argv, check=True):
+        assert answer is not None, 'firewall-cmd ran although D-Bus said RUNNING'
+        assert argv == ['firewall-cmd', '--state']
+        return answer
+    assert firewalld_state(run_command, state=lambda: dbus) == state
 
 
 def test_parse_ipset_info():
