@@ -197,8 +197,8 @@ def test_the_permanent_configuration_is_written_once_per_object(operations, batc
 def test_batched_operations_keep_the_apply_order():
     """ipsets are created before the zone's rules use them and deleted after; runtime last."""
     operations = sorted(batch_permanent(BATCHES[1][0]), key=_apply_order)
-    assert [operation[1] for operation in operations] == ['create_ipset', 'update_zone', 'update_zone',
-                                                         'delete_ipset', 'add']
+    actions = [operation[1] for operation in operations]
+    assert actions == ['create_ipset', 'update_zone', 'update_zone', 'delete_ipset', 'add']
 
 
 class Settings(object):
