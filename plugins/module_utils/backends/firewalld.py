@@ -40,23 +40,26 @@ _CLIENT = []
 
 
 def dbus_client():
-    """A connected firewall.client.FirewallClient, or None (no bindings, no daemon on D-Bus)."""
+    """(client, None) with a connected firewall.client.FirewallClient, or (None, why not)."""
     if _CLIENT:
-        return _CLIENT[0]
+        return _CLIENT[0], None
     try:
         from firewall.client import FirewallClient  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None, 'the firewalld Python bindings (python3-firewall) are missing on this host'
+    try:
         fw = FirewallClient()
     except Exception:  # pylint: disable=broad-except
-        return None
-    if not fw.connected:
-        return None
+        fw = None
+    if fw is None or not fw.connected:
+        return None, 'cannot reach firewalld over D-Bus; is it running?'
     _CLIENT.append(fw)
-    return fw
+    return fw, None
 
 
 def dbus_state():
     """firewalld's state property ('RUNNING', 'FAILED', 'INIT'), or None when D-Bus does not tell."""
-    fw = dbus_client()
+    fw = dbus_client()[0]
     try:
         return fw.get_property('state') if fw is not None else None
     except Exception:  # pylint: disable=broad-except
@@ -279,13 +282,9 @@ class FirewalldBackend(Backend):
 
     def client(self):
         if self._fw is None:
-            try:
-                import firewall.client  # noqa: F401 pylint: disable=import-outside-toplevel,unused-import
-            except ImportError:
-                raise BackendError('the firewalld Python bindings (python3-firewall) are missing on this host')
-            fw = dbus_client()
+            fw, why_not = dbus_client()
             if fw is None:
-                raise BackendError('cannot reach firewalld over D-Bus; is it running?')
+                raise BackendError(why_not)
             self._fw = fw
             self.zone = self.options.get('firewalld_zone') or fw.getDefaultZone()
         return self._fw
@@ -832,16 +831,25 @@ def _record_done(owned, view, action, kind, item):
         owned[recorded].discard(item)
 
 
-ZONE_SETTINGS = {'ports': ('getPorts', 'setPorts'), 'protocols': ('getProtocols', 'setProtocols'),
-                 'rich': ('getRichRules', 'setRichRules'), 'trusted': ('getSources', 'setSources')}
+def _same(entry):
+    return entry
+
+
+def _canonical_rich(rule):
+    return FirewalldBackend._normalize_rich(rule)
+
+
+# kind: (getter, setter, the key two entries are the same by) of firewalld's zone settings.
+ZONE_SETTINGS = {'ports': ('getPorts', 'setPorts', tuple), 'protocols': ('getProtocols', 'setProtocols', _same),
+                 'rich': ('getRichRules', 'setRichRules', _canonical_rich),
+                 'trusted': ('getSources', 'setSources', _same)}
 
 
 def _change_zone_settings(settings, add, kind, item):
     """Adds ``item`` to, or removes it from, a permanent zone's settings (firewalld's client
     settings object); rich rules compare in firewalld's canonical form."""
-    getter, setter = ZONE_SETTINGS[kind]
+    getter, setter, key = ZONE_SETTINGS[kind]
     value = tuple(item.split('/')) if kind == 'ports' else item
-    key = FirewalldBackend._normalize_rich if kind == 'rich' else (lambda entry: tuple(entry) if kind == 'ports' else entry)
     wanted = key(value)
     items = [entry for entry in getattr(settings, getter)() if key(entry) != wanted]
     if add:

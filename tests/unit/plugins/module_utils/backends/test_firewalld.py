@@ -1,6 +1,10 @@
+import sys
+import types
+
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends import firewalld
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import (
     _apply_order, desired_view, empty_view, firewalld_state, parse_ipset_info, diff_views, rich_rule, runtime_view)
 
@@ -149,6 +153,39 @@ def test_firewalld_state(dbus, answer, state):
         assert argv == ['firewall-cmd', '--state']
         return answer
     assert firewalld_state(run_command, state=lambda: dbus) == state
+
+
+class Connected(object):
+    connected = True
+
+
+class Unconnected(object):
+    connected = False
+
+
+class Failing(object):
+    def __init__(self):
+        raise RuntimeError('no system bus')
+
+
+@pytest.mark.parametrize('client_class, connected, why_not', [
+    (None, False, 'the firewalld Python bindings (python3-firewall) are missing on this host'),
+    (Unconnected, False, 'cannot reach firewalld over D-Bus; is it running?'),
+    (Failing, False, 'cannot reach firewalld over D-Bus; is it running?'),
+    (Connected, True, None),
+])
+def test_dbus_client(monkeypatch, client_class, connected, why_not):
+    monkeypatch.setattr(firewalld, '_CLIENT', [])
+    bindings = None
+    if client_class is not None:
+        bindings = types.ModuleType('firewall.client')
+        bindings.FirewallClient = client_class
+    monkeypatch.setitem(sys.modules, 'firewall', types.ModuleType('firewall'))
+    monkeypatch.setitem(sys.modules, 'firewall.client', bindings)  # None: the import fails
+    client, reason = firewalld.dbus_client()
+    assert (client is not None, reason) == (connected, why_not)
+    # A connected client is shared by the rest of the run.
+    assert firewalld.dbus_client()[0] is client if connected else firewalld._CLIENT == []
 
 
 def test_parse_ipset_info():
