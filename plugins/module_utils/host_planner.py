@@ -43,11 +43,14 @@ class HostPlan(object):
 
     ``signatures`` has, for each rule, the identity of its sources when other hosts may
     share them (a peer set), or None (anyone, or sources that are the host's own).
+    ``shared`` has, for each rule, the planner's rule it was copied from when hosts with
+    alike inputs share it (the same in all but ``host``), or None.
     """
 
-    def __init__(self, host, roles, rules, skipped, signatures=None):
+    def __init__(self, host, roles, rules, skipped, signatures=None, shared=None):
         self.host, self.roles, self.rules, self.skipped = host, roles, rules, skipped
         self.signatures = signatures if signatures is not None else [None] * len(rules)
+        self.shared = shared if shared is not None else [None] * len(rules)
 
     def as_dict(self):
         return {'host': self.host, 'roles': self.roles, 'rules': self.rules, 'skipped': self.skipped}
@@ -184,17 +187,17 @@ class Planner(object):
         for key in order:
             entry = merged[key]
             if entry['own']:
-                planned.append(self._output(host, key, entry))
+                planned.append(self._output(host, key, entry) + (None,))
                 continue
             cached = self._output_cache.get((fingerprint, key))
             if cached is None:
                 cached = self._output_cache[(fingerprint, key)] = self._output(host, key, entry)
-            planned.append((dict(cached[0], host=host), cached[1], cached[2]))
+            planned.append((dict(cached[0], host=host), cached[1], cached[2], cached[0]))
         allowed = public_ports(variables.get('kubeports_public_ports'), source)
-        for rule, _signature, public in planned:
+        for rule, _signature, public, _shared in planned:
             check_not_public(rule, public, allowed, source)
         return HostPlan(host, sorted(roles), [item[0] for item in planned], [dict(item) for item in skipped],
-                        [item[1] for item in planned])
+                        [item[1] for item in planned], [item[3] for item in planned])
 
     def _match(self, host, roles, profile, variables, source, cidr_networks):
         """The catalog and extra rules that apply, merged by (protocol, port), with their source

@@ -386,25 +386,36 @@ def compact(plans):
                 for content, sources in members.items())
     key_of = dict((signature, keys[found]) for signature, found in contents.items())
     lists, owners, list_variants, entries = {}, {}, {}, []
+    # A rule that hosts share (plan.shared) reads the same for all of them: shown once.
+    shown_once = {}
     for plan in plans:
-        rules, used, own, fingerprint = [], {}, {}, []
-        for rule, signature in zip(plan.rules, plan.signatures):
-            shown = dict((field, value) for field, value in rule.items() if field != 'host')
-            key = None
-            if signature is None and rule['source_set'] is not None:
-                own[rule['source_set']] = rule['sources']
-                del shown['sources']
-            elif signature is not None:
-                key = used[rule['source_set']] = key_of[signature]
-                del shown['sources']
-            # Everything shown counts: hosts share a rule list only when it reads the same for them.
-            fingerprint.append((key, repr(shown)))
-            rules.append(shown)
+        shown_rules, used, own, fingerprint = [], {}, {}, []
+        for rule, signature, shared in zip(plan.rules, plan.signatures, plan.shared):
+            found = shown_once.get(id(shared)) if shared is not None else None
+            if found is None:
+                shown = dict((field, value) for field, value in rule.items() if field != 'host')
+                key = None
+                if signature is None and rule['source_set'] is not None:
+                    own[rule['source_set']] = rule['sources']
+                    del shown['sources']
+                    shared = None  # the host's own sources: never the same as another's
+                elif signature is not None:
+                    key = key_of[signature]
+                    del shown['sources']
+                # Everything shown counts: hosts share a rule list only when it reads the same for them.
+                found = (key, repr(shown)), shown
+                if shared is not None:
+                    shown_once[id(shared)] = found
+            if found[0][0] is not None:
+                used[rule['source_set']] = found[0][0]
+            fingerprint.append(found[0])
+            shown_rules.append(found[1])
         fingerprint.append(repr(plan.skipped))
         fingerprint = tuple(fingerprint)
         label = '+'.join(plan.roles)
         if fingerprint not in lists:
-            lists[fingerprint] = {'rules': rules, 'sets': used, 'skipped': plan.skipped}
+            lists[fingerprint] = {'rules': [dict(shown) for shown in shown_rules], 'sets': used,
+                                  'skipped': plan.skipped}
             owners[fingerprint] = label
             list_variants.setdefault(label, {})[fingerprint] = True
         entries.append((plan, owners[fingerprint], fingerprint, own))

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner, compact
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 COMMON = {'kubeports_cni': 'calico', 'kubeports_admin_cidrs': ['192.0.2.10']}
@@ -99,6 +99,29 @@ def test_a_set_whose_members_differ_between_hosts_gets_one_key_per_membership():
     # The two workers' rule lists differ, so they get keys of their own.
     lists = dict((entry['host'], entry['rule_list']) for entry in document['hosts'].values())
     assert lists['w1'] == lists['w2'] != lists['w3'] and lists['w3'].startswith('worker@')
+
+
+EXTRA = {'protocol': 'tcp', 'port': 9999, 'from': ['cluster'], 'to': ['worker'], 'id': 'extra.app', 'description': 'app'}
+
+
+@pytest.mark.parametrize('workers, scattered, host_vars', [
+    (3, False, None),
+    (40, True, None),
+    # A host with addresses of its own, and hosts whose extra rules differ in one shown field.
+    (6, True, {'w1': {'kubeports_address': ['10.99.0.1', '10.99.0.2']},
+               'w2': {'kubeports_extra_rules': [dict(EXTRA, reference='https://a.example')]},
+               'w3': {'kubeports_extra_rules': [dict(EXTRA, reference='https://b.example')]}}),
+])
+def test_rules_hosts_share_are_shown_once_and_read_as_each_hosts_own(workers, scattered, host_vars):
+    plans = inventory(workers, host_vars, scattered).plan()
+    assert any(shared is not None for plan in plans for shared in plan.shared)
+    for plan in plans:
+        for rule, shared in zip(plan.rules, plan.shared):
+            assert shared is None or dict(shared, host=plan.host) == rule
+    shown_once = compact(plans)
+    for plan in plans:
+        plan.shared = [None] * len(plan.rules)
+    assert compact(plans) == shown_once
 
 
 def test_sources_that_are_the_hosts_own_stay_in_the_rule():
