@@ -69,7 +69,7 @@ def measure_one(size, layout):
                       'entries': set_entries + inline, 'expanded_entries': expanded, 'peak': peak}))
 
 
-def measure_once(size, layout):
+def measure_in_fresh_process(size, layout):
     out = subprocess.run([sys.executable, __file__, '--one', str(size), layout], check=True,
                          stdout=subprocess.PIPE, universal_newlines=True, env=os.environ).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -85,12 +85,8 @@ def measure(cases):
         if not due:
             break
         for case in due:
-            runs[case].append(measure_once(*case))
-    rows = []
-    for case in cases:
-        best = dict(min(runs[case], key=lambda run: run['total']), processes=len(runs[case]))
-        rows.append(best)
-    return rows
+            runs[case].append(measure_in_fresh_process(*case))
+    return [dict(min(runs[case], key=lambda run: run['total']), processes=len(runs[case])) for case in cases]
 
 
 def plot(rows, path):

@@ -362,6 +362,21 @@ def _add_tokens(value, tokens):
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
+def _shown_rule(rule, signature, key_of):
+    """(its set's key or None, the rule as a rule list shows it, that as text, its sources when
+    they are the host's own or None) of one host's rule."""
+    shown = dict((field, value) for field, value in rule.items() if field != 'host')
+    key = own_sources = None
+    if signature is None and rule['source_set'] is not None:
+        own_sources = rule['sources']
+        del shown['sources']
+    elif signature is not None:
+        key = key_of[signature]
+        del shown['sources']
+    # Everything shown counts: hosts share a rule list only when it reads the same for them.
+    return key, shown, repr(shown), own_sources
+
+
 def compact(plans):
     """({set key: members}, {rule list key: rule list}, host entries) of HostPlans.
 
@@ -393,23 +408,16 @@ def compact(plans):
         for rule, signature, shared in zip(plan.rules, plan.signatures, plan.shared):
             found = shown_once.get(id(shared)) if shared is not None else None
             if found is None:
-                shown = dict((field, value) for field, value in rule.items() if field != 'host')
-                key = None
-                if signature is None and rule['source_set'] is not None:
-                    own[rule['source_set']] = rule['sources']
-                    del shown['sources']
-                    shared = None  # the host's own sources: never the same as another's
-                elif signature is not None:
-                    key = key_of[signature]
-                    del shown['sources']
-                # Everything shown counts: hosts share a rule list only when it reads the same for them.
-                found = (key, repr(shown)), shown
-                if shared is not None:
+                found = _shown_rule(rule, signature, key_of)
+                if shared is not None and found[3] is None:
                     shown_once[id(shared)] = found
-            if found[0][0] is not None:
-                used[rule['source_set']] = found[0][0]
-            fingerprint.append(found[0])
-            shown_rules.append(found[1])
+            key, shown, text, own_sources = found
+            if own_sources is not None:
+                own[rule['source_set']] = own_sources
+            if key is not None:
+                used[rule['source_set']] = key
+            fingerprint.append((key, text))
+            shown_rules.append(shown)
         fingerprint.append(repr(plan.skipped))
         fingerprint = tuple(fingerprint)
         label = '+'.join(plan.roles)

@@ -184,8 +184,11 @@ def test_dbus_client(monkeypatch, client_class, connected, why_not):
     monkeypatch.setitem(sys.modules, 'firewall.client', bindings)  # None: the import fails
     client, reason = firewalld.dbus_client()
     assert (client is not None, reason) == (connected, why_not)
-    # A connected client is shared by the rest of the run.
-    assert firewalld.dbus_client()[0] is client if connected else firewalld._CLIENT == []
+    if connected:
+        # A connected client is shared by the rest of the run.
+        assert firewalld.dbus_client()[0] is client
+    else:
+        assert firewalld._CLIENT == []
 
 
 def test_parse_ipset_info():
