@@ -17,6 +17,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import PlanHostvars
 
 ARGUMENT_SPEC = dict(
     hosts=dict(type='list', elements='str', default=[]),
@@ -70,7 +71,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
-            document = plan_request(task_vars.get('groups'), task_vars.get('hostvars'), args['role_groups'],
+            document = plan_request(task_vars.get('groups'), PlanHostvars(task_vars.get('hostvars')), args['role_groups'],
                                     args['catalog_dirs'], [to_native(host) for host in args['hosts']],
                                     args['hosts_without_role'])
         except PlanError as exc:

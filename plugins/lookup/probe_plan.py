@@ -125,6 +125,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plann
     InventoryPlanner, host_variables)
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import host_addresses
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_planner import catalog_ports, plan_probes
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import PlanHostvars
 
 
 class LookupModule(LookupBase):
@@ -132,7 +133,7 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         variables = variables or {}
-        hostvars = variables.get('hostvars') or {}
+        hostvars = PlanHostvars(variables.get('hostvars'))
         try:
             planner = InventoryPlanner(variables.get('groups'), hostvars,
                                        self.get_option('role_groups'), self.get_option('catalog_dirs'))

@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible's hostvars for a plan of many hosts: each value templated as Ansible templates it,
+and a value without a template that hosts share (the same object from group_vars)
+templated once for all of them."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from collections.abc import Mapping
+
+# Values that template to themselves whatever the host (Jinja needs "{" to open a template;
+# "#jinja2:" starts a header that changes the delimiters).
+_SCALARS = (bool, int, float, type(None))
+_NESTING = 32
+
+
+def without_template(value, depth=0):
+    """Whether ``value`` holds no template: its templated result is the same for every host."""
+    if isinstance(value, str):
+        return '{' not in value and not value.startswith('#jinja2:')
+    if isinstance(value, _SCALARS):
+        return True
+    if depth >= _NESTING:
+        return False
+    if isinstance(value, dict):
+        return all(without_template(key, depth + 1) and without_template(item, depth + 1)
+                   for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(without_template(item, depth + 1) for item in value)
+    return False
+
+
+class SharedTemplating(object):
+    """Templated values of raw values without a template, by the raw object's identity (the
+    raw object is kept, so its identity is not reused while this lives)."""
+
+    def __init__(self):
+        self._templated = {}
+
+    def value(self, raw, template):
+        found = self._templated.get(id(raw))
+        if found is not None and found[0] is raw:
+            return found[1]
+        value = template()
+        if without_template(raw):
+            self._templated[id(raw)] = (raw, value)
+        return value
+
+
+class HostView(Mapping):
+    """One host's variables, templated on access like Ansible's own view of them."""
+
+    def __init__(self, view, raw, shared):
+        self._view, self._raw, self._shared = view, raw, shared
+
+    def __getitem__(self, name):
+        raw = self._raw[name]
+        return self._shared.value(raw, lambda: self._view[name])
+
+    def __contains__(self, name):
+        return name in self._raw
+
+    def __iter__(self):
+        return iter(self._raw)
+
+    def __len__(self):
+        return len(self._raw)
+
+
+class PlanHostvars(Mapping):
+    """``hostvars`` for the planner: every host's view templates as Ansible's does, and the
+    values hosts share are templated once. Mappings that are not Ansible's (plain dicts of
+    tests) pass through."""
+
+    def __init__(self, hostvars):
+        self._hostvars = hostvars if hostvars is not None else {}
+        self._shared = SharedTemplating()
+
+    def __getitem__(self, host):
+        view = self._hostvars[host]
+        # Ansible's HostVarsVars keeps the host's untemplated variables in _vars (2.16 to 2.19).
+        raw = getattr(view, '_vars', None)
+        if not isinstance(raw, Mapping):
+            return view
+        return HostView(view, raw, self._shared)
+
+    def __contains__(self, host):
+        return host in self._hostvars
+
+    def __iter__(self):
+        return iter(self._hostvars)
+
+    def __len__(self):
+        return len(self._hostvars)
