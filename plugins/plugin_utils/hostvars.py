@@ -10,14 +10,17 @@ __metaclass__ = type
 
 from collections.abc import Mapping
 
-# Values that template to themselves whatever the host (Jinja needs "{" to open a template;
-# "#jinja2:" starts a header that changes the delimiters).
 _SCALARS = (bool, int, float, type(None))
+# Deeper values are simply templated for every host.
 _NESTING = 32
+# Marks a raw value that holds a template: rendered for every host.
+_RENDER_EACH_TIME = object()
 
 
 def without_template(value, depth=0):
-    """Whether ``value`` holds no template: its templated result is the same for every host."""
+    """Whether ``value`` holds no template, so that its templated result is the same for every
+    host: Jinja needs "{" to open one, and "#jinja2:" starts a header that changes the
+    delimiters."""
     if isinstance(value, str):
         return '{' not in value and not value.startswith('#jinja2:')
     if isinstance(value, _SCALARS):
@@ -39,58 +42,53 @@ class SharedTemplating(object):
     def __init__(self):
         self._templated = {}
 
-    def value(self, raw, template):
+    def value(self, raw, render):
+        """``render()``'s result, once per raw object without a template."""
         found = self._templated.get(id(raw))
         if found is not None and found[0] is raw:
-            return found[1]
-        value = template()
-        if without_template(raw):
-            self._templated[id(raw)] = (raw, value)
+            return render() if found[1] is _RENDER_EACH_TIME else found[1]
+        value = render()
+        self._templated[id(raw)] = (raw, value if without_template(raw) else _RENDER_EACH_TIME)
         return value
 
 
-class HostView(Mapping):
+class _KeysOf(Mapping):
+    """A mapping with the keys of ``self._keys``."""
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self):
+        return len(self._keys)
+
+
+class HostView(_KeysOf):
     """One host's variables, templated on access like Ansible's own view of them."""
 
     def __init__(self, view, raw, shared):
-        self._view, self._raw, self._shared = view, raw, shared
+        self._view, self._keys, self._shared = view, raw, shared
 
     def __getitem__(self, name):
-        raw = self._raw[name]
+        raw = self._keys[name]
         return self._shared.value(raw, lambda: self._view[name])
 
-    def __contains__(self, name):
-        return name in self._raw
 
-    def __iter__(self):
-        return iter(self._raw)
-
-    def __len__(self):
-        return len(self._raw)
-
-
-class PlanHostvars(Mapping):
+class PlanHostvars(_KeysOf):
     """``hostvars`` for the planner: every host's view templates as Ansible's does, and the
     values hosts share are templated once. Mappings that are not Ansible's (plain dicts of
     tests) pass through."""
 
     def __init__(self, hostvars):
-        self._hostvars = hostvars if hostvars is not None else {}
+        self._keys = hostvars if hostvars is not None else {}
         self._shared = SharedTemplating()
 
     def __getitem__(self, host):
-        view = self._hostvars[host]
-        # Ansible's HostVarsVars keeps the host's untemplated variables in _vars (2.16 to 2.19).
-        raw = getattr(view, '_vars', None)
-        if not isinstance(raw, Mapping):
+        view = self._keys[host]
+        # Ansible's HostVarsVars keeps the host's untemplated variables in _vars, a dict (2.16
+        # to 2.19); anything else is read as Ansible gives it.
+        if type(view).__name__ != 'HostVarsVars' or type(getattr(view, '_vars', None)) is not dict:
             return view
-        return HostView(view, raw, self._shared)
-
-    def __contains__(self, host):
-        return host in self._hostvars
-
-    def __iter__(self):
-        return iter(self._hostvars)
-
-    def __len__(self):
-        return len(self._hostvars)
+        return HostView(view, view._vars, self._shared)

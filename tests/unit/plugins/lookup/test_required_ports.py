@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 COLLECTIONS = os.environ.get('KUBEPORTS_COLLECTIONS_PATH', os.path.join(ROOT, '.build', 'collections'))
 BIN = os.path.dirname(sys.executable)
@@ -169,3 +171,15 @@ def test_kubean_hosts_and_vars_conf_as_extra_vars(tmp_path):
     node2 = plan['hosts']['node2']
     ports = set('%s/%s' % (rule['port'], rule['protocol']) for rule in plan['rule_lists'][node2['rule_list']]['rules'])
     assert '6081/udp' in ports and '53/udp' not in ports and '4789/udp' not in ports
+
+
+def test_the_lookup_plans_as_ansibles_own_hostvars_read_in_process(templated_inventory):
+    """Evaluated in a task's template (where Ansible hands lazy values around), the plan is the
+    one that Ansible's hostvars give when every value is templated for every host."""
+    directory, groups, hostvars = templated_inventory
+    rc, document = lookup(os.path.join(directory, 'inventory.ini'),
+                          "query('kubeports.firewall.required_ports', output='plan')[0]")
+    assert rc == 0, document
+    expected = plan_request(groups, hostvars, None, [], [])
+    assert json.loads(json.dumps(expected)) == document
+    assert set(document['hosts']) == {'cp1', 'w1', 'w2', 'w3'}

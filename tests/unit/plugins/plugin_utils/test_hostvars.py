@@ -2,23 +2,25 @@
 without a template that hosts share are templated once."""
 
 import json
-import os
 
 import pytest
 
-from ansible.inventory.manager import InventoryManager
+from ansible import template as ansible_template
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader
-from ansible.vars.hostvars import HostVars
-from ansible.vars.manager import VariableManager
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import (
     PlanHostvars, SharedTemplating, without_template)
 
 
-@pytest.mark.parametrize('value, expected', [
+class Word(str):
+    """A str subclass, as Ansible's tagged strings are."""
+
+
+VALUES = [
     ('calico', True),
+    (Word('calico'), True),
+    ({1: 'one', 2: ['x']}, True),
     ('', True),
     (6443, True),
     (True, True),
@@ -35,11 +37,35 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import
     (['ok', '{{ x }}'], False),
     ({'k': '{{ x }}'}, False),
     ({'{{ key }}': 'v'}, False),
+    (Word('{{ x }}'), False),
+    ({'a', 'b'}, False),
     (b'bytes', False),
     (object(), False),
-])
+]
+
+
+@pytest.mark.parametrize('value, expected', VALUES)
 def test_without_template(value, expected):
     assert without_template(value) is expected
+
+
+def _trusted(value):
+    """The value with every string trusted as a template (as strings from inventory files are)."""
+    trust = getattr(ansible_template, 'trust_as_template', lambda item: item)
+    if isinstance(value, str):
+        return trust(str(value))
+    if isinstance(value, dict):
+        return dict((key, _trusted(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_trusted(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize('value', [value for value, expected in VALUES if expected])
+def test_what_holds_no_template_is_no_template_to_ansible_either(value):
+    templar = ansible_template.Templar(loader=DataLoader())
+    assert not templar.is_template(_trusted(value))
+    assert templar.template(_trusted(value)) == (list(value) if isinstance(value, tuple) else value)
 
 
 def test_deep_nesting_is_treated_as_a_template():
@@ -49,76 +75,25 @@ def test_deep_nesting_is_treated_as_a_template():
     assert without_template(value) is False
 
 
-def test_shared_templating_templates_a_shared_plain_value_once_and_a_template_every_time():
+def test_shared_templating_renders_a_shared_plain_value_once_and_a_template_every_time():
     shared, calls = SharedTemplating(), []
-    plain, template = ['10.0.0.0/8'], '{{ x }}'
+    plain, copy, template = ['10.0.0.0/8'], ['10.0.0.0/8'], '{{ x }}'
 
-    def templated(raw):
+    def render(raw, name):
         def run():
-            calls.append(raw)
-            return list(raw) if isinstance(raw, list) else 'templated'
+            calls.append(name)
+            return list(raw) if isinstance(raw, list) else 'rendered'
         return run
-    first = shared.value(plain, templated(plain))
-    assert shared.value(plain, templated(plain)) is first
-    assert shared.value(list(plain), templated(plain)) == plain  # an equal but other object: templated again
+    first = shared.value(plain, render(plain, 'plain'))
+    assert shared.value(plain, render(plain, 'plain')) is first
+    assert shared.value(copy, render(copy, 'copy')) == plain  # an equal but other object: rendered again
     for _host in range(3):
-        assert shared.value(template, templated(template)) == 'templated'
-    assert calls == [plain, plain, template, template, template]
+        assert shared.value(template, render(template, 'template')) == 'rendered'
+    assert calls == ['plain', 'copy', 'template', 'template', 'template']
 
 
-def _write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'w') as handle:
-        handle.write(text)
-
-
-@pytest.fixture(scope='module')
-def plugin_loader():
-    init_plugin_loader()
-
-
-@pytest.fixture
-def inventory(tmp_path, plugin_loader):
-    """A kubespray-shaped inventory whose group_vars mix plain values, lists hosts share, and
-    templates of host variables; one host overrides a shared value with a template."""
-    directory = str(tmp_path)
-    _write(os.path.join(directory, 'inventory.ini'), '\n'.join([
-        '[kube_control_plane]',
-        'cp1 ansible_host=10.1.7.3 ip=10.1.7.3',
-        '[etcd]',
-        'cp1',
-        '[kube_node]',
-        'w1 ansible_host=10.9.0.14 ip=10.9.0.14 site=east',
-        'w2 ansible_host=172.20.3.9 ip=172.20.3.9 site=west',
-        'w3 ansible_host=10.200.1.1 ip=10.200.1.1 site=east kubeports_admin_cidrs="{{ [admin_net] }}" '
-        'admin_net=198.51.100.0/24',
-        '[k8s_cluster:children]',
-        'kube_control_plane',
-        'kube_node',
-        '',
-    ]))
-    _write(os.path.join(directory, 'group_vars', 'k8s_cluster', 'k8s-cluster.yml'), '\n'.join([
-        'kube_network_plugin: "{{ chosen_cni }}"',
-        'chosen_cni: calico',
-        'calico_network_backend: vxlan',
-        'kube_pods_subnet: 10.233.64.0/18',
-        'kube_service_addresses: "{{ \'10.233.0.0/18\' }}"',
-        'metallb_enabled: true',
-        '',
-    ]))
-    _write(os.path.join(directory, 'group_vars', 'all', 'all.yml'), '\n'.join([
-        'kubeports_api_client_cidrs: [192.0.2.0/24, 203.0.113.0/28]',
-        'kubeports_admin_cidrs: [192.0.2.10]',
-        '',
-    ]))
-    loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[os.path.join(directory, 'inventory.ini')])
-    variables = VariableManager(loader=loader, inventory=manager)
-    return manager.get_groups_dict(), HostVars(inventory=manager, variable_manager=variables, loader=loader)
-
-
-def test_every_value_reads_as_ansibles_hostvars_give_it(inventory):
-    groups, hostvars = inventory
+def test_every_value_reads_as_ansibles_hostvars_give_it(templated_inventory):
+    _directory, groups, hostvars = templated_inventory
     planned = PlanHostvars(hostvars)
     for host in groups['all']:
         view, own = planned[host], hostvars[host]
@@ -132,8 +107,8 @@ def test_every_value_reads_as_ansibles_hostvars_give_it(inventory):
     assert planned['w1']['kube_network_plugin'] == 'calico'
 
 
-def test_a_shared_list_is_templated_once_and_the_plan_is_the_same(inventory):
-    groups, hostvars = inventory
+def test_a_shared_list_is_templated_once_and_the_plan_is_the_same(templated_inventory):
+    _directory, groups, hostvars = templated_inventory
     planned = PlanHostvars(hostvars)
     assert planned['w1']['kubeports_api_client_cidrs'] is planned['w2']['kubeports_api_client_cidrs']
     assert planned['w1']['kube_service_addresses'] == planned['w2']['kube_service_addresses'] == '10.233.0.0/18'
