@@ -12,21 +12,12 @@ import os
 import tempfile
 
 from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import PlanHostvars
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import PLANNING_ARGUMENTS, PlanningAction
 
-ARGUMENT_SPEC = dict(
-    hosts=dict(type='list', elements='str', default=[]),
-    report_dir=dict(type='path', required=True),
-    shown_hosts=dict(type='int', default=20),
-    role_groups=dict(type='dict'),
-    catalog_dirs=dict(type='list', elements='path', default=[]),
-    hosts_without_role=dict(type='str', choices=['fail', 'skip'], default='fail'),
-)
+REPORT_ARGUMENTS = dict(PLANNING_ARGUMENTS, report_dir=dict(type='path', required=True),
+                        shown_hosts=dict(type='int', default=20))
 
 
 def report_texts(document):
@@ -61,22 +52,11 @@ def write_if_changed(path, content):
     return True
 
 
-class ActionModule(ActionBase):
+class ActionModule(PlanningAction):
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
+    ARGUMENT_SPEC = REPORT_ARGUMENTS
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            document = plan_request(task_vars.get('groups'), PlanHostvars(task_vars.get('hostvars')), args['role_groups'],
-                                    args['catalog_dirs'], [to_native(host) for host in args['hosts']],
-                                    args['hosts_without_role'])
-        except PlanError as exc:
-            result.update(failed=True, msg=to_native(exc))
-            return result
+    def planned(self, result, document, args):
         shown = sorted(document['hosts'])[:max(args['shown_hosts'], 0)]
         result.update(
             profiles=[cluster['line'] for cluster in document['clusters']],

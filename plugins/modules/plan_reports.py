@@ -23,12 +23,6 @@ description:
     it came from, before any report is written.
   - A report is written only when its content changed.
 options:
-  hosts:
-    description:
-      - Inventory host names to plan. Empty plans every inventory host that has a role.
-    type: list
-    elements: str
-    default: []
   report_dir:
     description: Directory on the controller for C(plan.json) and C(plan.md); created when missing.
     type: path
@@ -37,19 +31,8 @@ options:
     description: How many hosts (in name order) have their rule table in RV(tables).
     type: int
     default: 20
-  role_groups:
-    description: As the lookup's O(kubeports.firewall.required_ports#lookup:role_groups); the default understands the installers' groups.
-    type: dict
-  catalog_dirs:
-    description: As the lookup's O(kubeports.firewall.required_ports#lookup:catalog_dirs).
-    type: list
-    elements: path
-    default: []
-  hosts_without_role:
-    description: As the lookup's O(kubeports.firewall.required_ports#lookup:hosts_without_role).
-    type: str
-    choices: [fail, skip]
-    default: fail
+extends_documentation_fragment:
+  - kubeports.firewall.planning
 attributes:
   check_mode:
     support: full

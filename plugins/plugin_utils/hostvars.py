@@ -13,6 +13,8 @@ from collections.abc import Mapping
 _SCALARS = (bool, int, float, type(None))
 # Deeper values are simply templated for every host.
 _NESTING = 32
+# Exactly a dict: a subclass (Ansible's lazy containers) could template on access.
+_RAW_TYPES = (dict,)
 # Marks a raw value that holds a template: rendered for every host.
 _RENDER_EACH_TIME = object()
 
@@ -89,6 +91,6 @@ class PlanHostvars(_KeysOf):
         view = self._keys[host]
         # Ansible's HostVarsVars keeps the host's untemplated variables in _vars, a dict (2.16
         # to 2.19); anything else is read as Ansible gives it.
-        if type(view).__name__ != 'HostVarsVars' or type(getattr(view, '_vars', None)) is not dict:
+        if type(view).__name__ != 'HostVarsVars' or type(getattr(view, '_vars', None)) not in _RAW_TYPES:
             return view
         return HostView(view, view._vars, self._shared)

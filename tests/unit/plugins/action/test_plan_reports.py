@@ -4,20 +4,14 @@ installed collection, its argument handling, check mode and idempotence."""
 import json
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.action.plan_reports import differs, write_if_changed
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
-COLLECTIONS = os.environ.get('KUBEPORTS_COLLECTIONS_PATH', os.path.join(ROOT, '.build', 'collections'))
-BIN = os.path.dirname(sys.executable)
-KUBESPRAY = os.path.join(ROOT, 'examples', 'kubespray', 'inventory.ini')
-installed = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall')),
-    reason='collection not installed: run make install')
+from helpers import KUBESPRAY, is_installed, run_playbook
+
+installed = pytest.mark.skipif(not is_installed(), reason='collection not installed: run make install')
 
 
 def test_write_if_changed(tmp_path):
@@ -45,12 +39,7 @@ PLAY = '''
 def play(tmp_path, arguments, *extra):
     playbook = tmp_path / 'play.yml'
     playbook.write_text(PLAY % json.dumps(arguments))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR='1', ANSIBLE_STDOUT_CALLBACK='default',
-               ANSIBLE_LOCALHOST_WARNING='0', PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
-    env.pop('ANSIBLE_CONFIG', None)
-    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), str(playbook), '-i', KUBESPRAY] + list(extra),
-                          cwd='/', env=env, capture_output=True, text=True, timeout=120, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    return run_playbook(playbook, KUBESPRAY, *extra)
 
 
 @installed

@@ -1,0 +1,81 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: plan_hosts
+author: kubeports maintainers (@kubeports)
+version_added: 0.2.0
+short_description: Plan the firewall rules of Kubernetes hosts in one pass on the controller, and return the plan
+description:
+  - Plans the given hosts in one pass and returns the plan, the document the
+    P(kubeports.firewall.required_ports#lookup) lookup returns with
+    O(kubeports.firewall.required_ports#lookup:output=plan), as the task's result. Register it
+    on a task with C(run_once) and every host of the play can read its own rules from it, as
+    the C(kubeports.firewall.open_ports) and C(kubeports.firewall.audit) roles do.
+  - The same plan as the lookup's, at less cost for a large fleet. A lookup's result passes
+    through the template of the task that calls it, which copies every value of the plan once
+    more (about 0.7 seconds for 5,000 hosts); a registered result does not.
+  - Runs on the controller only (an action plugin) and touches no managed host.
+  - Invalid input fails the task with the lookup's message, naming the value and the variable
+    it came from.
+options: {}
+extends_documentation_fragment:
+  - kubeports.firewall.planning
+attributes:
+  check_mode:
+    support: full
+    description: Plans as it does without check mode; it changes nothing in either.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is no diff.
+  delegation:
+    support: none
+    description: Always runs on the controller, whatever the host.
+seealso:
+  - plugin: kubeports.firewall.required_ports
+    plugin_type: lookup
+  - module: kubeports.firewall.plan_reports
+'''
+
+EXAMPLES = r'''
+- name: Plan the hosts of the play once
+  kubeports.firewall.plan_hosts:
+    hosts: "{{ ansible_play_hosts }}"
+  register: planned
+  run_once: true
+
+- name: Show each host's rule list
+  ansible.builtin.debug:
+    msg: "{{ planned.rule_lists[planned.hosts[inventory_hostname].rule_list] }}"
+  when: inventory_hostname in planned.hosts
+'''
+
+RETURN = r'''
+clusters:
+  description: The resolved profile of each cluster, with where each value came from (C(line) is printable).
+  returned: success
+  type: list
+  elements: dict
+sets:
+  description: Every peer set once, by its key, as source CIDRs.
+  returned: success
+  type: dict
+rule_lists:
+  description: Every distinct rule list once, by its key, with the keys of the sets its rules use.
+  returned: success
+  type: dict
+hosts:
+  description: Each planned host's entry, by host name (its roles, the key of its rule list, its own sets).
+  returned: success
+  type: dict
+skipped_hosts:
+  description: Requested hosts without a role, left out (O(hosts_without_role=skip)).
+  returned: success
+  type: list
+  elements: str
+'''

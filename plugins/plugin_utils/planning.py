@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the actions that plan hosts on the controller share: their planning arguments (the
+doc fragment kubeports.firewall.planning), the plan of a task's hosts, and the action itself
+up to the plan."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import PlanHostvars
+
+PLANNING_ARGUMENTS = dict(
+    hosts=dict(type='list', elements='str', default=[]),
+    role_groups=dict(type='dict'),
+    catalog_dirs=dict(type='list', elements='path', default=[]),
+    hosts_without_role=dict(type='str', choices=['fail', 'skip'], default='fail'),
+)
+
+
+def plan_of_task(task_vars, args):
+    """The plan document of the hosts in ``args`` (PlanError on bad input), from the task's
+    groups and hostvars."""
+    return plan_request(task_vars.get('groups'), PlanHostvars(task_vars.get('hostvars')), args['role_groups'],
+                        args['catalog_dirs'], [to_native(host) for host in args['hosts']], args['hosts_without_role'])
+
+
+class PlanningAction(ActionBase):
+    """An action that plans the hosts of its arguments on the controller, touching no host;
+    ``planned(result, document, args)`` makes its result from the plan. Bad input fails the
+    task with the planner's message before ``planned`` runs."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    ARGUMENT_SPEC = PLANNING_ARGUMENTS
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(PlanningAction, self).run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        try:
+            document = plan_of_task(task_vars or {}, args)
+        except PlanError as exc:
+            result.update(failed=True, msg=to_native(exc))
+            return result
+        return self.planned(result, document, args)
+
+    def planned(self, result, document, args):
+        raise NotImplementedError
