@@ -13,6 +13,14 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import
 class ActionModule(PlanningAction):
 
     def planned(self, result, document, args):
+        # Ansible strips "_ansible_" keys from a registered result at every depth: such a host
+        # would drop out of the plan the play sees.
+        hidden = sorted(host for host in document['hosts'] if host.startswith('_ansible_'))
+        if hidden:
+            result.update(failed=True, msg='host %s: a name that starts with "_ansible_" cannot be planned (Ansible '
+                                           'removes such keys from a registered result); rename the host'
+                                           % hidden[0])
+            return result
         result.update(document)
         result['changed'] = False
         return result

@@ -18,10 +18,14 @@ options:
     elements: str
     default: []
   role_groups:
-    description: As the lookup's O(kubeports.firewall.required_ports#lookup:role_groups); the default understands the installers' groups.
+    description:
+      - As the lookup's O(kubeports.firewall.required_ports#lookup:role_groups); the default understands the installers' groups.
+      - When not given, the variable C(kubeports_role_groups) as the lookup reads it.
     type: dict
   catalog_dirs:
-    description: As the lookup's O(kubeports.firewall.required_ports#lookup:catalog_dirs).
+    description:
+      - As the lookup's O(kubeports.firewall.required_ports#lookup:catalog_dirs).
+      - When not given, the variable C(kubeports_catalog_dirs) as the lookup reads it.
     type: list
     elements: path
     default: []

@@ -66,7 +66,8 @@ options:
       - V(rules) returns the flat list of rules, V(hosts) one dictionary per host (as
         O(details=true)).
       - V(plan) returns one dictionary with every peer set and every distinct rule list listed
-        once, linear in the number of hosts (the form the roles and C(plan.yml) use), with
+        once, linear in the number of hosts (the form C(plan.yml) writes and the roles get from
+        the M(kubeports.firewall.plan_hosts) action), with
         C(clusters) (the resolved profile of each cluster, with C(name), C(hosts), C(values)
         holding each value and its C(origin), and a printable C(line)), C(sets) (set key to
         members), C(rule_lists) (key to C(rules), C(sets) mapping the name of each shared set

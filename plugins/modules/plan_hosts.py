@@ -17,9 +17,11 @@ description:
     O(kubeports.firewall.required_ports#lookup:output=plan), as the task's result. Register it
     on a task with C(run_once) and every host of the play can read its own rules from it, as
     the C(kubeports.firewall.open_ports) and C(kubeports.firewall.audit) roles do.
-  - The same plan as the lookup's, at less cost for a large fleet. A lookup's result passes
-    through the template of the task that calls it, which copies every value of the plan once
-    more (about 0.7 seconds for 5,000 hosts); a registered result does not.
+  - The same plan as the lookup's, at less cost for a large fleet, since a lookup's result passes
+    through the template of the task that calls it, which makes every value of the plan once
+    more (about 0.7 seconds for 5,000 hosts).
+  - A host whose name starts with C(_ansible_) is refused, since Ansible removes such keys from a
+    registered result.
   - Runs on the controller only (an action plugin) and touches no managed host.
   - Invalid input fails the task with the lookup's message, naming the value and the variable
     it came from.

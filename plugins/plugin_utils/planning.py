@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.common.validation import check_type_list
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
@@ -21,6 +22,8 @@ PLANNING_ARGUMENTS = dict(
     catalog_dirs=dict(type='list', elements='path', default=[]),
     hosts_without_role=dict(type='str', choices=['fail', 'skip'], default='fail'),
 )
+# Options that, when not given, come from the inventory variable the lookup reads for them.
+FROM_VARIABLES = (('role_groups', 'kubeports_role_groups'), ('catalog_dirs', 'kubeports_catalog_dirs'))
 
 
 def plan_of_task(task_vars, args):
@@ -41,13 +44,25 @@ class PlanningAction(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(PlanningAction, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         try:
-            document = plan_of_task(task_vars or {}, args)
+            for option, variable in FROM_VARIABLES:
+                if option not in self._task.args and variable in task_vars:
+                    args[option] = self._templar.template(task_vars[variable])
+            args['catalog_dirs'] = self._catalog_dirs(args['catalog_dirs'])
+            document = plan_of_task(task_vars, args)
         except PlanError as exc:
             result.update(failed=True, msg=to_native(exc))
             return result
         return self.planned(result, document, args)
+
+    @staticmethod
+    def _catalog_dirs(value):
+        try:
+            return [to_native(item) for item in check_type_list(value if value is not None else [])]
+        except TypeError:
+            raise PlanError('kubeports_catalog_dirs (catalog_dirs): expected a list of directories, got %r' % (value,))
 
     def planned(self, result, document, args):
         raise NotImplementedError

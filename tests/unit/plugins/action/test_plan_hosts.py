@@ -1,21 +1,28 @@
 """The plan_hosts action, run by ansible-core against the installed collection: it returns the
-lookup's plan, in check mode too, and refuses bad input with the lookup's message."""
+lookup's plan, in check mode too, registered for every host of the batch, and refuses bad
+input with the lookup's message."""
 
 import json
+import os
 
 import pytest
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 
 from helpers import KUBESPRAY, is_installed, run_playbook
 
 pytestmark = pytest.mark.skipif(not is_installed(), reason='collection not installed: run make install')
 
-PLAY = '''
+PLAN = '''
 - hosts: localhost
   connection: local
   gather_facts: false
   tasks:
     - kubeports.firewall.plan_hosts: %(arguments)s
       register: planned
+'''
+# Also writes the action's result and the lookup's plan, for comparison.
+COMPARED = PLAN + '''
     - ansible.builtin.copy:
         content: >-
           {{ {'action': planned,
@@ -27,12 +34,17 @@ PLAY = '''
 '''
 
 
-def play(tmp_path, arguments, *extra):
+def play(tmp_path, arguments, *extra, **kwargs):
+    """(rc, output, {action, lookup} or None); compare=False runs the action alone."""
     playbook, dest = tmp_path / 'play.yml', tmp_path / 'out.json'
-    playbook.write_text(PLAY % {'arguments': json.dumps(arguments), 'hosts': json.dumps(arguments.get('hosts', [])),
+    text = COMPARED if kwargs.get('compare', True) else PLAN
+    playbook.write_text(text % {'arguments': json.dumps(arguments), 'hosts': json.dumps(arguments.get('hosts', [])),
                                 'without': arguments.get('hosts_without_role', 'fail'), 'dest': dest})
-    rc, out = run_playbook(playbook, KUBESPRAY, *extra)
-    return rc, out, (json.loads(dest.read_text()) if rc == 0 else None)
+    rc, out = run_playbook(playbook, kwargs.get('inventory', KUBESPRAY), *extra)
+    return rc, out, (json.loads(dest.read_text()) if rc == 0 and dest.exists() else None)
+
+
+ROLE_GROUPS = {'etcd': ['etcd'], 'controlplane': ['kube_control_plane'], 'worker': ['kube_node']}
 
 
 @pytest.mark.parametrize('arguments, extra, planned', [
@@ -40,7 +52,9 @@ def play(tmp_path, arguments, *extra):
     ({}, ['--check'], ['cp1', 'cp2', 'cp3', 'node1', 'node2', 'node3']),
     ({'hosts': ['node1', 'cp2']}, [], ['cp2', 'node1']),
     ({'hosts': ['node1', 'localhost'], 'hosts_without_role': 'skip'}, [], ['node1']),
-    ({'role_groups': {'etcd': ['etcd'], 'controlplane': ['kube_control_plane'], 'worker': ['kube_node']}}, [],
+    ({'role_groups': ROLE_GROUPS}, [], ['cp1', 'cp2', 'cp3', 'node1', 'node2', 'node3']),
+    # Without the option, the variable the lookup reads: node3 becomes an etcd host only.
+    ({}, ['-e', json.dumps({'kubeports_role_groups': dict(ROLE_GROUPS, etcd=['etcd', 'kube_node'])})],
      ['cp1', 'cp2', 'cp3', 'node1', 'node2', 'node3']),
 ])
 def test_the_result_is_the_lookups_plan(tmp_path, arguments, extra, planned):
@@ -52,15 +66,71 @@ def test_the_result_is_the_lookups_plan(tmp_path, arguments, extra, planned):
     assert set(action) - set(lookup) <= {'changed', 'failed'} and not action['changed']
     if arguments.get('hosts_without_role') == 'skip':
         assert action['skipped_hosts'] == ['localhost']
+    if extra[:1] == ['-e']:
+        assert 'etcd' in action['hosts']['node3']['roles']
+
+
+def test_the_result_is_the_plan_of_ansibles_hostvars_with_templates(tmp_path, templated_inventory):
+    directory, groups, hostvars = templated_inventory
+    rc, out, found = play(tmp_path, {}, inventory=os.path.join(directory, 'inventory.ini'))
+    assert rc == 0, out
+    expected = json.loads(json.dumps(plan_request(groups, hostvars, None, [], [])))
+    assert dict((key, found['action'][key]) for key in expected) == expected == found['lookup']
+
+
+EVERY_HOST = '''
+- hosts: all
+  connection: local
+  gather_facts: false
+  serial: %s
+  tasks:
+    - kubeports.firewall.plan_hosts:
+        hosts: "{{ ansible_play_batch }}"
+      register: planned
+      run_once: true
+      delegate_to: localhost
+    - ansible.builtin.debug:
+        msg: "SEEN {{ inventory_hostname }} {{ planned.hosts | sort | join(',') }} {{ planned.hosts[inventory_hostname].rule_list }}"
+'''
+
+
+@pytest.mark.parametrize('serial, batches', [
+    (0, [['cp1', 'cp2', 'cp3', 'node1', 'node2', 'node3']]),
+    (4, [['cp1', 'cp2', 'cp3', 'node1'], ['node2', 'node3']]),
+])
+def test_one_plan_per_batch_reaches_every_host_of_the_batch(tmp_path, serial, batches):
+    playbook = tmp_path / 'play.yml'
+    playbook.write_text(EVERY_HOST % serial)
+    rc, out = run_playbook(playbook, KUBESPRAY)
+    assert rc == 0, out
+    lines = [part.split('"SEEN ', 1)[1].rstrip('"').split() for part in out.splitlines() if '"SEEN ' in part]
+    seen = dict((words[0], words[1:]) for words in lines)
+    assert len(lines) == 6
+    for batch in batches:
+        for host in batch:
+            planned, rule_list = seen[host]
+            assert planned.split(',') == batch
+            assert rule_list.startswith(('controlplane', 'worker')), (host, rule_list)
 
 
 @pytest.mark.parametrize('arguments, extra, message', [
     ({'hosts_without_role': 'ignore'}, [], 'hosts_without_role'),
     ({'hosts': ['node9']}, [], 'host node9 is not in the inventory'),
     ({'role_groups': {'workers': ['kube_node']}}, [], "unknown role 'workers'"),
+    ({}, ['-e', json.dumps({'kubeports_role_groups': 'kube_node'})], 'kubeports_role_groups: expected a mapping'),
+    ({}, ['-e', json.dumps({'kubeports_catalog_dirs': {'a': 1}})], 'kubeports_catalog_dirs (catalog_dirs)'),
     ({}, ['-e', 'kubeports_cni=wireguard'], 'wireguard'),
 ])
 def test_bad_input_fails_the_task_with_the_lookups_message(tmp_path, arguments, extra, message):
-    rc, out, _found = play(tmp_path, arguments, *extra)
-    assert rc != 0 and message in out, out
-    assert 'kubeports.firewall.plan_hosts' in out or 'TASK [kubeports.firewall.plan_hosts]' in out, out
+    rc, out, _found = play(tmp_path, arguments, *extra, compare=False)
+    assert rc != 0, out
+    task, _sep, failure = out.partition('TASK [kubeports.firewall.plan_hosts]')
+    assert 'fatal: [localhost]: FAILED!' in failure and message in failure, out
+
+
+def test_a_host_ansible_would_hide_in_the_result_is_refused(tmp_path):
+    inventory = tmp_path / 'inventory.ini'
+    inventory.write_text('[kube_control_plane]\ncp1 ansible_host=10.0.0.1\n[etcd]\ncp1\n[kube_node]\n'
+                         '_ansible_node ansible_host=10.0.0.2\n[k8s_cluster:children]\nkube_control_plane\nkube_node\n')
+    rc, out, _found = play(tmp_path, {}, compare=False, inventory=str(inventory))
+    assert rc != 0 and 'host _ansible_node: a name that starts with "_ansible_" cannot be planned' in out, out
