@@ -187,6 +187,28 @@ def test_probes_allowed_peer_only(lab, target):
     assert_only_peer_reaches(lab, host, peer, other)
 
 
+def assert_sources_without_a_set_name_admit_those_only(lab, host, peer, other):
+    """The sources decide: rules with sources and no source_set (the key left out, as a user
+    may write them) are restricted to those sources, never opened to everyone."""
+    rules = [{'protocol': 'tcp', 'port': '39507', 'sources': [lab.address(peer) + '/32', lab.address(peer, 6) + '/128']},
+             {'protocol': 'udp', 'port': '39508', 'sources': [lab.address(peer) + '/32']}]
+    status, result = module(lab, host, {'rules': rules})
+    assert status == 'CHANGED', result
+    assert probe(lab, peer, host, 'tcp', 39507)
+    assert probe(lab, peer, host, 'tcp', 39507, family=6)
+    assert probe(lab, peer, host, 'udp', 39508)
+    assert not probe(lab, other, host, 'tcp', 39507)
+    assert not probe(lab, other, host, 'tcp', 39507, family=6)
+    assert not probe(lab, other, host, 'udp', 39508)
+    status, result = module(lab, host, {'rules': rules})
+    assert status == 'SUCCESS' and not result['changed'], result
+
+
+def test_sources_without_a_set_name_admit_those_sources_only(lab, target):
+    host, peer, other = target
+    assert_sources_without_a_set_name_admit_those_only(lab, host, peer, other)
+
+
 def _drift(lab, host, peer):
     """Removes one of the collection's rules by hand, as an operator might."""
     if host == 'node1':

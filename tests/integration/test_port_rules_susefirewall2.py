@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from test_port_rules import assert_only_peer_reaches, module, rules_for
+from test_port_rules import assert_only_peer_reaches, assert_sources_without_a_set_name_admit_those_only, module, rules_for
 
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 STATE = '/var/lib/kubeports/susefirewall2.json'
@@ -75,6 +75,11 @@ def test_probes_allowed_peer_only(lab, suse):
     host, peer, other = suse
     module(lab, host, {'rules': rules_for(lab, peer)})
     assert_only_peer_reaches(lab, host, peer, other)
+
+
+def test_sources_without_a_set_name_admit_those_sources_only(lab, suse):
+    host, peer, other = suse
+    assert_sources_without_a_set_name_admit_those_only(lab, host, peer, other)
 
 
 def test_check_mode_on_drift_reports_and_touches_nothing(lab, suse):
