@@ -47,7 +47,7 @@ class SharedTemplating(object):
     def value(self, raw, render):
         """``render()``'s result, once per raw object without a template."""
         found = self._templated.get(id(raw))
-        if found is not None and found[0] is raw:
+        if found is not None:
             return render() if found[1] is _RENDER_EACH_TIME else found[1]
         value = render()
         self._templated[id(raw)] = (raw, value if without_template(raw) else _RENDER_EACH_TIME)

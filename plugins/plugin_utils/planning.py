@@ -2,8 +2,7 @@
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the actions that plan hosts on the controller share: their planning arguments (the
-doc fragment kubeports.firewall.planning), the plan of a task's hosts, and the action itself
-up to the plan."""
+doc fragment kubeports.firewall.planning) and the action itself up to the plan."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -26,13 +25,6 @@ PLANNING_ARGUMENTS = dict(
 FROM_VARIABLES = (('role_groups', 'kubeports_role_groups'), ('catalog_dirs', 'kubeports_catalog_dirs'))
 
 
-def plan_of_task(task_vars, args):
-    """The plan document of the hosts in ``args`` (PlanError on bad input), from the task's
-    groups and hostvars."""
-    return plan_request(task_vars.get('groups'), PlanHostvars(task_vars.get('hostvars')), args['role_groups'],
-                        args['catalog_dirs'], [to_native(host) for host in args['hosts']], args['hosts_without_role'])
-
-
 class PlanningAction(ActionBase):
     """An action that plans the hosts of its arguments on the controller, touching no host;
     ``planned(result, document, args)`` makes its result from the plan. Bad input fails the
@@ -51,7 +43,9 @@ class PlanningAction(ActionBase):
                 if option not in self._task.args and variable in task_vars:
                     args[option] = self._templar.template(task_vars[variable])
             args['catalog_dirs'] = self._catalog_dirs(args['catalog_dirs'])
-            document = plan_of_task(task_vars, args)
+            document = plan_request(task_vars.get('groups'), PlanHostvars(task_vars.get('hostvars')),
+                                    args['role_groups'], args['catalog_dirs'],
+                                    [to_native(host) for host in args['hosts']], args['hosts_without_role'])
         except PlanError as exc:
             result.update(failed=True, msg=to_native(exc))
             return result
