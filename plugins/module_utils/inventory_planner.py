@@ -41,6 +41,56 @@ def host_variables(hostvars, host):
         return {}
 
 
+_ABSENT = ('absent',)
+# The installer values of a host of no installer (never changed).
+_NO_VALUES = {}
+# Distinct sets of variable names an installer's reader is remembered with, per installer and server.
+_READ_VARIANTS = 8
+
+
+def value_token(variables, name):
+    """A hashable token of one variable of a host: two hosts' tokens are equal only when their
+    values are the same (the variable is absent from both, or both hold one object without a
+    template); None when that cannot be told (a value with a template, a mapping of unknown
+    kind). The objects behind a token must be kept alive while tokens are compared: the
+    planner keeps every host's variables."""
+    if name not in variables:
+        return _ABSENT
+    shared_token = getattr(variables, 'shared_token', None)
+    if shared_token is not None:
+        return shared_token(name)
+    if type(variables) is dict:
+        return ('value', id(variables[name]))
+    return None
+
+
+class RecordedReads(Mapping):
+    """A host's variables that note the names looked up (``names``; None once iterated, as
+    then every name counts)."""
+
+    def __init__(self, variables):
+        self._variables = variables
+        self.names = set()
+
+    def __contains__(self, name):
+        if self.names is not None:
+            self.names.add(name)
+        return name in self._variables
+
+    def __getitem__(self, name):
+        if self.names is not None:
+            self.names.add(name)
+        return self._variables[name]
+
+    def __iter__(self):
+        self.names = None
+        return iter(self._variables)
+
+    def __len__(self):
+        self.names = None
+        return len(self._variables)
+
+
 def planner_variables(variables, names=None):
     wanted = {}
     for name in variables if names is None else names:
@@ -86,7 +136,14 @@ class InventoryPlanner(object):
         self._clusters = None
         # Hosts whose profile inputs are alike share one resolution: {inputs: (alike, profile)}.
         self._resolved = {}
+        self._same_inputs = {}
         self._alike = {}
+        # Installer values by what the reader read: {(installer, server): [(names, {tokens: values})]}.
+        self._installer_values = {}
+        # Tokens of each host's wanted variables (None when one cannot be told), and the
+        # kubeports_* name lists already checked.
+        self._wanted_tokens = {}
+        self._checked_names = set()
 
     def variables_of(self, host):
         """A host's variables, fetched once (Ansible builds them on every access)."""
@@ -100,9 +157,13 @@ class InventoryPlanner(object):
         found = self._wanted.get(host)
         if found is None:
             variables = self.variables_of(host)
-            names = list(variables)
-            check_variable_names(names, 'host %s' % host)
+            names = tuple(name for name in variables if name.startswith(PREFIX) or name in PLAIN_VARIABLES)
+            if names not in self._checked_names:
+                check_variable_names(names, 'host %s' % host)
+                self._checked_names.add(names)
             found = self._wanted[host] = planner_variables(variables, names)
+            tokens = tuple((name, value_token(variables, name)) for name in names)
+            self._wanted_tokens[host] = None if any(token is None for _name, token in tokens) else tokens
         return found
 
     def check_known(self, host):
@@ -165,17 +226,23 @@ class InventoryPlanner(object):
             name = INSTALLER_ALIASES.get(str(explicit).strip().lower(), str(explicit).strip().lower())
             if name not in installers.BY_NAME and name != 'none':
                 resolve(wanted, source)  # names the bad value
-        values = {}
+        values = _NO_VALUES
         if name != 'none':
             installer = installers.BY_NAME[name]
             server = None
             if installer.server_groups and not installers.is_server(installer, host, self.groups):
                 server = installers.server_of(installer, self.groups)
-            context = installers.Context(host, variables, self.groups, server,
-                                         self.variables_of(server) if server else None)
-            values = installers.read_values(installer, context)
-        inputs = _input_key((wanted, values))
-        found = self._resolved.get(inputs)
+            values, shared = self._read_installer(installer, host, variables, server)
+        else:
+            shared = True  # _NO_VALUES
+        tokens = self._wanted_tokens.get(host)
+        # The same installer values (one object) and the same wanted variables (value_token):
+        # the same inputs, known without comparing their contents.
+        same = ('shared', tokens, id(values)) if shared and tokens is not None else None
+        found = self._same_inputs.get(same) if same is not None else None
+        if found is None:
+            inputs = _input_key((wanted, values))
+            found = self._resolved.get(inputs)
         if found is not None:
             alike, profile = found
             # Only the CIDR lists' "where" names the host (for error messages).
@@ -186,9 +253,43 @@ class InventoryPlanner(object):
                 profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
                 profile['origins']['ip_families'] = 'inventory addresses'
             alike = len(self._resolved)
-            self._resolved[inputs] = (alike, profile)
+            found = self._resolved[inputs] = (alike, profile)
+        if same is not None:
+            self._same_inputs[same] = found
         self._alike[host] = alike
         return profile
+
+    def _read_installer(self, installer, host, variables, server):
+        """(the installer's values for a host, whether other hosts share that object).
+
+        A reader's values depend only on the variables it reads (and the groups and server,
+        the same for the hosts compared): a host whose variables it read are the same as an
+        earlier host's (value_token) gets that host's values. Values naming their host (a
+        refused CNI) are the host's own."""
+        variants = self._installer_values.setdefault((installer.name, server), [])
+        for names, known in variants:
+            tokens = tuple(value_token(variables, name) for name in names)
+            if None not in tokens and tokens in known:
+                return known[tokens], True
+        recorded = RecordedReads(variables)
+        context = installers.Context(host, recorded, self.groups, server,
+                                     self.variables_of(server) if server else None)
+        values = installers.read_values(installer, context)
+        if recorded.names is None or any(isinstance(item, tuple) and item and isinstance(item[0], installers.Refused)
+                                         for item in values.values()):
+            return values, False
+        names = tuple(sorted(recorded.names))
+        tokens = tuple(value_token(variables, name) for name in names)
+        if None in tokens:
+            return values, False
+        for known_names, known in variants:
+            if known_names == names:
+                known[tokens] = values
+                return values, True
+        if len(variants) < _READ_VARIANTS:
+            variants.append((names, {tokens: values}))
+            return values, True
+        return values, False
 
     def _check_catalog(self, profiles):
         served = set()

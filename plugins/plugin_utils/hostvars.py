@@ -8,6 +8,7 @@ templated once for all of them."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 from collections.abc import Mapping
 
 _SCALARS = (bool, int, float, type(None))
@@ -43,6 +44,7 @@ class SharedTemplating(object):
 
     def __init__(self):
         self._templated = {}
+        self._kept = {}
 
     def value(self, raw, render):
         """``render()``'s result, once per raw object without a template."""
@@ -52,6 +54,14 @@ class SharedTemplating(object):
         value = render()
         self._templated[id(raw)] = (raw, value if without_template(raw) else _RENDER_EACH_TIME)
         return value
+
+    def token(self, raw):
+        """A token equal for two raw values when they are one object without a template (so
+        every host's templated value is the same), or None when the raw value holds one."""
+        kept = self._kept.get(id(raw))
+        if kept is None:
+            kept = self._kept[id(raw)] = (raw, without_template(raw))
+        return ('raw', id(raw)) if kept[1] else None
 
 
 class _KeysOf(Mapping):
@@ -77,6 +87,12 @@ class HostView(_KeysOf):
         raw = self._keys[name]
         return self._shared.value(raw, lambda: self._view[name])
 
+    def shared_token(self, name):
+        """A token that another host's view gives for ``name`` only when the templated value is
+        the same for both (one raw object without a template), else None (see the planner's
+        value_token)."""
+        return self._shared.token(self._keys[name])
+
 
 class PlanHostvars(_KeysOf):
     """``hostvars`` for the planner: every host's view templates as Ansible's does, and the
@@ -94,3 +110,44 @@ class PlanHostvars(_KeysOf):
         if type(view).__name__ != 'HostVarsVars' or type(getattr(view, '_vars', None)) not in _RAW_TYPES:
             return view
         return HostView(view, view._vars, self._shared)
+
+
+class _ListedOnce(object):
+    """A plugin loader whose listing of plugin paths (``all(path_only=True)``) is made once;
+    everything else is the loader's own."""
+
+    def __init__(self, loader):
+        self._loader, self._paths = loader, None
+
+    def all(self, *args, **kwargs):
+        if args or kwargs != {'path_only': True}:
+            return self._loader.all(*args, **kwargs)
+        if self._paths is None:
+            self._paths = list(self._loader.all(path_only=True))
+        return iter(self._paths)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+@contextlib.contextmanager
+def connection_plugins_listed_once():
+    """While a plan reads every host's variables: Ansible builds each host's variables with
+    its facts cleaned by ``ansible.vars.clean.clean_facts``, which lists the files of every
+    connection plugin directory again for every host (half the cost of a host's variables
+    when it has no facts). The directories do not change within one task, so they are listed
+    once; every value stays what Ansible gives. Where ansible-core has no such loader there,
+    nothing changes."""
+    try:
+        from ansible.vars import clean
+    except ImportError:  # pragma: no cover - ansible-core without that module
+        clean = None
+    loader = getattr(clean, 'connection_loader', None)
+    if loader is None or not callable(getattr(loader, 'all', None)):
+        yield
+        return
+    clean.connection_loader = _ListedOnce(loader)
+    try:
+        yield
+    finally:
+        clean.connection_loader = loader

@@ -13,7 +13,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import PlanHostvars
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import (
+    PlanHostvars, connection_plugins_listed_once)
 
 PLANNING_ARGUMENTS = dict(
     hosts=dict(type='list', elements='str', default=[]),
@@ -43,9 +44,10 @@ class PlanningAction(ActionBase):
                 if option not in self._task.args and variable in task_vars:
                     args[option] = self._templar.template(task_vars[variable])
             args['catalog_dirs'] = self._catalog_dirs(args['catalog_dirs'])
-            document = plan_request(task_vars.get('groups'), PlanHostvars(task_vars.get('hostvars')),
-                                    args['role_groups'], args['catalog_dirs'],
-                                    [to_native(host) for host in args['hosts']], args['hosts_without_role'])
+            with connection_plugins_listed_once():
+                document = plan_request(task_vars.get('groups'), PlanHostvars(task_vars.get('hostvars')),
+                                        args['role_groups'], args['catalog_dirs'],
+                                        [to_native(host) for host in args['hosts']], args['hosts_without_role'])
         except PlanError as exc:
             result.update(failed=True, msg=to_native(exc))
             return result

@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner, compact
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import (
+    InventoryPlanner, RecordedReads, compact, value_token)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 COMMON = {'kubeports_cni': 'calico', 'kubeports_admin_cidrs': ['192.0.2.10']}
@@ -190,3 +191,84 @@ def test_a_bad_cidr_shared_by_alike_hosts_is_reported_for_the_planned_host():
     with pytest.raises(Exception) as raised:
         planner.plan(['w2'])
     assert 'host w2' in str(raised.value) and '10.0.0.300' in str(raised.value)
+
+
+SHARED_LIST = ['10.9.0.0/16']
+
+
+class Opaque(dict):
+    """A mapping of a kind the planner does not know: no token can be told."""
+
+
+class Tokened(dict):
+    """A mapping that tells its own tokens (as the plugin's host views do)."""
+
+    def shared_token(self, name):
+        return None if name == 'templated' else ('mine', name)
+
+
+@pytest.mark.parametrize('first, second, name, same', [
+    ({'a': SHARED_LIST}, {'a': SHARED_LIST}, 'a', True),
+    ({'a': SHARED_LIST}, {'a': list(SHARED_LIST)}, 'a', False),
+    ({}, {}, 'a', True),  # absent from both
+    ({'a': None}, {}, 'a', False),
+    (Opaque(a=1), Opaque(a=1), 'a', None),
+    (Tokened(a=1), Tokened(a=2), 'a', True),  # the mapping's own word
+    (Tokened(templated=1), Tokened(templated=1), 'templated', None),
+])
+def test_value_tokens(first, second, name, same):
+    tokens = value_token(first, name), value_token(second, name)
+    if same is None:
+        assert tokens == (None, None)
+    else:
+        assert (tokens[0] == tokens[1]) is same
+
+
+def test_recorded_reads_note_names_until_iterated():
+    reads = RecordedReads({'a': 1, 'b': 2})
+    assert 'a' in reads and reads['b'] == 2 and reads.get('c') is None
+    assert reads.names == {'a', 'b', 'c'}
+    assert sorted(reads) == ['a', 'b'] and reads.names is None
+
+
+KUBESPRAY = {'kube_network_plugin': 'calico', 'calico_network_backend': 'bird'}
+CILIUM = 'cilium'
+NO_CNI = 'cni'
+
+
+def kubespray(host_vars):
+    """Two control plane and three worker hosts of a kubespray inventory; every host's variables
+    hold the same group_vars objects, plus its own."""
+    hosts = ['cp1', 'cp2', 'w1', 'w2', 'w3']
+    hostvars = dict((host, dict(KUBESPRAY, ip='10.0.0.%d' % number, **host_vars.get(host, {})))
+                    for number, host in enumerate(hosts, 1))
+    groups = {'all': hosts, 'kube_control_plane': hosts[:2], 'etcd': hosts[:2], 'kube_node': hosts[2:],
+              'k8s_cluster': hosts}
+    return InventoryPlanner(groups, hostvars)
+
+
+# Hosts whose installer variables are the same objects share the installer's values; a host
+# with values of its own, or values that name it (a refused CNI), has its own.
+@pytest.mark.parametrize('host_vars, own', [
+    ({}, []),
+    ({'w2': {'metallb_enabled': True}}, ['w2']),
+    ({'w2': {'calico_network_backend': 'bird'}}, []),  # equal: one resolution, read again once
+    ({'w3': {'peer_with_router': True, 'peers': [{'router_id': '10.1.0.1'}]}}, ['w3']),
+])
+def test_hosts_with_the_same_installer_variables_share_their_values(host_vars, own):
+    planner = kubespray(host_vars)
+    profiles = planner.profiles()
+    for host in profiles:
+        alone = kubespray(dict((name, given) for name, given in host_vars.items() if name == host))
+        assert dict(profiles[host], cidr_sets=None) == dict(alone.profiles()[host], cidr_sets=None)
+        assert profiles[host]['cidr_sets'] == alone.profiles()[host]['cidr_sets']
+    shared = [host for host in profiles if planner._alike[host] == planner._alike['cp1']]
+    assert sorted(set(profiles) - set(shared)) == own
+    assert planner.plan_document() == kubespray(host_vars).plan_document()
+
+
+def test_a_refused_value_is_never_shared():
+    same = {'kube_network_plugin': NO_CNI, 'kubeports_cni': CILIUM}
+    planner = kubespray(dict((host, same) for host in ('cp1', 'cp2', 'w1', 'w2', 'w3')))
+    planner.profiles()
+    assert all(not known for variants in planner._installer_values.values() for _names, known in variants)

@@ -10,7 +10,7 @@ from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import (
-    PlanHostvars, SharedTemplating, without_template)
+    PlanHostvars, SharedTemplating, connection_plugins_listed_once, without_template)
 
 
 class Word(str):
@@ -124,3 +124,53 @@ def test_plain_mappings_pass_through():
     with pytest.raises(KeyError):
         planned['h2']
     assert len(PlanHostvars(None)) == 0
+
+
+PLAIN = ['10.0.0.0/8']
+TEMPLATE = ['{{ x }}']
+
+
+@pytest.mark.parametrize('first, second, same', [
+    (PLAIN, PLAIN, True),
+    (PLAIN, list(PLAIN), False),  # equal, but another object: not known to be the same
+    ('calico', 'calico', True),
+    (TEMPLATE, TEMPLATE, False),  # one object, but rendered per host
+    ('{{ x }}', '{{ x }}', False),
+])
+def test_a_token_is_shared_only_by_one_object_without_a_template(first, second, same):
+    shared = SharedTemplating()
+    tokens = shared.token(first), shared.token(second)
+    assert (tokens[0] is not None and tokens[0] == tokens[1]) is same
+    if not without_template(first):
+        assert tokens == (None, None)
+
+
+def test_the_views_tokens_follow_the_raw_values(templated_inventory):
+    _directory, _groups, hostvars = templated_inventory
+    planned = PlanHostvars(hostvars)
+    w1, w2, w3 = planned['w1'], planned['w2'], planned['w3']
+    assert w1.shared_token('kubeports_api_client_cidrs') == w2.shared_token('kubeports_api_client_cidrs') is not None
+    assert w1.shared_token('kubeports_admin_cidrs') is not None
+    assert w3.shared_token('kubeports_admin_cidrs') is None  # the host's own template
+    assert w1.shared_token('kube_network_plugin') is None  # a template in group_vars
+    assert w1.shared_token('ip') != w2.shared_token('ip')
+
+
+def test_connection_plugins_are_listed_once_and_facts_clean_the_same(plugin_loader):
+    from ansible.vars import clean
+    original = clean.connection_loader
+    facts = {'ansible_ssh_user': 'x', 'ansible_local_thing': 1, 'ansible_become_pass': 'y', 'kept': 2}
+    expected = clean.clean_facts(facts)
+    listed = list(original.all(path_only=True))
+    with connection_plugins_listed_once():
+        wrapped = clean.connection_loader
+        assert wrapped is not original
+        assert list(wrapped.all(path_only=True)) == listed
+        assert list(wrapped.all(path_only=True)) == listed
+        assert wrapped.package == original.package
+        assert clean.clean_facts(facts) == expected
+    assert clean.connection_loader is original
+    with pytest.raises(RuntimeError):
+        with connection_plugins_listed_once():
+            raise RuntimeError('planning failed')
+    assert clean.connection_loader is original
