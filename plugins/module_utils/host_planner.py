@@ -31,6 +31,21 @@ _SELECTOR = re.compile(r'^([a-z0-9]+)/(.*)$')
 _NOT_MATCHED = frozenset(('origins', 'notes', 'cidr_sets'))
 
 
+def _with_isolated(span, text, spans, sources):
+    """``sources`` (merged CIDRs, one per span of ``spans``) with one address added, when that
+    address touches none of them: then a merge leaves them as they are and adds the address
+    as its own CIDR (``text``) in its place. None when the address borders one of them."""
+    version, first, last = span
+    if first != last or len(sources) != len(spans):
+        return None
+    index = bisect.bisect_right(spans, (version, first, float('inf')))
+    if index > 0 and spans[index - 1][0] == version and spans[index - 1][2] >= first - 1:
+        return None
+    if index < len(spans) and spans[index][0] == version and spans[index][1] <= last + 1:
+        return None
+    return sources[:index] + [text] + sources[index:]
+
+
 def _within(span, spans):
     """True when ``span`` (version, first, last) lies inside one of ``spans`` (sorted, non-overlapping)."""
     version, first, last = span
@@ -147,19 +162,52 @@ class Planner(object):
         self._match_cache = {}
         self._output_cache = {}
         self._matched_values = {}
+        # What hosts of one kind share (see plan's same_inputs), and the parts of their own rules
+        # that do not depend on the host.
+        self._prepared = {}
+        self._own_parts = {}
 
-    def plan(self, host, variables, source=None, profile=None, alike=None):
+    def plan(self, host, variables, source=None, profile=None, alike=None, same_inputs=None):
         """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port).
 
         ``profile`` is the host's resolved profile (profile.resolve); without it the profile
         comes from ``variables`` alone. ``alike``: a key that hosts with equal profiles share
-        (the profile's values are compared otherwise).
+        (the profile's values are compared otherwise). ``same_inputs``: a key that hosts share
+        only when their ``variables`` and profiles are equal (but for the CIDR lists' "where"):
+        hosts with the same key and roles share all but the rules of their own addresses.
         """
         source = source or 'host %s' % host
         roles = self.index.host_roles(host)
         if not roles:
             raise PlanError('host %s: its groups map to no role; add it to a group named in '
                             'kubeports_role_groups or set kubeports_roles' % host)
+        kind = (same_inputs, frozenset(roles)) if same_inputs is not None else None
+        prepared = self._prepared.get(kind) if kind is not None else None
+        first = prepared is None
+        if first:
+            prepared = self._prepare(host, roles, variables, source, profile, alike)
+        fingerprint, merged, order, skipped, allowed = prepared
+        planned = []
+        for key in order:
+            entry = merged[key]
+            if entry['own']:
+                planned.append(self._own_output(host, fingerprint, key, entry) + (None,))
+                continue
+            cached = self._output_cache.get((fingerprint, key))
+            if cached is None:
+                cached = self._output_cache[(fingerprint, key)] = self._output(host, key, entry)
+            planned.append((dict(cached[0], host=host), cached[1], cached[2], cached[0]))
+        for rule, _signature, public, shared in planned:
+            # A shared rule passed for the first host of its kind.
+            if first or shared is None:
+                check_not_public(rule, public, allowed, source)
+        if first and kind is not None:
+            self._prepared[kind] = prepared
+        return HostPlan(host, sorted(roles), [item[0] for item in planned], [dict(item) for item in skipped],
+                        [item[1] for item in planned], [item[3] for item in planned])
+
+    def _prepare(self, host, roles, variables, source, profile, alike):
+        """(fingerprint, merged rules, their order, skipped rules, public ports allowed) of a host."""
         profile = dict(profile or resolve(variables, source))
         if not profile['ip_families']:
             profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
@@ -183,21 +231,8 @@ class Planner(object):
             matched = self._match_cache[fingerprint] = self._match(host, roles, profile, variables, source,
                                                                    cidr_networks)
         merged, order, skipped = matched
-        planned = []
-        for key in order:
-            entry = merged[key]
-            if entry['own']:
-                planned.append(self._output(host, key, entry) + (None,))
-                continue
-            cached = self._output_cache.get((fingerprint, key))
-            if cached is None:
-                cached = self._output_cache[(fingerprint, key)] = self._output(host, key, entry)
-            planned.append((dict(cached[0], host=host), cached[1], cached[2], cached[0]))
         allowed = public_ports(variables.get('kubeports_public_ports'), source)
-        for rule, _signature, public, _shared in planned:
-            check_not_public(rule, public, allowed, source)
-        return HostPlan(host, sorted(roles), [item[0] for item in planned], [dict(item) for item in skipped],
-                        [item[1] for item in planned], [item[3] for item in planned])
+        return fingerprint, merged, order, skipped, allowed
 
     def _match(self, host, roles, profile, variables, source, cidr_networks):
         """The catalog and extra rules that apply, merged by (protocol, port), with their source
@@ -288,10 +323,17 @@ class Planner(object):
             spans = self._own_spans.get(host)
             if spans is None:
                 spans = self._own_spans[host] = [(net.version, net.first, net.last) for net in own]
-            if shared and all(_within(span, shared[2]) for span in spans):
+            outside = [index for index, span in enumerate(spans) if not (shared and _within(span, shared[2]))]
+            if shared and not outside:
                 found = None, shared[1], shared[3]
             elif shared:
-                sources = merge(shared[4] + [net for net, span in zip(own, spans) if not _within(span, shared[2])])
+                sources = None
+                if len(outside) == 1:
+                    # One address of the host's own outside the set (most hosts): placed, not merged.
+                    net = own[outside[0]]
+                    sources = _with_isolated(spans[outside[0]], str(net.cidr), shared[2], shared[1])
+                if sources is None:
+                    sources = merge(shared[4] + [own[index] for index in outside])
             elif len(own) == 1:
                 sources = [str(own[0].cidr)]
             else:
@@ -337,6 +379,33 @@ class Planner(object):
             found = self._about_cache[key] = {'description': '; '.join(descriptions), 'references': references,
                                               'ids': ids, 'components': components, 'to': to}
         return found
+
+    def _own_output(self, host, fingerprint, key, entry):
+        """_output of a rule whose sources include the host's own addresses: what does not
+        depend on the host is taken once per fingerprint and rule."""
+        parts = self._own_parts.get((fingerprint, key))
+        if parts is None:
+            shared = [found for found in entry['sets'].values() if found[0] is not None]
+            set_names = sorted(entry['sets'])
+            parts = self._own_parts[(fingerprint, key)] = (self._merged(shared) if shared else None,
+                                                           format_port(key[1]), set_names, '+'.join(set_names),
+                                                           self._about(entry['rules']))
+        merged, port, set_names, set_name, about = parts
+        mine, sources, public = self._own(host, merged)
+        everyone = is_anyone(public)
+        return {
+            'host': host,
+            'protocol': key[0],
+            'port': port,
+            'sources': sources,
+            'source_set': None if everyone else set_name,
+            'source_sets': set_names,
+            'description': about['description'],
+            'references': about['references'],
+            'ids': about['ids'],
+            'components': about['components'],
+            'to': about['to'],
+        }, (None if everyone or mine else merged[0]), public
 
     def _output(self, host, key, entry):
         """One merged rule, and the signature of its sources when they are shared by other hosts

@@ -378,8 +378,9 @@ class InventoryPlanner(object):
         for host in self.index.planned_hosts() if hosts is None else hosts:
             self.check_known(host)
             variables = self.wanted_of(host)
+            # Alike hosts have equal planner variables and installer values (see _resolve).
             plans.append(self.planner.plan(host, variables, profile=profiles.get(host),
-                                           alike=self._alike.get(host)))
+                                           alike=self._alike.get(host), same_inputs=self._alike.get(host)))
         return plans
 
     def plan_document(self, hosts=None, skipped_hosts=()):

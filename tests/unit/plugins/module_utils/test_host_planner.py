@@ -178,3 +178,57 @@ def test_public_ports_names_the_exception(plan):
     assert '0.0.0.0/0' in ports['2379/tcp']['sources']
     with pytest.raises(PlanError, match="kubeports_public_ports .host cp1.: unknown protocol 'etcd'"):
         plan(KUBESPRAY, ADDRESSES, dict(profile, kubeports_public_ports=['etcd/2379']), 'cp1')
+
+
+# A host's own address placed among a merged set's CIDRs is what merging them gives, and is
+# refused (None) when the address borders one of them.
+@pytest.mark.parametrize('members, address, placed', [
+    (['10.0.0.8/29', '10.0.1.0/24'], '10.0.0.200', True),
+    (['10.0.0.8/29', '10.0.1.0/24'], '10.0.0.1', True),
+    (['10.0.0.8/29', '10.0.1.0/24'], '10.0.2.1', True),
+    (['10.0.0.8/29', '10.0.1.0/24'], '10.0.0.7', False),  # borders 10.0.0.8/29
+    (['10.0.0.8/29', '10.0.1.0/24'], '10.0.0.16', False),  # follows it
+    (['10.0.0.8/29', '10.0.1.0/24'], '10.0.0.255', False),
+    (['10.0.0.8/29', '10.0.1.0/24'], '10.0.2.0', False),
+    (['10.0.0.1/32', '10.0.0.2/32'], '10.0.0.3', False),  # one range, two CIDRs
+    (['10.0.0.1/32'], '0.0.0.0', True),
+    (['10.0.0.1/32'], '255.255.255.255', True),
+    (['10.0.0.0/8', 'fd00::/64'], '192.0.2.1', True),
+    (['10.0.0.0/8', 'fd00::/64'], 'fd00:0:0:1::', False),
+    (['10.0.0.0/8', 'fd00::/64'], 'fd00:0:0:2::1', True),
+    (['10.0.0.0/8', 'fd00::/64'], '::1', True),
+    (['10.255.255.255/32'], '11.0.0.0', False),
+    (['fd00::/64'], '10.0.0.1', True),
+    ([], '10.0.0.1', True),
+])
+def test_an_isolated_address_is_placed_as_a_merge_places_it(members, address, placed):
+    import netaddr
+    from ansible_collections.kubeports.firewall.plugins.module_utils.host_planner import _with_isolated
+    from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import merge
+    networks = sorted((netaddr.IPNetwork(member) for member in members), key=lambda net: (net.version, net))
+    sources = [str(net) for net in networks]
+    spans = [(net.version, net.first, net.last) for net in networks]
+    own = netaddr.IPNetwork(netaddr.IPAddress(address))
+    found = _with_isolated((own.version, own.first, own.last), str(own.cidr), spans, sources)
+    assert (found is not None) is placed
+    if placed:
+        assert found == merge(networks + [own])
+    assert _with_isolated((own.version, own.first, own.last + 1), str(own.cidr), spans, sources) is None
+
+
+def test_hosts_of_one_kind_plan_as_each_alone():
+    from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
+    hosts = ['cp1', 'w1', 'w2', 'w3']
+    shared = {'kubeports_cni': 'calico', 'kubeports_admin_cidrs': ['192.0.2.10'], 'kubeports_calico_backend': 'bird'}
+    addresses = {'cp1': '10.0.0.1', 'w1': '10.0.0.2', 'w2': '10.0.0.200', 'w3': '10.0.0.5'}
+    hostvars = dict((host, dict(shared, ansible_host=addresses[host])) for host in hosts)
+    groups = {'all': hosts, 'kube_control_plane': ['cp1'], 'etcd': ['cp1'], 'kube_node': hosts[1:],
+              'k8s_cluster': hosts}
+    together = InventoryPlanner(groups, hostvars)
+    plans = dict((plan.host, plan) for plan in together.plan())
+    assert len(set(together._alike[host] for host in hosts[1:])) == 1
+    for host in hosts:
+        alone = InventoryPlanner(groups, hostvars).plan([host])[0]
+        assert plans[host].rules == alone.rules
+        assert plans[host].signatures == alone.signatures
+        assert plans[host].skipped == alone.skipped
