@@ -59,13 +59,16 @@ class HostPlan(object):
     ``signatures`` has, for each rule, the identity of its sources when other hosts may
     share them (a peer set), or None (anyone, or sources that are the host's own).
     ``shared`` has, for each rule, the planner's rule it was copied from when hosts with
-    alike inputs share it (the same in all but ``host``), or None.
+    alike inputs share it (the same in all but ``host``), or None. ``shapes`` has, for each
+    rule of the host's own addresses, an object that rules the same in all but ``host`` and
+    ``sources`` share, or None.
     """
 
-    def __init__(self, host, roles, rules, skipped, signatures=None, shared=None):
+    def __init__(self, host, roles, rules, skipped, signatures=None, shared=None, shapes=None):
         self.host, self.roles, self.rules, self.skipped = host, roles, rules, skipped
         self.signatures = signatures if signatures is not None else [None] * len(rules)
         self.shared = shared if shared is not None else [None] * len(rules)
+        self.shapes = shapes if shapes is not None else [None] * len(rules)
 
     def as_dict(self):
         return {'host': self.host, 'roles': self.roles, 'rules': self.rules, 'skipped': self.skipped}
@@ -191,20 +194,21 @@ class Planner(object):
         for key in order:
             entry = merged[key]
             if entry['own']:
-                planned.append(self._own_output(host, fingerprint, key, entry) + (None,))
+                rule, signature, public, shape = self._own_output(host, fingerprint, key, entry)
+                planned.append((rule, signature, public, None, shape))
                 continue
             cached = self._output_cache.get((fingerprint, key))
             if cached is None:
                 cached = self._output_cache[(fingerprint, key)] = self._output(host, key, entry)
-            planned.append((dict(cached[0], host=host), cached[1], cached[2], cached[0]))
-        for rule, _signature, public, shared in planned:
+            planned.append((dict(cached[0], host=host), cached[1], cached[2], cached[0], None))
+        for rule, _signature, public, shared, _shape in planned:
             # A shared rule passed for the first host of its kind.
             if first or shared is None:
                 check_not_public(rule, public, allowed, source)
         if first and kind is not None:
             self._prepared[kind] = prepared
         return HostPlan(host, sorted(roles), [item[0] for item in planned], [dict(item) for item in skipped],
-                        [item[1] for item in planned], [item[3] for item in planned])
+                        [item[1] for item in planned], [item[3] for item in planned], [item[4] for item in planned])
 
     def _prepare(self, host, roles, variables, source, profile, alike):
         """(fingerprint, merged rules, their order, skipped rules, public ports allowed) of a host."""
@@ -320,9 +324,11 @@ class Planner(object):
         found = self._own_cache.get(key)
         if found is None:
             own = self.index.addresses[host]
-            spans = self._own_spans.get(host)
-            if spans is None:
-                spans = self._own_spans[host] = [(net.version, net.first, net.last) for net in own]
+            known = self._own_spans.get(host)
+            if known is None:
+                known = self._own_spans[host] = ([(net.version, net.first, net.last) for net in own],
+                                                 [str(net.cidr) for net in own])
+            spans, texts = known
             outside = [index for index, span in enumerate(spans) if not (shared and _within(span, shared[2]))]
             if shared and not outside:
                 found = None, shared[1], shared[3]
@@ -330,12 +336,11 @@ class Planner(object):
                 sources = None
                 if len(outside) == 1:
                     # One address of the host's own outside the set (most hosts): placed, not merged.
-                    net = own[outside[0]]
-                    sources = _with_isolated(spans[outside[0]], str(net.cidr), shared[2], shared[1])
+                    sources = _with_isolated(spans[outside[0]], texts[outside[0]], shared[2], shared[1])
                 if sources is None:
                     sources = merge(shared[4] + [own[index] for index in outside])
             elif len(own) == 1:
-                sources = [str(own[0].cidr)]
+                sources = [texts[0]]
             else:
                 sources = merge(own)
             if found is None:
@@ -381,8 +386,9 @@ class Planner(object):
         return found
 
     def _own_output(self, host, fingerprint, key, entry):
-        """_output of a rule whose sources include the host's own addresses: what does not
-        depend on the host is taken once per fingerprint and rule."""
+        """_output of a rule whose sources include the host's own addresses, and its shape (see
+        HostPlan; None when open to anyone): what does not depend on the host is taken once
+        per fingerprint and rule."""
         parts = self._own_parts.get((fingerprint, key))
         if parts is None:
             shared = [found for found in entry['sets'].values() if found[0] is not None]
@@ -405,7 +411,7 @@ class Planner(object):
             'ids': about['ids'],
             'components': about['components'],
             'to': about['to'],
-        }, (None if everyone or mine else merged[0]), public
+        }, (None if everyone or mine else merged[0]), public, (None if everyone else parts)
 
     def _output(self, host, key, entry):
         """One merged rule, and the signature of its sources when they are shared by other hosts

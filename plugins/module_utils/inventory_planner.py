@@ -505,14 +505,23 @@ def compact(plans):
     lists, owners, list_variants, entries = {}, {}, {}, []
     # A rule that hosts share (plan.shared) reads the same for all of them: shown once.
     shown_once = {}
+    # Rules of hosts' own addresses with one shape and signature read the same but for their
+    # own sources: {(shape, signature): (key, shown, text)}.
+    shown_shaped = {}
     for plan in plans:
         shown_rules, used, own, fingerprint = [], {}, {}, []
-        for rule, signature, shared in zip(plan.rules, plan.signatures, plan.shared):
-            found = shown_once.get(id(shared)) if shared is not None else None
-            if found is None:
-                found = _shown_rule(rule, signature, key_of)
-                if shared is not None and found[3] is None:
-                    shown_once[id(shared)] = found
+        for rule, signature, shared, shape in zip(plan.rules, plan.signatures, plan.shared, plan.shapes):
+            if shape is not None:
+                shaped = shown_shaped.get((id(shape), signature))
+                if shaped is None:
+                    shaped = shown_shaped[(id(shape), signature)] = _shown_rule(rule, signature, key_of)[:3]
+                found = shaped + ((rule['sources'] if signature is None else None),)
+            else:
+                found = shown_once.get(id(shared)) if shared is not None else None
+                if found is None:
+                    found = _shown_rule(rule, signature, key_of)
+                    if shared is not None and found[3] is None:
+                        shown_once[id(shared)] = found
             key, shown, text, own_sources = found
             if own_sources is not None:
                 own[rule['source_set']] = own_sources

@@ -272,3 +272,18 @@ def test_a_refused_value_is_never_shared():
     planner = kubespray(dict((host, same) for host in ('cp1', 'cp2', 'w1', 'w2', 'w3')))
     planner.profiles()
     assert all(not known for variants in planner._installer_values.values() for _names, known in variants)
+
+
+@pytest.mark.parametrize('workers, host_vars, scattered', [
+    (5, {}, False),
+    (20, {}, True),
+    (4, {'w2': {'kubeports_admin_cidrs': ['any']}, 'w3': {'kubeports_address': ['10.0.0.5', 'fd00::5']}}, False),
+])
+def test_compact_reads_shaped_rules_as_it_reads_each_rule_alone(workers, host_vars, scattered):
+    plans = inventory(workers, host_vars=host_vars, scattered=scattered).plan()
+    assert any(shape is not None for plan in plans for shape in plan.shapes)
+    shaped = compact(plans)
+    for plan in plans:
+        plan.shapes = [None] * len(plan.rules)
+        plan.shared = [None] * len(plan.rules)
+    assert compact(plans) == shaped
