@@ -46,7 +46,7 @@ FAULT_TABLE = 'kptestfault'
 BOOT = ('import sys; sys.path.insert(0, sys.argv[1]); '
         'from ansible_collections.kubeports.firewall.plugins.module_utils.rollback import timer_main; '
         'sys.exit(timer_main(sys.argv[2], sys.argv[3]))')
-OPTION_NAMES = ('backend', 'firewalld_zone', 'state_dir', 'allow_restart', 'lock_timeout')
+OPTION_NAMES = ('backend', 'firewalld_zone', 'state_dir', 'allow_restart', 'lock_timeout', 'ufw_peer_sets')
 
 
 def _path(state_dir, name):

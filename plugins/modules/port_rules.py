@@ -17,7 +17,9 @@ description:
     difference, applies it once, re-reads and checks that nothing is missing.
   - Restricted rules are grouped by peer set. On firewalld each peer set is one ipset
     (C(kubeports-<set>), plus C(kubeports-<set>-v6) for IPv6 members) used by rich rules, so the
-    number of rules does not grow with the number of nodes. On ufw every rule carries a
+    number of rules does not grow with the number of nodes. On ufw each peer set is one ipset
+    per IP family (C(kubeports-<set>-v4), C(-v6)) matched by rules in a marked block of ufw's
+    after rules (O(ufw_peer_sets)); ufw's own rules (open to everyone, trusted networks) carry a
     C(kubeports) comment.
   - Only what the collection created is ever removed (O(prune)); rules opened by hand stay,
     even for the same port.
@@ -102,6 +104,27 @@ options:
         until firewalld next loads its configuration.
     type: str
     choices: [auto, never]
+    default: auto
+  ufw_peer_sets:
+    description:
+      - How ufw matches the sources of a restricted TCP, UDP, ESP or GRE rule.
+      - V(ipset) - each peer set is one ipset per IP family (C(kubeports-<set>-v4), C(kubeports-<set>-v6)),
+        matched by a few C(-m set) rules in a marked block at the end of the filter table of
+        C(/etc/ufw/after.rules) and C(after6.rules), after ufw's own rules, so a deny rule of
+        yours still comes first. The number of rules does not grow with the number of peers.
+        Members change by filling a temporary set and swapping it in; the running chain gets the
+        block's rules appended or deleted; ufw is never reloaded. The sets are saved to
+        C(/etc/ufw/kubeports.ipsets) and restored by a marked block in the C(start) case of
+        C(/etc/ufw/before.init) (made executable if it is not), which ufw runs before it loads
+        its rules, at boot and on every reload. Requires the C(ipset) command.
+      - V(rules) - one ufw rule per source CIDR and group of at most 15 ports, each with a
+        C(kubeports:<set>) comment (C(ufw status) lists them).
+      - V(auto) - V(ipset) where the host has the C(ipset) command, else V(rules) and C(messages)
+        says how many rules that made.
+      - Switching either way adds the new form before the old one goes. Uninstalling
+        (O(state=absent)) removes the block, the sets, the saved sets and the C(before.init) block.
+    type: str
+    choices: [auto, ipset, rules]
     default: auto
   lockout_guard:
     description:
@@ -290,6 +313,7 @@ def main():
             confirm_timeout=dict(type='int', default=0),
             lockout_guard=dict(type='bool', default=True),
             firewalld_reload=dict(type='str', choices=['auto', 'never'], default='auto'),
+            ufw_peer_sets=dict(type='str', choices=['auto', 'ipset', 'rules'], default='auto'),
         ),
         required_if=[('state', 'present', ['rules'])],
         supports_check_mode=True,

@@ -69,7 +69,8 @@ PLAYBOOK = """
   tasks:
     - name: Apply the test rules
       kubeports.firewall.port_rules:
-        rules: "{{ module_args.rules }}"
+        rules: "{{ module_args.rules | default(omit) }}"
+        state: "{{ module_args.state | default(omit) }}"
         sets: "{{ module_args.sets | default(omit) }}"
         backend: "{{ module_args.backend | default('auto') }}"
         prune: "{{ module_args.prune | default(true) }}"
@@ -78,6 +79,7 @@ PLAYBOOK = """
         public_ports: "{{ module_args.public_ports | default(omit) }}"
         confirm_timeout: "{{ module_args.confirm_timeout | default(omit) }}"
         firewalld_reload: "{{ module_args.firewalld_reload | default(omit) }}"
+        ufw_peer_sets: "{{ module_args.ufw_peer_sets | default(omit) }}"
       register: result
       ignore_errors: true
     - name: Keep the result for the test

@@ -1,5 +1,6 @@
-"""kubeports.firewall.port_rules on a real ufw host of the lab (node4), over SSH: what ufw
-itself holds afterwards (its user rules files), not only what the module reports.
+"""kubeports.firewall.port_rules on a real ufw host of the lab (node4), over SSH, with
+ufw_peer_sets: rules (one ufw rule per source): what ufw itself holds afterwards (its user
+rules files), not only what the module reports. Peer sets as ipsets: test_ufw_peer_sets.py.
 
 Ports 39520-39559 are used only by this file. The generic behaviour shared with firewalld
 (idempotence, check mode on drift, prune, probes, locking) is in test_port_rules.py.
@@ -67,9 +68,9 @@ def rule(protocol, port, sources, source_set):
 def ufw_host(lab):
     if HOST not in lab.by_firewall('ufw'):
         pytest.skip('%s is not a ufw host in this lab' % HOST)
-    assert module(lab, HOST, {'rules': [], 'backend': 'ufw'})[0] in ('SUCCESS', 'CHANGED')
+    assert module(lab, HOST, {'rules': [], 'backend': 'ufw', 'ufw_peer_sets': 'rules'})[0] in ('SUCCESS', 'CHANGED')
     yield HOST
-    module(lab, HOST, {'rules': [], 'backend': 'ufw'})
+    module(lab, HOST, {'rules': [], 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
 
 
 def test_many_ports_in_commented_multiport_rules(lab, ufw_host):
@@ -77,7 +78,7 @@ def test_many_ports_in_commented_multiport_rules(lab, ufw_host):
     rules = [rule('tcp', port, peers(lab), 'testpeers') for port in many]
     rules += [rule('tcp', '39540-39545', peers(lab), 'testpeers'), rule('tcp', '39546', ['0.0.0.0/0', '::/0'], None),
               rule('udp', '39547', peers(lab), 'testpeers')]
-    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw'})
+    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
     assert status == 'CHANGED', result
     # The whole change ran in one process of ufw's Python frontend, not one ufw command each.
     assert not any('one process each' in message for message in result.get('messages') or []), result
@@ -101,25 +102,25 @@ def test_many_ports_in_commented_multiport_rules(lab, ufw_host):
     assert not probe(lab, OTHER, HOST, 'tcp', 39539)
     # Converged: no ufw command writes anything, in a real run or in check mode.
     stamp = files_stamp(lab)
-    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw'})
+    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
     assert status == 'SUCCESS' and (result['diff']['added'], result['diff']['removed']) == ([], []), result
-    assert module(lab, HOST, {'rules': rules, 'backend': 'ufw'}, check=True)[0] == 'SUCCESS'
+    assert module(lab, HOST, {'rules': rules, 'backend': 'ufw', 'ufw_peer_sets': 'rules'}, check=True)[0] == 'SUCCESS'
     assert files_stamp(lab) == stamp
 
 
 def test_changes_never_reload_ufw(lab, ufw_host):
     rules = [rule('tcp', '39548', peers(lab), 'testpeers'), rule('tcp', '39549', peers(lab), 'testpeers')]
-    module(lab, HOST, {'rules': rules[:1], 'backend': 'ufw'})
+    module(lab, HOST, {'rules': rules[:1], 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
     loopback_traffic(lab)
     counted = before_input_lo_packets(lab)
     assert counted >= 20
     # A new port is one new rule per family: the 39548 rules stay as they are.
-    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw'})
+    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
     assert status == 'CHANGED' and result['diff']['removed'] == [], result
     assert sorted(result['diff']['added']) == [
         'allow tcp from %s/32 to anywhere port 39549 (kubeports:testpeers)' % lab.address(PEER),
         'allow tcp from %s/128 to anywhere port 39549 (kubeports:testpeers)' % lab.address(PEER, 6)]
-    status, result = module(lab, HOST, {'rules': rules[1:], 'backend': 'ufw'})
+    status, result = module(lab, HOST, {'rules': rules[1:], 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
     assert status == 'CHANGED' and len(result['diff']['removed']) == 2 and result['diff']['added'] == [], result
     assert before_input_lo_packets(lab) >= counted
     assert 'Status: active' in lab.exec(HOST, ['ufw', 'status'], check=True).stdout
@@ -131,7 +132,7 @@ def test_the_users_rules_for_the_same_traffic_are_never_touched(lab, ufw_host):
     lab.exec(HOST, ['ufw', 'allow', 'proto', 'tcp', 'from', peer4, 'to', 'any', 'port', '39550'], check=True)
     try:
         rules = [rule('tcp', '39550', peers(lab), 'testpeers'), rule('tcp', '39551', peers(lab), 'testpeers')]
-        status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw'})
+        status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
         assert status == 'CHANGED', result
         assert not [line for line in result['diff']['added'] if '39550' in line and peer4 in line], result
         assert [line for line in result['diff']['added'] if '39550' in line and lab.address(PEER, 6) in line]
@@ -140,12 +141,12 @@ def test_the_users_rules_for_the_same_traffic_are_never_touched(lab, ufw_host):
         out = lab.exec(HOST, ['ufw', 'allow', 'proto', 'tcp', 'from', peer4, 'to', 'any', 'port', '39551'],
                        check=True).stdout
         assert 'Rule updated' in out
-        status, result = module(lab, HOST, {'rules': [], 'backend': 'ufw'})
+        status, result = module(lab, HOST, {'rules': [], 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
         assert status == 'CHANGED', result
         left = [item for item in tuples(lab) if item[4] in ('39550', '39551')]
         assert sorted((item[0], item[4], item[6], item[-1]) for item in left) == [
             ('user.rules', '39550', peer4, ''), ('user.rules', '39551', peer4, '')]
-        assert module(lab, HOST, {'rules': [], 'backend': 'ufw'})[0] == 'SUCCESS'
+        assert module(lab, HOST, {'rules': [], 'backend': 'ufw', 'ufw_peer_sets': 'rules'})[0] == 'SUCCESS'
     finally:
         for port in ('39550', '39551'):
             lab.exec(HOST, ['ufw', '--force', 'delete', 'allow', 'proto', 'tcp', 'from', peer4, 'to', 'any',
@@ -154,21 +155,21 @@ def test_the_users_rules_for_the_same_traffic_are_never_touched(lab, ufw_host):
 
 def test_trusted_networks_get_incoming_and_route_rules(lab, ufw_host):
     rules = [rule('all', '', PODS, 'pods')]
-    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw'})
+    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
     assert status == 'CHANGED', result
     mine = set(item[1:7] for item in ours(lab))
     for cidr, anywhere in ((PODS[0], '0.0.0.0/0'), (PODS[1], '::/0')):
         assert ('in', 'allow', 'any', 'any', anywhere, cidr) in mine
         assert ('route', 'allow', 'any', 'any', anywhere, cidr) in mine
         assert ('route', 'allow', 'any', 'any', cidr, anywhere) in mine
-    assert module(lab, HOST, {'rules': rules, 'backend': 'ufw'})[0] == 'SUCCESS'
-    assert module(lab, HOST, {'rules': [], 'backend': 'ufw'})[0] == 'CHANGED'
+    assert module(lab, HOST, {'rules': rules, 'backend': 'ufw', 'ufw_peer_sets': 'rules'})[0] == 'SUCCESS'
+    assert module(lab, HOST, {'rules': [], 'backend': 'ufw', 'ufw_peer_sets': 'rules'})[0] == 'CHANGED'
     assert ours(lab) == []
 
 
 def test_protocol_only_rules(lab, ufw_host):
     rules = [rule('gre', '', peers(lab), 'testpeers'), rule('icmp', '', peers(lab), 'testpeers')]
-    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw'})
+    status, result = module(lab, HOST, {'rules': rules, 'backend': 'ufw', 'ufw_peer_sets': 'rules'})
     assert status == 'CHANGED', result
     assert set((item[0], item[3], item[6]) for item in ours(lab)) == {
         ('user.rules', 'gre', lab.address(PEER)), ('user6.rules', 'gre', lab.address(PEER, 6))}
@@ -177,7 +178,7 @@ def test_protocol_only_rules(lab, ufw_host):
     # IPIP cannot be expressed with ufw's CLI (and the shipped before.rules do not accept it).
     before = tuples(lab)
     status, result = module(lab, HOST, {'rules': rules + [rule('ipip', '', peers(lab), 'testpeers')],
-                                        'backend': 'ufw'})
+                                        'backend': 'ufw', 'ufw_peer_sets': 'rules'})
     assert status == 'FAILED!', result
     assert "ufw cannot express ipip from peer set 'testpeers'" in result['msg'] and '"-p 4"' in result['msg']
     assert tuples(lab) == before

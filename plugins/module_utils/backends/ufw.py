@@ -23,10 +23,14 @@ import binascii
 import collections
 import ipaddress
 import json
+import os
 import shutil
+import stat
+import tempfile
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends import ufw_sets
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
-    OWNER, Backend, BackendError, Change)
+    OWNER, Backend, BackendError, Change, DesiredState)
 from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
 from ansible_collections.kubeports.firewall.plugins.module_utils.audit import exposure
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port, parse_port
@@ -486,6 +490,162 @@ def commands(to_add, to_remove, replaced=()):
     return argvs
 
 
+def split_desired(desired, families, use_sets):
+    """(the DesiredState left for ufw's own rules, set needs, set members, notes).
+
+    With ``use_sets``, restricted TCP, UDP, ESP and GRE rules go to peer sets:
+    needs {(family, protocol, set id): ports ("6443", "30000-32767", "any")} and members
+    {set name: (family, frozenset of CIDRs)}; the rest stays for ufw's own rules."""
+    if not use_sets:
+        return desired, {}, {}, []
+    rest, needs, members, skipped_v6 = set(), {}, {}, set()
+    for identifier, protocol, port in desired.restricted:
+        if protocol not in ufw_sets.SET_PROTOCOLS:
+            rest.add((identifier, protocol, port))
+            continue
+        for family in FAMILIES:
+            cidrs = desired.peer_sets[identifier][family]
+            if not cidrs:
+                continue
+            if family not in families:
+                skipped_v6.add(identifier)
+                continue
+            needs.setdefault((family, protocol, identifier), set()).add(port or 'any')
+            members[ufw_sets.set_name(identifier, family)] = (family, frozenset(cidrs))
+    notes = []
+    if skipped_v6:
+        notes.append('ufw has IPv6 off (IPV6=no in %s): IPv6 sources of %s get no rules'
+                     % (DEFAULTS, ', '.join(sorted(skipped_v6))))
+    return DesiredState(desired.open_to_all, desired.peer_sets, rest), needs, members, notes
+
+
+class SetChange(object):
+    """The peer sets' part of a change (see ufw_sets.py): ``final`` rules of the block with their
+    sets' ``targets`` members, and the steps that get there, in the order ``apply`` runs them."""
+
+    def __init__(self):
+        self.final = []
+        self.targets = {}
+        self.restore = {}           # {set name: (family, members, exists)}: created or swapped in
+        self.files = []             # [(path, text or None)]: written (None: removed)
+        self.files_after = []       # the same, once the rules and sets that go are gone
+        self.append = []            # running rules to add
+        self.delete = []            # running rules to delete
+        self.destroy = []           # sets to destroy
+        self.hook = None            # before.init text to write, or None
+        self.hook_after = None      # before.init text to write once the sets are gone
+        self.make_executable = False
+        self.restore_mode = False
+        self.record = None          # set names recorded before the change
+        self.record_after = None    # and after it
+        self.added, self.removed = [], []
+
+    @property
+    def empty(self):
+        return not (self.restore or self.files or self.files_after or self.append or self.delete or self.destroy
+                    or self.hook is not None or self.hook_after is not None)
+
+
+def plan_sets(needs, members, state, prune, families):
+    """A SetChange from the read ``state`` (UfwBackend.read_sets) to ``needs``/``members``."""
+    change = SetChange()
+    file_rules = [rule for family in families for rule in state['file_rules'].get(family, [])]
+    keep, drop = [], []
+    for rule in file_rules:
+        wanted = needs.get((rule.family, rule.protocol, rule.identifier))
+        if wanted is not None and covered(intervals(rule.ports), [span for port in wanted for span in intervals(port)]):
+            keep.append(rule)
+        elif prune:
+            drop.append(rule)
+        else:
+            keep.append(rule)
+    cover = {}
+    for rule in keep:
+        cover.setdefault((rule.family, rule.protocol, rule.identifier), []).extend(intervals(rule.ports))
+    added_rules = []
+    for key in sorted(needs):
+        missing = [port for port in needs[key] if not covered(intervals(port), cover.get(key, []))]
+        if missing:
+            for group in ['any'] if 'any' in missing else port_groups(missing):
+                added_rules.append(ufw_sets.SetRule(key[0], key[1], group, key[2]))
+    final = sorted(set(keep + added_rules))
+    change.final = final
+    for family in families:
+        mine = [rule for rule in final if rule.family == family]
+        text = state['after_text'].get(family)
+        path = ufw_sets.AFTER_RULES[family]
+        if text is None:
+            if mine:
+                raise BackendError('%s is missing; ufw\'s after rules are where the peer sets are matched. Restore it '
+                                   '(or use ufw_peer_sets: rules)' % path)
+            continue
+        new_text = ufw_sets.render_block(text, mine, family, path)
+        if new_text != text:
+            change.files.append((path, new_text))
+    running = collections.Counter(rule for family in families for rule in state['running_rules'].get(family, []))
+    wanted_running = collections.Counter(final)
+    change.append = sorted((wanted_running - running).elements())
+    change.delete = sorted((running - wanted_running).elements())
+    in_file = set(file_rules)
+    for rule in final:
+        if rule not in in_file or rule in change.append:
+            change.added.append(rule.text())
+    for rule in sorted(set(file_rules) - set(final)) + sorted(set(change.delete) - set(file_rules)):
+        change.removed.append(rule.text())
+
+    sets, saved = state['sets'], state['saved_sets']
+    for name in sorted(set(rule.set_name for rule in final)):
+        family = ufw_sets.own_set(name)[1]
+        target = (members.get(name) or sets.get(name) or saved.get(name) or (family, frozenset()))[1]
+        change.targets[name] = target
+        have = sets.get(name)
+        if have is None or have[1] != target:
+            change.restore[name] = (family, target, have is not None)
+            before = have[1] if have else frozenset()
+            change.added.extend('ipset %s: %s' % (name, member) for member in sorted(target - before))
+            change.removed.extend('ipset %s: %s' % (name, member) for member in sorted(before - target))
+    recorded = set(state['record'].get('ipsets') or ())
+    leaving = {}
+    for name in sorted(sets):
+        identifier, family, temporary = ufw_sets.own_set(name)
+        if name in change.targets:
+            continue
+        if temporary or (prune and name in recorded):
+            change.destroy.append(name)
+            if not temporary:
+                leaving[name] = sets[name]
+                change.removed.append('ipset %s (%d members)' % (name, len(sets[name][1])))
+    final_sets = dict((name, (ufw_sets.own_set(name)[1], target)) for name, target in change.targets.items())
+    final_text = ufw_sets.render_sets_file(final_sets) if final_sets else None
+    both = dict(final_sets, **leaving)
+    if state['sets_file'] != final_text:
+        if leaving and both != final_sets:
+            change.files.insert(0, (ufw_sets.SETS_FILE, ufw_sets.render_sets_file(both)))
+            change.files_after.append((ufw_sets.SETS_FILE, final_text))
+        else:
+            change.files.insert(0, (ufw_sets.SETS_FILE, final_text))
+        if not change.restore and not leaving:
+            change.added.append('saved peer sets (%s)' % ufw_sets.SETS_FILE)
+    hook = state['before_init']
+    if final_sets:
+        if hook is None:
+            raise BackendError('%s is missing; ufw runs it before loading its rules, and the peer sets must be '
+                               'restored there at boot. Restore ufw\'s own before.init, or use ufw_peer_sets: rules'
+                               % ufw_sets.BEFORE_INIT)
+        text = ufw_sets.with_hook(hook)
+        if text != hook or not state['before_init_executable']:
+            change.hook = text
+            change.make_executable = not state['before_init_executable']
+            change.added.append('restore of the peer sets at boot (%s)' % ufw_sets.BEFORE_INIT)
+    elif hook is not None and ufw_sets.hook_state(hook) != 'absent' and prune:
+        change.hook_after = ufw_sets.without_hook(hook)
+        change.restore_mode = bool(state['record'].get('made_executable'))
+        change.removed.append('restore of the peer sets at boot (%s)' % ufw_sets.BEFORE_INIT)
+    change.record = sorted(recorded | set(change.targets))
+    change.record_after = sorted(set(change.targets) | (recorded & set(sets)) - set(change.destroy))
+    return change
+
+
 class UfwBackend(Backend):
     name = 'ufw'
 
@@ -521,20 +681,77 @@ class UfwBackend(Backend):
             if text is not None:
                 rules.extend(parse_user_rules(text, family))
             before[family] = before_accepts(self._read(BEFORE_RULES[family]) or '')
-        return {'rules': rules, 'families': families, 'before': before}
+        current = {'rules': rules, 'families': families, 'before': before}
+        current['peer_sets'] = self.peer_sets_mode()
+        current['ipset'] = self.read_sets(families)
+        return current
+
+    def peer_sets_mode(self):
+        """'ipset' or 'rules' (ufw_peer_sets; auto is ipset where the ipset command is)."""
+        mode = self.options.get('ufw_peer_sets') or 'auto'
+        found = shutil.which('ipset')
+        if mode == 'ipset' and not found:
+            raise BackendError('ufw_peer_sets is ipset but this host has no ipset command; install ipset (Debian and '
+                               'Ubuntu: apt install ipset) or choose ufw_peer_sets: rules; nothing was changed')
+        return 'ipset' if mode == 'ipset' or (mode == 'auto' and found) else 'rules'
+
+    def read_sets(self, families):
+        """What the peer sets' side holds (see ufw_sets.py): the block of each after rules file,
+        the chain's running rules, the collection's ipsets, the saved sets, before.init, the record."""
+        state = {'file_rules': {}, 'after_text': {}, 'running_rules': {}, 'sets': {}}
+        for family in families:
+            path = ufw_sets.AFTER_RULES[family]
+            text = self._read(path)
+            state['after_text'][family] = text
+            state['file_rules'][family] = ufw_sets.parse_block(text, family, path) if text is not None else []
+            rc, out, _err = self.run_command([ufw_sets.SAVE_COMMANDS[family], '-S', ufw_sets.CHAINS[family]],
+                                             check=False)
+            state['running_rules'][family] = ufw_sets.running_rules(out, family) if rc == 0 else []
+        if shutil.which('ipset'):
+            state['sets'] = ufw_sets.parse_ipset_save(self.run_command(['ipset', 'save'])[1])
+        saved = self._read(ufw_sets.SETS_FILE)
+        state['sets_file'] = saved
+        state['saved_sets'] = ufw_sets.parse_sets_file(saved) if saved else {}
+        state['before_init'] = self._read(ufw_sets.BEFORE_INIT)
+        state['before_init_executable'] = os.access(ufw_sets.BEFORE_INIT, os.X_OK)
+        state['record'] = self.load_state()
+        return state
 
     def note(self, message):
         if message not in self.messages:
             self.messages.append(message)
 
     def compare(self, desired, current, prune):
-        needs, notes = desired_needs(desired, current['families'], current['before'])
-        for message in notes:
+        families = current['families']
+        state = current.get('ipset')
+        use_sets = state is not None and current.get('peer_sets') == 'ipset'
+        rest, set_needs, set_members, notes = split_desired(desired, families, use_sets)
+        needs, more_notes = desired_needs(rest, families, current['before'])
+        for message in notes + more_notes:
             self.note(message)
+        if state is not None and not use_sets and (self.options.get('ufw_peer_sets') or 'auto') == 'auto':
+            count = sum(1 for key in needs if key[-1] != '%s:any' % OWNER)
+            if count:
+                self.note('ufw without ipset: %d rules of ufw\'s own for the peer sets, one per source and port '
+                          'group; install ipset (Debian and Ubuntu: apt install ipset) so that each peer set is one '
+                          'set matched by a few rules (ufw_peer_sets: auto)' % count)
         to_add, to_remove, replaced = diff_rules(needs, current['rules'], prune)
-        change = Change(added=[rule.text() for rule in to_add], removed=[rule.text() for rule in to_remove],
-                        operations=commands(to_add, to_remove, replaced))
+        added = [rule.text() for rule in to_add]
+        removed = [rule.text() for rule in to_remove]
+        sets, set_rules = None, []
+        if state is not None:
+            sets = plan_sets(set_needs, set_members, state, prune, families)
+            added += sets.added or ([] if sets.empty or sets.removed else
+                                    ['peer sets brought in line with the saved ones (%s, %s)'
+                                     % (ufw_sets.SETS_FILE, ', '.join(ufw_sets.AFTER_RULES[f] for f in families))])
+            removed += sets.removed
+            set_rules = [(rule, sets.targets[rule.set_name]) for rule in sets.final]
+            if sets.empty:
+                sets = None
+        change = Change(added=added, removed=removed, operations=commands(to_add, to_remove, replaced))
         change.rules = (to_add, to_remove)
+        change.sets = sets
+        change.set_rules = set_rules
         return change
 
     def admissions_after(self, current, change, client):
@@ -557,6 +774,9 @@ class UfwBackend(Backend):
             for protocol, source, _icmp in current['before'].get(family, ()):
                 if protocol in ('tcp', 'all'):
                     found.append(Admission([source], None, 'ufw before rules: %s from %s' % (protocol, source)))
+        for rule, members in getattr(change, 'set_rules', ()):
+            if rule.protocol == 'tcp' and members:
+                found.append(Admission(sorted(members), port_spans(rule.ports), 'ufw after rules: %s' % rule.text()))
         return found
 
     def exposures(self, current):
@@ -583,10 +803,64 @@ class UfwBackend(Backend):
                                           owned=rule.owned))
         for family in FAMILIES:
             found.extend(before_exposures(self._read(BEFORE_RULES[family]) or '', family))
+        state = current.get('ipset') or {}
+        for family in current['families'] if state else ():
+            for rule in state['running_rules'].get(family, []):
+                members = sorted(state['sets'].get(rule.set_name, (None, frozenset()))[1])
+                for span in intervals(rule.ports) if rule.ports != 'any' else [None]:
+                    found.append(exposure(rule.protocol, '' if span is None else format_port(span), members,
+                                          'ufw after rules: %s' % rule.text(), owned=True))
         return found
 
     def apply(self, change):
-        # In order: adds first, then deletes (each reloads ufw's user chains).
+        """Peer sets and their rules first, then ufw's own commands, then what goes of the sets."""
+        sets = getattr(change, 'sets', None)
+        if sets is not None:
+            self.apply_sets_before(sets)
+        self.apply_commands(change)
+        if sets is not None:
+            self.apply_sets_after(sets)
+
+    def apply_sets_before(self, sets):
+        """Recorded, then the sets filled (swapped in when they exist), saved, restored at boot,
+        and the rules written to the after rules files and appended to the running chains."""
+        record = dict(self.load_state(), ipsets=sets.record)
+        if sets.make_executable:
+            record['made_executable'] = True
+        self.save_record(record)
+        if sets.restore:
+            self.run_command(['ipset', 'restore'], data=ufw_sets.restore_script(sets.restore))
+        for path, text in sets.files:
+            write_file(path, text)
+        if sets.hook is not None:
+            write_file(ufw_sets.BEFORE_INIT, sets.hook, executable=True)
+        for rule in sets.append:
+            self.run_command([ufw_sets.SAVE_COMMANDS[rule.family], '-A', ufw_sets.CHAINS[rule.family]] + rule.spec())
+
+    def apply_sets_after(self, sets):
+        for rule in sets.delete:
+            self.run_command([ufw_sets.SAVE_COMMANDS[rule.family], '-D', ufw_sets.CHAINS[rule.family]] + rule.spec())
+        for name in sets.destroy:
+            self.run_command(['ipset', 'destroy', name])
+        for path, text in sets.files_after:
+            write_file(path, text)
+        record = dict(self.load_state(), ipsets=sets.record_after)
+        if sets.hook_after is not None:
+            write_file(ufw_sets.BEFORE_INIT, sets.hook_after, executable=False if sets.restore_mode else None)
+            record.pop('made_executable', None)
+        if record.get('ipsets') or record.get('made_executable'):
+            self.save_record(record)
+        elif os.path.exists(self.state_path()):
+            os.unlink(self.state_path())
+
+    def save_record(self, record):
+        try:
+            self.save_state(record)
+        except (IOError, OSError) as exc:
+            raise BackendError('cannot write the ownership record %s: %s' % (self.state_path(), exc))
+
+    def apply_commands(self, change):
+        """ufw's own commands, in order: adds first, then deletes (each reloads ufw's user chains)."""
         if not change.operations:
             return
         script = shutil.which('ufw')
@@ -609,6 +883,36 @@ class UfwBackend(Backend):
             self.note('ufw commands ran one process each: ufw\'s Python frontend could not be loaded (%s)' % reason)
         for argv in change.operations:
             self.run_command(argv)
+
+
+def write_file(path, text, executable=None):
+    """Replaces ``path`` by ``text`` at once (None removes it), keeping its mode and owner;
+    ``executable`` True adds the execute bits of whoever may read it, False takes them away."""
+    if text is None:
+        if os.path.lexists(path):
+            os.unlink(path)
+        return
+    try:
+        info = os.stat(path)
+        mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
+    except OSError:
+        mode, owner = 0o640, None
+    if executable:
+        mode |= (mode & 0o444) >> 2
+    elif executable is False:
+        mode &= ~0o111
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.kubeports.')
+    try:
+        with os.fdopen(handle, 'w') as stream:
+            stream.write(text)
+        os.chmod(temporary, mode)
+        if owner is not None:
+            os.chown(temporary, owner[0], owner[1])
+        os.rename(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def ufw_interpreter(path):

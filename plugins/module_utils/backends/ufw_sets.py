@@ -1,0 +1,304 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ufw peer sets: each peer set is one kernel ipset per IP family (``kubeports-<set>-v4``,
+``-v6``), matched by a few iptables rules in a marked block at the end of ufw's after rules
+(``/etc/ufw/after.rules``, ``after6.rules``; the place ufw's documentation gives for rules
+run after the ufw command line's own), so the number of rules does not grow with the peers.
+
+- Members change at runtime by filling a temporary set and swapping it in (no moment without
+  members); the rules in the block change only when a port or a set comes or goes, and then
+  the running chain gets the same lines appended or deleted: ufw is never reloaded.
+- The sets are saved to ``/etc/ufw/kubeports.ipsets`` and restored by a marked block in
+  ``/etc/ufw/before.init start`` (ufw runs it before it loads its rules files, at boot and on
+  every reload); a set that cannot be restored is created empty, so the after rules still load.
+- What is the collection's: the lines between the block's markers, running lines of exactly
+  the shape written here, and the sets its record lists.
+
+Pure functions: parsing and rendering. The ufw backend (ufw.py) reads and writes.
+Runs on the managed host: standard library only.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import collections
+import ipaddress
+import re
+import shlex
+
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import OWNER, BackendError
+
+AFTER_RULES = {'ipv4': '/etc/ufw/after.rules', 'ipv6': '/etc/ufw/after6.rules'}
+CHAINS = {'ipv4': 'ufw-after-input', 'ipv6': 'ufw6-after-input'}
+SAVE_COMMANDS = {'ipv4': 'iptables', 'ipv6': 'ip6tables'}
+SETS_FILE = '/etc/ufw/kubeports.ipsets'
+BEFORE_INIT = '/etc/ufw/before.init'
+BEGIN = '# BEGIN kubeports.firewall peer sets (managed, do not edit)'
+END = '# END kubeports.firewall peer sets'
+HOOK_BEGIN = '    # BEGIN kubeports.firewall: restore the peer sets that the after rules match'
+HOOK_END = '    # END kubeports.firewall'
+# Protocols a set rule is written for (the others stay with ufw's own rules or its before rules).
+SET_PROTOCOLS = ('tcp', 'udp', 'esp', 'gre')
+IPSET_FAMILY = {'ipv4': 'inet', 'ipv6': 'inet6'}
+SUFFIX = {'ipv4': 'v4', 'ipv6': 'v6'}
+TEMPORARY_SUFFIX = {'ipv4': 'n4', 'ipv6': 'n6'}
+MULTIPORT_LIMIT = 15
+_OWN_SET = re.compile(r'^%s-(?P<id>[A-Za-z0-9_-]+)-(?P<suffix>v4|v6|n4|n6)$' % OWNER)
+
+
+def set_name(identifier, family, temporary=False):
+    return '%s-%s-%s' % (OWNER, identifier, (TEMPORARY_SUFFIX if temporary else SUFFIX)[family])
+
+
+def own_set(name):
+    """(identifier, family, temporary) of a set name this module writes, or None."""
+    match = _OWN_SET.match(name)
+    if not match:
+        return None
+    suffix = match.group('suffix')
+    return match.group('id'), 'ipv4' if suffix.endswith('4') else 'ipv6', suffix.startswith('n')
+
+
+class SetRule(collections.namedtuple('SetRule', 'family protocol ports identifier')):
+    """One rule of the block: ``protocol`` from the members of peer set ``identifier`` (its
+    ``family`` set), to ``ports`` (iptables multiport notation "2379,30000:32767", or "any")."""
+
+    __slots__ = ()
+
+    @property
+    def set_name(self):
+        return set_name(self.identifier, self.family)
+
+    @property
+    def comment(self):
+        return '%s:%s' % (OWNER, self.identifier)
+
+    def spec(self):
+        """The rule's match and target, as iptables arguments (after "-A <chain>")."""
+        words = ['-p', self.protocol]
+        if self.ports != 'any':
+            words += ['-m', 'multiport', '--dports', self.ports]
+        words += ['-m', 'set', '--match-set', self.set_name, 'src', '-m', 'comment', '--comment', self.comment,
+                  '-j', 'ACCEPT']
+        return words
+
+    def line(self):
+        return ' '.join(['-A', CHAINS[self.family]] + self.spec())
+
+    def text(self):
+        """The rule as the diff shows it."""
+        ports = '' if self.ports == 'any' else ' port %s' % self.ports
+        return 'allow %s from ipset %s%s (%s, %s)' % (self.protocol, self.set_name, ports, self.comment,
+                                                      AFTER_RULES[self.family].rsplit('/', 1)[-1])
+
+
+def parse_rule(words, family):
+    """The SetRule of an iptables rule (words after "-A"/"-S"'s "-A", chain first), or None
+    when it is not exactly of the shape ``SetRule.spec`` writes."""
+    if len(words) < 2 or words[0] != '-A' or words[1] != CHAINS[family]:
+        return None
+    rest = words[2:]
+    if len(rest) < 2 or rest[0] != '-p':
+        return None
+    protocol, rest = rest[1], rest[2:]
+    ports = 'any'
+    if rest[:3] == ['-m', 'multiport', '--dports'] and len(rest) > 3:
+        ports, rest = rest[3], rest[4:]
+    if len(rest) != 11 or rest[:3] != ['-m', 'set', '--match-set'] or rest[4:9] != ['src', '-m', 'comment', '--comment',
+                                                                                    rest[8]]:
+        return None
+    name, comment = rest[3], rest[8]
+    if rest[9:] != ['-j', 'ACCEPT']:
+        return None
+    owned = own_set(name)
+    if owned is None or owned[1] != family or owned[2] or comment != '%s:%s' % (OWNER, owned[0]):
+        return None
+    if protocol not in SET_PROTOCOLS:
+        return None
+    return SetRule(family, protocol, ports, owned[0])
+
+
+def split_line(line):
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return []
+
+
+def running_rules(text, family):
+    """The collection's rules among ``iptables -S <chain>`` output lines."""
+    found = []
+    for line in text.splitlines():
+        rule = parse_rule(split_line(line), family)
+        if rule is not None:
+            found.append(rule)
+    return found
+
+
+def parse_block(text, family, path):
+    """The collection's rules in an after rules file: [SetRule] of its marked block ([] without one).
+    A block that is not closed, or holds a line of another shape, is an error naming the file."""
+    lines = text.splitlines()
+    starts = [index for index, line in enumerate(lines) if line.strip() == BEGIN]
+    ends = [index for index, line in enumerate(lines) if line.strip() == END]
+    if not starts and not ends:
+        return []
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise BackendError('%s: the kubeports.firewall block is damaged (%d BEGIN and %d END markers); restore the '
+                           'file or remove the block, then run again' % (path, len(starts), len(ends)))
+    found = []
+    for line in lines[starts[0] + 1:ends[0]]:
+        if not line.strip() or line.strip().startswith('#'):
+            continue
+        rule = parse_rule(split_line(line), family)
+        if rule is None:
+            raise BackendError('%s: the kubeports.firewall block holds a line it did not write: %s; remove it from the '
+                               'block (rules of your own go outside it)' % (path, line.strip()))
+        found.append(rule)
+    return found
+
+
+def render_block(text, rules, family, path):
+    """``text`` of an after rules file with the block holding ``rules`` (no block when empty):
+    replaced where it is, else placed last in the filter table, right before its COMMIT."""
+    lines = text.splitlines()
+    parse_block(text, family, path)
+    starts = [index for index, line in enumerate(lines) if line.strip() == BEGIN]
+    if starts:
+        end = [index for index, line in enumerate(lines) if line.strip() == END][0]
+        del lines[starts[0]:end + 1]
+        where = starts[0]
+    else:
+        where = _filter_commit(lines, path)
+    if rules:
+        block = [BEGIN] + [rule.line() for rule in sorted(rules)] + [END]
+        lines[where:where] = block
+    return '\n'.join(lines) + '\n'
+
+
+def _filter_commit(lines, path):
+    """Index of the COMMIT line of the ``*filter`` table."""
+    table = None
+    for index, line in enumerate(lines):
+        word = line.strip()
+        if word.startswith('*'):
+            table = word[1:]
+        elif word == 'COMMIT':
+            if table == 'filter':
+                return index
+            table = None
+    raise BackendError('%s has no *filter table ending in COMMIT, where ufw\'s after rules belong; restore it '
+                       '(or use ufw_peer_sets: rules)' % path)
+
+
+def parse_ipset_save(text):
+    """The collection's sets in ``ipset save`` output: {name: (family, frozenset of CIDRs)}."""
+    sets = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 3 or own_set(words[1]) is None:
+            continue
+        if words[0] == 'create':
+            family = 'ipv6' if 'inet6' in words[3:] else 'ipv4'
+            sets.setdefault(words[1], (family, set()))
+        elif words[0] == 'add' and words[1] in sets:
+            sets[words[1]][1].add(str(ipaddress.ip_network(words[2], strict=False)))
+    return dict((name, (family, frozenset(members))) for name, (family, members) in sets.items())
+
+
+def _create(name, family, members):
+    return 'create %s hash:net family %s maxelem %d' % (name, IPSET_FAMILY[family], max(65536, 2 * len(members)))
+
+
+def render_sets_file(sets):
+    """The saved sets, in ``ipset save`` format: {name: (family, members)}."""
+    lines = ['# kubeports.firewall peer sets, restored by %s before ufw loads its rules' % BEFORE_INIT]
+    for name in sorted(sets):
+        family, members = sets[name]
+        lines.append(_create(name, family, members))
+        lines.extend('add %s %s' % (name, member) for member in sorted(members, key=_member_key))
+    return '\n'.join(lines) + '\n'
+
+
+def parse_sets_file(text):
+    return parse_ipset_save('\n'.join(line for line in text.splitlines() if not line.startswith('#')))
+
+
+def _member_key(member):
+    network = ipaddress.ip_network(member)
+    return network.version, network.network_address, network.prefixlen
+
+
+def restore_script(changes):
+    """``ipset restore`` input for {name: (family, members, exists)}: a new set is created and
+    filled, an existing one gets a filled temporary set swapped in (never flushed in place)."""
+    lines = []
+    for name in sorted(changes):
+        family, members, exists = changes[name]
+        identifier, _family, _temporary = own_set(name)
+        target = set_name(identifier, family, temporary=True) if exists else name
+        lines.append(_create(target, family, members) + ' -exist')
+        lines.append('flush %s' % target)
+        lines.extend('add %s %s' % (target, member) for member in sorted(members, key=_member_key))
+        if exists:
+            lines.append('swap %s %s' % (target, name))
+            lines.append('destroy %s' % target)
+    return '\n'.join(lines) + '\n'
+
+
+def hook_lines(sets_file=SETS_FILE):
+    """The block of before.init's start case: restores the saved sets, or creates them empty
+    when that fails, and never fails itself (a failing before.init stops ufw's reload)."""
+    return [
+        HOOK_BEGIN,
+        '    if [ -s %s ] && command -v ipset >/dev/null 2>&1; then' % sets_file,
+        '        ipset restore -exist -file %s 2>/dev/null || \\' % sets_file,
+        "            grep '^create ' %s | ipset restore -exist || true" % sets_file,
+        '    fi',
+        HOOK_END,
+    ]
+
+
+def hook_state(text):
+    """'present', 'absent', or 'damaged' for before.init's text."""
+    begins = [line for line in text.splitlines() if line == HOOK_BEGIN]
+    ends = [line for line in text.splitlines() if line == HOOK_END]
+    if not begins and not ends:
+        return 'absent'
+    if len(begins) == 1 and len(ends) == 1 and _hook_span(text.splitlines()) is not None:
+        return 'present'
+    return 'damaged'
+
+
+def _hook_span(lines):
+    begin = [index for index, line in enumerate(lines) if line == HOOK_BEGIN]
+    end = [index for index, line in enumerate(lines) if line == HOOK_END]
+    if len(begin) == 1 and len(end) == 1 and begin[0] < end[0]:
+        return begin[0], end[0]
+    return None
+
+
+def with_hook(text, path=BEFORE_INIT):
+    """before.init's text with the restore block first in its ``start)`` case (as it is when present)."""
+    lines = text.splitlines()
+    span = _hook_span(lines)
+    if span is not None:
+        if lines[span[0]:span[1] + 1] == hook_lines():
+            return text
+        del lines[span[0]:span[1] + 1]
+    starts = [index for index, line in enumerate(lines) if line.strip() == 'start)']
+    if len(starts) != 1:
+        raise BackendError('%s has %d "start)" cases where exactly one is needed to restore the peer sets at boot; '
+                           'restore ufw\'s own before.init, or use ufw_peer_sets: rules' % (path, len(starts)))
+    lines[starts[0] + 1:starts[0] + 1] = hook_lines()
+    return '\n'.join(lines) + '\n'
+
+
+def without_hook(text):
+    lines = text.splitlines()
+    span = _hook_span(lines)
+    if span is None:
+        return text
+    del lines[span[0]:span[1] + 1]
+    return '\n'.join(lines) + '\n'
