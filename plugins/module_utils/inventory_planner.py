@@ -64,6 +64,14 @@ def value_token(variables, name):
     return None
 
 
+def value_tokens(variables, names):
+    """value_token of each of ``names``, as a tuple."""
+    tokens = getattr(variables, 'shared_tokens', None)
+    if tokens is not None:
+        return tokens(names, _ABSENT)
+    return tuple(value_token(variables, name) for name in names)
+
+
 class RecordedReads(Mapping):
     """A host's variables that note the names looked up (``names``; None once iterated, as
     then every name counts)."""
@@ -162,8 +170,8 @@ class InventoryPlanner(object):
                 check_variable_names(names, 'host %s' % host)
                 self._checked_names.add(names)
             found = self._wanted[host] = planner_variables(variables, names)
-            tokens = tuple((name, value_token(variables, name)) for name in names)
-            self._wanted_tokens[host] = None if any(token is None for _name, token in tokens) else tokens
+            tokens = value_tokens(variables, names)
+            self._wanted_tokens[host] = None if None in tokens else (names, tokens)
         return found
 
     def check_known(self, host):
@@ -268,7 +276,7 @@ class InventoryPlanner(object):
         refused CNI) are the host's own."""
         variants = self._installer_values.setdefault((installer.name, server), [])
         for names, known in variants:
-            tokens = tuple(value_token(variables, name) for name in names)
+            tokens = value_tokens(variables, names)
             if None not in tokens and tokens in known:
                 return known[tokens], True
         recorded = RecordedReads(variables)
@@ -279,7 +287,7 @@ class InventoryPlanner(object):
                                          for item in values.values()):
             return values, False
         names = tuple(sorted(recorded.names))
-        tokens = tuple(value_token(variables, name) for name in names)
+        tokens = value_tokens(variables, names)
         if None in tokens:
             return values, False
         for known_names, known in variants:
@@ -306,12 +314,16 @@ class InventoryPlanner(object):
                                     'with kubeports_extra_rules' % (cni, profile['origins']['cni'], host))
 
     def _check_agreement(self, profiles):
-        members = [host for host in self.index.members['cluster'] if host in profiles]
+        # Alike hosts have equal profiles: each kind is looked at once (its hosts in order).
+        kinds = {}
+        for host in self.index.members['cluster']:
+            if host in profiles:
+                kinds.setdefault(self._alike.get(host, ('host', host)), []).append(host)
         for key in AGREED:
             sides = {}
-            for host in members:
-                value = agreed_value(profiles[host], key)
-                sides.setdefault(value, []).append(host)
+            for hosts in kinds.values():
+                value = agreed_value(profiles[hosts[0]], key)
+                sides.setdefault(value, []).extend(hosts)
             if len(sides) < 2:
                 continue
             parts = []

@@ -87,11 +87,21 @@ class HostView(_KeysOf):
         raw = self._keys[name]
         return self._shared.value(raw, lambda: self._view[name])
 
+    def get(self, name, default=None):
+        if name not in self._keys:
+            return default
+        return self[name]
+
     def shared_token(self, name):
         """A token that another host's view gives for ``name`` only when the templated value is
         the same for both (one raw object without a template), else None (see the planner's
         value_token)."""
         return self._shared.token(self._keys[name])
+
+    def shared_tokens(self, names, absent):
+        """shared_token of each of ``names``, ``absent`` for those the host does not have."""
+        keys, token = self._keys, self._shared.token
+        return tuple(token(keys[name]) if name in keys else absent for name in names)
 
 
 class PlanHostvars(_KeysOf):

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import (
-    InventoryPlanner, RecordedReads, compact, value_token)
+    InventoryPlanner, RecordedReads, compact, value_token, value_tokens)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 COMMON = {'kubeports_cni': 'calico', 'kubeports_admin_cidrs': ['192.0.2.10']}
@@ -222,6 +222,16 @@ def test_value_tokens(first, second, name, same):
         assert tokens == (None, None)
     else:
         assert (tokens[0] == tokens[1]) is same
+
+
+@pytest.mark.parametrize('variables', [
+    {'a': SHARED_LIST, 'b': None},
+    Opaque(a=1),
+    Tokened(a=1, templated=2),
+])
+def test_value_tokens_are_each_names_value_token(variables):
+    names = ('a', 'b', 'templated', 'missing')
+    assert value_tokens(variables, names) == tuple(value_token(variables, name) for name in names)
 
 
 def test_recorded_reads_note_names_until_iterated():

@@ -154,6 +154,12 @@ def test_the_views_tokens_follow_the_raw_values(templated_inventory):
     assert w3.shared_token('kubeports_admin_cidrs') is None  # the host's own template
     assert w1.shared_token('kube_network_plugin') is None  # a template in group_vars
     assert w1.shared_token('ip') != w2.shared_token('ip')
+    names = ('kubeports_api_client_cidrs', 'kube_network_plugin', 'no_such_variable', 'ip')
+    absent = ('absent',)
+    assert w1.shared_tokens(names, absent) == tuple(w1.shared_token(name) for name in names[:2]) + (
+        absent, w1.shared_token('ip'))
+    assert w1.get('no_such_variable') is None and w1.get('no_such_variable', 7) == 7
+    assert w1.get('kube_network_plugin') == hostvars['w1']['kube_network_plugin'] == 'calico'
 
 
 def test_connection_plugins_are_listed_once_and_facts_clean_the_same(plugin_loader):
