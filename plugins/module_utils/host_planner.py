@@ -355,7 +355,8 @@ class Planner(object):
         cached = self._merge_cache.get(signature)
         if cached is None:
             networks = [net for found in sets for part in found[1] for net in part]
-            merged = sorted(netaddr.cidr_merge(networks), key=lambda net: (net.version, net))
+            # Ordered as (version, network) orders them, each network's key taken once.
+            merged = sorted(netaddr.cidr_merge(networks), key=lambda net: (net.version, net.sort_key()))
             sources = [str(net) for net in merged]
             if is_anyone(sources):
                 sources = list(ANYONE)

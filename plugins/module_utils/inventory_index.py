@@ -68,7 +68,7 @@ def resolve_cidr_list(values, where):
 def merge(networks):
     """netaddr-aggregated CIDR strings, IPv4 first."""
     merged = netaddr.cidr_merge(networks)
-    return [str(net) for net in sorted(merged, key=lambda net: (net.version, net))]
+    return [str(net) for net in sorted(merged, key=lambda net: (net.version, net.sort_key()))]
 
 
 def validate_role_groups(role_groups, where='kubeports_role_groups'):

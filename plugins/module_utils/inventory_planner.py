@@ -354,17 +354,17 @@ class InventoryPlanner(object):
         return self._clusters
 
     def _cluster_report(self, name, hosts, profiles):
-        described, alike = {}, {}
+        # Hosts with the same profile (most of a cluster) are described and looked at once.
+        alike, kinds = {}, {}
         for host in hosts:
-            # Hosts with the same profile (most of a cluster) are described once.
             key = self._alike[host]
             if key not in alike:
                 alike[key] = dict((item, (value, origin)) for item, value, origin in describe(profiles[host]))
-            described[host] = alike[key]
+                kinds[key] = host
         values = {}
         shown = []
         for key, value, origin in describe(profiles[hosts[0]]):
-            seen = [described[host][key] for host in hosts if key in described[host]]
+            seen = [found[key] for found in alike.values() if key in found]
             if any(item[0] != value for item in seen):
                 values[key] = {'value': None, 'origin': 'varies by host'}
                 shown.append('%s=(varies by host)' % key)
@@ -375,7 +375,7 @@ class InventoryPlanner(object):
             values[key] = {'value': value, 'origin': origin}
             if origin != DEFAULT_ORIGIN or key in ALWAYS_SHOWN:
                 shown.append('%s=%s (%s)' % (key, value, origin))
-        notes = sorted(set(note for host in hosts for note in profiles[host]['notes']))
+        notes = sorted(set(note for host in kinds.values() for note in profiles[host]['notes']))
         line = '%s (%s): %s' % (name, host_list(hosts), ', '.join(shown))
         if notes:
             line += '. Note: ' + '; '.join(notes)

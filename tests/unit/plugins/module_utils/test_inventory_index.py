@@ -119,3 +119,15 @@ def test_any_and_merge():
     assert merge(resolve_cidr_list(['any'], 'x')) == ['0.0.0.0/0', '::/0']
     assert merge(resolve_cidr_list(['10.0.0.0/25', '10.0.0.128/25', 'fd00::/64'], 'x')) == \
         ['10.0.0.0/24', 'fd00::/64']
+
+
+@pytest.mark.parametrize('members', [
+    ['10.0.0.0/8', '192.0.2.0/24', '::/0', '10.0.0.0/8', 'fd00::1/128', '0.0.0.0/0'],
+    ['192.0.2.%d/32' % number for number in range(200, 0, -7)] + ['2001:db8::%x/128' % number for number in range(9)],
+    ['172.16.0.0/12', '172.16.0.0/16', '172.31.255.255/32', '::ffff:1.2.3.4/128'],
+])
+def test_merge_orders_as_networks_compare(members):
+    import netaddr
+    networks = [netaddr.IPNetwork(member) for member in members]
+    expected = [str(net) for net in sorted(netaddr.cidr_merge(networks), key=lambda net: (net.version, net))]
+    assert merge(networks) == expected
