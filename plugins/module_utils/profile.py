@@ -165,7 +165,7 @@ ROLE_VARIABLES = ('backend', 'prune', 'firewalld_zone', 'state_dir', 'allow_rest
                   'verify_sources', 'verify_unplanned', 'verify_timeout', 'verify_concurrency',
                   'verify_listener_lifetime', 'verify_run_dir', 'verify_report_dir',
                   'verify_fail_on_mismatch', 'serial', 'max_fail_percentage', 'confirm_timeout',
-                  'lockout_guard', 'firewalld_reload', 'audit_fail_on', 'audit_report_dir', 'state')
+                  'lockout_guard', 'firewalld_reload', 'ufw_peer_sets', 'audit_fail_on', 'audit_report_dir', 'state')
 KNOWN_VARIABLES = frozenset(PREFIX + name for name in (
     tuple(OPTIONS) + tuple(var for var, _default, _doc in CIDR_SETS.values()) + PLANNER_VARIABLES
     + ROLE_VARIABLES))
