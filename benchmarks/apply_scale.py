@@ -5,9 +5,10 @@
    ansible.posix.firewalld). The rules are those the lookup plans for cp2 of
    examples/lab-demo; the module applies them on cp2, the loop on registry1 (both ufw).
 2. Peers: the rules of a worker (kubelet, VXLAN, node-exporter from the cluster; the API
-   from anyone) with 3 to 1,000 scattered peer addresses, on a firewalld and a ufw host:
+   from anyone) with 3 to 1,000 scattered peer addresses, on a firewalld and a ufw host (ufw
+   with its peer sets as ipsets, the default, and with one ufw rule per source, to 300 peers):
    firewall rule count, apply time, no-op time, and the firewall's memory (firewalld's
-   resident memory; ufw has no daemon, so the size of its iptables rules).
+   resident memory; ufw has no daemon, so the size of its iptables rules and ipsets).
 3. open_ports on 20 and 50 lab hosts (alternating firewalld and ufw), `-f` = hosts: wall
    time of the first apply and of the no-op re-run.
 
@@ -39,8 +40,9 @@ DEMO = os.path.join(ROOT, 'examples', 'lab-demo')
 BENCH = os.path.join(ROOT, '.build', 'bench')
 ANSIBLE_PACKAGE = 'ansible==11.13.0'
 PEERS = (3, 30, 300, 1000)
-UFW_PEERS = (3, 30, 300)
+UFW_RULES_PEERS = (3, 30, 300)
 FLEETS = (20, 50)
+UFW_RULES = 'ufw, one rule per source'
 
 MODULE_PLAY = """
 - hosts: "{{ bench_host }}"
@@ -50,6 +52,7 @@ MODULE_PLAY = """
       kubeports.firewall.port_rules:
         rules: "{{ bench_rules }}"
         backend: "{{ bench_backend }}"
+        ufw_peer_sets: "{{ bench_ufw_peer_sets | default('auto') }}"
 """
 
 UFW_LOOP_PLAY = """
@@ -168,8 +171,8 @@ def peer_rules(count):
 
 
 def firewall_size(host, backend):
-    """(rule count, memory in kB): firewalld's rich rules and ipset entries and its resident
-    memory; ufw's rules and the size of its iptables rules."""
+    """(rule count, memory in kB): firewalld's rich rules and its resident memory; ufw's own
+    rules plus the peer-set rules of its after rules, and the size of its iptables rules and ipsets."""
     if backend == 'firewalld':
         rich = len([line for line in lab_exec(host, 'firewall-cmd', '--list-rich-rules').splitlines() if line])
         pid = lab_exec(host, 'pgrep', '-o', 'firewalld').split()[0]
@@ -177,8 +180,11 @@ def firewall_size(host, backend):
         memory = int([line for line in status.splitlines() if line.startswith('VmRSS:')][0].split()[1])
         return rich, memory
     added = [line for line in lab_exec(host, 'ufw', 'show', 'added').splitlines() if line.startswith('ufw ')]
-    size = len(lab_exec(host, 'iptables-save')) + len(lab_exec(host, 'ip6tables-save'))
-    return len(added), size // 1024
+    set_rules = [line for command, chain in (('iptables', 'ufw-after-input'), ('ip6tables', 'ufw6-after-input'))
+                 for line in lab_exec(host, command, '-S', chain).splitlines() if '--match-set kubeports-' in line]
+    size = len(lab_exec(host, 'iptables-save')) + len(lab_exec(host, 'ip6tables-save')) + len(lab_exec(host, 'ipset',
+                                                                                                      'save'))
+    return len(added) + len(set_rules), size // 1024
 
 
 def part_peers(env):
@@ -192,15 +198,19 @@ def part_peers(env):
             inventory = os.path.join(work, 'inventory.json')
             with open(inventory, 'w') as handle:
                 handle.write(run([sys.executable, LAB, 'inventory', '--format', 'json']).stdout)
-            for backend, host, counts in (('firewalld', 'fw1', PEERS), ('ufw', 'uf1', UFW_PEERS)):
+            for label, backend, host, counts, mode in (('firewalld', 'firewalld', 'fw1', PEERS, 'auto'),
+                                                       ('ufw', 'ufw', 'uf1', PEERS, 'ipset'),
+                                                       (UFW_RULES, 'ufw', 'uf1', UFW_RULES_PEERS, 'rules')):
                 for count in counts:
-                    extra = {'bench_rules': peer_rules(count), 'bench_host': host, 'bench_backend': backend}
+                    extra = {'bench_rules': peer_rules(count), 'bench_host': host, 'bench_backend': backend,
+                             'bench_ufw_peer_sets': mode}
                     first, _recap = playbook(MODULE_PLAY, inventory, extra, env)
                     noop, recap = playbook(MODULE_PLAY, inventory, extra, env)
                     assert 'changed=0' in recap[0], recap
                     rules, memory = firewall_size(host, backend)
-                    rows.append({'backend': backend, 'peers': count, 'first': first, 'noop': noop,
+                    rows.append({'backend': label, 'peers': count, 'first': first, 'noop': noop,
                                  'rules': rules, 'memory': memory})
+                playbook(MODULE_PLAY, inventory, dict(extra, bench_rules=[]), env)
         finally:
             run([sys.executable, LAB, 'down'], check=False)
     return rows
@@ -247,7 +257,7 @@ def plot(peers, path):
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for backend in ('firewalld', 'ufw'):
+    for backend in ('firewalld', 'ufw', UFW_RULES):
         mine = [row for row in peers if row['backend'] == backend]
         left.plot([row['peers'] for row in mine], [row['rules'] for row in mine], marker='o', label=backend)
         right.plot([row['peers'] for row in mine], [row['first'] for row in mine], marker='o', label=backend)
@@ -281,9 +291,11 @@ def report(ufw, peers, fleets):
         '', '## Rule count, apply time and memory as peers grow', '',
         'A worker\'s rules (10250/tcp, 4789/udp, 9100/tcp from the cluster, 6443/tcp from anyone) with scattered '
         'peer addresses. firewalld: rich rules (one per port, each naming an ipset) and firewalld\'s resident '
-        'memory; ufw: its rules (one per source and port group, as ufw has no sets) and the size of its iptables '
-        'rules. ufw stops at %d peers: ufw has no sets, each rule is one rule of ufw\'s chains, added one '
-        'at a time by ufw\'s frontend.' % UFW_PEERS[-1], '',
+        'memory. ufw: its own rules plus the peer-set rules in its after rules (`ufw_peer_sets: ipset`, the '
+        'default where ipset is installed: one ipset per family, one rule per protocol and port group), and the '
+        'size of its iptables rules and ipsets. "%s" (`ufw_peer_sets: rules`, as without ipset) stops at %d '
+        'peers: each rule is one rule of ufw\'s chains, added one at a time by ufw\'s frontend.'
+        % (UFW_RULES, UFW_RULES_PEERS[-1]), '',
         '| Backend | Peers | Firewall rules | First apply (s) | No-op (s) | Memory (kB) |',
         '|---|---:|---:|---:|---:|---:|',
     ]

@@ -218,8 +218,10 @@ def _drift(lab, host, peer):
         for extra in ([], ['--permanent']):
             lab.exec(host, ['firewall-cmd', '--remove-rich-rule', rule] + extra, check=True)
     else:
-        lab.exec(host, ['ufw', 'delete', 'allow', 'proto', 'udp', 'from', lab.address(peer), 'to', 'any',
-                        'port', '39503'], check=True)
+        # ufw matches the peer set as an ipset from its after rules: that rule, from the running chain.
+        lab.exec(host, ['iptables', '-D', 'ufw-after-input', '-p', 'udp', '-m', 'multiport', '--dports', '39503',
+                        '-m', 'set', '--match-set', 'kubeports-testpeers-v4', 'src', '-m', 'comment', '--comment',
+                        'kubeports:testpeers', '-j', 'ACCEPT'], check=True)
 
 
 def test_check_mode_on_drift_reports_and_touches_nothing(lab, target):

@@ -1,7 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ufw: the ufw CLI, one rule per source CIDR and multiport group, each with a
+"""ufw: restricted TCP, UDP, ESP and GRE rules match their peer set as one ipset per family
+from a few rules in ufw's after rules (ufw_sets.py; ufw_peer_sets: auto where the ipset
+command is, or ipset). Everything else, and every rule with ufw_peer_sets: rules, goes
+through the ufw CLI: one rule per source CIDR and multiport group, each with a
 "kubeports:<set>" comment that marks it as the collection's own. Forwarded traffic of
 trusted networks (pods, services) uses "route allow" rules. State is read from ufw's user
 rules files (/etc/ufw/user.rules, user6.rules), never from "ufw status" text.
