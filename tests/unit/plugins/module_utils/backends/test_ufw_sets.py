@@ -273,7 +273,7 @@ def test_plan_sets_leaves_a_set_it_did_not_record():
 
 def desired(*rules):
     return DesiredState.from_rules([{'protocol': protocol, 'port': port, 'sources': sources, 'source_set': name}
-                             for protocol, port, sources, name in rules])
+                                    for protocol, port, sources, name in rules])
 
 
 def test_split_desired_sends_restricted_tcp_udp_esp_gre_to_sets():
@@ -296,8 +296,8 @@ BEFORE = {'ipv4': [], 'ipv6': []}
 def test_compare_in_ipset_mode_leaves_ufw_rules_for_everyone_and_trusted_networks():
     backend = UfwBackend(None, {})
     current = {'rules': [], 'families': ('ipv4',), 'before': BEFORE, 'peer_sets': 'ipset', 'ipset': state()}
-    change = backend.compare(desired(('tcp', '2379', ['10.0.0.1/32'], 'etcd'), ('tcp', '6443', ['0.0.0.0/0', '::/0'],
-                                                                              None)), current, True)
+    rules = desired(('tcp', '2379', ['10.0.0.1/32'], 'etcd'), ('tcp', '6443', ['0.0.0.0/0', '::/0'], None))
+    change = backend.compare(rules, current, True)
     assert change.operations == [['ufw', 'allow', 'proto', 'tcp', 'from', '0.0.0.0/0', 'to', '0.0.0.0/0', 'port',
                                   '6443', 'comment', 'kubeports:any']]
     assert change.sets.final == [SetRule('ipv4', 'tcp', '2379', 'etcd')]
