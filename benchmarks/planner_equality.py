@@ -50,8 +50,8 @@ def mixed(directory, size, cni_vars):
     # Hosts outside the cluster with other variables.
     write(os.path.join(directory, 'group_vars', 'registry.yml'), {
         'kubeports_cni': 'none', 'kubeports_addons': ['harbor'], 'ansible_port': 2200})
-    write(os.path.join(directory, 'host_vars', 'seed1.yml'), {'kubeports_installer': 'none',
-                                                               'kubeports_admin_cidrs': ['192.0.2.99']})
+    write(os.path.join(directory, 'host_vars', 'seed1.yml'),
+          {'kubeports_installer': 'none', 'kubeports_admin_cidrs': ['192.0.2.99']})
     # A host with its own overrides and extra rules; a host with an IPv6 address too.
     write(os.path.join(directory, 'host_vars', 'node00004.yml'), {
         'ansible_port': 2222,

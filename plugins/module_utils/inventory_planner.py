@@ -42,6 +42,7 @@ def host_variables(hostvars, host):
 
 
 _ABSENT = ('absent',)
+_PLAIN_MAPPINGS = (dict,)
 # The installer values of a host of no installer (never changed).
 _NO_VALUES = {}
 # Distinct sets of variable names an installer's reader is remembered with, per installer and server.
@@ -59,7 +60,8 @@ def value_token(variables, name):
     shared_token = getattr(variables, 'shared_token', None)
     if shared_token is not None:
         return shared_token(name)
-    if type(variables) is dict:
+    # Exactly a dict: a subclass (Ansible's lazy containers) could make its values on access.
+    if type(variables) in _PLAIN_MAPPINGS:
         return ('value', id(variables[name]))
     return None
 

@@ -87,10 +87,10 @@ class HostView(_KeysOf):
         raw = self._keys[name]
         return self._shared.value(raw, lambda: self._view[name])
 
-    def get(self, name, default=None):
-        if name not in self._keys:
+    def get(self, key, default=None):
+        if key not in self._keys:
             return default
-        return self[name]
+        return self[key]
 
     def shared_token(self, name):
         """A token that another host's view gives for ``name`` only when the templated value is

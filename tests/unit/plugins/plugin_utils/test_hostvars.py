@@ -149,7 +149,8 @@ def test_the_views_tokens_follow_the_raw_values(templated_inventory):
     _directory, _groups, hostvars = templated_inventory
     planned = PlanHostvars(hostvars)
     w1, w2, w3 = planned['w1'], planned['w2'], planned['w3']
-    assert w1.shared_token('kubeports_api_client_cidrs') == w2.shared_token('kubeports_api_client_cidrs') is not None
+    assert w1.shared_token('kubeports_api_client_cidrs') is not None
+    assert w1.shared_token('kubeports_api_client_cidrs') == w2.shared_token('kubeports_api_client_cidrs')
     assert w1.shared_token('kubeports_admin_cidrs') is not None
     assert w3.shared_token('kubeports_admin_cidrs') is None  # the host's own template
     assert w1.shared_token('kube_network_plugin') is None  # a template in group_vars
