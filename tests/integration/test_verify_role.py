@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import BIN, COLLECTIONS, PLAYBOOKS, browse, kill_tree, run_playbook
+from test_audit import REMOVE_2379
 
 # A dual-stack Flannel cluster; SSH only from the controller (not a probing host).
 PROFILE = {
@@ -125,10 +126,8 @@ FAULTS = [
                                'port port=8472 protocol=udp drop'],
      ['firewall-cmd', '--remove-rich-rule=rule family=ipv4 source address=198.51.100.14 '
                       'port port=8472 protocol=udp drop']),
-    # etcd's client port removed from an etcd host (ufw), as an operator might.
-    ('node3', ['sh', '-c', 'for n in $(ufw status numbered | sed -n "s/^\\[ *\\([0-9]*\\)\\] 2379\\/tcp .*/\\1/p" '
-                           '| sort -rn); do ufw --force delete "$n"; done'],
-     None),
+    # etcd's client port removed from an etcd host (ufw: from its running peer-set rules), as an operator might.
+    ('node3', ['python3', '-c', REMOVE_2379], None),
     # etcd's client port opened to everyone on the other etcd host (firewalld).
     ('node1', ['firewall-cmd', '--add-port=2379/tcp'], ['firewall-cmd', '--remove-port=2379/tcp']),
 ]
