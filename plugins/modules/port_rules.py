@@ -109,18 +109,19 @@ options:
     description:
       - How ufw matches the sources of a restricted TCP, UDP, ESP or GRE rule.
       - V(ipset) - each peer set is one ipset per IP family (C(kubeports-<set>-v4), C(kubeports-<set>-v6)),
-        matched by a few C(-m set) rules in a marked block at the end of the filter table of
+        matched by a few C(-m set) rules in a marked block first in the after-input chain of
         C(/etc/ufw/after.rules) and C(after6.rules), after ufw's own rules, so a deny rule of
         yours still comes first. The number of rules does not grow with the number of peers.
-        Members change by filling a temporary set and swapping it in; the running chain gets the
-        block's rules appended or deleted; ufw is never reloaded. The sets are saved to
-        C(/etc/ufw/kubeports.ipsets) and restored by a marked block in the C(start) case of
-        C(/etc/ufw/before.init) (made executable if it is not), which ufw runs before it loads
-        its rules, at boot and on every reload. Requires the C(ipset) command.
+        The rules of the C(ssh) component stay ufw rules per source. Members change by filling a
+        temporary set and swapping it in; the running chain gets the block's rules inserted or
+        deleted; ufw is never reloaded. The sets are saved to C(/etc/ufw/kubeports.ipsets) and
+        restored by a marked block in the C(start) case of C(/etc/ufw/before.init) (made
+        executable if it is not, unless it holds commands of its own), which ufw runs before it
+        loads its rules, at boot and on every reload. Requires a working C(ipset) command.
       - V(rules) - one ufw rule per source CIDR and group of at most 15 ports, each with a
         C(kubeports:<set>) comment (C(ufw status) lists them).
-      - V(auto) - V(ipset) where the host has the C(ipset) command, else V(rules) and C(messages)
-        says how many rules that made.
+      - V(auto) - V(ipset) where C(ipset save) works on the host, else V(rules) and C(messages)
+        says why and how many rules that made.
       - Switching either way adds the new form before the old one goes. Uninstalling
         (O(state=absent)) removes the block, the sets, the saved sets and the C(before.init) block.
     type: str

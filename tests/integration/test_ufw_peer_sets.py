@@ -162,8 +162,11 @@ def test_a_lost_set_at_start_still_loads_ufw(lab, ufw_host):
         shell(lab, 'ufw disable && ipset destroy kubeports-testpeers-v4 && ipset destroy kubeports-testpeers-v6')
         shell(lab, 'ufw --force enable')
         assert len(running(lab)) == 3
+        # The bad member is left out (and logged); the other set is restored.
         assert members(lab, 'kubeports-testpeers-v4') == []
+        assert members(lab, 'kubeports-testpeers-v6') == [lab.address(PEER, 6)]
         assert not probe(lab, PEER, HOST, 'tcp', 39563)
+        assert probe(lab, PEER, HOST, 'tcp', 39563, family=6)
     finally:
         shell(lab, 'cp /tmp/kubeports.ipsets.kept /etc/ufw/kubeports.ipsets; '
                    'ufw status | grep -q "Status: active" || ufw --force enable')

@@ -50,13 +50,15 @@ class DesiredState(object):
     - ``open_to_all``: {(protocol, port)} opened to everyone (port '' for protocol-only).
     - ``peer_sets``: {set_id: {'name': source_set, 'ipv4': [cidrs], 'ipv6': [cidrs]}}.
     - ``restricted``: {(set_id, protocol, port)} opened to one peer set.
+    - ``ssh``: the restricted ones of a rule of the ``ssh`` component (what keeps the operator in).
     ``items()`` flattens everything to (family, protocol, port, source or None).
     """
 
-    def __init__(self, open_to_all, peer_sets, restricted):
+    def __init__(self, open_to_all, peer_sets, restricted, ssh=frozenset()):
         self.open_to_all = open_to_all
         self.peer_sets = peer_sets
         self.restricted = restricted
+        self.ssh = ssh
 
     @classmethod
     def from_rules(cls, rules, public_ports=(), sets=None):
@@ -68,7 +70,7 @@ class DesiredState(object):
             allowed = [parse_selector(item, 'public_ports') for item in public_ports or ()]
         except PlanError as exc:
             raise BackendError(str(exc))
-        open_to_all, peer_sets, restricted = set(), {}, set()
+        open_to_all, peer_sets, restricted, ssh = set(), {}, set(), set()
         parsed = {}
         for index, rule in enumerate(rules):
             where = 'rules[%d]' % index
@@ -125,7 +127,9 @@ class DesiredState(object):
                 raise BackendError('%s: peer sets %r and %r share the identifier %s'
                                    % (where, known['name'], name, identifier))
             restricted.add((identifier, protocol, port))
-        return cls(open_to_all, peer_sets, restricted)
+            if 'ssh' in (rule.get('components') or ()):
+                ssh.add((identifier, protocol, port))
+        return cls(open_to_all, peer_sets, restricted, frozenset(ssh))
 
     def items(self):
         flat = set()

@@ -346,18 +346,19 @@ def describe(protocol, port, identifier, peer_sets):
     return "%s from peer set '%s' (%s)" % (what, members['name'], ', '.join(members['ipv4'] + members['ipv6']))
 
 
-def desired_needs(desired, families, before=None):
+def desired_needs(desired, families, before=None, skipped_v6=()):
     """What the DesiredState needs from ufw: ({(kind, family, protocol, source, destination,
     comment): set of ports ("6443", "30000-32767" or "any")}, notes).
 
     ``families``: the IP families ufw manages. ``before``: {family: before_accepts(...)}; a
     protocol ufw's CLI cannot express (ICMP, IPIP, SCTP) is fine when those rules accept it
-    from every source, and an error naming the rule otherwise."""
+    from every source, and an error naming the rule otherwise. ``skipped_v6``: peer sets whose
+    IPv6 members another part left out already (one note names them all)."""
     before = before or {}
     needs, notes = {}, []
     targets = [(None, protocol, port) for protocol, port in desired.open_to_all]
     targets += list(desired.restricted)
-    skipped_v6 = set()
+    skipped_v6 = set(skipped_v6)
     for identifier, protocol, port in sorted(targets, key=lambda item: (str(item[0]), item[1], item[2])):
         comment = '%s:%s' % (OWNER, identifier or 'any')
         if identifier is None:
@@ -494,17 +495,19 @@ def commands(to_add, to_remove, replaced=()):
 
 
 def split_desired(desired, families, use_sets):
-    """(the DesiredState left for ufw's own rules, set needs, set members, notes).
+    """(the DesiredState left for ufw's own rules, set needs, set members, IPv6 set ids skipped).
 
-    With ``use_sets``, restricted TCP, UDP, ESP and GRE rules go to peer sets:
-    needs {(family, protocol, set id): ports ("6443", "30000-32767", "any")} and members
-    {set name: (family, frozenset of CIDRs)}; the rest stays for ufw's own rules."""
+    With ``use_sets``, restricted TCP, UDP, ESP and GRE rules go to peer sets: needs
+    {(family, protocol, set id): ports ("6443", "30000-32767", "any")} and members {set name:
+    (family, frozenset of CIDRs)}. The rest stays for ufw's own rules, and so do the rules of
+    the ssh component: the operator's way in never depends on sets being restored at boot."""
     if not use_sets:
-        return desired, {}, {}, []
+        return desired, {}, {}, set()
     rest, needs, members, skipped_v6 = set(), {}, {}, set()
-    for identifier, protocol, port in desired.restricted:
-        if protocol not in ufw_sets.SET_PROTOCOLS:
-            rest.add((identifier, protocol, port))
+    for key in desired.restricted:
+        identifier, protocol, port = key
+        if protocol not in ufw_sets.SET_PROTOCOLS or key in desired.ssh:
+            rest.add(key)
             continue
         for family in FAMILIES:
             cidrs = desired.peer_sets[identifier][family]
@@ -515,88 +518,86 @@ def split_desired(desired, families, use_sets):
                 continue
             needs.setdefault((family, protocol, identifier), set()).add(port or 'any')
             members[ufw_sets.set_name(identifier, family)] = (family, frozenset(cidrs))
-    notes = []
-    if skipped_v6:
-        notes.append('ufw has IPv6 off (IPV6=no in %s): IPv6 sources of %s get no rules'
-                     % (DEFAULTS, ', '.join(sorted(skipped_v6))))
-    return DesiredState(desired.open_to_all, desired.peer_sets, rest), needs, members, notes
+    return DesiredState(desired.open_to_all, desired.peer_sets, rest, desired.ssh), needs, members, skipped_v6
 
 
 class SetChange(object):
-    """The peer sets' part of a change (see ufw_sets.py): ``final`` rules of the block with their
-    sets' ``targets`` members, and the steps that get there, in the order ``apply`` runs them."""
+    """The peer sets' part of a change (see ufw_sets.py): the ``final`` rules of the block with
+    their sets' ``targets`` members, and the steps that get there, in the order ``apply`` runs
+    them. Files are written twice when something goes: first holding what stays and what goes
+    (so that ufw loads them whenever it starts meanwhile), then what stays."""
 
     def __init__(self):
         self.final = []
         self.targets = {}
-        self.restore = {}           # {set name: (family, members, exists)}: created or swapped in
-        self.files = []             # [(path, text or None)]: written (None: removed)
-        self.files_after = []       # the same, once the rules and sets that go are gone
-        self.append = []            # running rules to add
-        self.delete = []            # running rules to delete
-        self.destroy = []           # sets to destroy
-        self.hook = None            # before.init text to write, or None
-        self.hook_after = None      # before.init text to write once the sets are gone
+        self.leftovers = []         # temporary sets of a run that did not finish: destroyed first
+        self.restore = {}           # {set name: (family, members, exists)}: created, or filled and swapped in
+        self.files = []             # [(path, text or None)] written before the rules change (None: removed)
+        self.hook = None            # before.init's text with the restore block, written with the files
         self.make_executable = False
-        self.restore_mode = False
+        self.insert = []            # rules inserted into the running chains
+        self.delete = []            # rules deleted from them, after ufw's own commands ran
+        self.destroy = []           # sets destroyed then
+        self.files_after = []       # and the files as they stay
+        self.hook_after = None      # before.init without the restore block
+        self.remove_execute = False
         self.record = None          # set names recorded before the change
         self.record_after = None    # and after it
         self.added, self.removed = [], []
 
     @property
     def empty(self):
-        return not (self.restore or self.files or self.files_after or self.append or self.delete or self.destroy
-                    or self.hook is not None or self.hook_after is not None)
+        return not (self.leftovers or self.restore or self.files or self.hook is not None or self.insert
+                    or self.delete or self.destroy or self.files_after or self.hook_after is not None)
 
 
-def plan_sets(needs, members, state, prune, families):
-    """A SetChange from the read ``state`` (UfwBackend.read_sets) to ``needs``/``members``."""
-    change = SetChange()
-    file_rules = [rule for family in families for rule in state['file_rules'].get(family, [])]
+def _set_rules(needs, file_rules, prune):
+    """(rules kept, rules dropped, rules added) of the block: a rule stays while every port of it
+    is still needed from its set; the ports missing go into new multiport groups."""
     keep, drop = [], []
     for rule in file_rules:
         wanted = needs.get((rule.family, rule.protocol, rule.identifier))
-        if wanted is not None and covered(intervals(rule.ports), [span for port in wanted for span in intervals(port)]):
+        if (wanted is not None and covered(intervals(rule.ports), [span for port in wanted for span in intervals(port)])) \
+                or not prune:
             keep.append(rule)
-        elif prune:
-            drop.append(rule)
         else:
-            keep.append(rule)
+            drop.append(rule)
     cover = {}
     for rule in keep:
         cover.setdefault((rule.family, rule.protocol, rule.identifier), []).extend(intervals(rule.ports))
-    added_rules = []
+    added = []
     for key in sorted(needs):
         missing = [port for port in needs[key] if not covered(intervals(port), cover.get(key, []))]
         if missing:
             for group in ['any'] if 'any' in missing else port_groups(missing):
-                added_rules.append(ufw_sets.SetRule(key[0], key[1], group, key[2]))
+                added.append(ufw_sets.SetRule(key[0], key[1], group, key[2]))
+    return keep, drop, added
+
+
+def plan_sets(needs, members, state, prune):
+    """A SetChange from the read ``state`` (UfwBackend.read_sets) to ``needs`` and ``members``."""
+    change = SetChange()
+    file_rules = [rule for family in FAMILIES for rule in state['file_rules'].get(family, [])]
+    keep, drop, added_rules = _set_rules(needs, file_rules, prune)
     final = sorted(set(keep + added_rules))
     change.final = final
-    for family in families:
-        mine = [rule for rule in final if rule.family == family]
-        text = state['after_text'].get(family)
-        path = ufw_sets.AFTER_RULES[family]
-        if text is None:
-            if mine:
-                raise BackendError('%s is missing; ufw\'s after rules are where the peer sets are matched. Restore it '
-                                   '(or use ufw_peer_sets: rules)' % path)
-            continue
-        new_text = ufw_sets.render_block(text, mine, family, path)
-        if new_text != text:
-            change.files.append((path, new_text))
-    running = collections.Counter(rule for family in families for rule in state['running_rules'].get(family, []))
-    wanted_running = collections.Counter(final)
-    change.append = sorted((wanted_running - running).elements())
-    change.delete = sorted((running - wanted_running).elements())
-    in_file = set(file_rules)
-    for rule in final:
-        if rule not in in_file or rule in change.append:
-            change.added.append(rule.text())
-    for rule in sorted(set(file_rules) - set(final)) + sorted(set(change.delete) - set(file_rules)):
+    for rule in sorted(set(added_rules) - set(file_rules)):
+        change.added.append(rule.text())
+    for rule in sorted(set(drop) - set(final)):
         change.removed.append(rule.text())
 
-    sets, saved = state['sets'], state['saved_sets']
+    # The running chains: exactly the final rules of the collection's shape.
+    running = collections.Counter(rule for family in FAMILIES for rule in state['running_rules'].get(family, []))
+    wanted = collections.Counter(final)
+    change.insert = sorted((wanted - running).elements())
+    change.delete = sorted((running - wanted).elements())
+    for rule in sorted(set(change.insert) - set(added_rules)):
+        change.added.append('%s (running)' % rule.text())
+    for rule in sorted(set(change.delete) - set(drop)):
+        change.removed.append('%s (running)' % rule.text())
+
+    # The sets: what the final rules name, with the desired members (as they are when kept without prune).
+    sets, saved, known = state['sets'], state['saved_sets'], state['sets_known']
     for name in sorted(set(rule.set_name for rule in final)):
         family = ufw_sets.own_set(name)[1]
         target = (members.get(name) or sets.get(name) or saved.get(name) or (family, frozenset()))[1]
@@ -610,25 +611,27 @@ def plan_sets(needs, members, state, prune, families):
     recorded = set(state['record'].get('ipsets') or ())
     leaving = {}
     for name in sorted(sets):
-        identifier, family, temporary = ufw_sets.own_set(name)
         if name in change.targets:
             continue
-        if temporary or (prune and name in recorded):
+        if ufw_sets.own_set(name)[2]:
+            change.leftovers.append(name)
+        elif prune and name in recorded:
             change.destroy.append(name)
-            if not temporary:
-                leaving[name] = sets[name]
-                change.removed.append('ipset %s (%d members)' % (name, len(sets[name][1])))
+            leaving[name] = sets[name]
+            change.removed.append('ipset %s (%d members)' % (name, len(sets[name][1])))
+    change.record = sorted(recorded | set(change.targets))
+    # Recorded sets not seen (no ipset command to look) stay recorded.
+    change.record_after = sorted(set(change.targets) | ((recorded & set(sets)) if known else recorded)
+                                 - set(change.destroy))
+
+    # The files: the saved sets, then before.init, then the after rules (a reboot between two
+    # writes finds every set the after rules name).
     final_sets = dict((name, (ufw_sets.own_set(name)[1], target)) for name, target in change.targets.items())
-    final_text = ufw_sets.render_sets_file(final_sets) if final_sets else None
-    both = dict(final_sets, **leaving)
-    if state['sets_file'] != final_text:
-        if leaving and both != final_sets:
-            change.files.insert(0, (ufw_sets.SETS_FILE, ufw_sets.render_sets_file(both)))
-            change.files_after.append((ufw_sets.SETS_FILE, final_text))
-        else:
-            change.files.insert(0, (ufw_sets.SETS_FILE, final_text))
-        if not change.restore and not leaving:
-            change.added.append('saved peer sets (%s)' % ufw_sets.SETS_FILE)
+    _write_twice(change, ufw_sets.SETS_FILE, state['sets_file'],
+                 ufw_sets.render_sets_file(dict(final_sets, **leaving)) if final_sets or leaving else None,
+                 ufw_sets.render_sets_file(final_sets) if final_sets else None)
+    if change.files and not change.restore and not leaving:
+        change.added.append('saved peer sets (%s)' % ufw_sets.SETS_FILE)
     hook = state['before_init']
     if final_sets:
         if hook is None:
@@ -637,16 +640,40 @@ def plan_sets(needs, members, state, prune, families):
                                % ufw_sets.BEFORE_INIT)
         text = ufw_sets.with_hook(hook)
         if text != hook or not state['before_init_executable']:
+            if not state['before_init_executable'] and ufw_sets.own_commands(hook):
+                raise BackendError(
+                    '%s is not executable and holds commands of its own (%s); ufw runs it once it is executable, and '
+                    'the peer sets must be restored there at boot. Make it executable yourself if those commands '
+                    'should run, or use ufw_peer_sets: rules; nothing was changed'
+                    % (ufw_sets.BEFORE_INIT, ufw_sets.own_commands(hook)[0]))
             change.hook = text
             change.make_executable = not state['before_init_executable']
             change.added.append('restore of the peer sets at boot (%s)' % ufw_sets.BEFORE_INIT)
-    elif hook is not None and ufw_sets.hook_state(hook) != 'absent' and prune:
+    elif hook is not None and prune and ufw_sets.hook_span(hook) is not None:
         change.hook_after = ufw_sets.without_hook(hook)
-        change.restore_mode = bool(state['record'].get('made_executable'))
+        change.remove_execute = bool(state['record'].get('made_executable'))
         change.removed.append('restore of the peer sets at boot (%s)' % ufw_sets.BEFORE_INIT)
-    change.record = sorted(recorded | set(change.targets))
-    change.record_after = sorted(set(change.targets) | (recorded & set(sets)) - set(change.destroy))
+    for family in FAMILIES:
+        text, path = state['after_text'].get(family), ufw_sets.AFTER_RULES[family]
+        mine = [rule for rule in final if rule.family == family]
+        if text is None:
+            if mine:
+                raise BackendError('%s is missing; ufw\'s after rules are where the peer sets are matched. Restore it '
+                                   '(or use ufw_peer_sets: rules)' % path)
+            continue
+        going = [rule for rule in drop if rule.family == family]
+        _write_twice(change, path, text, ufw_sets.render_block(text, mine + going, family, path),
+                     ufw_sets.render_block(text, mine, family, path))
     return change
+
+
+def _write_twice(change, path, now, first, last):
+    """Adds the writes of one file: ``first`` before the rules change, ``last`` after, each only
+    when it differs from what is there by then."""
+    if first != now:
+        change.files.append((path, first))
+    if last != first:
+        change.files_after.append((path, last))
 
 
 class UfwBackend(Backend):
@@ -685,33 +712,41 @@ class UfwBackend(Backend):
                 rules.extend(parse_user_rules(text, family))
             before[family] = before_accepts(self._read(BEFORE_RULES[family]) or '')
         current = {'rules': rules, 'families': families, 'before': before}
-        current['peer_sets'] = self.peer_sets_mode()
-        current['ipset'] = self.read_sets(families)
+        current['ipset'] = self.read_sets()
+        current['peer_sets'] = self.peer_sets_mode(current['ipset'])
         return current
 
-    def peer_sets_mode(self):
-        """'ipset' or 'rules' (ufw_peer_sets; auto is ipset where the ipset command is)."""
+    def peer_sets_mode(self, state):
+        """'ipset' or 'rules' (ufw_peer_sets; auto is ipset where the ipset command works)."""
         mode = self.options.get('ufw_peer_sets') or 'auto'
-        found = shutil.which('ipset')
-        if mode == 'ipset' and not found:
-            raise BackendError('ufw_peer_sets is ipset but this host has no ipset command; install ipset (Debian and '
-                               'Ubuntu: apt install ipset) or choose ufw_peer_sets: rules; nothing was changed')
-        return 'ipset' if mode == 'ipset' or (mode == 'auto' and found) else 'rules'
+        if mode == 'ipset' and not state['sets_known']:
+            raise BackendError('ufw_peer_sets is ipset but ipset does not work on this host (%s); install ipset '
+                               '(Debian and Ubuntu: apt install ipset) or choose ufw_peer_sets: rules; nothing was '
+                               'changed' % state['sets_error'])
+        return 'ipset' if mode == 'ipset' or (mode == 'auto' and state['sets_known']) else 'rules'
 
-    def read_sets(self, families):
+    def read_sets(self):
         """What the peer sets' side holds (see ufw_sets.py): the block of each after rules file,
-        the chain's running rules, the collection's ipsets, the saved sets, before.init, the record."""
-        state = {'file_rules': {}, 'after_text': {}, 'running_rules': {}, 'sets': {}}
-        for family in families:
+        the running rules of the collection's shape, its ipsets (``sets_known`` False when they
+        cannot be listed), the saved sets, before.init and the ownership record."""
+        state = {'file_rules': {}, 'after_text': {}, 'running_rules': {}, 'sets': {}, 'sets_known': False}
+        for family in FAMILIES:
             path = ufw_sets.AFTER_RULES[family]
             text = self._read(path)
             state['after_text'][family] = text
             state['file_rules'][family] = ufw_sets.parse_block(text, family, path) if text is not None else []
-            rc, out, _err = self.run_command([ufw_sets.SAVE_COMMANDS[family], '-S', ufw_sets.CHAINS[family]],
-                                             check=False)
+            argv = [ufw_sets.IPTABLES[family], '-S', ufw_sets.CHAINS[family]]
+            rc, out, err = self.run_command(argv, check=False)
+            if rc != 0 and not (family == 'ipv6' and 'No chain' in err):
+                raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
             state['running_rules'][family] = ufw_sets.running_rules(out, family) if rc == 0 else []
         if shutil.which('ipset'):
-            state['sets'] = ufw_sets.parse_ipset_save(self.run_command(['ipset', 'save'])[1])
+            rc, out, err = self.run_command(['ipset', 'save'], check=False)
+            state['sets_known'] = rc == 0
+            state['sets_error'] = (err or out).strip() or 'rc=%d' % rc
+            state['sets'] = ufw_sets.parse_ipset_save(out) if rc == 0 else {}
+        else:
+            state['sets_error'] = 'no ipset command'
         saved = self._read(ufw_sets.SETS_FILE)
         state['sets_file'] = saved
         state['saved_sets'] = ufw_sets.parse_sets_file(saved) if saved else {}
@@ -728,26 +763,27 @@ class UfwBackend(Backend):
         families = current['families']
         state = current.get('ipset')
         use_sets = state is not None and current.get('peer_sets') == 'ipset'
-        rest, set_needs, set_members, notes = split_desired(desired, families, use_sets)
-        needs, more_notes = desired_needs(rest, families, current['before'])
-        for message in notes + more_notes:
+        rest, set_needs, set_members, skipped_v6 = split_desired(desired, families, use_sets)
+        needs, notes = desired_needs(rest, families, current['before'], skipped_v6)
+        for message in notes:
             self.note(message)
         if state is not None and not use_sets and (self.options.get('ufw_peer_sets') or 'auto') == 'auto':
             count = sum(1 for key in needs if key[-1] != '%s:any' % OWNER)
             if count:
-                self.note('ufw without ipset: %d rules of ufw\'s own for the peer sets, one per source and port '
+                self.note('ufw without ipset (%s): %d rules of ufw\'s own for the peer sets, one per source and port '
                           'group; install ipset (Debian and Ubuntu: apt install ipset) so that each peer set is one '
-                          'set matched by a few rules (ufw_peer_sets: auto)' % count)
+                          'set matched by a few rules (ufw_peer_sets: auto)' % (state['sets_error'], count))
         to_add, to_remove, replaced = diff_rules(needs, current['rules'], prune)
         added = [rule.text() for rule in to_add]
         removed = [rule.text() for rule in to_remove]
         sets, set_rules = None, []
         if state is not None:
-            sets = plan_sets(set_needs, set_members, state, prune, families)
-            added += sets.added or ([] if sets.empty or sets.removed else
-                                    ['peer sets brought in line with the saved ones (%s, %s)'
-                                     % (ufw_sets.SETS_FILE, ', '.join(ufw_sets.AFTER_RULES[f] for f in families))])
+            sets = plan_sets(set_needs, set_members, state, prune)
+            added += sets.added
             removed += sets.removed
+            if not sets.empty and not (sets.added or sets.removed):
+                added.append('peer sets brought in line with their saved state (%s, %s)'
+                             % (ufw_sets.SETS_FILE, ', '.join(sorted(ufw_sets.AFTER_RULES.values()))))
             set_rules = [(rule, sets.targets[rule.set_name]) for rule in sets.final]
             if sets.empty:
                 sets = None
@@ -806,10 +842,12 @@ class UfwBackend(Backend):
                                           owned=rule.owned))
         for family in FAMILIES:
             found.extend(before_exposures(self._read(BEFORE_RULES[family]) or '', family))
-        state = current.get('ipset') or {}
-        for family in current['families'] if state else ():
+        state = current.get('ipset')
+        for family in FAMILIES if state else ():
             for rule in state['running_rules'].get(family, []):
-                members = sorted(state['sets'].get(rule.set_name, (None, frozenset()))[1])
+                # Members that cannot be read count as everyone: over-stated, never hidden.
+                have = state['sets'].get(rule.set_name)
+                members = sorted(have[1]) if have is not None else None
                 for span in intervals(rule.ports) if rule.ports != 'any' else [None]:
                     found.append(exposure(rule.protocol, '' if span is None else format_port(span), members,
                                           'ufw after rules: %s' % rule.text(), owned=True))
@@ -825,31 +863,41 @@ class UfwBackend(Backend):
             self.apply_sets_after(sets)
 
     def apply_sets_before(self, sets):
-        """Recorded, then the sets filled (swapped in when they exist), saved, restored at boot,
-        and the rules written to the after rules files and appended to the running chains."""
+        """Recorded; leftover temporary sets destroyed; the sets created, or filled and swapped
+        in; the saved sets, before.init and the after rules written (in that order, so that a
+        reboot between two writes finds every set the after rules name); the rules inserted
+        first into the running after-input chains."""
         record = dict(self.load_state(), ipsets=sets.record)
         if sets.make_executable:
             record['made_executable'] = True
         self.save_record(record)
+        for name in sets.leftovers:
+            self.run_command(['ipset', 'destroy', name])
         if sets.restore:
             self.run_command(['ipset', 'restore'], data=ufw_sets.restore_script(sets.restore))
         for path, text in sets.files:
-            write_file(path, text)
+            if path == ufw_sets.SETS_FILE:
+                write_file(path, text)
         if sets.hook is not None:
             write_file(ufw_sets.BEFORE_INIT, sets.hook, executable=True)
-        for rule in sets.append:
-            self.run_command([ufw_sets.SAVE_COMMANDS[rule.family], '-A', ufw_sets.CHAINS[rule.family]] + rule.spec())
+        for path, text in sets.files:
+            if path != ufw_sets.SETS_FILE:
+                write_file(path, text)
+        for rule in sets.insert:
+            self.run_command([ufw_sets.IPTABLES[rule.family], '-I', ufw_sets.CHAINS[rule.family], '1'] + rule.spec())
 
     def apply_sets_after(self, sets):
+        """Once ufw's own commands ran: the rules that go deleted, their sets destroyed, the
+        files written as they stay, the restore block taken out when no set is left."""
         for rule in sets.delete:
-            self.run_command([ufw_sets.SAVE_COMMANDS[rule.family], '-D', ufw_sets.CHAINS[rule.family]] + rule.spec())
+            self.run_command([ufw_sets.IPTABLES[rule.family], '-D', ufw_sets.CHAINS[rule.family]] + rule.spec())
         for name in sets.destroy:
             self.run_command(['ipset', 'destroy', name])
-        for path, text in sets.files_after:
+        for path, text in sorted(sets.files_after, key=lambda item: item[0] == ufw_sets.SETS_FILE):
             write_file(path, text)
         record = dict(self.load_state(), ipsets=sets.record_after)
         if sets.hook_after is not None:
-            write_file(ufw_sets.BEFORE_INIT, sets.hook_after, executable=False if sets.restore_mode else None)
+            write_file(ufw_sets.BEFORE_INIT, sets.hook_after, executable=False if sets.remove_execute else None)
             record.pop('made_executable', None)
         if record.get('ipsets') or record.get('made_executable'):
             self.save_record(record)
@@ -889,8 +937,10 @@ class UfwBackend(Backend):
 
 
 def write_file(path, text, executable=None):
-    """Replaces ``path`` by ``text`` at once (None removes it), keeping its mode and owner;
-    ``executable`` True adds the execute bits of whoever may read it, False takes them away."""
+    """Replaces ``path`` (the file a link points to) by ``text`` at once (None removes it),
+    keeping its mode and owner; ``executable`` True adds the execute bits of whoever may read
+    it, False takes them away."""
+    path = os.path.realpath(path)
     if text is None:
         if os.path.lexists(path):
             os.unlink(path)
@@ -908,6 +958,8 @@ def write_file(path, text, executable=None):
     try:
         with os.fdopen(handle, 'w') as stream:
             stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.chmod(temporary, mode)
         if owner is not None:
             os.chown(temporary, owner[0], owner[1])

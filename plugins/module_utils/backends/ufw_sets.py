@@ -2,17 +2,19 @@
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """ufw peer sets: each peer set is one kernel ipset per IP family (``kubeports-<set>-v4``,
-``-v6``), matched by a few iptables rules in a marked block at the end of ufw's after rules
+``-v6``), matched by a few iptables rules in a marked block first in ufw's after-input chain
 (``/etc/ufw/after.rules``, ``after6.rules``; the place ufw's documentation gives for rules
 run after the ufw command line's own), so the number of rules does not grow with the peers.
 
 - Members change at runtime by filling a temporary set and swapping it in (no moment without
   members); the rules in the block change only when a port or a set comes or goes, and then
-  the running chain gets the same lines appended or deleted: ufw is never reloaded.
+  the running chain gets the same rules inserted or deleted: ufw is never reloaded.
 - The sets are saved to ``/etc/ufw/kubeports.ipsets`` and restored by a marked block in
   ``/etc/ufw/before.init start`` (ufw runs it before it loads its rules files, at boot and on
-  every reload); a set that cannot be restored is created empty, so the after rules still load.
-- What is the collection's: the lines between the block's markers, running lines of exactly
+  every reload): every set is created on its own, then filled, so a set whose members cannot
+  be restored is there empty and the after rules still load. Without the ipset command the
+  after rules cannot load; the hook says so in the system log.
+- What is the collection's: the lines between the block's markers, running rules of exactly
   the shape written here, and the sets its record lists.
 
 Pure functions: parsing and rendering. The ufw backend (ufw.py) reads and writes.
@@ -31,7 +33,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base i
 
 AFTER_RULES = {'ipv4': '/etc/ufw/after.rules', 'ipv6': '/etc/ufw/after6.rules'}
 CHAINS = {'ipv4': 'ufw-after-input', 'ipv6': 'ufw6-after-input'}
-SAVE_COMMANDS = {'ipv4': 'iptables', 'ipv6': 'ip6tables'}
+IPTABLES = {'ipv4': 'iptables', 'ipv6': 'ip6tables'}
 SETS_FILE = '/etc/ufw/kubeports.ipsets'
 BEFORE_INIT = '/etc/ufw/before.init'
 BEGIN = '# BEGIN kubeports.firewall peer sets (managed, do not edit)'
@@ -43,7 +45,6 @@ SET_PROTOCOLS = ('tcp', 'udp', 'esp', 'gre')
 IPSET_FAMILY = {'ipv4': 'inet', 'ipv6': 'inet6'}
 SUFFIX = {'ipv4': 'v4', 'ipv6': 'v6'}
 TEMPORARY_SUFFIX = {'ipv4': 'n4', 'ipv6': 'n6'}
-MULTIPORT_LIMIT = 15
 _OWN_SET = re.compile(r'^%s-(?P<id>[A-Za-z0-9_-]+)-(?P<suffix>v4|v6|n4|n6)$' % OWNER)
 
 
@@ -161,32 +162,32 @@ def parse_block(text, family, path):
 
 def render_block(text, rules, family, path):
     """``text`` of an after rules file with the block holding ``rules`` (no block when empty):
-    replaced where it is, else placed last in the filter table, right before its COMMIT."""
-    lines = text.splitlines()
+    replaced where it is, else placed before the first rule of the filter table (so that no
+    rule of ufw's or the user's there, such as ufw's skips to the policy, comes first)."""
     parse_block(text, family, path)
+    lines = text.splitlines()
     starts = [index for index, line in enumerate(lines) if line.strip() == BEGIN]
     if starts:
         end = [index for index, line in enumerate(lines) if line.strip() == END][0]
         del lines[starts[0]:end + 1]
         where = starts[0]
     else:
-        where = _filter_commit(lines, path)
+        where = _first_filter_rule(lines, path)
     if rules:
-        block = [BEGIN] + [rule.line() for rule in sorted(rules)] + [END]
-        lines[where:where] = block
+        lines[where:where] = [BEGIN] + [rule.line() for rule in sorted(rules)] + [END]
     return '\n'.join(lines) + '\n'
 
 
-def _filter_commit(lines, path):
-    """Index of the COMMIT line of the ``*filter`` table."""
+def _first_filter_rule(lines, path):
+    """Index of the first rule (or else the COMMIT) of the ``*filter`` table."""
     table = None
     for index, line in enumerate(lines):
         word = line.strip()
         if word.startswith('*'):
             table = word[1:]
+        elif table == 'filter' and (word == 'COMMIT' or word.startswith('-')):
+            return index
         elif word == 'COMMIT':
-            if table == 'filter':
-                return index
             table = None
     raise BackendError('%s has no *filter table ending in COMMIT, where ufw\'s after rules belong; restore it '
                        '(or use ufw_peer_sets: rules)' % path)
@@ -248,41 +249,60 @@ def restore_script(changes):
 
 
 def hook_lines(sets_file=SETS_FILE):
-    """The block of before.init's start case: restores the saved sets, or creates them empty
-    when that fails, and never fails itself (a failing before.init stops ufw's reload)."""
+    """The block of before.init's start case: creates each saved set on its own, then fills
+    them (one member at a time if the whole fails), logs what fails, and never fails itself
+    (a failing before.init stops ufw's reload)."""
+    log = 'logger -t kubeports.firewall'
     return [
         HOOK_BEGIN,
         '    if [ -s %s ] && command -v ipset >/dev/null 2>&1; then' % sets_file,
-        '        ipset restore -exist -file %s 2>/dev/null || \\' % sets_file,
-        "            grep '^create ' %s | ipset restore -exist || true" % sets_file,
+        "        grep '^create ' %s | while read -r line; do" % sets_file,
+        '            ipset -exist $line 2>/dev/null || %s "cannot create: $line" || true' % log,
+        '        done',
+        "        grep '^add ' %s | ipset -exist restore 2>/dev/null || grep '^add ' %s | while read -r line; do"
+        % (sets_file, sets_file),
+        '            ipset -exist $line 2>/dev/null || %s "cannot restore: $line" || true' % log,
+        '        done',
+        '    elif [ -s %s ]; then' % sets_file,
+        '        %s "no ipset command: the peer sets of %s are not restored" || true' % (log, sets_file),
         '    fi',
         HOOK_END,
     ]
 
 
-def hook_state(text):
-    """'present', 'absent', or 'damaged' for before.init's text."""
-    begins = [line for line in text.splitlines() if line == HOOK_BEGIN]
-    ends = [line for line in text.splitlines() if line == HOOK_END]
-    if not begins and not ends:
-        return 'absent'
-    if len(begins) == 1 and len(ends) == 1 and _hook_span(text.splitlines()) is not None:
-        return 'present'
-    return 'damaged'
-
-
-def _hook_span(lines):
+def hook_span(text, path=BEFORE_INIT):
+    """(first, last) line index of the restore block in before.init's text, or None when it has
+    none; a damaged block is an error naming the file."""
+    lines = text.splitlines()
     begin = [index for index, line in enumerate(lines) if line == HOOK_BEGIN]
     end = [index for index, line in enumerate(lines) if line == HOOK_END]
+    if not begin and not end:
+        return None
     if len(begin) == 1 and len(end) == 1 and begin[0] < end[0]:
         return begin[0], end[0]
-    return None
+    raise BackendError('%s: the kubeports.firewall block is damaged (%d BEGIN and %d END markers); restore the file '
+                       'or remove the block, then run again' % (path, len(begin), len(end)))
+
+
+# The lines of ufw's own before.init: executable, it runs nothing else.
+_STOCK_INIT = ('#!/bin/sh', 'set -e', 'case "$1" in', 'start)', 'stop)', 'status)', 'flush-all)', ';;', '*)', 'esac')
+
+
+def own_commands(text):
+    """The lines of before.init that would run something beyond ufw's own skeleton and the
+    restore block (comments, the cases, their ";;" and the usage "echo" lines)."""
+    lines = text.splitlines()
+    span = hook_span(text)
+    if span is not None:
+        del lines[span[0]:span[1] + 1]
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith('#')
+            and line.strip() not in _STOCK_INIT and not line.strip().startswith('echo ')]
 
 
 def with_hook(text, path=BEFORE_INIT):
     """before.init's text with the restore block first in its ``start)`` case (as it is when present)."""
     lines = text.splitlines()
-    span = _hook_span(lines)
+    span = hook_span(text, path)
     if span is not None:
         if lines[span[0]:span[1] + 1] == hook_lines():
             return text
@@ -297,7 +317,7 @@ def with_hook(text, path=BEFORE_INIT):
 
 def without_hook(text):
     lines = text.splitlines()
-    span = _hook_span(lines)
+    span = hook_span(text)
     if span is None:
         return text
     del lines[span[0]:span[1] + 1]

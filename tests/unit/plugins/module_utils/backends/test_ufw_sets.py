@@ -78,11 +78,12 @@ def test_own_set(name, expected):
     assert ufw_sets.own_set(name) == expected
 
 
-def test_block_is_placed_before_the_filter_commit_and_removed_without_a_trace():
+def test_block_is_placed_before_the_first_filter_rule_and_removed_without_a_trace():
     text = ufw_sets.render_block(AFTER, [VXLAN, ETCD], 'ipv4', 'after.rules')
     lines = text.splitlines()
-    assert lines[-1] == 'COMMIT'
-    assert lines[-5:-1] == [ufw_sets.BEGIN, ETCD.line(), VXLAN.line(), ufw_sets.END]
+    first = lines.index(ufw_sets.BEGIN)
+    assert lines[first - 1] == ':ufw-after-output - [0:0]' and lines[first + 4].endswith('ufw-skip-to-policy-input')
+    assert lines[first:first + 4] == [ufw_sets.BEGIN, ETCD.line(), VXLAN.line(), ufw_sets.END]
     assert ufw_sets.parse_block(text, 'ipv4', 'after.rules') == [ETCD, VXLAN]
     # Replaced in place, and gone when empty.
     assert ufw_sets.render_block(text, [ETCD], 'ipv4', 'after.rules') == ufw_sets.render_block(
@@ -94,8 +95,10 @@ def test_block_is_placed_before_the_filter_commit_and_removed_without_a_trace():
 def test_block_goes_into_the_filter_table_when_there_are_others():
     text = '*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n' + AFTER + '*raw\nCOMMIT\n'
     lines = ufw_sets.render_block(text, [ETCD], 'ipv4', 'after.rules').splitlines()
-    assert lines[lines.index(ufw_sets.END) + 1] == 'COMMIT'
     assert lines.index(ufw_sets.BEGIN) > lines.index('*filter')
+    # A filter table without rules: right before its COMMIT.
+    empty = ufw_sets.render_block('*filter\n:ufw-after-input - [0:0]\nCOMMIT\n', [ETCD], 'ipv4', 'a').splitlines()
+    assert empty[-2:] == [ufw_sets.END, 'COMMIT']
     assert lines[-2:] == ['*raw', 'COMMIT']
 
 
@@ -156,7 +159,7 @@ def test_hook_goes_first_into_the_start_case_and_comes_out_without_a_trace():
     hooked = ufw_sets.with_hook(INIT)
     lines = hooked.splitlines()
     assert lines[lines.index('start)') + 1] == ufw_sets.HOOK_BEGIN
-    assert ufw_sets.hook_state(hooked) == 'present' and ufw_sets.hook_state(INIT) == 'absent'
+    assert ufw_sets.hook_span(hooked) is not None and ufw_sets.hook_span(INIT) is None
     assert ufw_sets.with_hook(hooked) == hooked
     assert ufw_sets.without_hook(hooked) == INIT
     assert ufw_sets.without_hook(INIT) == INIT
@@ -168,11 +171,37 @@ def test_hook_needs_one_start_case(text, count):
         ufw_sets.with_hook(text)
 
 
-def state(rules=(), running=None, sets=None, saved=None, hook=False, record=None, families=('ipv4',)):
+@pytest.mark.parametrize('text', [
+    INIT.replace('start)\n', 'start)\n' + ufw_sets.HOOK_BEGIN + '\n'),                 # not closed
+    ufw_sets.with_hook(INIT) + ufw_sets.HOOK_BEGIN + '\n',                               # two openings
+    INIT.replace('start)\n', 'start)\n' + ufw_sets.HOOK_END + '\n' + ufw_sets.HOOK_BEGIN + '\n'),
+])
+def test_a_damaged_hook_is_refused_not_added_again(text):
+    for render in (ufw_sets.with_hook, ufw_sets.without_hook):
+        with pytest.raises(BackendError, match='block is damaged'):
+            render(text)
+
+
+@pytest.mark.parametrize('text, commands', [
+    (INIT, []),
+    (ufw_sets.with_hook(INIT), []),
+    (INIT.replace('    # typically required\n', '    modprobe nf_conntrack\n'), ['modprobe nf_conntrack']),
+])
+def test_own_commands_of_before_init(text, commands):
+    assert ufw_sets.own_commands(text) == commands
+
+
+def test_hook_runs_under_sh():
+    import subprocess
+    subprocess.run(['sh', '-n', '-c', '\n'.join(ufw_sets.hook_lines())], check=True)
+
+
+def state(rules=(), running=None, sets=None, saved=None, hook=False, record=None, families=('ipv4', 'ipv6')):
     """A read state (UfwBackend.read_sets) holding ``rules`` in its block, running as ``running``."""
     rules = list(rules)
     sets = sets or {}
-    result = {'after_text': {}, 'file_rules': {}, 'running_rules': {}, 'sets': sets,
+    result = {'after_text': {}, 'file_rules': {}, 'running_rules': {}, 'sets': sets, 'sets_known': True,
+              'sets_error': '',
               'saved_sets': saved if saved is not None else dict(sets),
               'before_init': ufw_sets.with_hook(INIT) if hook else INIT, 'before_init_executable': hook,
               'record': record if record is not None else {'ipsets': sorted(sets)}}
@@ -194,8 +223,8 @@ CONVERGED = dict(rules=[ETCD], sets={'kubeports-etcd-v4': ('ipv4', ETCD_MEMBERS)
 
 
 def test_plan_sets_from_nothing():
-    change = plan_sets(NEEDS, MEMBERS, state(), True, ('ipv4',))
-    assert change.final == [ETCD] and change.append == [ETCD] and change.delete == []
+    change = plan_sets(NEEDS, MEMBERS, state(), True)
+    assert change.final == [ETCD] and change.insert == [ETCD] and change.delete == []
     assert change.restore == {'kubeports-etcd-v4': ('ipv4', ETCD_MEMBERS, False)}
     assert [path for path, _text in change.files] == [ufw_sets.SETS_FILE, ufw_sets.AFTER_RULES['ipv4']]
     assert change.hook is not None and change.make_executable
@@ -206,7 +235,7 @@ def test_plan_sets_from_nothing():
 
 
 def test_plan_sets_converged_is_empty():
-    change = plan_sets(NEEDS, MEMBERS, state(**CONVERGED), True, ('ipv4',))
+    change = plan_sets(NEEDS, MEMBERS, state(**CONVERGED), True)
     assert change.empty and change.added == change.removed == []
 
 
@@ -216,14 +245,15 @@ def test_plan_sets_converged_is_empty():
      dict(restore=['kubeports-etcd-v4'], files=[ufw_sets.SETS_FILE], added=['ipset kubeports-etcd-v4: 10.0.0.3/32'])),
     # A new port: a new rule next to the one that stays (no gap), written and appended.
     (dict(needs={('ipv4', 'tcp', 'etcd'): {'2379', '2380', '2381'}}),
-     dict(append=[SetRule('ipv4', 'tcp', '2381', 'etcd')], files=[ufw_sets.AFTER_RULES['ipv4']],
+     dict(insert=[SetRule('ipv4', 'tcp', '2381', 'etcd')], files=[ufw_sets.AFTER_RULES['ipv4']],
           added=[SetRule('ipv4', 'tcp', '2381', 'etcd').text()])),
     # A port less: the rule goes, its remaining port gets a new one.
     (dict(needs={('ipv4', 'tcp', 'etcd'): {'2379'}}),
-     dict(append=[SetRule('ipv4', 'tcp', '2379', 'etcd')], delete=[ETCD], files=[ufw_sets.AFTER_RULES['ipv4']],
+     dict(insert=[SetRule('ipv4', 'tcp', '2379', 'etcd')], delete=[ETCD], files=[ufw_sets.AFTER_RULES['ipv4']],
+          files_after=[ufw_sets.AFTER_RULES['ipv4']],
           added=[SetRule('ipv4', 'tcp', '2379', 'etcd').text()], removed=[ETCD.text()])),
     # The running chain lost the rule (the file has it): appended again.
-    (dict(state=dict(CONVERGED, running=[])), dict(append=[ETCD], added=[ETCD.text()])),
+    (dict(state=dict(CONVERGED, running=[])), dict(insert=[ETCD], added=[ETCD.text() + ' (running)'])),
     # The set is gone from the kernel: created again.
     (dict(state=dict(CONVERGED, sets={}, saved=MEMBERS)),
      dict(restore=['kubeports-etcd-v4'], added=['ipset kubeports-etcd-v4: 10.0.0.1/32',
@@ -234,16 +264,18 @@ def test_plan_sets_converged_is_empty():
     # A temporary set left by a killed run: destroyed.
     (dict(state=dict(CONVERGED, sets={'kubeports-etcd-v4': ('ipv4', ETCD_MEMBERS),
                                       'kubeports-etcd-n4': ('ipv4', frozenset())}, saved=MEMBERS)),
-     dict(destroy=['kubeports-etcd-n4'])),
+     dict(leftovers=['kubeports-etcd-n4'])),
 ])
 def test_plan_sets_changes_only_what_differs(changes, expected):
     change = plan_sets(changes.get('needs', NEEDS), changes.get('members', MEMBERS),
-                       state(**changes.get('state', CONVERGED)), True, ('ipv4',))
+                       state(**changes.get('state', CONVERGED)), True)
     assert sorted(change.restore) == expected.get('restore', [])
     assert [path for path, _text in change.files] == expected.get('files', [])
-    assert change.append == expected.get('append', [])
+    assert change.insert == expected.get('insert', [])
     assert change.delete == expected.get('delete', [])
     assert change.destroy == expected.get('destroy', [])
+    assert change.leftovers == expected.get('leftovers', [])
+    assert [path for path, _text in change.files_after] == expected.get('files_after', [])
     assert change.hook is None and change.hook_after is None
     assert sorted(change.added) == sorted(expected.get('added', []))
     assert sorted(change.removed) == sorted(expected.get('removed', []))
@@ -251,23 +283,22 @@ def test_plan_sets_changes_only_what_differs(changes, expected):
 
 def test_plan_sets_removes_everything_in_order():
     change = plan_sets({}, {}, state(**dict(CONVERGED, record={'ipsets': ['kubeports-etcd-v4'],
-                                                               'made_executable': True})), True, ('ipv4',))
+                                                               'made_executable': True})), True)
     assert change.final == [] and change.delete == [ETCD] and change.destroy == ['kubeports-etcd-v4']
-    # The saved sets still hold the set while the after rules may name it; removed at the end.
-    assert [path for path, _text in change.files] == [ufw_sets.SETS_FILE, ufw_sets.AFTER_RULES['ipv4']]
-    assert 'kubeports-etcd-v4' in change.files[0][1] and change.files[1][1] == AFTER
-    assert change.files_after == [(ufw_sets.SETS_FILE, None)]
-    assert change.hook_after == INIT and change.restore_mode
+    # Until the rule is gone from the running chain, the files keep naming the set and saving it.
+    assert change.files == [] and change.hook is None
+    assert dict(change.files_after) == {ufw_sets.AFTER_RULES['ipv4']: AFTER, ufw_sets.SETS_FILE: None}
+    assert change.hook_after == INIT and change.remove_execute
     assert change.record_after == []
 
 
 def test_plan_sets_without_prune_keeps_what_is_no_longer_wanted():
-    change = plan_sets({}, {}, state(**CONVERGED), False, ('ipv4',))
+    change = plan_sets({}, {}, state(**CONVERGED), False)
     assert change.empty and change.final == [ETCD]
 
 
 def test_plan_sets_leaves_a_set_it_did_not_record():
-    change = plan_sets({}, {}, state(sets={'kubeports-x-v4': ('ipv4', frozenset())}, record={}), True, ('ipv4',))
+    change = plan_sets({}, {}, state(sets={'kubeports-x-v4': ('ipv4', frozenset())}, record={}), True)
     assert change.destroy == []
 
 
@@ -280,14 +311,14 @@ def test_split_desired_sends_restricted_tcp_udp_esp_gre_to_sets():
     state_in = desired(('tcp', '2379', ['10.0.0.1/32', 'fd00::1/128'], 'etcd'), ('udp', '8472', ['10.0.0.0/24'], 'c'),
                        ('esp', '', ['10.0.0.0/24'], 'c'), ('icmp', '', ['10.0.0.0/24'], 'c'),
                        ('all', '', ['10.244.0.0/16'], 'pods'), ('tcp', '6443', ['0.0.0.0/0', '::/0'], None))
-    rest, needs, members, notes = split_desired(state_in, ('ipv4',), True)
+    rest, needs, members, skipped_v6 = split_desired(state_in, ('ipv4',), True)
     assert needs == {('ipv4', 'tcp', 'etcd'): {'2379'}, ('ipv4', 'udp', 'c'): {'8472'}, ('ipv4', 'esp', 'c'): {'any'}}
     assert members == {'kubeports-etcd-v4': ('ipv4', frozenset(['10.0.0.1/32'])),
                        'kubeports-c-v4': ('ipv4', frozenset(['10.0.0.0/24']))}
     assert rest.restricted == {('c', 'icmp', ''), ('pods', 'all', '')}
     assert rest.open_to_all == {('tcp', '6443')}
-    assert notes == ['ufw has IPv6 off (IPV6=no in /etc/default/ufw): IPv6 sources of etcd get no rules']
-    assert split_desired(state_in, ('ipv4', 'ipv6'), False) == (state_in, {}, {}, [])
+    assert skipped_v6 == {'etcd'}
+    assert split_desired(state_in, ('ipv4', 'ipv6'), False) == (state_in, {}, {}, set())
 
 
 BEFORE = {'ipv4': [], 'ipv6': []}
@@ -313,19 +344,67 @@ def test_compare_in_rules_mode_removes_the_sets_after_adding_the_rules_and_says_
                'ipset': state(**CONVERGED)}
     change = backend.compare(desired(('tcp', '2379-2380', ['10.0.0.1/32', '10.0.0.2/32'], 'etcd')), current, True)
     assert len(change.operations) == 2 and change.sets.delete == [ETCD]
-    assert any(message.startswith('ufw without ipset: 2 rules') for message in backend.messages)
+    assert any(message.startswith('ufw without ipset (') and ': 2 rules' in message for message in backend.messages)
     # Chosen by the user: nothing to say.
     chosen = UfwBackend(None, {'ufw_peer_sets': 'rules'})
     chosen.compare(desired(('tcp', '2379', ['10.0.0.1/32'], 'etcd')), current, True)
     assert chosen.messages == []
 
 
-def test_auto_without_ipset_is_rules_and_ipset_without_it_is_refused(monkeypatch):
-    from ansible_collections.kubeports.firewall.plugins.module_utils.backends import ufw as ufw_backend
-    monkeypatch.setattr(ufw_backend.shutil, 'which', lambda name: None)
-    assert UfwBackend(None, {'ufw_peer_sets': 'auto'}).peer_sets_mode() == 'rules'
-    with pytest.raises(BackendError, match='ufw_peer_sets is ipset but this host has no ipset command'):
-        UfwBackend(None, {'ufw_peer_sets': 'ipset'}).peer_sets_mode()
-    monkeypatch.setattr(ufw_backend.shutil, 'which', lambda name: '/usr/sbin/' + name)
-    assert UfwBackend(None, {}).peer_sets_mode() == 'ipset'
-    assert UfwBackend(None, {'ufw_peer_sets': 'rules'}).peer_sets_mode() == 'rules'
+@pytest.mark.parametrize('option, known, mode', [
+    (None, True, 'ipset'), ('auto', True, 'ipset'), ('auto', False, 'rules'), ('rules', True, 'rules'),
+    ('ipset', True, 'ipset'), ('ipset', False, None),
+])
+def test_peer_sets_mode(option, known, mode):
+    backend = UfwBackend(None, {'ufw_peer_sets': option})
+    read = {'sets_known': known, 'sets_error': 'no ipset command'}
+    if mode is None:
+        with pytest.raises(BackendError, match='ufw_peer_sets is ipset but ipset does not work on this host '
+                                               '\\(no ipset command\\)'):
+            backend.peer_sets_mode(read)
+    else:
+        assert backend.peer_sets_mode(read) == mode
+
+
+def test_the_ssh_rule_stays_a_rule_of_ufws_own():
+    rules = DesiredState.from_rules([
+        {'protocol': 'tcp', 'port': '22', 'sources': ['192.0.2.10/32'], 'source_set': 'admins', 'components': ['ssh']},
+        {'protocol': 'tcp', 'port': '10250', 'sources': ['192.0.2.10/32'], 'source_set': 'admins'}])
+    rest, needs, _members, _skipped = split_desired(rules, ('ipv4', 'ipv6'), True)
+    assert rest.restricted == {('admins', 'tcp', '22')} and list(needs) == [('ipv4', 'tcp', 'admins')]
+
+
+def test_a_block_of_a_family_ufw_no_longer_manages_is_removed():
+    """IPv6 switched off: the after6 block and its sets go like any other (uninstall leaves nothing)."""
+    sets = {'kubeports-etcd-v4': ('ipv4', ETCD_MEMBERS), 'kubeports-etcd-v6': ('ipv6', frozenset(['fd00::1/128']))}
+    change = plan_sets(NEEDS, MEMBERS, state(rules=[ETCD, ETCD6], sets=sets, hook=True), True)
+    assert change.delete == [ETCD6] and change.destroy == ['kubeports-etcd-v6']
+    assert [path for path, _text in change.files_after] == [ufw_sets.SETS_FILE, ufw_sets.AFTER_RULES['ipv6']]
+
+
+def test_from_ipset_to_rules_the_block_leaves_the_files_after_ufws_rules_are_added():
+    change = plan_sets({}, {}, state(**CONVERGED), True)
+    assert change.files == [] and change.insert == [] and change.delete == [ETCD]
+    assert ufw_sets.BEGIN not in dict(change.files_after)[ufw_sets.AFTER_RULES['ipv4']]
+
+
+def test_a_leftover_temporary_set_goes_first_when_its_set_is_swapped():
+    sets = {'kubeports-etcd-v4': ('ipv4', frozenset(['10.0.0.1/32'])), 'kubeports-etcd-n4': ('ipv4', frozenset())}
+    change = plan_sets(NEEDS, MEMBERS, state(rules=[ETCD], sets=sets, saved=MEMBERS, hook=True), True)
+    assert change.leftovers == ['kubeports-etcd-n4'] and change.destroy == []
+    assert change.restore == {'kubeports-etcd-v4': ('ipv4', ETCD_MEMBERS, True)}
+
+
+def test_a_non_executable_before_init_with_commands_of_its_own_is_refused():
+    read = state()
+    read['before_init'] = INIT.replace('    # typically required\n', '    /usr/local/bin/site-firewall\n')
+    with pytest.raises(BackendError, match='holds commands of its own \\(/usr/local/bin/site-firewall\\)'):
+        plan_sets(NEEDS, MEMBERS, read, True)
+    read['before_init_executable'] = True
+    assert plan_sets(NEEDS, MEMBERS, read, True).hook is not None
+
+
+def test_sets_that_cannot_be_listed_stay_recorded():
+    read = state(**dict(CONVERGED, record={'ipsets': ['kubeports-etcd-v4', 'kubeports-old-v4']}))
+    read['sets'], read['sets_known'] = {}, False
+    assert plan_sets(NEEDS, MEMBERS, read, True).record_after == ['kubeports-etcd-v4', 'kubeports-old-v4']
