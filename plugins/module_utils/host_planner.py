@@ -53,6 +53,23 @@ def _within(span, spans):
     return index >= 0 and spans[index][0] == version and spans[index][1] <= first and last <= spans[index][2]
 
 
+
+def _rule_entry(host, protocol, port, sources, source_set, set_names, about):
+    """One rule of a host as the planner gives it (the rule contract, rule_contract.py)."""
+    return {
+        'host': host,
+        'protocol': protocol,
+        'port': port,
+        'sources': sources,
+        'source_set': source_set,
+        'source_sets': set_names,
+        'description': about['description'],
+        'references': about['references'],
+        'ids': about['ids'],
+        'components': about['components'],
+        'to': about['to'],
+    }
+
 class HostPlan(object):
     """The rules for one host, and the catalog rules that matched but had no sources.
 
@@ -400,19 +417,8 @@ class Planner(object):
         merged, port, set_names, set_name, about = parts
         mine, sources, public = self._own(host, merged)
         everyone = is_anyone(public)
-        return {
-            'host': host,
-            'protocol': key[0],
-            'port': port,
-            'sources': sources,
-            'source_set': None if everyone else set_name,
-            'source_sets': set_names,
-            'description': about['description'],
-            'references': about['references'],
-            'ids': about['ids'],
-            'components': about['components'],
-            'to': about['to'],
-        }, (None if everyone or mine else merged[0]), public, (None if everyone else parts)
+        return (_rule_entry(host, key[0], port, sources, None if everyone else set_name, set_names, about),
+                None if everyone or mine else merged[0], public, None if everyone else parts)
 
     def _output(self, host, key, entry):
         """One merged rule, and the signature of its sources when they are shared by other hosts
@@ -428,17 +434,6 @@ class Planner(object):
         everyone = is_anyone(public)
         about = self._about(entry['rules'])
         set_names = sorted(entry['sets'])
-        return {
-            'host': host,
-            'protocol': protocol,
-            'port': format_port(port),
-            # Lists shared with other hosts' rules: never changed in place.
-            'sources': sources,
-            'source_set': None if everyone else '+'.join(set_names),
-            'source_sets': set_names,
-            'description': about['description'],
-            'references': about['references'],
-            'ids': about['ids'],
-            'components': about['components'],
-            'to': about['to'],
-        }, (None if everyone else signature), public
+        # Lists shared with other hosts' rules: never changed in place.
+        return (_rule_entry(host, protocol, format_port(port), sources, None if everyone else '+'.join(set_names),
+                            set_names, about), None if everyone else signature, public)

@@ -147,17 +147,20 @@ def connection_plugins_listed_once():
     connection plugin directory again for every host (half the cost of a host's variables
     when it has no facts). The directories do not change within one task, so they are listed
     once; every value stays what Ansible gives. Where ansible-core has no such loader there,
-    nothing changes."""
+    or another plan of the process lists it once already, nothing changes; the loader is put
+    back only while it is still this plan's (plans that overlap never leave one behind)."""
     try:
         from ansible.vars import clean
     except ImportError:  # pragma: no cover - ansible-core without that module
         clean = None
     loader = getattr(clean, 'connection_loader', None)
-    if loader is None or not callable(getattr(loader, 'all', None)):
+    if loader is None or isinstance(loader, _ListedOnce) or not callable(getattr(loader, 'all', None)):
         yield
         return
-    clean.connection_loader = _ListedOnce(loader)
+    listed_once = _ListedOnce(loader)
+    clean.connection_loader = listed_once
     try:
         yield
     finally:
-        clean.connection_loader = loader
+        if clean.connection_loader is listed_once:
+            clean.connection_loader = loader

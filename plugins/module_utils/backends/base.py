@@ -205,14 +205,18 @@ class Backend(object):
                                % (self.state_path(), exc))
 
     def save_state(self, state):
+        """Writes the ownership record at once; BackendError when it cannot be written."""
         path = self.state_path()
         directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix='.%s.' % self.name)
-        with os.fdopen(handle, 'w') as stream:
-            json.dump(state, stream, indent=2, sort_keys=True)
-        os.rename(temporary, path)
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o700)
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix='.%s.' % self.name)
+            with os.fdopen(handle, 'w') as stream:
+                json.dump(state, stream, indent=2, sort_keys=True)
+            os.rename(temporary, path)
+        except (IOError, OSError) as exc:
+            raise BackendError('cannot write the ownership record %s: %s' % (path, exc))
 
     @classmethod
     def detect(cls, run_command):

@@ -333,10 +333,7 @@ class FirewalldBackend(Backend):
         return owned
 
     def save_record(self, owned):
-        try:
-            self.save_state(dict([('zone', self.zone)] + [(kind, sorted(items)) for kind, items in owned.items()]))
-        except (IOError, OSError) as exc:
-            raise BackendError('cannot write the ownership record %s: %s' % (self.state_path(), exc))
+        self.save_state(dict([('zone', self.zone)] + [(kind, sorted(items)) for kind, items in owned.items()]))
 
     def apply_offline(self, change):
         owned = self.record_intent(change)

@@ -399,12 +399,6 @@ class SuseFirewall2Backend(Backend):
                 'maintenance window (with SuSEfirewall2 stopped, the file is written without a restart)'
                 % ('; '.join(signs), COMMAND))
 
-    def save(self, record):
-        try:
-            self.save_state(record)
-        except (IOError, OSError) as exc:
-            raise BackendError('cannot write the ownership record %s: %s' % (self.state_path(), exc))
-
     def write_config(self, text):
         directory = os.path.dirname(CONFIG)
         handle, temporary = tempfile.mkstemp(dir=directory, prefix='.SuSEfirewall2.')
@@ -440,14 +434,14 @@ class SuseFirewall2Backend(Backend):
                     if 'route_before' in source:
                         merged['route_before'] = source['route_before']
                 merged['pending_start'] = operation['start']
-                self.save(merged)
+                self.save_state(merged)
                 self.write_config(operation['text'])
             record['pending_start'] = operation['start']
-            self.save(record)
+            self.save_state(record)
             if operation['start']:
                 self.run_command([COMMAND, 'start'])
                 record['pending_start'] = False
-                self.save(record)
+                self.save_state(record)
                 if operation['kubernetes']:
                     self.note('SuSEfirewall2 restarted on a Kubernetes host because allow_restart is true (%s): '
                               'every iptables table was flushed; kube-proxy and the CNI rebuild their rules'

@@ -870,7 +870,7 @@ class UfwBackend(Backend):
         record = dict(self.load_state(), ipsets=sets.record)
         if sets.make_executable:
             record['made_executable'] = True
-        self.save_record(record)
+        self.save_state(record)
         for name in sets.leftovers:
             self.run_command(['ipset', 'destroy', name])
         if sets.restore:
@@ -900,15 +900,9 @@ class UfwBackend(Backend):
             write_file(ufw_sets.BEFORE_INIT, sets.hook_after, executable=False if sets.remove_execute else None)
             record.pop('made_executable', None)
         if record.get('ipsets') or record.get('made_executable'):
-            self.save_record(record)
+            self.save_state(record)
         elif os.path.exists(self.state_path()):
             os.unlink(self.state_path())
-
-    def save_record(self, record):
-        try:
-            self.save_state(record)
-        except (IOError, OSError) as exc:
-            raise BackendError('cannot write the ownership record %s: %s' % (self.state_path(), exc))
 
     def apply_commands(self, change):
         """ufw's own commands, in order: adds first, then deletes (each reloads ufw's user chains)."""

@@ -181,3 +181,15 @@ def test_connection_plugins_are_listed_once_and_facts_clean_the_same(plugin_load
         with connection_plugins_listed_once():
             raise RuntimeError('planning failed')
     assert clean.connection_loader is original
+
+
+def test_plans_that_overlap_never_leave_a_listing_behind(plugin_loader):
+    from ansible.vars import clean
+    original = clean.connection_loader
+    first, second = connection_plugins_listed_once(), connection_plugins_listed_once()
+    first.__enter__()
+    second.__enter__()  # another plan while the first lists once: nothing more is wrapped
+    first.__exit__(None, None, None)
+    assert clean.connection_loader is original
+    second.__exit__(None, None, None)
+    assert clean.connection_loader is original
