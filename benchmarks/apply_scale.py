@@ -182,8 +182,7 @@ def firewall_size(host, backend):
     added = [line for line in lab_exec(host, 'ufw', 'show', 'added').splitlines() if line.startswith('ufw ')]
     set_rules = [line for command, chain in (('iptables', 'ufw-after-input'), ('ip6tables', 'ufw6-after-input'))
                  for line in lab_exec(host, command, '-S', chain).splitlines() if '--match-set kubeports-' in line]
-    size = len(lab_exec(host, 'iptables-save')) + len(lab_exec(host, 'ip6tables-save')) + len(lab_exec(host, 'ipset',
-                                                                                                      'save'))
+    size = sum(len(lab_exec(host, *argv)) for argv in (['iptables-save'], ['ip6tables-save'], ['ipset', 'save']))
     return len(added) + len(set_rules), size // 1024
 
 

@@ -53,7 +53,6 @@ def _within(span, spans):
     return index >= 0 and spans[index][0] == version and spans[index][1] <= first and last <= spans[index][2]
 
 
-
 def _rule_entry(host, protocol, port, sources, source_set, set_names, about):
     """One rule of a host as the planner gives it (the rule contract, rule_contract.py)."""
     return {
@@ -69,6 +68,7 @@ def _rule_entry(host, protocol, port, sources, source_set, set_names, about):
         'components': about['components'],
         'to': about['to'],
     }
+
 
 class HostPlan(object):
     """The rules for one host, and the catalog rules that matched but had no sources.
