@@ -182,26 +182,26 @@ class Planner(object):
         self._match_cache = {}
         self._output_cache = {}
         self._matched_values = {}
-        # What hosts of one kind share (see plan's same_inputs), and the parts of their own rules
+        # What hosts of one kind share (see plan's alike), and the parts of their own rules
         # that do not depend on the host.
         self._prepared = {}
         self._own_parts = {}
 
-    def plan(self, host, variables, source=None, profile=None, alike=None, same_inputs=None):
+    def plan(self, host, variables, source=None, profile=None, alike=None):
         """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port).
 
         ``profile`` is the host's resolved profile (profile.resolve); without it the profile
-        comes from ``variables`` alone. ``alike``: a key that hosts with equal profiles share
-        (the profile's values are compared otherwise). ``same_inputs``: a key that hosts share
-        only when their ``variables`` and profiles are equal (but for the CIDR lists' "where"):
-        hosts with the same key and roles share all but the rules of their own addresses.
+        comes from ``variables`` alone. ``alike``: a key that hosts share only when their
+        ``variables`` and profiles are equal (but for the CIDR lists' "where"): hosts with the
+        same key and roles share all but the rules of their own addresses. Without it, every
+        host is planned on its own (matching still shared by equal fingerprints).
         """
         source = source or 'host %s' % host
         roles = self.index.host_roles(host)
         if not roles:
             raise PlanError('host %s: its groups map to no role; add it to a group named in '
                             'kubeports_role_groups or set kubeports_roles' % host)
-        kind = (same_inputs, frozenset(roles)) if same_inputs is not None else None
+        kind = (alike, frozenset(roles)) if alike is not None else None
         prepared = self._prepared.get(kind) if kind is not None else None
         first = prepared is None
         if first:

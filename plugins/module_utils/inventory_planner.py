@@ -393,8 +393,7 @@ class InventoryPlanner(object):
             self.check_known(host)
             variables = self.wanted_of(host)
             # Alike hosts have equal planner variables and installer values (see _resolve).
-            plans.append(self.planner.plan(host, variables, profile=profiles.get(host),
-                                           alike=self._alike.get(host), same_inputs=self._alike.get(host)))
+            plans.append(self.planner.plan(host, variables, profile=profiles.get(host), alike=self._alike.get(host)))
         return plans
 
     def plan_document(self, hosts=None, skipped_hosts=()):

@@ -95,29 +95,16 @@ class SetRule(collections.namedtuple('SetRule', 'family protocol ports identifie
 
 
 def parse_rule(words, family):
-    """The SetRule of an iptables rule (words after "-A"/"-S"'s "-A", chain first), or None
-    when it is not exactly of the shape ``SetRule.spec`` writes."""
-    if len(words) < 2 or words[0] != '-A' or words[1] != CHAINS[family]:
+    """The SetRule of an iptables rule (words of ``-A <chain> ...``), or None when it is not
+    exactly what ``SetRule.spec`` writes for one of the collection's sets."""
+    if words[:3] != ['-A', CHAINS[family], '-p'] or len(words) < 4 or '--match-set' not in words[:-1]:
         return None
-    rest = words[2:]
-    if len(rest) < 2 or rest[0] != '-p':
+    owned = own_set(words[words.index('--match-set') + 1])
+    if owned is None or owned[1] != family or owned[2] or words[3] not in SET_PROTOCOLS:
         return None
-    protocol, rest = rest[1], rest[2:]
-    ports = 'any'
-    if rest[:3] == ['-m', 'multiport', '--dports'] and len(rest) > 3:
-        ports, rest = rest[3], rest[4:]
-    if len(rest) != 11 or rest[:3] != ['-m', 'set', '--match-set'] or rest[4:9] != ['src', '-m', 'comment', '--comment',
-                                                                                    rest[8]]:
-        return None
-    name, comment = rest[3], rest[8]
-    if rest[9:] != ['-j', 'ACCEPT']:
-        return None
-    owned = own_set(name)
-    if owned is None or owned[1] != family or owned[2] or comment != '%s:%s' % (OWNER, owned[0]):
-        return None
-    if protocol not in SET_PROTOCOLS:
-        return None
-    return SetRule(family, protocol, ports, owned[0])
+    ports = words[words.index('--dports') + 1] if '--dports' in words[:-1] else 'any'
+    rule = SetRule(family, words[3], ports, owned[0])
+    return rule if words[2:] == rule.spec() else None
 
 
 def split_line(line):
@@ -137,19 +124,26 @@ def running_rules(text, family):
     return found
 
 
+def marked_span(lines, begin, end, path):
+    """(first, last) index of the lines ``begin`` and ``end`` (as stripped) enclosing a block of
+    the collection's, or None when there is none; a damaged block is an error naming the file."""
+    starts = [index for index, line in enumerate(lines) if line.strip() == begin.strip()]
+    ends = [index for index, line in enumerate(lines) if line.strip() == end.strip()]
+    if not starts and not ends:
+        return None
+    if len(starts) == 1 and len(ends) == 1 and starts[0] < ends[0]:
+        return starts[0], ends[0]
+    raise BackendError('%s: the kubeports.firewall block is damaged (%d BEGIN and %d END markers); restore the file '
+                       'or remove the block, then run again' % (path, len(starts), len(ends)))
+
+
 def parse_block(text, family, path):
     """The collection's rules in an after rules file: [SetRule] of its marked block ([] without one).
     A block that is not closed, or holds a line of another shape, is an error naming the file."""
     lines = text.splitlines()
-    starts = [index for index, line in enumerate(lines) if line.strip() == BEGIN]
-    ends = [index for index, line in enumerate(lines) if line.strip() == END]
-    if not starts and not ends:
-        return []
-    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise BackendError('%s: the kubeports.firewall block is damaged (%d BEGIN and %d END markers); restore the '
-                           'file or remove the block, then run again' % (path, len(starts), len(ends)))
+    span = marked_span(lines, BEGIN, END, path)
     found = []
-    for line in lines[starts[0] + 1:ends[0]]:
+    for line in lines[span[0] + 1:span[1]] if span else ():
         if not line.strip() or line.strip().startswith('#'):
             continue
         rule = parse_rule(split_line(line), family)
@@ -166,11 +160,10 @@ def render_block(text, rules, family, path):
     rule of ufw's or the user's there, such as ufw's skips to the policy, comes first)."""
     parse_block(text, family, path)
     lines = text.splitlines()
-    starts = [index for index, line in enumerate(lines) if line.strip() == BEGIN]
-    if starts:
-        end = [index for index, line in enumerate(lines) if line.strip() == END][0]
-        del lines[starts[0]:end + 1]
-        where = starts[0]
+    span = marked_span(lines, BEGIN, END, path)
+    if span:
+        del lines[span[0]:span[1] + 1]
+        where = span[0]
     else:
         where = _first_filter_rule(lines, path)
     if rules:
@@ -271,17 +264,8 @@ def hook_lines(sets_file=SETS_FILE):
 
 
 def hook_span(text, path=BEFORE_INIT):
-    """(first, last) line index of the restore block in before.init's text, or None when it has
-    none; a damaged block is an error naming the file."""
-    lines = text.splitlines()
-    begin = [index for index, line in enumerate(lines) if line == HOOK_BEGIN]
-    end = [index for index, line in enumerate(lines) if line == HOOK_END]
-    if not begin and not end:
-        return None
-    if len(begin) == 1 and len(end) == 1 and begin[0] < end[0]:
-        return begin[0], end[0]
-    raise BackendError('%s: the kubeports.firewall block is damaged (%d BEGIN and %d END markers); restore the file '
-                       'or remove the block, then run again' % (path, len(begin), len(end)))
+    """(first, last) line index of the restore block in before.init's text, or None."""
+    return marked_span(text.splitlines(), HOOK_BEGIN, HOOK_END, path)
 
 
 # The lines of ufw's own before.init: executable, it runs nothing else.
