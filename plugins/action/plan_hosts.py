@@ -12,6 +12,8 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import
 
 class ActionModule(PlanningAction):
 
+    APPLIES = True
+
     def planned(self, result, document, args):
         # Ansible strips "_ansible_" keys from a registered result at every depth: such a host
         # would drop out of the plan the play sees.

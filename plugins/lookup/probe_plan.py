@@ -125,46 +125,48 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_plann
     InventoryPlanner, host_variables)
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import host_addresses
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_planner import catalog_ports, plan_probes
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import PlanHostvars
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import planning_inventory
 
 
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        variables = variables or {}
-        hostvars = PlanHostvars(variables.get('hostvars'))
         try:
-            planner = InventoryPlanner(variables.get('groups'), hostvars,
-                                       self.get_option('role_groups'), self.get_option('catalog_dirs'))
-            index = planner.index
-            probers = {}
-            for term in terms:
-                host = to_native(term)
-                planner.check_known(host)
-                networks = index.addresses.get(host)
-                if networks is None:
-                    try:
-                        networks = host_addresses(host, host_variables(hostvars, host))
-                    except PlanError as exc:
-                        # A host outside the cluster without an address cannot probe; the report says so.
-                        probers[host] = {'roles': [], 'addresses': [], 'reason': to_native(exc)}
-                        continue
-                probers[host] = {'roles': sorted(index.host_roles(host)),
-                                 'addresses': [str(net.ip) for net in networks]}
-            targets = self.get_option('targets')
-            if targets is None:
-                targets = [host for host in probers if index.host_roles(host)]
-            plans = []
-            for plan in planner.plan([to_native(host) for host in targets]) if targets else ():
-                plan = plan.as_dict()
-                plan['addresses'] = [str(net.ip) for net in index.addresses[plan['host']]]
-                plans.append(plan)
-            plan = plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'),
-                               catalog_ports(planner.planner.components))
-            plan['clusters'] = planner.clusters()
+            with planning_inventory(variables, [to_native(term) for term in terms]) as (groups, hostvars):
+                plan = self._plan(terms, groups, hostvars)
         except PlanError as exc:
             raise AnsibleLookupError(to_native(exc))
         # Module results of an earlier run in the same play never pass for this run's.
         plan['run_id'] = uuid.uuid4().hex
         return [plan]
+
+    def _plan(self, terms, groups, hostvars):
+        planner = InventoryPlanner(groups, hostvars, self.get_option('role_groups'), self.get_option('catalog_dirs'))
+        index = planner.index
+        probers = {}
+        for term in terms:
+            host = to_native(term)
+            planner.check_known(host)
+            networks = index.addresses.get(host)
+            if networks is None:
+                try:
+                    networks = host_addresses(host, host_variables(hostvars, host))
+                except PlanError as exc:
+                    # A host outside the cluster without an address cannot probe; the report says so.
+                    probers[host] = {'roles': [], 'addresses': [], 'reason': to_native(exc)}
+                    continue
+            probers[host] = {'roles': sorted(index.host_roles(host)),
+                             'addresses': [str(net.ip) for net in networks]}
+        targets = self.get_option('targets')
+        if targets is None:
+            targets = [host for host in probers if index.host_roles(host)]
+        plans = []
+        for plan in planner.plan([to_native(host) for host in targets]) if targets else ():
+            plan = plan.as_dict()
+            plan['addresses'] = [str(net.ip) for net in index.addresses[plan['host']]]
+            plans.append(plan)
+        plan = plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'),
+                           catalog_ports(planner.planner.components))
+        plan['clusters'] = planner.clusters()
+        return plan

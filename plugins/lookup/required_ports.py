@@ -200,8 +200,7 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import (
-    PlanHostvars, connection_plugins_listed_once)
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import planning_inventory
 
 
 class LookupModule(LookupBase):
@@ -211,9 +210,8 @@ class LookupModule(LookupBase):
         variables = variables or {}
         output = 'hosts' if self.get_option('details') else self.get_option('output')
         try:
-            with connection_plugins_listed_once():
-                planned = plan_request(variables.get('groups'), PlanHostvars(variables.get('hostvars')),
-                                       self.get_option('role_groups'), self.get_option('catalog_dirs'),
+            with planning_inventory(variables) as (groups, hostvars):
+                planned = plan_request(groups, hostvars, self.get_option('role_groups'), self.get_option('catalog_dirs'),
                                        [to_native(term) for term in terms or ()],
                                        self.get_option('hosts_without_role'), 'plan' if output == 'plan' else 'hosts')
         except PlanError as exc:

@@ -164,3 +164,51 @@ def connection_plugins_listed_once():
     finally:
         if clean.connection_loader is listed_once:
             clean.connection_loader = loader
+
+
+class _GroupVarsOnce(object):
+    """``get_vars_from_path`` that reads each group's variables once: a call whose entities are
+    all groups gives the first result again (the same path, groups and stage); calls with a
+    host are passed on."""
+
+    def __init__(self, read):
+        self.read = read
+        self._found = {}
+
+    def __call__(self, loader, path, entities, stage):
+        entities = list(entities)
+        if not entities or any(type(entity).__name__ != 'Group' for entity in entities):
+            return self.read(loader, path, entities, stage)
+        key = (id(loader), path, tuple(id(entity) for entity in entities), stage)
+        found = self._found.get(key)
+        if found is None:
+            # The loader and the groups are kept, so their identities are not reused meanwhile.
+            found = self._found[key] = (loader, entities, self.read(loader, path, entities, stage))
+        return found[2]
+
+
+@contextlib.contextmanager
+def group_vars_read_once():
+    """While a plan reads every host's variables: Ansible runs the vars plugins on "all" and on
+    each of a host's groups again for every host, though the groups, their files and the task
+    are the same throughout one plan. Each group's result is read once and given again
+    (Ansible combines it into a new mapping for each host, never changing it); a host's own
+    (host_vars) are read for each host. Where ansible-core has no such function, nothing
+    changes; the functions are put back only while they are still this plan's."""
+    try:
+        from ansible.vars import manager, plugins
+    except ImportError:  # pragma: no cover - ansible-core without these modules
+        yield
+        return
+    read = getattr(plugins, 'get_vars_from_path', None)
+    if not callable(read) or isinstance(read, _GroupVarsOnce) or getattr(manager, 'get_vars_from_path', None) is not read:
+        yield
+        return
+    once = _GroupVarsOnce(read)
+    plugins.get_vars_from_path = manager.get_vars_from_path = once
+    try:
+        yield
+    finally:
+        for module in (plugins, manager):
+            if module.get_vars_from_path is once:
+                module.get_vars_from_path = read

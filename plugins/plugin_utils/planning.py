@@ -7,6 +7,8 @@ doc fragment kubeports.firewall.planning) and the action itself up to the plan."
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
+
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.common.validation import check_type_list
 from ansible.plugins.action import ActionBase
@@ -14,7 +16,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import (
-    PlanHostvars, connection_plugins_listed_once)
+    PlanHostvars, connection_plugins_listed_once, group_vars_read_once)
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.installer_groups import installer_groups_formed
 
 PLANNING_ARGUMENTS = dict(
     hosts=dict(type='list', elements='str', default=[]),
@@ -26,6 +29,20 @@ PLANNING_ARGUMENTS = dict(
 FROM_VARIABLES = (('role_groups', 'kubeports_role_groups'), ('catalog_dirs', 'kubeports_catalog_dirs'))
 
 
+@contextlib.contextmanager
+def planning_inventory(variables, play_hosts=None):
+    """(groups, hostvars) of the whole inventory for the planner, from a task's or lookup's
+    variables: the installer's groups formed for every host (see installer_groups), every
+    host's variables templated as Ansible templates them, connection plugins listed and group
+    variables read once.
+    ``play_hosts``: the hosts a play applies to (installer_groups_formed)."""
+    variables = variables or {}
+    hostvars = variables.get('hostvars')
+    with connection_plugins_listed_once(), group_vars_read_once():
+        with installer_groups_formed(variables.get('groups'), hostvars, play_hosts) as groups:
+            yield groups, PlanHostvars(hostvars)
+
+
 class PlanningAction(ActionBase):
     """An action that plans the hosts of its arguments on the controller, touching no host;
     ``planned(result, document, args)`` makes its result from the plan. Bad input fails the
@@ -34,6 +51,8 @@ class PlanningAction(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
     ARGUMENT_SPEC = PLANNING_ARGUMENTS
+    # Whether the hosts planned are the hosts a play applies the plan to (with their own variables).
+    APPLIES = False
 
     def run(self, tmp=None, task_vars=None):
         result = super(PlanningAction, self).run(tmp, task_vars)
@@ -44,10 +63,10 @@ class PlanningAction(ActionBase):
                 if option not in self._task.args and variable in task_vars:
                     args[option] = self._templar.template(task_vars[variable])
             args['catalog_dirs'] = self._catalog_dirs(args['catalog_dirs'])
-            with connection_plugins_listed_once():
-                document = plan_request(task_vars.get('groups'), PlanHostvars(task_vars.get('hostvars')),
-                                        args['role_groups'], args['catalog_dirs'],
-                                        [to_native(host) for host in args['hosts']], args['hosts_without_role'])
+            hosts = [to_native(host) for host in args['hosts']]
+            with planning_inventory(task_vars, hosts if self.APPLIES else None) as (groups, hostvars):
+                document = plan_request(groups, hostvars, args['role_groups'], args['catalog_dirs'], hosts,
+                                        args['hosts_without_role'])
         except PlanError as exc:
             result.update(failed=True, msg=to_native(exc))
             return result
