@@ -52,7 +52,10 @@ def value(planner, host, key):
     ({}, 'distribution', 'kubeadm', 'kubespray inventory'),
     ({}, 'cni', ['calico'], 'kubespray default of kube_network_plugin'),
     ({'kube_network_plugin': 'cilium'}, 'cni', ['cilium'], 'kube_network_plugin'),
-    ({'kube_network_plugin': 'Flannel'}, 'cni', ['flannel'], 'kube_network_plugin'),
+    ({'kube_network_plugin': 'flannel'}, 'cni', ['flannel'], 'kube_network_plugin'),
+    ({'kube_network_plugin': 'weave'}, 'cni', ['weave'], 'kube_network_plugin'),
+    ({'kube_network_plugin': 'cloud'}, 'cni', ['cloud'], 'kube_network_plugin'),
+    ({'kube_network_plugin': 'canal'}, 'cni', ['canal'], 'kube_network_plugin'),
     ({'kube_network_plugin': 'kube-ovn'}, 'cni', ['kube-ovn'], 'kube_network_plugin'),
     ({'kube_network_plugin': 'kube-router'}, 'cni', ['kube-router'], 'kube_network_plugin'),
     ({'kube_network_plugin': 'macvlan'}, 'cni', ['macvlan'], 'kube_network_plugin'),
@@ -136,7 +139,9 @@ def value(planner, host, key):
      'enable_nodelocaldns, kube_vip_enabled'),
     ({'kube_vip_bgp_enabled': True}, 'kube_vip_bgp', True, 'kube_vip_bgp_enabled'),
     ({'kube_vip_metrics_enabled': True}, 'kube_vip_metrics', True, 'kube_vip_metrics_enabled'),
-    ({'kube_vip_metrics_port': 2113}, 'kube_vip_metrics_port', 2113, 'kube_vip_metrics_port'),
+    ({'kube_vip_metrics_enabled': True, 'kube_vip_metrics_port': 2113}, 'kube_vip_metrics_port', 2113,
+     'kube_vip_metrics_port'),
+    ({'kube_vip_metrics_enabled': True}, 'kube_vip_metrics_port', 2112, 'kubespray default of kube_vip_metrics_port'),
     ({'ingress_nginx_enabled': True, 'enable_nodelocaldns': False}, 'addons', ['ingress'],
      'enable_nodelocaldns, ingress_nginx_enabled'),
     ({'metrics_server_enabled': True, 'enable_nodelocaldns': False}, 'addons', ['metrics-server'],
@@ -225,8 +230,10 @@ def test_kubespray_variables_on_the_control_plane(common, port, source_set):
     ({'use_external_database': True}, {}, 'k3s_datastore', 'external', 'use_external_database'),
     ({'extra_server_args': '--datastore-endpoint=postgres://db:5432/k3s'}, {}, 'k3s_datastore', 'external',
      'extra_server_args of s1 --datastore-endpoint'),
-    ({}, {}, 'api_port', 6443, 'k3s-ansible default of api_port'),
-    ({'api_port': 7443}, {}, 'api_port', 7443, 'api_port'),
+    ({}, {}, 'api_port', 6443, 'K3s default of --https-listen-port'),
+    ({'api_port': 7443}, {}, 'api_port', 6443, 'K3s default of --https-listen-port'),
+    ({'api_port': 7443, 'server_config_yaml': 'https-listen-port: 7443\n'}, {}, 'api_port', 7443,
+     'server_config_yaml of s1 https-listen-port'),
     ({'extra_server_args': '--https-listen-port 9443'}, {}, 'api_port', 9443,
      'extra_server_args of s1 --https-listen-port'),
     ({}, {}, 'pod_cidrs', ['10.42.0.0/16'], 'K3s default of --cluster-cidr'),
@@ -309,7 +316,9 @@ def test_rke2_cilium_opens_what_rke2_documents():
 
 @pytest.mark.parametrize('layout, common, host_vars, message', [
     (KUBESPRAY, {'kube_network_plugin': 'cillium'}, {},
-     "kube_network_plugin (host cp1): unknown value 'cillium' (choose from"),
+     "kube_network_plugin (host cp1): unknown value 'cillium' (choose from calico, flannel, cloud, cilium, cni, "
+     'kube-ovn, kube-router, macvlan, custom_cni, none, weave, canal: kubespray (roles/validate_inventory/tasks/'
+     'main.yml) refuses any other spelling)'),
     (KUBESPRAY, {'kube_network_plugin': 'custom_cni'}, {},
      'kube_network_plugin=custom_cni (host cp1): kubespray deploys no CNI of its own'),
     (KUBESPRAY, {'kube_network_plugin': 'cni'}, {}, 'set kubeports_cni to the CNI you deploy'),
@@ -317,7 +326,8 @@ def test_rke2_cilium_opens_what_rke2_documents():
     (KUBESPRAY, {'calico_ipip_mode': 'Always'}, {}, 'calico_ipip_mode and calico_vxlan_mode (host cp1): both are on'),
     (KUBESPRAY, {'calico_ipip_mode': 'Always', 'calico_vxlan_mode': 'Never'}, {},
      'calico_ipip_mode (host cp1): ipip encapsulation needs calico_backend: bird'),
-    (KUBESPRAY, {'kube_network_plugin': 'cilium', 'cilium_encryption_type': 'macsec'}, {},
+    (KUBESPRAY, {'kube_network_plugin': 'cilium', 'cilium_encryption_enabled': True, 'cilium_encryption_type': 'macsec'},
+     {},
      "cilium_encryption_type (host cp1): unknown value 'macsec'"),
     (KUBESPRAY, {'kube_proxy_mode': 'userspace'}, {}, "kube_proxy_mode (host cp1): unknown value 'userspace'"),
     (KUBESPRAY, {'kube_apiserver_port': 'https'}, {}, "kube_apiserver_port (host cp1): invalid port 'https'"),
@@ -336,8 +346,10 @@ def test_rke2_cilium_opens_what_rke2_documents():
     (K3S, {'extra_server_args': '--flannel-backend=none'}, {}, '--flannel-backend=none (host a1)'),
     (K3S, {'extra_server_args': '--flannel-backend=vxlan'},
      {'s2': {'extra_server_args': '--flannel-backend=host-gw'}}, 'disagree on flannel_backend'),
-    (K3S, {'extra_server_args': '--flannel-backend=gre'}, {}, "--flannel-backend (host a1): unknown value 'gre'"),
-    (RKE2, {'group_rke2_config': {'cni': 'weave'}}, {}, "unknown value 'weave'"),
+    (K3S, {'extra_server_args': '--flannel-backend=gre'}, {},
+     "extra_server_args of s1 --flannel-backend (host a1): unknown value 'gre' (choose from vxlan, host-gw, "),
+    (RKE2, {'group_rke2_config': {'cni': 'weave'}}, {}, "unknown value 'weave' (choose from none, calico, canal, "
+                                                        'cilium, flannel: RKE2 (pkg/cli/cmds/server.go validateCNI)'),
     (RKE2, {'group_rke2_config': {'cni': 'none'}}, {}, 'RKE2 deploys no CNI'),
     (RKE2, {'cluster_rke2_config': ['cni: cilium']}, {}, 'expected a mapping of RKE2 config.yaml keys'),
     (KUBESPRAY, {'kubeports_cni': 'weave', 'kubeports_installer': 'none'},
@@ -415,3 +427,263 @@ def test_cluster_report_says_where_each_value_came_from():
     assert 'cni=[cilium] (kube_network_plugin)' in cluster['line']
     assert 'pod_cidrs=[10.100.0.0/16] (kube_pods_subnet)' in cluster['line']
     assert 'calico_backend' not in cluster['values']  # not in use with Cilium
+
+
+KUBESPRAY_CNIS = 'calico, flannel, cloud, cilium, cni, kube-ovn, kube-router, macvlan, custom_cni, none, weave, canal'
+CALICO_CHECK = 'kubespray (roles/network_plugin/calico/tasks/check.yml)'
+CILIUM_CHECK = 'kubespray (roles/network_plugin/cilium/tasks/check.yml)'
+VALIDATE_INVENTORY = 'kubespray (roles/validate_inventory/tasks/main.yml)'
+K3S_FLANNEL = 'vxlan, host-gw, wireguard-native, tailscale, none, wireguard, ipsec'
+RKE2_CNI = 'RKE2 (pkg/cli/cmds/server.go validateCNI)'
+CILIUM = {'kube_network_plugin': 'cilium'}
+KUBE_OVN = {'kube_network_plugin': 'kube-ovn'}
+
+
+@pytest.mark.parametrize('layout, common, where, value, refused_by, accepted, hint', [
+    # kubespray's validate_inventory compares kube_network_plugin and kube_proxy_mode exactly.
+    (KUBESPRAY, {'kube_network_plugin': 'Calico'}, 'kube_network_plugin (host cp1)', 'Calico', VALIDATE_INVENTORY,
+     KUBESPRAY_CNIS, 'calico'),
+    (KUBESPRAY, {'kube_network_plugin': 'CILIUM'}, 'kube_network_plugin (host cp1)', 'CILIUM', VALIDATE_INVENTORY,
+     KUBESPRAY_CNIS, 'cilium'),
+    (KUBESPRAY, {'kube_network_plugin': 'calico '}, 'kube_network_plugin (host cp1)', 'calico ', VALIDATE_INVENTORY,
+     KUBESPRAY_CNIS, 'calico'),
+    (KUBESPRAY, {'kube_network_plugin': 'Kube-OVN'}, 'kube_network_plugin (host cp1)', 'Kube-OVN', VALIDATE_INVENTORY,
+     KUBESPRAY_CNIS, 'kube-ovn'),
+    (KUBESPRAY, {'kube_network_plugin': 'kube_router'}, 'kube_network_plugin (host cp1)', 'kube_router',
+     VALIDATE_INVENTORY, KUBESPRAY_CNIS, None),
+    (KUBESPRAY, {'kube_network_plugin': 'Custom_CNI'}, 'kube_network_plugin (host cp1)', 'Custom_CNI',
+     VALIDATE_INVENTORY, KUBESPRAY_CNIS, 'custom_cni'),
+    (KUBESPRAY, {'kube_proxy_mode': 'IPVS'}, 'kube_proxy_mode (host cp1)', 'IPVS', VALIDATE_INVENTORY,
+     'iptables, ipvs, nftables', 'ipvs'),
+    (KUBESPRAY, {'kube_proxy_mode': 'nftable'}, 'kube_proxy_mode (host cp1)', 'nftable', VALIDATE_INVENTORY,
+     'iptables, ipvs, nftables', None),
+    (KUBESPRAY, dict(CILIUM, kube_proxy_mode='Iptables'), 'kube_proxy_mode (host cp1)', 'Iptables',
+     VALIDATE_INVENTORY, 'iptables, ipvs, nftables', 'iptables'),
+    # Calico's check.yml: Always|CrossSubnet|Never and bird|vxlan|none, exactly.
+    (KUBESPRAY, {'calico_vxlan_mode': 'always'}, 'calico_vxlan_mode (host cp1)', 'always', CALICO_CHECK,
+     'Always, CrossSubnet, Never', 'Always'),
+    (KUBESPRAY, {'calico_vxlan_mode': 'crosssubnet'}, 'calico_vxlan_mode (host cp1)', 'crosssubnet', CALICO_CHECK,
+     'Always, CrossSubnet, Never', 'CrossSubnet'),
+    (KUBESPRAY, {'calico_vxlan_mode': 'Cross-Subnet'}, 'calico_vxlan_mode (host cp1)', 'Cross-Subnet', CALICO_CHECK,
+     'Always, CrossSubnet, Never', None),
+    (KUBESPRAY, {'calico_vxlan_mode': True}, 'calico_vxlan_mode (host cp1)', True, CALICO_CHECK,
+     'Always, CrossSubnet, Never', None),
+    (KUBESPRAY, {'calico_ipip_mode': 'NEVER'}, 'calico_ipip_mode (host cp1)', 'NEVER', CALICO_CHECK,
+     'Always, CrossSubnet, Never', 'Never'),
+    (KUBESPRAY, {'calico_network_backend': 'BIRD'}, 'calico_network_backend (host cp1)', 'BIRD', CALICO_CHECK,
+     'bird, vxlan, none', 'bird'),
+    (KUBESPRAY, {'calico_datastore': 'KDD'}, 'calico_datastore (host cp1)', 'KDD',
+     'kubespray (roles/network_plugin/calico/tasks/install.yml: calicoctl.<calico_datastore>.sh.j2)',
+     'kdd, etcd', 'kdd'),
+    # Cilium: kubespray's check.yml, and Cilium's own tunnel protocols.
+    (KUBESPRAY, dict(CILIUM, cilium_identity_allocation_mode='CRD'), 'cilium_identity_allocation_mode (host cp1)',
+     'CRD', CILIUM_CHECK, 'crd, kvstore', 'crd'),
+    (KUBESPRAY, dict(CILIUM, cilium_encryption_enabled=True, cilium_encryption_type='WireGuard'),
+     'cilium_encryption_type (host cp1)', 'WireGuard', CILIUM_CHECK, 'ipsec, wireguard', 'wireguard'),
+    (KUBESPRAY, dict(CILIUM, cilium_tunnel_mode='VXLAN'), 'cilium_tunnel_mode (host cp1)', 'VXLAN',
+     "Cilium (pkg/datapath/tunnel/tunnel.go, from kubespray's cilium_tunnel_mode)", 'vxlan, geneve, disabled',
+     'vxlan'),
+    (KUBESPRAY, dict(CILIUM, cilium_tunnel_mode='Geneve'), 'cilium_tunnel_mode (host cp1)', 'Geneve',
+     "Cilium (pkg/datapath/tunnel/tunnel.go, from kubespray's cilium_tunnel_mode)", 'vxlan, geneve, disabled',
+     'geneve'),
+    (KUBESPRAY, dict(KUBE_OVN, kube_ovn_tunnel_type='Geneve'), 'kube_ovn_tunnel_type (host cp1)', 'Geneve',
+     'OVN (controller/ovn-controller.c, from kube_ovn_tunnel_type)', 'geneve, vxlan, stt', 'geneve'),
+    # K3s compares --flannel-backend exactly, from the flags or config.yaml.
+    (K3S, {'extra_server_args': '--flannel-backend=VXLAN'}, 'extra_server_args of s1 --flannel-backend (host a1)',
+     'VXLAN', 'K3s (pkg/agent/flannel/setup.go)', K3S_FLANNEL, 'vxlan'),
+    (K3S, {'extra_server_args': '--flannel-backend Wireguard-Native'},
+     'extra_server_args of s1 --flannel-backend (host a1)', 'Wireguard-Native', 'K3s (pkg/agent/flannel/setup.go)',
+     K3S_FLANNEL, 'wireguard-native'),
+    (K3S, {'server_config_yaml': 'flannel-backend: Host-GW\n'}, 'server_config_yaml of s1 flannel-backend (host a1)',
+     'Host-GW', 'K3s (pkg/agent/flannel/setup.go)', K3S_FLANNEL, 'host-gw'),
+    (K3S, {'extra_server_args': '--flannel-backend=host_gw'}, 'extra_server_args of s1 --flannel-backend (host a1)',
+     'host_gw', 'K3s (pkg/agent/flannel/setup.go)', K3S_FLANNEL, None),
+    # RKE2's cni: exact names.
+    (RKE2, {'cluster_rke2_config': {'cni': 'Canal'}}, 'cluster_rke2_config of s1 cni (host a1)', 'Canal', RKE2_CNI,
+     'none, calico, canal, cilium, flannel', 'canal'),
+    (RKE2, {'group_rke2_config': {'cni': ['multus', 'Cilium']}}, 'group_rke2_config of s1 cni (host a1)', 'Cilium',
+     RKE2_CNI, 'none, calico, canal, cilium, flannel', 'cilium'),
+    (RKE2, {'group_rke2_config': {'cni': 'multus, cilium'}}, 'group_rke2_config of s1 cni (host a1)', ' cilium',
+     RKE2_CNI, 'none, calico, canal, cilium, flannel', 'cilium'),
+    (LABLABS, {'rke2_cni': ['FLANNEL']}, 'rke2_cni (host m1)', 'FLANNEL', RKE2_CNI,
+     'none, calico, canal, cilium, flannel', 'flannel'),
+])
+def test_a_spelling_the_installer_refuses_is_refused(layout, common, where, value, refused_by, accepted, hint):
+    with pytest.raises(PlanError) as exc:
+        inventory(layout, common).plan()
+    message = str(exc.value)
+    assert message.startswith('%s: unknown value %r (choose from %s: %s refuses any other spelling)'
+                              % (where, value, accepted, refused_by)), message
+    if hint:
+        assert message.endswith('); did you mean %r?' % hint), message
+    else:
+        assert 'did you mean' not in message
+
+
+@pytest.mark.parametrize('layout, common, message', [
+    (RKE2, {'group_rke2_config': {'cni': ['cilium', 'multus']}},
+     "group_rke2_config of s1 cni (host a1): ['cilium', 'multus'] is refused by %s: it takes two values only with "
+     'multus first' % RKE2_CNI),
+    (RKE2, {'group_rke2_config': {'cni': 'multus'}},
+     "group_rke2_config of s1 cni (host a1): 'multus' is refused by %s: multus must be used alongside another "
+     'primary cni selection' % RKE2_CNI),
+    (RKE2, {'group_rke2_config': {'cni': 'multus,canal,cilium'}}, 'it takes one or two values'),
+    (LABLABS, {'rke2_cni': ['canal', 'cilium']}, "rke2_cni (host m1): ['canal', 'cilium'] is refused"),
+    (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'gre'},
+     "flannel_backend_type (host cp1): unknown value 'gre' (choose from alloc, extension, host-gw, ipip, ipsec, "
+     'tencent-vpc, udp, vxlan, wireguard, in any case: flannel (pkg/backend/manager.go) refuses any other backend '
+     'type)'),
+    (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'ipip'},
+     'flannel_backend_type=ipip (host cp1): flannel runs this backend, but the catalog has no rules for it; set '
+     'kubeports_flannel_backend: none'),
+    (K3S, {'extra_server_args': '--flannel-backend=tailscale'},
+     "extra_server_args of s1 --flannel-backend=tailscale (host a1): flannel's traffic goes through Tailscale"),
+    (K3S, {'extra_server_args': '--flannel-backend=ipsec'}, 'the collection cannot tell the CNI\'s ports'),
+])
+def test_installer_values_the_collection_cannot_serve(layout, common, message):
+    with pytest.raises(PlanError) as exc:
+        inventory(layout, common).plan()
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize('layout, common, key, expected, origin', [
+    # A CNI's variables are checked only where kubespray runs that CNI's role.
+    (KUBESPRAY, dict(CILIUM, calico_vxlan_mode='always', calico_network_backend='BIRD'), 'cni', ['cilium'],
+     'kube_network_plugin'),
+    (KUBESPRAY, {'cilium_tunnel_mode': 'VXLAN', 'kube_ovn_tunnel_type': 'Geneve', 'flannel_backend_type': 'gre'},
+     'cni', ['calico'], 'kubespray default of kube_network_plugin'),
+    # kubespray checks cilium_encryption_type only with cilium_encryption_enabled.
+    (KUBESPRAY, dict(CILIUM, cilium_encryption_type='WireGuard'), 'wireguard', False,
+     'kubespray default of cilium_encryption_enabled, cilium_encryption_type'),
+    (KUBESPRAY, dict(CILIUM, cilium_tunnel_mode='disabled'), 'cilium_tunnel', 'disabled', 'cilium_tunnel_mode'),
+    # Flannel lowercases its backend; kubespray writes flannel_vxlan_port only for exactly "vxlan".
+    (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'VXLAN', 'flannel_vxlan_port': 8999},
+     'flannel_backend', 'vxlan', 'flannel_backend_type'),
+    (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'VXLAN', 'flannel_vxlan_port': 8999},
+     'flannel_vxlan_port', 8472,
+     'kernel default (kubespray writes flannel_vxlan_port only when flannel_backend_type is exactly vxlan)'),
+    (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'Host-GW'}, 'flannel_backend', 'host-gw',
+     'flannel_backend_type'),
+    (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'udp'}, 'flannel_backend', 'udp',
+     'flannel_backend_type'),
+    (KUBESPRAY, {'kube_network_plugin': 'flannel'}, 'flannel_vxlan_port', 8472, 'kubespray default of flannel_vxlan_port'),
+    # Kube-OVN runs an underlay only for exactly "vlan".
+    (KUBESPRAY, dict(KUBE_OVN, kube_ovn_network_type='VLAN'), 'kube_ovn_tunnel', 'geneve',
+     'kubespray default of kube_ovn_tunnel_type'),
+    (KUBESPRAY, dict(KUBE_OVN, kube_ovn_network_type='vlan'), 'kube_ovn_tunnel', 'none', 'kube_ovn_network_type'),
+    # RKE2 splits on commas; multus first.
+    (RKE2, {'group_rke2_config': {'cni': 'multus,flannel'}}, 'cni', ['flannel'], 'group_rke2_config of s1 cni'),
+    (RKE2, {'group_rke2_config': {'cni': 'multus,flannel'}}, 'multus', True, 'group_rke2_config of s1 cni'),
+    (RKE2, {'group_rke2_config': {'cni': []}}, 'cni', ['canal'], 'group_rke2_config of s1 cni'),
+    (K3S, {'extra_server_args': '--flannel-backend=wireguard'}, 'flannel_backend', 'wireguard',
+     'extra_server_args of s1 --flannel-backend'),
+])
+def test_what_the_installer_accepts_is_read_as_it_reads_it(layout, common, key, expected, origin):
+    host = {'kube_control_plane': 'w1', 'server': 'a1', 'rke2_servers': 'a1'}[list(layout)[0]]
+    assert value(inventory(layout, common), host, key) == (expected, origin)
+
+
+@pytest.mark.parametrize('common, opened, closed, note', [
+    ({}, '6443/tcp', None, None),
+    # api_port only builds k3s-ansible's URLs: K3s still listens on 6443.
+    ({'api_port': 7443}, '6443/tcp', '7443/tcp', "k3s-ansible's api_port (7443) only builds URLs"),
+    ({'api_port': 6443}, '6443/tcp', None, None),
+    ({'extra_server_args': '--https-listen-port=7443'}, '7443/tcp', '6443/tcp', None),
+    ({'extra_server_args': '--https-listen-port 7443', 'api_port': 7443}, '7443/tcp', '6443/tcp', None),
+    ({'server_config_yaml': 'https-listen-port: 8443\n', 'api_port': 443}, '8443/tcp', '443/tcp',
+     "k3s-ansible's api_port (443) only builds URLs (the join URL, the kubeconfig, wait_for); K3s listens on 8443 "
+     '(--https-listen-port), which is opened; 443 is the port of api_endpoint (a load balancer)'),
+])
+def test_k3s_opens_the_port_it_listens_on_not_api_port(common, opened, closed, note):
+    planner = inventory(K3S, dict(common, manage_firewall=False))
+    server = ports_of(planner.plan(['s1'])[0])
+    assert opened in server and server[opened]['description'].startswith('K3s supervisor')
+    assert closed is None or closed not in server
+    notes = planner.clusters()[0]['notes']
+    if note:
+        assert len(notes) == 1 and note in notes[0], notes
+    else:
+        assert notes == []
+
+
+@pytest.mark.parametrize('layout, common, opened, closed, origin', [
+    (RKE2, {'group_rke2_config': {'cni': 'flannel'}}, '4789/udp', '8472/udp', 'RKE2 default (rke2-flannel chart)'),
+    (RKE2, {'group_rke2_config': {'cni': ['multus', 'flannel']}}, '4789/udp', '8472/udp',
+     'RKE2 default (rke2-flannel chart)'),
+    (LABLABS, {'rke2_cni': ['flannel']}, '4789/udp', '8472/udp', 'RKE2 default (rke2-flannel chart)'),
+    (RKE2, {}, '8472/udp', '4789/udp', None),  # canal
+    (K3S, {}, '8472/udp', '4789/udp', 'K3s default (flannel vxlan without a Port: the kernel default)'),
+    (KUBESPRAY, {'kube_network_plugin': 'flannel'}, '8472/udp', '4789/udp', 'kubespray default of flannel_vxlan_port'),
+])
+def test_flannel_vxlan_port_per_distribution(layout, common, opened, closed, origin):
+    planner = inventory(layout, common)
+    worker = {'kube_control_plane': 'w1', 'server': 'a1', 'rke2_servers': 'a1', 'masters': 'n1'}[list(layout)[0]]
+    ports = ports_of(planner.plan([worker])[0])
+    assert opened in ports and closed not in ports, sorted(ports)
+    if origin:
+        assert value(planner, worker, 'flannel_vxlan_port') == (int(opened.split('/')[0]), origin)
+
+
+DCE5 = {'kubeports_dce5_cluster': 'global', 'kube_network_plugin': 'cilium'}
+
+
+@pytest.mark.parametrize('common, key, expected, origin', [
+    (DCE5, 'cilium_hubble', True, 'DCE 5 default of cilium_enable_hubble'),
+    (DCE5, 'cilium_metrics', True, 'DCE 5 default of cilium_enable_prometheus'),
+    (dict(DCE5, kubeports_dce5_cluster='worker'), 'cilium_hubble', True, 'DCE 5 default of cilium_enable_hubble'),
+    (dict(DCE5, kubeports_dce5_cluster='Worker'), 'cilium_metrics', True, 'DCE 5 default of cilium_enable_prometheus'),
+    (dict(DCE5, cilium_enable_hubble=False), 'cilium_hubble', False, 'cilium_enable_hubble'),
+    (dict(DCE5, cilium_enable_prometheus='false'), 'cilium_metrics', False, 'cilium_enable_prometheus'),
+    (dict(DCE5, kubeports_cilium_hubble=False), 'cilium_hubble', False, 'kubeports_cilium_hubble'),
+    (dict(DCE5, kubeports_dce5_cluster='none'), 'cilium_hubble', False, 'kubespray default of cilium_enable_hubble'),
+    (CILIUM, 'cilium_metrics', False, 'kubespray default of cilium_enable_prometheus'),
+    (dict(DCE5, kube_vip_enabled=True), 'kube_vip_metrics_port', 2112, 'DCE 5 default of kube-vip metrics'),
+    (dict(DCE5, kube_vip_enabled=True, kube_vip_metrics_enabled=True), 'kube_vip_metrics_port', 2112,
+     'DCE 5 default of kube_vip_metrics_port'),
+    (dict(DCE5, kube_vip_enabled=True, kube_vip_metrics_enabled=True, kube_vip_metrics_port=2113),
+     'kube_vip_metrics_port', 2113, 'kube_vip_metrics_port'),
+])
+def test_a_declared_dce5_cluster_takes_dce5_defaults(common, key, expected, origin):
+    assert value(inventory(KUBESPRAY, common), 'w1', key) == (expected, origin)
+
+
+@pytest.mark.parametrize('common, host, present, absent', [
+    (DCE5, 'w1', ['4244/tcp', '4245/tcp', '9962/tcp', '9963/tcp', '9964/tcp', '4240/tcp', '8472/udp'], []),
+    (dict(DCE5, cilium_enable_hubble=False), 'w1', ['9962/tcp', '9963/tcp', '9964/tcp'], ['4244/tcp', '4245/tcp']),
+    (dict(DCE5, cilium_enable_prometheus=False), 'w1', ['4244/tcp', '4245/tcp'], ['9962/tcp', '9963/tcp']),
+    (CILIUM, 'w1', ['4240/tcp'], ['4244/tcp', '4245/tcp', '9962/tcp', '9963/tcp', '9964/tcp']),
+    (dict(DCE5, kube_vip_enabled=True), 'cp1', ['2112/tcp', '4244/tcp', '9962/tcp'], []),
+])
+def test_a_declared_dce5_cluster_opens_what_dce5_requires(common, host, present, absent):
+    ports = ports_of(inventory(KUBESPRAY, common).plan([host])[0])
+    for port in present:
+        assert port in ports, (port, sorted(ports))
+    for port in absent:
+        assert port not in ports, port
+
+
+@pytest.mark.parametrize('layout, common, present, absent, origin', [
+    # kube-vip serves metrics on its own default unless kubespray sets prometheus_server.
+    (KUBESPRAY, {'kube_vip_enabled': True}, '2112/tcp', None,
+     "kube-vip's own default :2112 (kubespray's manifest sets prometheus_server only with kube_vip_metrics_enabled)"),
+    (KUBESPRAY, {'kube_vip_enabled': True, 'kube_vip_metrics_enabled': False, 'kube_vip_metrics_port': 2113},
+     '2112/tcp', '2113/tcp',
+     "kube-vip's own default :2112 (kubespray's manifest sets prometheus_server only with kube_vip_metrics_enabled)"),
+    (KUBESPRAY, {'kube_vip_enabled': True, 'kube_vip_metrics_enabled': 'true', 'kube_vip_metrics_port': 2113},
+     '2113/tcp', '2112/tcp', 'kube_vip_metrics_port'),
+    (KUBESPRAY, {'kube_vip_enabled': True, 'kubeports_kube_vip_metrics': False}, None, '2112/tcp', None),
+    (LABLABS, {'rke2_version': 'v1.30.2+rke2r1', 'rke2_ha_mode_kubevip': True}, '2112/tcp', None,
+     "ansible-role-rke2's kube-vip manifest (prometheus_server :2112)"),
+    (LABLABS, {'rke2_version': 'v1.30.2+rke2r1', 'rke2_ha_mode_kubevip': True,
+               'rke2_kubevip_args': [{'param': 'prometheus_server', 'value': ':2113'}]},
+     '2113/tcp', '2112/tcp', 'rke2_kubevip_args prometheus_server'),
+])
+def test_kube_vip_metrics_port_is_the_one_kube_vip_listens_on(layout, common, present, absent, origin):
+    planner = inventory(layout, common)
+    control_plane = layout.get('kube_control_plane', layout.get('masters'))[0]
+    ports = ports_of(planner.plan([control_plane])[0])
+    if present:
+        assert present in ports and ports[present]['source_set'] == 'cluster', sorted(ports)
+        assert value(planner, control_plane, 'kube_vip_metrics_port') == (int(present.split('/')[0]), origin)
+    if absent:
+        assert absent not in ports

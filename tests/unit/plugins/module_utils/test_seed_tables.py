@@ -89,6 +89,29 @@ def test_dce5_worker_cluster_opens_ssh_and_api_to_the_global_cluster(plan):
     assert '80/tcp' not in ports and '8480/tcp' not in ports
 
 
+
+# Cilium（可选） and KubeVIP（可选）: every port of the tables, on a Kubean cluster declared DCE 5
+# from kubespray's own variables (no kubeports_* value for Cilium or kube-vip).
+DCE5_CILIUM = {'4240/tcp': 'cluster', '4244/tcp': 'cluster', '4245/tcp': 'cluster', '8472/udp': 'cluster',
+               '9962/tcp': 'cluster', '9963/tcp': 'cluster', '9964/tcp': 'cluster', 'icmp': 'cluster'}
+
+
+@pytest.mark.parametrize('host, expected', [
+    ('m1', dict(DCE5_CILIUM, **{'2112/tcp': 'cluster'})),
+    ('n1', DCE5_CILIUM),
+])
+def test_dce5_kubean_cilium_and_kube_vip_from_kubespray_variables(host, expected):
+    from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
+    groups = {'kube_control_plane': ['m1', 'm2'], 'etcd': ['m1', 'm2'], 'kube_node': ['n1'],
+              'k8s_cluster': ['m1', 'm2', 'n1'], 'all': ['m1', 'm2', 'n1']}
+    common = {'kubeports_dce5_cluster': 'global', 'kube_network_plugin': 'cilium', 'kube_vip_enabled': True,
+              'kubeports_manage_ssh': False}
+    hostvars = dict((host_name, dict(common, ansible_host=DCE5_ADDRESSES[host_name])) for host_name in groups['all'])
+    plan = [found for found in InventoryPlanner(groups, hostvars).plan([host])][0]
+    ports = table(plan)
+    assert dict((port, ports.get(port)) for port in expected) == expected
+
+
 OFFLINE = {'registry': ['reg'], 'kube_control_plane': ['m1'], 'etcd': ['m1'], 'kube_node': ['n1']}
 OFFLINE_ADDRESSES = {'reg': '192.0.2.6', 'm1': '192.0.2.11', 'n1': '192.0.2.21'}
 OFFLINE_PROFILE = {'kubeports_cni': 'flannel', 'kubeports_manage_ssh': False,
