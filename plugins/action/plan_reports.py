@@ -13,7 +13,7 @@ import tempfile
 
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
+from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines, unplanned_lines
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import PLANNING_ARGUMENTS, PlanningAction
 
 REPORT_ARGUMENTS = dict(PLANNING_ARGUMENTS, report_dir=dict(type='path', required=True),
@@ -62,7 +62,9 @@ class ActionModule(PlanningAction):
             profiles=[cluster['line'] for cluster in document['clusters']],
             tables=[{'host': host, 'lines': table_lines(document['hosts'][host], 60, document)} for host in shown],
             summary={'hosts': len(document['hosts']), 'rule_lists': len(document['rule_lists']),
-                     'sets': len(document['sets']), 'skipped_hosts': list(document['skipped_hosts'])},
+                     'sets': len(document['sets']), 'skipped_hosts': list(document['skipped_hosts']),
+                     'unplanned': len(document['unplanned'])},
+            unplanned=unplanned_lines(document, args['shown_hosts']),
             reports=dict((kind, os.path.join(args['report_dir'], name))
                          for kind, name in (('json', 'plan.json'), ('markdown', 'plan.md'))),
             changed=False)

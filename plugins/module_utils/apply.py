@@ -12,10 +12,13 @@ __metaclass__ = type
 
 import errno
 import fcntl
+import os
 import platform
+import shutil
 import time
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import guard
+from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.firewalld import FirewalldBackend
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import SuseFirewall2Backend
@@ -27,9 +30,18 @@ LOCK_PATH = '/run/kubeports-firewall.lock'
 
 def command_runner(module):
     """run_command(argv, check=True, data=None) for the backends, from an AnsibleModule;
-    with check, a failure is a BackendError naming the command."""
+    with check, a failure is a BackendError naming the command. A command that is not
+    installed is rc 127 without check (AnsibleModule would end the module)."""
+    found = {}
 
     def run_command(argv, check=True, data=None):
+        if argv[0] not in found:
+            found[argv[0]] = shutil.which(argv[0]) is not None
+        if not found[argv[0]]:
+            if check:
+                raise BackendError('%s: command not found on this host (PATH: %s); install it, or choose another '
+                                   'backend' % (argv[0], os.environ.get('PATH', '')))
+            return 127, '', '%s: command not found' % argv[0]
         rc, out, err = module.run_command(argv, data=data)
         if check and rc != 0:
             raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
@@ -39,7 +51,10 @@ def command_runner(module):
 
 
 def acquire_lock(timeout):
-    handle = open(LOCK_PATH, 'w')  # pylint: disable=consider-using-with
+    try:
+        handle = open(LOCK_PATH, 'w')  # pylint: disable=consider-using-with
+    except (IOError, OSError) as exc:
+        raise BackendError('%s; nothing was changed' % os_error_message(exc, 'open the lock file', LOCK_PATH))
     deadline = time.time() + max(0, timeout)
     while True:
         try:

@@ -17,7 +17,8 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.audit import CA
 
 
 def build_report(plan, results, skipped=()):
-    """{hosts: {host: findings}, summary, backends, roles} of {host: port_rules_info result}."""
+    """{hosts: {host: findings}, summary, backends, roles} of {host: port_rules_info result};
+    ``skipped`` hosts (no role) are named with why (the plan's ``unplanned``)."""
     hosts, backends, roles, failed = {}, {}, {}, {}
     for host in sorted(results):
         result = results[host] or {}
@@ -29,16 +30,20 @@ def build_report(plan, results, skipped=()):
         roles[host] = list((plan.get('hosts') or {}).get(host, {}).get('roles') or [])
     summary = summarize(hosts)
     summary['unaudited'] = len(failed)
+    why = plan.get('unplanned') or {}
     return {'hosts': hosts, 'summary': summary, 'backends': backends, 'roles': roles, 'unaudited': failed,
-            'skipped_hosts': list(skipped)}
+            'skipped_hosts': list(skipped),
+            'unplanned': dict((host, why.get(host, 'no role')) for host in skipped)}
 
 
 def summary_line(report):
     summary = report['summary']
-    return ('audit of %d hosts: %d clean; %d missing, %d extra, %d over-exposed (%d critical), %d foreign%s'
+    skipped = len(report.get('skipped_hosts') or ())
+    return ('audit of %d hosts: %d clean; %d missing, %d extra, %d over-exposed (%d critical), %d foreign%s%s'
             % (summary['hosts'], summary['clean_hosts'], summary['missing'], summary['extra'],
                summary['over_exposed'], summary['critical'], summary['foreign'],
-               '; %d hosts not audited' % summary['unaudited'] if summary['unaudited'] else ''))
+               '; %d hosts not audited' % summary['unaudited'] if summary['unaudited'] else '',
+               '; %d hosts skipped, planned for nothing' % skipped if skipped else ''))
 
 
 def failing(report, fail_on):
@@ -73,6 +78,9 @@ def markdown(report):
         lines.append('| %s | %s | %s | %s |' % (host, report['backends'][host], roles, counts))
     for host, reason in sorted(report['unaudited'].items()):
         lines.append('| %s | not audited: %s |%s' % (host, reason.replace('|', '/'), ' |' * (len(CATEGORIES) + 1)))
+    for host, reason in sorted((report.get('unplanned') or {}).items()):
+        lines.append('| %s | skipped, planned for nothing: %s |%s' % (host, reason.replace('|', '/'),
+                                                                      ' |' * (len(CATEGORIES) + 1)))
     for host, findings in sorted(report['hosts'].items()):
         if not any(findings.values()):
             continue
@@ -135,5 +143,7 @@ def html(report, title='Firewall audit'):
                      + [str(len(findings[name])) for name in CATEGORIES], {'class': 'clean' if clean else ''}))
     for host, reason in sorted(report['unaudited'].items()):
         rows.append(([escape(host), 'not audited', escape(reason)] + [''] * len(CATEGORIES), {'class': 'critical'}))
+    for host, reason in sorted((report.get('unplanned') or {}).items()):
+        rows.append(([escape(host), 'skipped', escape('planned for nothing: %s' % reason)] + [''] * len(CATEGORIES), {}))
     body += ['<h2>Hosts</h2>', html_page.table(['Host', 'Backend', 'Roles'] + list(CATEGORIES), rows, 'hosts')]
     return html_page.page(title, summary_line(report), '\n'.join(body), summary)

@@ -130,7 +130,10 @@ class InventoryIndex(object):
             return fetched[host]
 
         role_groups = validate_role_groups(DEFAULT_ROLE_GROUPS if role_groups is None else role_groups)
+        self.role_groups = role_groups
         self.roles = {}
+        # Hosts whose kubeports_roles chose their roles (their groups give them none).
+        self.explicit = set()
         for role, group_names in role_groups.items():
             for group in group_names:
                 for host in groups.get(group) or ():
@@ -144,6 +147,7 @@ class InventoryIndex(object):
                         raise PlanError('kubeports_roles (host %s): unknown role %r (choose from %s)'
                                         % (host, role, ', '.join(ROLES)))
                 self.roles[host] = set(explicit)
+                self.explicit.add(host)
         self.addresses = {}
         self.members = dict((role, []) for role in ROLES)
         for host in sorted(self.roles):

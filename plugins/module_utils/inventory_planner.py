@@ -16,7 +16,7 @@ import gc
 import hashlib
 from collections.abc import Mapping
 
-from ansible_collections.kubeports.firewall.plugins.module_utils import installers
+from ansible_collections.kubeports.firewall.plugins.module_utils import installers, inventory_groups
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     default_catalog_dir, load_catalog)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
@@ -144,6 +144,7 @@ class InventoryPlanner(object):
         self.planner = Planner(self.components, self.index)
         self._profiles = None
         self._clusters = None
+        self._unplanned = None
         # Hosts whose profile inputs are alike share one resolution: {inputs: (alike, profile)}.
         self._resolved = {}
         self._same_inputs = {}
@@ -190,6 +191,7 @@ class InventoryPlanner(object):
         return self._profiles
 
     def _resolve_all(self):
+        self._check_group_names()
         self._check_installer_groups()
         detected = installers.detect(self.groups, self._sets_any)
         profiles = {}
@@ -202,6 +204,30 @@ class InventoryPlanner(object):
     def _sets_any(self, host, names):
         variables = self.variables_of(host)
         return any(name in variables for name in names)
+
+    def _check_group_names(self):
+        """Refuses groups whose names are close to a known group's while their hosts lack its role."""
+        named = set()
+        for host in self.groups.get('all') or ():
+            variables = self.variables_of(host)
+            for var in installers.GROUP_NAME_VARIABLES:
+                if var in variables and variables[var]:
+                    named.add(str(variables[var]))
+        others = set(installers.KNOWN_GROUPS) | named
+        for installer in installers.INSTALLERS:
+            for group, sources in installer.formed.items():
+                others.add(group)
+                others.update(sources)
+        known = inventory_groups.known_groups(self.index.role_groups, others)
+        misses = inventory_groups.near_misses(self.groups, known, self.index.host_roles, self.index.explicit)
+        if misses:
+            raise PlanError('; '.join(near_miss_message(miss) for miss in misses))
+
+    def unplanned(self):
+        """{host: why it is planned for nothing} of every inventory host without a role."""
+        if self._unplanned is None:
+            self._unplanned = inventory_groups.unplanned_reasons(self.groups, self.index.host_roles)
+        return self._unplanned
 
     def _check_installer_groups(self):
         for group in sorted(installers.KNOWN_GROUPS):
@@ -391,6 +417,10 @@ class InventoryPlanner(object):
         plans = []
         for host in self.index.planned_hosts() if hosts is None else hosts:
             self.check_known(host)
+            if not self.index.host_roles(host):
+                raise PlanError('host %s has no role: it is %s. Add it to a group named in kubeports_role_groups, '
+                                'set kubeports_roles for it, or leave it out of the play'
+                                % (host, self.unplanned().get(host, 'in no group')))
             variables = self.wanted_of(host)
             # Alike hosts have equal planner variables and installer values (see _resolve).
             plans.append(self.planner.plan(host, variables, profile=profiles.get(host), alike=self._alike.get(host)))
@@ -401,7 +431,23 @@ class InventoryPlanner(object):
         with paused_gc():
             sets, rule_lists, hosts_out = compact(self.plan(hosts))
         return {'clusters': self.clusters(), 'sets': sets, 'rule_lists': rule_lists, 'hosts': hosts_out,
-                'skipped_hosts': list(skipped_hosts)}
+                'skipped_hosts': list(skipped_hosts), 'unplanned': dict(self.unplanned())}
+
+
+def near_miss_message(miss):
+    """The refusal of one inventory_groups.NearMiss, naming both groups, the hosts and the fix."""
+    one = len(miss.hosts) == 1
+    hosts = '%s %s' % ('host' if one else 'hosts', host_list(miss.hosts))
+    if miss.roles:
+        what = 'role %s' % ', '.join(sorted(miss.roles))
+        lack = '%s %s, so %s would be planned without it' % ('does not have' if one else 'do not have', what,
+                                                              'it' if one else 'they')
+    else:
+        what = 'a group the collection knows'
+        lack = '%s no role, so %s would be planned for nothing' % ('has' if one else 'have', 'it' if one else 'they')
+    return ('group %s looks like a misspelling of %s (%s): its %s %s. Rename the group to %s; if %s is meant, map '
+            'it in kubeports_role_groups or set kubeports_roles for %s'
+            % (miss.group, miss.known, what, hosts, lack, miss.known, miss.group, 'that host' if one else 'those hosts'))
 
 
 def plan_request(groups, hostvars, role_groups, catalog_dirs, hosts, hosts_without_role='fail', output='plan'):

@@ -133,7 +133,28 @@ def _document_sections(hosts, document):
         for key, members in sorted(document['sets'].items()):
             out.append('- `%s` (%d): %s' % (key, len(members), ', '.join(members)))
         out.append('')
+    unplanned = document.get('unplanned') or {}
+    if unplanned:
+        out.append('## Hosts planned for nothing')
+        out.append('')
+        out.append('No rule is opened on these hosts, and they are in no peer set.')
+        out.append('')
+        out.append('| Host | Why |')
+        out.append('|---|---|')
+        for host, why in sorted(unplanned.items()):
+            out.append('| %s | %s |' % (_cell(host), _cell(why)))
+        out.append('')
     return out
+
+
+def unplanned_lines(document, shown):
+    """"host: why" of the first ``shown`` hosts of the plan planned for nothing, and how many more."""
+    unplanned = document.get('unplanned') or {}
+    hosts = sorted(unplanned)
+    lines = ['%s: %s' % (host, unplanned[host]) for host in hosts[:max(shown, 0)]]
+    if len(hosts) > len(lines):
+        lines.append('and %d more (plan.md and plan.json name them all)' % (len(hosts) - len(lines)))
+    return lines
 
 
 def _allowed(plan, rule, shared, document):

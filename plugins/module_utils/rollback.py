@@ -33,6 +33,7 @@ import uuid
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.apply import apply_rules
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
+from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message
 
 PENDING = 'pending.json'
 APPLIED = 'applied.json'
@@ -84,7 +85,10 @@ class PendingLock(object):
     """Serializes the confirmation with the timer's decision to roll back."""
 
     def __enter__(self):
-        self.handle = open(PENDING_LOCK, 'w')  # pylint: disable=consider-using-with
+        try:
+            self.handle = open(PENDING_LOCK, 'w')  # pylint: disable=consider-using-with
+        except (IOError, OSError) as exc:
+            raise BackendError(os_error_message(exc, 'open the lock file', PENDING_LOCK))
         fcntl.flock(self.handle, fcntl.LOCK_EX)
         return self
 
@@ -139,6 +143,13 @@ def check_no_pending(state_dir):
 
 def arm(options, rules, timeout, backend_name, sets=None):
     """Records the pending change and starts the host's rollback timer; returns the record."""
+    try:
+        return _arm(options, rules, timeout, backend_name, sets)
+    except (IOError, OSError) as exc:
+        raise BackendError('%s; nothing was changed' % os_error_message(exc, 'arm the rollback:'))
+
+
+def _arm(options, rules, timeout, backend_name, sets):
     state_dir = options['state_dir']
     source = payload_path()
     if source is None:

@@ -22,6 +22,9 @@ description:
     more (about 0.7 seconds for 5,000 hosts).
   - A host whose name starts with C(_ansible_) is refused, since Ansible removes such keys from a
     registered result.
+  - A group whose name is close to a group the collection knows (C(kube_nodes), C(ectd),
+    C(Kube_Node)) is refused before anything is planned when its hosts lack that group's role,
+    naming both groups and the hosts.
   - Runs on the controller only (an action plugin) and touches no managed host.
   - Invalid input fails the task with the lookup's message, naming the value and the variable
     it came from.
@@ -80,4 +83,13 @@ skipped_hosts:
   returned: success
   type: list
   elements: str
+unplanned:
+  description:
+    - Every host of the inventory that is planned for nothing (it has no role), to why, whatever
+      O(hosts) asks for; every inventory host is either in RV(hosts) or here.
+    - The reason is C(in no group) (only C(all) and C(ungrouped)), or the groups the host is in,
+      none of which a role maps to (C(kubeports_role_groups)).
+  returned: success
+  type: dict
+  sample: {"bastion1": "in group bastion, which no role maps to (kubeports_role_groups)", "stray": "in no group"}
 '''

@@ -21,6 +21,8 @@ description:
     written in one step. This is what the C(kubeports.firewall.plan) playbook runs.
   - Invalid input fails the task with the lookup's message, naming the value and the variable
     it came from, before any report is written.
+  - Every host of the inventory is either planned or named with why it is planned for nothing,
+    in RV(unplanned) and in both reports.
   - A report is written only when its content changed.
 options:
   report_dir:
@@ -98,6 +100,17 @@ summary:
       description: Requested hosts without a role, left out (O(hosts_without_role=skip)).
       type: list
       elements: str
+    unplanned:
+      description: Hosts of the inventory planned for nothing (no role); RV(unplanned) names the first ones.
+      type: int
+unplanned:
+  description:
+    - The first O(shown_hosts) hosts of the inventory planned for nothing, each as C(host: why), then
+      how many more there are. C(plan.json) (key C(unplanned)) and C(plan.md) name them all.
+  returned: success
+  type: list
+  elements: str
+  sample: ["bastion1: in group bastion, which no role maps to (kubeports_role_groups)", "stray: in no group"]
 reports:
   description: The paths of the reports.
   returned: success

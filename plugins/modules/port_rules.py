@@ -35,6 +35,10 @@ description:
   - An explicitly chosen O(backend) that is not running while another firewall is active is
     refused.
   - Runs under an exclusive lock per host, so two plays against one host serialize.
+  - Runs as root only (C(become: true)); otherwise it fails before anything, naming C(become: true)
+    and the lock C(/run/kubeports-firewall.lock). A firewall command that is not installed, a
+    O(state_dir) that cannot be written and a lock another run holds longer than O(lock_timeout)
+    fail the task with a message, and nothing is changed.
 extends_documentation_fragment:
   - kubeports.firewall.rules
 options:
@@ -235,9 +239,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubeports.firewall.plugins.module_utils import guard, rollback
+from ansible_collections.kubeports.firewall.plugins.module_utils import apply, guard, rollback
 from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS, apply_rules, command_runner
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
+from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message, root_required
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS
 
 
@@ -282,12 +287,13 @@ def run(module):
     try:
         applied = apply_rules(run_command, params, params['rules'], module.check_mode, before_write=arm,
                               connection=connection, sets=params['sets'])
-    except BackendError as exc:
+    except (BackendError, IOError, OSError) as exc:
+        message = str(exc) if isinstance(exc, BackendError) else os_error_message(exc, 'apply the change:')
         if armed:
             # Half a change is no state to leave: the previous rules come back now.
-            restored = rollback.roll_back(armed[0], reason='the change failed: %s' % exc)
-            raise BackendError('%s; %s' % (exc, restored or 'the previous rules were restored'))
-        raise
+            restored = rollback.roll_back(armed[0], reason='the change failed: %s' % message)
+            raise BackendError('%s; %s' % (message, restored or 'the previous rules were restored'))
+        raise BackendError(message)
     result = applied.result(params['rules'])
     if armed:
         record = armed[0]
@@ -325,10 +331,16 @@ def main():
     if module.params['confirm_timeout'] < 0:
         module.fail_json(msg='confirm_timeout must be 0 (no confirmation) or a number of seconds, got %d'
                          % module.params['confirm_timeout'])
+    refused = root_required('port_rules', 'takes the lock %s, reads and changes the firewall and writes its '
+                                          'records in %s' % (apply.LOCK_PATH, module.params['state_dir']))
+    if refused:
+        module.fail_json(msg=refused)
     try:
         module.exit_json(**run(module))
     except BackendError as exc:
         module.fail_json(msg=str(exc))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg=os_error_message(exc, 'complete the run:'))
 
 
 if __name__ == '__main__':

@@ -18,6 +18,7 @@ description:
     and makes the change the one a later rollback restores.
   - When the new connection cannot be made, the task fails for that host and the host
     restores its previous rules by itself at the deadline.
+  - Runs as root only (C(become: true)); otherwise it fails, naming C(become: true).
 options:
   token:
     description: The C(rollback.token) that M(kubeports.firewall.port_rules) returned.
@@ -63,8 +64,9 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubeports.firewall.plugins.module_utils import rollback
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
-from ansible_collections.kubeports.firewall.plugins.module_utils.rollback import confirm
+from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message, root_required
 
 
 def main():
@@ -75,10 +77,16 @@ def main():
         ),
         supports_check_mode=False,
     )
+    refused = root_required('port_rules_confirm', 'takes the lock %s, stops the rollback timer and writes the '
+                                                  'records in %s' % (rollback.PENDING_LOCK, module.params['state_dir']))
+    if refused:
+        module.fail_json(msg=refused)
     try:
-        changed, message = confirm(module.params['state_dir'], module.params['token'])
+        changed, message = rollback.confirm(module.params['state_dir'], module.params['token'])
     except BackendError as exc:
         module.fail_json(msg=str(exc))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg=os_error_message(exc, 'confirm the change:'))
     module.exit_json(changed=changed, msg=message)
 
 

@@ -32,6 +32,8 @@ description:
     ICMP is not judged.
   - Nothing is written, no listener is started, no lock is taken; the result is the same in
     check mode.
+  - Runs as root only (C(become: true)): without root a firewall reads as inactive or empty, so
+    the module fails instead, naming C(become: true).
 extends_documentation_fragment:
   - kubeports.firewall.rules
 options:
@@ -100,6 +102,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils import audit
 from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS, command_runner
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message, root_required
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS, rule_sources
 
 
@@ -156,12 +159,17 @@ def main():
     for name, members in module.params['sets'].items():
         if not isinstance(members, list) or not all(isinstance(item, str) for item in members):
             module.fail_json(msg='sets.%s: expected a list of CIDRs, got %r' % (name, members))
+    # Without root a firewall reads as inactive or empty: a wrong audit, not a failed one.
+    refused = root_required('port_rules_info', 'reads the firewall and the records in %s, which only root may read'
+                            % module.params['state_dir'])
+    if refused:
+        module.fail_json(msg=refused)
     try:
         module.exit_json(changed=False, **run(module))
-    except BackendError as exc:
+    except (BackendError, PlanError) as exc:
         module.fail_json(msg=str(exc))
-    except PlanError as exc:
-        module.fail_json(msg=str(exc))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg=os_error_message(exc, 'read the firewall:'))
 
 
 if __name__ == '__main__':

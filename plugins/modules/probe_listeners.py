@@ -133,6 +133,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_sockets import (
     open_listeners, start_listeners, stop_listeners)
+from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message
 
 
 def main():
@@ -171,7 +172,7 @@ def main():
     try:
         result = start_listeners(params['ports'], params['addresses'], params['lifetime'], params['run_dir'])
     except OSError as exc:
-        module.fail_json(msg='could not start the listeners: %s' % exc)
+        module.fail_json(msg=os_error_message(exc, 'start the listeners:'))
     module.exit_json(changed=False, run_id=params['run_id'], **result)
 
 

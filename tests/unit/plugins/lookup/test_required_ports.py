@@ -106,7 +106,7 @@ def test_unknown_host_and_host_without_role():
     rc, output = lookup(KUBESPRAY, "lookup('kubeports.firewall.required_ports', 'node9')")
     assert rc != 0 and 'host node9 is not in the inventory' in output
     rc, output = lookup(KUBESPRAY, "lookup('kubeports.firewall.required_ports', 'localhost')")
-    assert rc != 0 and 'host localhost: its groups map to no role' in output
+    assert rc != 0 and 'host localhost has no role: it is in no group' in output
 
 
 @pytest.mark.parametrize('example', ['kubespray/inventory.ini', 'kubean-dce5/inventory.yml',
@@ -122,7 +122,7 @@ def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
     assert plans
     assert report['clusters'][0]['name'] == 'cluster'
     # Every peer set once; rules name theirs, and every name a host uses has its members.
-    assert report['sets'] and set(report) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts'}
+    assert report['sets'] and set(report) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned'}
     for plan in plans:
         listed = report['rule_lists'][plan['rule_list']]
         assert listed['rules']

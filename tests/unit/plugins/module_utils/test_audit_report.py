@@ -30,10 +30,22 @@ def test_the_report_has_the_documented_shape():
     assert report['summary'] == {'missing': 0, 'extra': 0, 'over_exposed': 1, 'foreign': 1, 'hosts': 2,
                                  'clean_hosts': 1, 'critical': 1, 'unaudited': 1}
     assert report['unaudited'] == {'c': 'unreachable'} and report['skipped_hosts'] == ['d']
+    assert report['unplanned'] == {'d': 'no role'}
     entry = report['hosts']['b']['over_exposed'][0]
     assert entry['severity'] == 'critical' and entry['reference'] == 'https://etcd.io/docs/'
     assert summary_line(report) == ('audit of 2 hosts: 1 clean; 0 missing, 0 extra, 1 over-exposed (1 critical), '
-                                    '1 foreign; 1 hosts not audited')
+                                    '1 foreign; 1 hosts not audited; 1 hosts skipped, planned for nothing')
+
+
+def test_skipped_hosts_are_named_with_why_the_plan_gives():
+    plan = dict(PLAN, unplanned={'d': 'in group bastion, which no role maps to (kubeports_role_groups)',
+                                 'e': 'in no group'})
+    report = build_report(plan, results(), ['d'])
+    assert report['unplanned'] == {'d': 'in group bastion, which no role maps to (kubeports_role_groups)'}
+    assert '| d | skipped, planned for nothing: in group bastion, which no role maps to (kubeports_role_groups) |' \
+        in markdown(report)
+    assert 'planned for nothing: in group bastion' in html(report)
+    assert 'skipped' not in summary_line(build_report(plan, results()))
 
 
 @pytest.mark.parametrize('fail_on, expected', [

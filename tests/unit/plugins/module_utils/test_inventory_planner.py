@@ -4,8 +4,9 @@ import random
 
 import pytest
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import (
-    InventoryPlanner, RecordedReads, compact, value_token, value_tokens)
+    InventoryPlanner, RecordedReads, compact, plan_request, value_token, value_tokens)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 COMMON = {'kubeports_cni': 'calico', 'kubeports_admin_cidrs': ['192.0.2.10']}
@@ -51,7 +52,7 @@ def test_the_document_expands_to_the_same_rules(workers, scattered):
 
 def test_peer_sets_and_rule_lists_are_listed_once_and_named():
     document = inventory(40, scattered=True).plan_document()
-    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts'}
+    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned'}
     assert len(document['sets']['cluster']) == 43
     # One rule list for the control plane hosts and one for the workers.
     assert sorted(document['rule_lists']) == ['controlplane+etcd', 'worker']
@@ -297,3 +298,101 @@ def test_compact_reads_shaped_rules_as_it_reads_each_rule_alone(workers, host_va
         plan.shapes = [None] * len(plan.rules)
         plan.shared = [None] * len(plan.rules)
     assert compact(plans) == shaped
+
+
+def kubespray_planner(groups, extra=None, role_groups=None):
+    """A kubespray-shaped inventory of cp1-3 (etcd too) and node1-3 at tidy addresses, with
+    ``groups`` replacing or adding groups (None removes one) and ``extra`` hosts' variables."""
+    control, nodes = ['cp1', 'cp2', 'cp3'], ['node1', 'node2', 'node3']
+    base = {'kube_control_plane': control, 'etcd': control, 'kube_node': nodes, 'k8s_cluster': control + nodes}
+    base.update(groups)
+    base = dict((name, hosts) for name, hosts in base.items() if hosts is not None)
+    hosts = sorted(set(host for members in base.values() for host in members) | set(extra or {}))
+    hostvars = dict((host, dict(COMMON, ansible_host='10.0.0.%d' % (number + 1), **(extra or {}).get(host, {})))
+                    for number, host in enumerate(hosts))
+    return InventoryPlanner(dict(base, all=hosts), hostvars, role_groups)
+
+
+@pytest.mark.parametrize('groups, message', [
+    ({'kube_node': None, 'kube_nodes': ['node1', 'node2', 'node3'],
+      'k8s_cluster': ['cp1', 'cp2', 'cp3', 'node1', 'node2', 'node3']},
+     'group kube_nodes looks like a misspelling of kube_node (role worker): its hosts node1, node2, node3 do not '
+     'have role worker, so they would be planned without it. Rename the group to kube_node; if kube_nodes is meant, '
+     'map it in kubeports_role_groups or set kubeports_roles for those hosts'),
+    ({'etcd': None, 'ectd': ['cp1', 'cp2', 'cp3']},
+     'group ectd looks like a misspelling of etcd (role etcd): its hosts cp1, cp2, cp3 do not have role etcd, so '
+     'they would be planned without it. Rename the group to etcd'),
+    ({'k8s-cluster': ['stray']},
+     'group k8s-cluster looks like a misspelling of k8s_cluster (a group the collection knows): its host stray '
+     'has no role, so it would be planned for nothing. Rename the group to k8s_cluster; if k8s-cluster is meant, '
+     'map it in kubeports_role_groups or set kubeports_roles for that host'),
+])
+def test_a_near_miss_group_is_refused_before_anything_is_planned(groups, message):
+    planner = kubespray_planner(groups)
+    with pytest.raises(PlanError) as raised:
+        planner.plan_document()
+    assert message in str(raised.value)
+    for method in (planner.profiles, planner.clusters, lambda: planner.plan(['cp1'])):
+        with pytest.raises(PlanError, match='looks like a misspelling'):
+            method()
+
+
+def test_every_near_miss_is_named_at_once():
+    planner = kubespray_planner({'etcd': None, 'ectd': ['cp1', 'cp2', 'cp3'], 'Kube_Node': ['x1']})
+    with pytest.raises(PlanError) as raised:
+        planner.profiles()
+    assert 'group Kube_Node looks like a misspelling of kube_node' in str(raised.value)
+    assert 'group ectd looks like a misspelling of etcd' in str(raised.value)
+
+
+@pytest.mark.parametrize('groups, extra, role_groups', [
+    # The hosts have the role already, or chose theirs, or the mapping in use names the group.
+    ({'kube_nodes': ['node1', 'node2', 'node3']}, None, None),
+    ({'kube_node': None, 'kube_nodes': ['node1', 'node2', 'node3']},
+     dict((host, {'kubeports_roles': ['worker']}) for host in ('node1', 'node2', 'node3')), None),
+    ({'kube_node': None, 'kube_nodes': ['node1', 'node2', 'node3']}, None,
+     {'etcd': ['etcd'], 'controlplane': ['kube_control_plane'], 'worker': ['kube_nodes']}),
+    # Users' own groups, and empty near misses.
+    ({'nodes': ['node1'], 'gpu': ['node2'], 'ingress': ['node3'], 'longhorn': ['node1'], 'storage': ['st1'],
+      'bastion': ['bastion1'], 'ectd': [], 'Kube_Node': []}, None, None),
+])
+def test_groups_that_drop_no_host_are_not_refused(groups, extra, role_groups):
+    assert kubespray_planner(groups, extra, role_groups).plan_document()['hosts']
+
+
+def test_a_group_named_by_an_installer_variable_is_known():
+    hostvars = dict((host, dict(COMMON, ansible_host='10.0.1.%d' % number, server_group='k3s_servers'))
+                    for number, host in enumerate(['s1', 's2', 'x1'], 1))
+    groups = {'all': ['s1', 's2', 'x1'], 'k3s_servers': ['s1', 's2'], 'k3s_server': ['x1'], 'server': ['s1', 's2']}
+    with pytest.raises(PlanError, match='group k3s_server looks like a misspelling of k3s_servers .a group the '
+                                        'collection knows.: its host x1 has no role'):
+        InventoryPlanner(groups, hostvars).profiles()
+
+
+def test_the_document_names_every_host_planned_for_nothing():
+    planner = kubespray_planner({'bastion': ['bastion1'], 'monitoring': ['mon1', 'node1']}, {'stray': {}})
+    document = planner.plan_document()
+    assert document['unplanned'] == {
+        'bastion1': 'in group bastion, which no role maps to (kubeports_role_groups)',
+        'mon1': 'in group monitoring, which no role maps to (kubeports_role_groups)',
+        'stray': 'in no group'}
+    assert set(document['hosts']) | set(document['unplanned']) == set(planner.groups['all'])
+    # Whatever hosts are asked for, the whole inventory is named.
+    assert planner.plan_document(['node1'])['unplanned'] == document['unplanned']
+    assert kubespray_planner({}).plan_document()['unplanned'] == {}
+
+
+def test_a_requested_host_without_a_role_is_refused_with_why():
+    planner = kubespray_planner({'bastion': ['bastion1']}, {'stray': {}})
+    with pytest.raises(PlanError, match=r'host bastion1 has no role: it is in group bastion, which no role maps to '
+                                        r'\(kubeports_role_groups\)\. Add it to a group named in kubeports_role_groups'):
+        planner.plan(['bastion1'])
+    with pytest.raises(PlanError, match='host stray has no role: it is in no group'):
+        planner.plan(['stray'])
+
+
+def test_skipped_hosts_are_named_with_why():
+    inventory_of = kubespray_planner({'bastion': ['bastion1']})
+    document = plan_request(inventory_of.groups, inventory_of.hostvars, None, (), ['node1', 'bastion1'], 'skip')
+    assert document['skipped_hosts'] == ['bastion1'] and list(document['hosts']) == ['node1']
+    assert document['unplanned'] == {'bastion1': 'in group bastion, which no role maps to (kubeports_role_groups)'}

@@ -1,6 +1,7 @@
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
+from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import (
+    markdown, table_lines, unplanned_lines)
 
 PLAN = {
     'host': 'cp1', 'roles': ['controlplane', 'etcd'],
@@ -70,3 +71,29 @@ def test_table_of_a_plan_host_stops_listing_members_at_the_width():
     assert lines[0] == 'w1 (worker): 2 rules'
     assert 'and 19' in lines[2] or '...' in lines[2]
     assert lines[3].split()[1] == 'self:' and lines[3].split()[2] == '192.0.2.1/32'
+
+
+UNPLANNED = {'bastion1': 'in group bastion, which no role maps to (kubeports_role_groups)', 'stray': 'in no group',
+             'lb|1': 'in groups lb, proxy, which no role maps to (kubeports_role_groups)'}
+
+
+def test_markdown_names_every_host_planned_for_nothing_with_why():
+    text = markdown(DOCUMENT['hosts'], document=dict(DOCUMENT, unplanned=UNPLANNED))
+    section = text[text.index('## Hosts planned for nothing'):]
+    assert '| bastion1 | in group bastion, which no role maps to (kubeports_role_groups) |' in section
+    assert '| stray | in no group |' in section
+    assert '| lb\\|1 | in groups lb, proxy, which no role maps to (kubeports_role_groups) |' in section
+    assert '## Hosts planned for nothing' not in markdown(DOCUMENT['hosts'], document=dict(DOCUMENT, unplanned={}))
+    assert '## Hosts planned for nothing' not in markdown(DOCUMENT['hosts'], document=DOCUMENT)
+
+
+@pytest.mark.parametrize('shown, expected', [
+    (5, ['bastion1: in group bastion, which no role maps to (kubeports_role_groups)',
+         'lb|1: in groups lb, proxy, which no role maps to (kubeports_role_groups)', 'stray: in no group']),
+    (1, ['bastion1: in group bastion, which no role maps to (kubeports_role_groups)',
+         'and 2 more (plan.md and plan.json name them all)']),
+    (0, ['and 3 more (plan.md and plan.json name them all)']),
+])
+def test_unplanned_lines_name_the_first_hosts_and_count_the_rest(shown, expected):
+    assert unplanned_lines({'unplanned': UNPLANNED}, shown) == expected
+    assert unplanned_lines({'unplanned': {}}, shown) == []
