@@ -6,6 +6,8 @@ SSH (managed separately, kubeports_manage_ssh) is off unless the table lists it.
 
 import pytest
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
+
 from helpers import ports_of
 
 ANY = None
@@ -89,7 +91,6 @@ def test_dce5_worker_cluster_opens_ssh_and_api_to_the_global_cluster(plan):
     assert '80/tcp' not in ports and '8480/tcp' not in ports
 
 
-
 # Cilium（可选） and KubeVIP（可选）: every port of the tables, on a Kubean cluster declared DCE 5
 # from kubespray's own variables (no kubeports_* value for Cilium or kube-vip).
 DCE5_CILIUM = {'4240/tcp': 'cluster', '4244/tcp': 'cluster', '4245/tcp': 'cluster', '8472/udp': 'cluster',
@@ -101,14 +102,12 @@ DCE5_CILIUM = {'4240/tcp': 'cluster', '4244/tcp': 'cluster', '4245/tcp': 'cluste
     ('n1', DCE5_CILIUM),
 ])
 def test_dce5_kubean_cilium_and_kube_vip_from_kubespray_variables(host, expected):
-    from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
     groups = {'kube_control_plane': ['m1', 'm2'], 'etcd': ['m1', 'm2'], 'kube_node': ['n1'],
               'k8s_cluster': ['m1', 'm2', 'n1'], 'all': ['m1', 'm2', 'n1']}
     common = {'kubeports_dce5_cluster': 'global', 'kube_network_plugin': 'cilium', 'kube_vip_enabled': True,
               'kubeports_manage_ssh': False}
     hostvars = dict((host_name, dict(common, ansible_host=DCE5_ADDRESSES[host_name])) for host_name in groups['all'])
-    plan = [found for found in InventoryPlanner(groups, hostvars).plan([host])][0]
-    ports = table(plan)
+    ports = table(InventoryPlanner(groups, hostvars).plan([host])[0])
     assert dict((port, ports.get(port)) for port in expected) == expected
 
 
