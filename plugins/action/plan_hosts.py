@@ -7,12 +7,14 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import PlanningAction
+from ansible_collections.kubeports.firewall.plugins.module_utils.peer_updates import update_command
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import PLANNING_ARGUMENTS, PlanningAction
 
 
 class ActionModule(PlanningAction):
 
     APPLIES = True
+    ARGUMENT_SPEC = dict(PLANNING_ARGUMENTS, play_hosts=dict(type='list', elements='str'))
 
     def planned(self, result, document, args):
         # Ansible strips "_ansible_" keys from a registered result at every depth: such a host
@@ -23,6 +25,11 @@ class ActionModule(PlanningAction):
                                            'removes such keys from a registered result); rename the host'
                                            % hidden[0])
             return result
+        update = document.get('peers_to_update')
+        if update is not None:
+            update['command'] = (update_command(update['hosts'], args['play_hosts'],
+                                                self.task_vars.get('ansible_inventory_sources'))
+                                 if update['hosts'] else None)
         result.update(document)
         result['changed'] = False
         return result

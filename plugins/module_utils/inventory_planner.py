@@ -22,6 +22,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import InventoryIndex
 from ansible_collections.kubeports.firewall.plugins.module_utils.host_planner import Planner
+from ansible_collections.kubeports.firewall.plugins.module_utils.peer_updates import hosts_to_update
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
     AGREED, DEFAULT_ORIGIN, INSTALLER_ALIASES, PORTLESS_CNIS, PREFIX, agreed_value, check_variable_names, cidr_sets, describe,
     resolve, show)
@@ -201,6 +202,12 @@ class InventoryPlanner(object):
         self._check_agreement(profiles)
         return profiles
 
+    def kind_of(self, host):
+        """A key that planned hosts share only when they are planned alike (the same roles and
+        profile inputs: the same rules but for their own addresses), or None."""
+        alike = self._alike.get(host)
+        return None if alike is None else (alike, frozenset(self.index.host_roles(host)))
+
     def _sets_any(self, host, names):
         variables = self.variables_of(host)
         return any(name in variables for name in names)
@@ -248,8 +255,9 @@ class InventoryPlanner(object):
             missing = installers.missing_formed_groups(installer, self.groups)
             for group, hosts in sorted(missing.items()):
                 raise PlanError('group %s lacks %s, which %s adds to it when it runs (its group_vars/%s would '
-                                'not apply): run the playbook kubeports.firewall.installer_groups first (the '
-                                'collection\'s playbooks do), or define %s in the inventory'
+                                'not apply): plan through the collection\'s actions or lookups, which form it from '
+                                'Ansible\'s inventory, run the playbook kubeports.firewall.installer_groups first, '
+                                'or define %s in the inventory'
                                 % (group, host_list(hosts), installer.name, group, group))
 
     def _resolve(self, host, detected):
@@ -450,11 +458,15 @@ def near_miss_message(miss):
             % (miss.group, miss.known, what, hosts, lack, miss.known, miss.group, 'that host' if one else 'those hosts'))
 
 
-def plan_request(groups, hostvars, role_groups, catalog_dirs, hosts, hosts_without_role='fail', output='plan'):
+def plan_request(groups, hostvars, role_groups, catalog_dirs, hosts, hosts_without_role='fail', output='plan',
+                 run_hosts=None):
     """The plan of the requested ``hosts`` (every host with a role when empty), as the lookup
     and the plan_reports action give it: the document (``output='plan'``) or the host plans.
     With ``hosts_without_role='skip'`` requested hosts without a role are left out (listed in
-    the document's skipped_hosts); the inventory is checked even when none has a role."""
+    the document's skipped_hosts); the inventory is checked even when none has a role.
+    ``run_hosts``: every host the run applies to (a play's hosts under --limit); the document's
+    peers_to_update then names the planned hosts outside it that must admit them
+    (peer_updates.hosts_to_update)."""
     planner = InventoryPlanner(groups, hostvars, role_groups, catalog_dirs)
     skipped = []
     if hosts and hosts_without_role == 'skip':
@@ -462,10 +474,18 @@ def plan_request(groups, hostvars, role_groups, catalog_dirs, hosts, hosts_witho
         hosts = [host for host in hosts if planner.index.host_roles(host)]
         if not hosts:
             planner.profiles()
-            return planner.plan_document([], skipped) if output == 'plan' else []
-    if output == 'plan':
-        return planner.plan_document(hosts or None, skipped)
-    return planner.plan(hosts or None)
+            if output != 'plan':
+                return []
+            document = planner.plan_document([], skipped)
+            if run_hosts is not None:
+                document['peers_to_update'] = hosts_to_update(planner, run_hosts)
+            return document
+    if output != 'plan':
+        return planner.plan(hosts or None)
+    document = planner.plan_document(hosts or None, skipped)
+    if run_hosts is not None:
+        document['peers_to_update'] = hosts_to_update(planner, run_hosts)
+    return document
 
 
 def _keyed(variants, text_of):

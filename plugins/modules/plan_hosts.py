@@ -28,7 +28,14 @@ description:
   - Runs on the controller only (an action plugin) and touches no managed host.
   - Invalid input fails the task with the lookup's message, naming the value and the variable
     it came from.
-options: {}
+options:
+  play_hosts:
+    description:
+      - Every host the run applies the plan to (a play's hosts, after C(--limit) or a job slice):
+        RV(peers_to_update) then names the planned hosts outside them whose peer sets hold them.
+      - Not given, RV(peers_to_update) is not returned.
+    type: list
+    elements: str
 extends_documentation_fragment:
   - kubeports.firewall.planning
 attributes:
@@ -61,6 +68,17 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+peers_to_update:
+  description:
+    - With O(play_hosts), the planned hosts outside them whose peer sets hold an address of one of
+      them (C(hosts)), those hosts of the run (C(members)), the peer sets (C(sets)), and the
+      command that applies them (C(command); null when none). A node added with C(--limit) is
+      admitted by these hosts only once they are applied with the same inventory; that run
+      changes only their sets' members.
+  returned: when O(play_hosts) is given
+  type: dict
+  sample: {"hosts": ["cp1", "cp2", "node1"], "members": ["node4"], "sets": ["cluster"],
+           "command": "ansible-playbook kubeports.firewall.open_ports -i inventory.ini --limit cp1,cp2,node1"}
 clusters:
   description: The resolved profile of each cluster, with where each value came from (C(line) is printable).
   returned: success

@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import re
 from collections.abc import Mapping
 
 _SCALARS = (bool, int, float, type(None))
@@ -18,6 +19,27 @@ _NESTING = 32
 _RAW_TYPES = (dict,)
 # Marks a raw value that holds a template: rendered for every host.
 _RENDER_EACH_TIME = object()
+# A template that is one variable of the same host and nothing else ("{{ metallb_enabled }}", as
+# kubespray's sample group_vars have): its value is that variable's.
+_ALIAS = re.compile(r'\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}')
+# Aliases of aliases followed at most; deeper (or a loop) is rendered as Ansible renders it.
+_ALIAS_HOPS = 8
+
+
+try:
+    from ansible.template import is_trusted_as_template
+except ImportError:  # ansible-core before 2.19 templates every string
+    def is_trusted_as_template(value):
+        return True
+
+
+def alias_of(value):
+    """The variable name when ``value`` is a template of exactly one variable that Ansible would
+    render (2.19 renders only strings trusted as templates, not facts), else None."""
+    if not isinstance(value, str):
+        return None
+    found = _ALIAS.fullmatch(value)
+    return found.group(1) if found and is_trusted_as_template(value) else None
 
 
 def without_template(value, depth=0):
@@ -84,8 +106,22 @@ class HostView(_KeysOf):
         self._view, self._keys, self._shared = view, raw, shared
 
     def __getitem__(self, name):
+        name = self._target(name)
         raw = self._keys[name]
         return self._shared.value(raw, lambda: self._view[name])
+
+    def _target(self, name):
+        """``name``, or the variable it is an alias of (followed through aliases): the same value,
+        templated as that variable is, so hosts sharing the target share its rendering."""
+        target = name
+        for _hop in range(_ALIAS_HOPS):
+            alias = alias_of(self._keys[target])
+            if alias is None or alias not in self._keys:
+                return target
+            if alias == name:
+                return name  # a loop: rendered as Ansible renders it
+            target = alias
+        return name
 
     def get(self, key, default=None):
         if key not in self._keys:
@@ -96,12 +132,12 @@ class HostView(_KeysOf):
         """A token that another host's view gives for ``name`` only when the templated value is
         the same for both (one raw object without a template), else None (see the planner's
         value_token)."""
-        return self._shared.token(self._keys[name])
+        return self._shared.token(self._keys[self._target(name)])
 
     def shared_tokens(self, names, absent):
         """shared_token of each of ``names``, ``absent`` for those the host does not have."""
         keys, token = self._keys, self._shared.token
-        return tuple(token(keys[name]) if name in keys else absent for name in names)
+        return tuple(token(keys[self._target(name)]) if name in keys else absent for name in names)
 
 
 class PlanHostvars(_KeysOf):

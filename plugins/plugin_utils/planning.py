@@ -45,7 +45,8 @@ def planning_inventory(variables, play_hosts=None):
 
 class PlanningAction(ActionBase):
     """An action that plans the hosts of its arguments on the controller, touching no host;
-    ``planned(result, document, args)`` makes its result from the plan. Bad input fails the
+    ``planned(result, document, args)`` makes its result from the plan (``self.task_vars`` are
+    the task's variables). Bad input fails the
     task with the planner's message before ``planned`` runs."""
 
     TRANSFERS_FILES = False
@@ -56,7 +57,7 @@ class PlanningAction(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(PlanningAction, self).run(tmp, task_vars)
-        task_vars = task_vars or {}
+        task_vars = self.task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         try:
             for option, variable in FROM_VARIABLES:
@@ -64,9 +65,11 @@ class PlanningAction(ActionBase):
                     args[option] = self._templar.template(task_vars[variable])
             args['catalog_dirs'] = self._catalog_dirs(args['catalog_dirs'])
             hosts = [to_native(host) for host in args['hosts']]
+            run_hosts = args.get('play_hosts')
+            run_hosts = [to_native(host) for host in run_hosts] if run_hosts is not None else None
             with planning_inventory(task_vars, hosts if self.APPLIES else None) as (groups, hostvars):
                 document = plan_request(groups, hostvars, args['role_groups'], args['catalog_dirs'], hosts,
-                                        args['hosts_without_role'])
+                                        args['hosts_without_role'], run_hosts=run_hosts)
         except PlanError as exc:
             result.update(failed=True, msg=to_native(exc))
             return result

@@ -10,7 +10,7 @@ from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import (
-    PlanHostvars, SharedTemplating, connection_plugins_listed_once, without_template)
+    PlanHostvars, SharedTemplating, alias_of, connection_plugins_listed_once, without_template)
 
 
 class Word(str):
@@ -153,7 +153,9 @@ def test_the_views_tokens_follow_the_raw_values(templated_inventory):
     assert w1.shared_token('kubeports_api_client_cidrs') == w2.shared_token('kubeports_api_client_cidrs')
     assert w1.shared_token('kubeports_admin_cidrs') is not None
     assert w3.shared_token('kubeports_admin_cidrs') is None  # the host's own template
-    assert w1.shared_token('kube_network_plugin') is None  # a template in group_vars
+    # An alias of a shared plain value ("{{ chosen_cni }}") shares that value's token.
+    assert w1.shared_token('kube_network_plugin') == w1.shared_token('chosen_cni') is not None
+    assert w1.shared_token('kube_service_addresses') is None  # a template in group_vars
     assert w1.shared_token('ip') != w2.shared_token('ip')
     names = ('kubeports_api_client_cidrs', 'kube_network_plugin', 'no_such_variable', 'ip')
     absent = ('absent',)
@@ -193,3 +195,78 @@ def test_plans_that_overlap_never_leave_a_listing_behind(plugin_loader):
     assert clean.connection_loader is original
     second.__exit__(None, None, None)
     assert clean.connection_loader is original
+
+
+@pytest.mark.parametrize('value, alias', [
+    ('{{ metallb_enabled }}', 'metallb_enabled'),
+    ('{{metallb_enabled}}', 'metallb_enabled'),
+    ('{{ _x1 }}', '_x1'),
+    ('{{ metallb_enabled | bool }}', None),
+    ('{{ a.b }}', None),
+    ("{{ a['b'] }}", None),
+    ('{{ a }} {{ b }}', None),
+    (' {{ a }}', None),
+    ('{{- a }}', None),
+    ('{{ a }}\n', None),
+    ('metallb_enabled', None),
+    (['{{ a }}'], None),
+    (None, None),
+])
+def test_alias_of(value, alias):
+    assert alias_of(_trusted(value)) == alias
+
+
+def test_an_untrusted_string_is_no_alias():
+    # ansible-core 2.19 renders only strings trusted as templates (facts are not).
+    if not hasattr(ansible_template, 'trust_as_template'):
+        pytest.skip('ansible-core before 2.19 trusts every string')
+    assert alias_of('{{ a }}') is None
+
+
+ALIASES = {
+    'enabled': True,
+    'speaker': '{{ enabled }}',
+    'speaker_again': '{{ speaker }}',
+    'networks': ['10.0.0.0/8', '{{ "192.0.2.0/24" }}'],
+    'networks_alias': '{{ networks }}',
+    'plain_networks': ['10.0.0.0/8'],
+    'plain_alias': '{{ plain_networks }}',
+    'loop_a': '{{ loop_b }}',
+    'loop_b': '{{ loop_a }}',
+    'missing': '{{ no_such_variable }}',
+    'of_the_host': '{{ inventory_hostname }}',
+    'of_a_host_var': '{{ site }}',
+}
+
+
+def test_aliases_read_as_ansibles_hostvars_give_them(tmp_path, plugin_loader):
+    """A template of one variable gives that variable's value, as Ansible renders it, for every
+    host; loops and undefined targets fail as they fail in Ansible."""
+    import os
+    from ansible.inventory.manager import InventoryManager
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+    (tmp_path / 'inventory.ini').write_text('[kube_node]\nw1 site=east\nw2 site=west\n')
+    (tmp_path / 'group_vars').mkdir()
+    (tmp_path / 'group_vars' / 'all.yml').write_text(json.dumps(ALIASES))
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[os.path.join(str(tmp_path), 'inventory.ini')])
+    hostvars = HostVars(inventory=manager, variable_manager=VariableManager(loader=loader, inventory=manager),
+                        loader=loader)
+    planned = PlanHostvars(hostvars)
+    for host in ('w1', 'w2'):
+        view, own = planned[host], hostvars[host]
+        for name in ('enabled', 'speaker', 'speaker_again', 'networks', 'networks_alias', 'plain_alias',
+                     'of_the_host', 'of_a_host_var'):
+            assert view[name] == own[name], (host, name)
+        for name in ('loop_a', 'missing'):
+            with pytest.raises(Exception) as raised:
+                own[name]
+            with pytest.raises(type(raised.value)):
+                view[name]
+    assert planned['w1']['speaker_again'] is True
+    assert planned['w1']['of_a_host_var'] == 'east' and planned['w2']['of_a_host_var'] == 'west'
+    # Hosts share the rendering of a shared target, and its token.
+    assert planned['w1']['plain_alias'] is planned['w2']['plain_alias']
+    assert planned['w1'].shared_token('speaker') == planned['w2'].shared_token('enabled') is not None
+    assert planned['w1'].shared_token('of_a_host_var') != planned['w2'].shared_token('of_a_host_var')
