@@ -448,8 +448,8 @@ def near_miss_message(miss):
     hosts = '%s %s' % ('host' if one else 'hosts', host_list(miss.hosts))
     if miss.roles:
         what = 'role %s' % ', '.join(sorted(miss.roles))
-        lack = '%s %s, so %s would be planned without it' % ('does not have' if one else 'do not have', what,
-                                                              'it' if one else 'they')
+        lack = '%s %s, so %s would be planned without it' % (
+            'does not have' if one else 'do not have', what, 'it' if one else 'they')
     else:
         what = 'a group the collection knows'
         lack = '%s no role, so %s would be planned for nothing' % ('has' if one else 'have', 'it' if one else 'they')

@@ -31,7 +31,7 @@ description:
 options:
   play_hosts:
     description:
-      - Every host the run applies the plan to (a play's hosts, after C(--limit) or a job slice):
+      - Every host the run applies the plan to (a play's hosts, after C(--limit) or a job slice).
         RV(peers_to_update) then names the planned hosts outside them whose peer sets hold them.
       - Not given, RV(peers_to_update) is not returned.
     type: list

@@ -105,7 +105,7 @@ summary:
       type: int
 unplanned:
   description:
-    - The first O(shown_hosts) hosts of the inventory planned for nothing, each as C(host: why), then
+    - The first O(shown_hosts) hosts of the inventory planned for nothing, each with why, then
       how many more there are. C(plan.json) (key C(unplanned)) and C(plan.md) name them all.
   returned: success
   type: list

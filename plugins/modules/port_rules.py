@@ -35,7 +35,7 @@ description:
   - An explicitly chosen O(backend) that is not running while another firewall is active is
     refused.
   - Runs under an exclusive lock per host, so two plays against one host serialize.
-  - Runs as root only (C(become: true)); otherwise it fails before anything, naming C(become: true)
+  - Runs as root only (C(become=true)); otherwise it fails before anything, naming C(become=true)
     and the lock C(/run/kubeports-firewall.lock). A firewall command that is not installed, a
     O(state_dir) that cannot be written and a lock another run holds longer than O(lock_timeout)
     fail the task with a message, and nothing is changed.

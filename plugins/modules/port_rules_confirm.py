@@ -18,7 +18,7 @@ description:
     and makes the change the one a later rollback restores.
   - When the new connection cannot be made, the task fails for that host and the host
     restores its previous rules by itself at the deadline.
-  - Runs as root only (C(become: true)); otherwise it fails, naming C(become: true).
+  - Runs as root only (C(become=true)); otherwise it fails, naming C(become=true).
 options:
   token:
     description: The C(rollback.token) that M(kubeports.firewall.port_rules) returned.

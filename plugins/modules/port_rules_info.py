@@ -32,8 +32,8 @@ description:
     ICMP is not judged.
   - Nothing is written, no listener is started, no lock is taken; the result is the same in
     check mode.
-  - Runs as root only (C(become: true)): without root a firewall reads as inactive or empty, so
-    the module fails instead, naming C(become: true).
+  - Runs as root only (C(become=true)), since without root a firewall reads as inactive or empty, so
+    the module fails instead, naming C(become=true).
 extends_documentation_fragment:
   - kubeports.firewall.rules
 options:

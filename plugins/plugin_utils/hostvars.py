@@ -113,6 +113,9 @@ class HostView(_KeysOf):
     def _target(self, name):
         """``name``, or the variable it is an alias of (followed through aliases): the same value,
         templated as that variable is, so hosts sharing the target share its rendering."""
+        raw = self._keys[name]
+        if not isinstance(raw, str) or not raw.startswith('{{'):
+            return name
         target = name
         for _hop in range(_ALIAS_HOPS):
             alias = alias_of(self._keys[target])

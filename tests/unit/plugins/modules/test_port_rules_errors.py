@@ -66,8 +66,8 @@ class FakeBackend(Backend):
         return Change(added=['tcp/6443'] if desired.restricted and not current else [])
 
     def apply(self, change):
-        if self.failure:
-            raise self.failure
+        if self.failure is not None:
+            raise self.failure  # pylint: disable=raising-bad-type
 
     def verify(self, desired, current, prune):
         pass
@@ -109,8 +109,8 @@ def test_the_lock_says_become_when_it_cannot_be_opened_without_root(tmp_path, mo
 
 
 @pytest.mark.parametrize('error, expected', [
-    (PermissionError(errno.EACCES, 'Permission denied'), 'Permission denied even as root (a read-only mount, SELinux '
-                                                          'or AppArmor?); nothing was changed'),
+    (PermissionError(errno.EACCES, 'Permission denied'),
+     'Permission denied even as root (a read-only mount, SELinux or AppArmor?); nothing was changed'),
     (OSError(errno.EROFS, 'Read-only file system'), 'Read-only file system (the file system is mounted read-only)'),
     (FileNotFoundError(errno.ENOENT, 'No such file or directory'), 'No such file or directory; nothing was changed'),
 ])
@@ -155,11 +155,9 @@ def test_a_missing_command_is_a_message_not_the_end_of_the_module(host):
 
 @pytest.mark.parametrize('make_state_dir, message', [
     (lambda path: path.write_text('x') and str(path), 'is not a directory; nothing was changed'),
-    (lambda path: path.write_text('x') and str(path / 'sub'), 'cannot be written (Not a directory); nothing was '
-                                                               'changed'),
+    (lambda path: path.write_text('x') and str(path / 'sub'), 'cannot be written (Not a directory); nothing was changed'),
 ])
-def test_a_state_dir_that_cannot_be_written_is_a_message(capsys, host, fake_backend, tmp_path, make_state_dir,
-                                                          message):
+def test_a_state_dir_that_cannot_be_written_is_a_message(capsys, host, fake_backend, tmp_path, make_state_dir, message):
     state_dir = make_state_dir(tmp_path / 'file')
     result = run(port_rules, {'rules': [RULE], 'state_dir': state_dir, 'lockout_guard': False}, capsys)
     assert result['failed'] and result['msg'].startswith('state_dir %s ' % state_dir)

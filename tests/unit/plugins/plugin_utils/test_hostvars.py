@@ -154,7 +154,8 @@ def test_the_views_tokens_follow_the_raw_values(templated_inventory):
     assert w1.shared_token('kubeports_admin_cidrs') is not None
     assert w3.shared_token('kubeports_admin_cidrs') is None  # the host's own template
     # An alias of a shared plain value ("{{ chosen_cni }}") shares that value's token.
-    assert w1.shared_token('kube_network_plugin') == w1.shared_token('chosen_cni') is not None
+    assert w1.shared_token('chosen_cni') is not None
+    assert w1.shared_token('kube_network_plugin') == w1.shared_token('chosen_cni')
     assert w1.shared_token('kube_service_addresses') is None  # a template in group_vars
     assert w1.shared_token('ip') != w2.shared_token('ip')
     names = ('kubeports_api_client_cidrs', 'kube_network_plugin', 'no_such_variable', 'ip')
@@ -268,5 +269,6 @@ def test_aliases_read_as_ansibles_hostvars_give_them(tmp_path, plugin_loader):
     assert planned['w1']['of_a_host_var'] == 'east' and planned['w2']['of_a_host_var'] == 'west'
     # Hosts share the rendering of a shared target, and its token.
     assert planned['w1']['plain_alias'] is planned['w2']['plain_alias']
-    assert planned['w1'].shared_token('speaker') == planned['w2'].shared_token('enabled') is not None
+    assert planned['w2'].shared_token('enabled') is not None
+    assert planned['w1'].shared_token('speaker') == planned['w2'].shared_token('enabled')
     assert planned['w1'].shared_token('of_a_host_var') != planned['w2'].shared_token('of_a_host_var')
