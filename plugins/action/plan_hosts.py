@@ -27,8 +27,8 @@ class ActionModule(PlanningAction):
             return result
         update = document.get('peers_to_update')
         if update is not None:
-            update['command'] = (update_command(update['hosts'], args['play_hosts'],
-                                                self.task_vars.get('ansible_inventory_sources'))
+            update['inventories'] = list(self.task_vars.get('ansible_inventory_sources') or [])
+            update['command'] = (update_command(update['hosts'], args['play_hosts'], update['inventories'])
                                  if update['hosts'] else None)
         result.update(document)
         result['changed'] = False

@@ -9,6 +9,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import audit_report as audit_reports
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.peer_updates import update_note
 from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
 from ansible_collections.kubeports.firewall.plugins.module_utils.verify_report import (
     build_report, report_html, report_lines, report_markdown)
@@ -73,8 +74,24 @@ def audit_report(plan, results, fail_on=None, skipped=None):
     return report
 
 
+def peer_update_note(update, results, run_hosts):
+    """The line naming the hosts outside a limited run that do not admit its new hosts yet, and
+    the command that updates them ('' when none): ``update`` is plan_hosts' peers_to_update,
+    ``results`` maps the run's hosts to their port_rules results (new_to_peer_sets)."""
+    if not update:
+        return ''
+    if not isinstance(update, dict) or 'holders' not in update:
+        raise AnsibleFilterError('peer_update_note expects the peers_to_update of plan_hosts, got %r'
+                                 % (type(update).__name__,))
+    if not isinstance(results, dict):
+        raise AnsibleFilterError('peer_update_note: results must map host names to port_rules results, got %r'
+                                 % (type(results).__name__,))
+    new = [host for host, result in results.items() if isinstance(result, dict) and result.get('new_to_peer_sets')]
+    return update_note(update, new, list(run_hosts or ()))
+
+
 class FilterModule(object):
 
     def filters(self):
         return {'port_table': port_table, 'port_markdown': port_markdown, 'verify_report': verify_report,
-                'audit_report': audit_report}
+                'audit_report': audit_report, 'peer_update_note': peer_update_note}

@@ -19,8 +19,9 @@ LIMIT_HOSTS = 10
 
 
 def hosts_to_update(planner, run_hosts):
-    """{'hosts': planned hosts outside ``run_hosts`` whose peer sets hold an address of a host
-    of the run, 'members': those hosts of the run, 'sets': the sets' names}. Hosts planned alike
+    """The planned hosts outside ``run_hosts`` whose peer sets hold an address of a host of the
+    run: {'holders': [{'hosts', 'members'}] (hosts of one kind hold the same members), 'hosts',
+    'members', 'sets' (all of them), 'addresses': {member: its addresses}}. Hosts planned alike
     (InventoryPlanner.kind_of) share their peer sets: one of each kind is planned."""
     require_netaddr()
     index = planner.index
@@ -32,31 +33,59 @@ def hosts_to_update(planner, run_hosts):
         if host not in run:
             kind = planner.kind_of(host)
             kinds.setdefault(kind if kind is not None else ('host', host), []).append(host)
-    found = {'hosts': [], 'members': set(), 'sets': set()}
-    if not watched:
-        return _listed(found)
-    held = {}
-    for hosts in kinds.values():
+    holders, names, held = [], set(), {}
+    for hosts in kinds.values() if watched else ():
         plan = planner.plan([hosts[0]])[0]
-        holds = False
+        members = set()
         for rule, signature in zip(plan.rules, plan.signatures):
             if signature is None:
                 continue  # open to anyone, or the host's own addresses
-            members = held.get(signature)
-            if members is None:
+            found = held.get(signature)
+            if found is None:
                 peers = netaddr.IPSet(rule['sources'])
-                members = held[signature] = set(host for net, host in watched if net in peers)
-            if members:
-                holds = True
-                found['members'].update(members)
-                found['sets'].add(rule['source_set'])
-        if holds:
-            found['hosts'].extend(hosts)
-    return _listed(found)
+                found = held[signature] = set(host for net, host in watched if net in peers)
+            if found:
+                members.update(found)
+                names.add(rule['source_set'])
+        if members:
+            holders.append({'hosts': sorted(hosts), 'members': sorted(members)})
+    members = sorted(set(member for holder in holders for member in holder['members']))
+    return {'holders': holders, 'hosts': sorted(host for holder in holders for host in holder['hosts']),
+            'members': members, 'sets': sorted(names),
+            'addresses': dict((member, [str(net) for net in index.addresses[member]]) for member in members)}
 
 
-def _listed(found):
-    return {'hosts': sorted(found['hosts']), 'members': sorted(found['members']), 'sets': sorted(found['sets'])}
+def not_yet_admitting(update, new_members):
+    """(hosts outside the run that hold one of ``new_members``, those new members)."""
+    new_members = set(new_members)
+    hosts, members = set(), set()
+    for holder in update.get('holders') or ():
+        found = new_members.intersection(holder['members'])
+        if found:
+            hosts.update(holder['hosts'])
+            members.update(found)
+    return sorted(hosts), sorted(members)
+
+
+def update_note(update, new_members, run_hosts):
+    """The line that names the hosts outside the run that do not admit its new members yet, with
+    the command that updates them; '' when there are none."""
+    hosts, members = not_yet_admitting(update, new_members)
+    if not hosts:
+        return ''
+    one = len(members) == 1
+    return ('%s %s new to %s own peer sets (first applied, or at a new address). %d host(s) outside this run hold %s '
+            'in their plan: %s. They do not admit %s until they are applied with this inventory (unless that '
+            'happened after %s joined it). Update their peer sets (only set members change; a host already up to '
+            'date does not change): %s'
+            % (_few(members), 'is' if one else 'are', 'its' if one else 'their', len(hosts), 'it' if one else 'them',
+               _few(hosts), 'it' if one else 'them', 'it' if one else 'they',
+               update_command(hosts, run_hosts, update.get('inventories'))))
+
+
+def _few(names, shown=10):
+    names = list(names)
+    return ', '.join(names[:shown]) + (' and %d more' % (len(names) - shown) if len(names) > shown else '')
 
 
 def update_command(hosts, run_hosts, inventories, playbook='kubeports.firewall.open_ports'):

@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import fcntl
+import ipaddress
 import json
 import os
 import shutil
@@ -225,6 +226,33 @@ def confirm(state_dir, token):
         remove(_path(state_dir, PENDING))
         remove(_path(state_dir, PAYLOAD))
     return True, 'confirmed'
+
+
+def applied_sets(state_dir):
+    """{set: members} as last applied on this host, or None when nothing was recorded."""
+    applied = read_json(_path(state_dir, APPLIED))
+    return None if applied is None else (applied.get('sets') or {})
+
+
+def new_to_peer_sets(previous, sets, addresses):
+    """Whether a peer set of ``sets`` that holds one of ``addresses`` did not hold it in
+    ``previous`` (the sets as last applied; None: never applied here)."""
+    wanted = [ipaddress.ip_network(address, strict=False) for address in addresses or ()]
+
+    def holds(members, network):
+        for member in members or ():
+            try:
+                found = ipaddress.ip_network(member, strict=False)
+            except ValueError:
+                continue
+            if found.version == network.version and network.subnet_of(found):
+                return True
+        return False
+    for name, members in sorted((sets or {}).items()):
+        for network in wanted:
+            if holds(members, network) and (previous is None or not holds(previous.get(name), network)):
+                return True
+    return False
 
 
 def record_applied(state_dir, rules, public_ports, sets=None):

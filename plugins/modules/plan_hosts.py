@@ -71,14 +71,20 @@ RETURN = r'''
 peers_to_update:
   description:
     - With O(play_hosts), the planned hosts outside them whose peer sets hold an address of one of
-      them (C(hosts)), those hosts of the run (C(members)), the peer sets (C(sets)), and the
-      command that applies them (C(command); null when none). A node added with C(--limit) is
-      admitted by these hosts only once they are applied with the same inventory; that run
-      changes only their sets' members.
+      them (C(hosts)), grouped by what they hold (C(holders), a list of C(hosts) and C(members)),
+      those hosts of the run (C(members)) with their addresses (C(addresses)), the peer sets
+      (C(sets)), the inventory sources (C(inventories)) and the command that applies every host of
+      C(hosts) (C(command); null when none).
+    - A node added with C(--limit) is admitted by these hosts only once they are applied with the
+      same inventory; that run changes only their sets' members. The C(kubeports.firewall.open_ports)
+      role names, after applying, the hosts that lack a host of the run new to its own peer sets
+      (P(kubeports.firewall.peer_update_note#filter)).
   returned: when O(play_hosts) is given
   type: dict
   sample: {"hosts": ["cp1", "cp2", "node1"], "members": ["node4"], "sets": ["cluster"],
-           "command": "ansible-playbook kubeports.firewall.open_ports -i inventory.ini --limit cp1,cp2,node1"}
+           "holders": [{"hosts": ["cp1", "cp2", "node1"], "members": ["node4"]}],
+           "addresses": {"node4": ["10.0.0.14/32"]}, "inventories": ["/srv/inventory.ini"],
+           "command": "ansible-playbook kubeports.firewall.open_ports -i /srv/inventory.ini --limit cp1,cp2,node1"}
 clusters:
   description: The resolved profile of each cluster, with where each value came from (C(line) is printable).
   returned: success

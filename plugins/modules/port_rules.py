@@ -131,6 +131,16 @@ options:
     type: str
     choices: [auto, ipset, rules]
     default: auto
+  own_addresses:
+    description:
+      - The addresses (CIDRs) by which this host's peers know it. With them, RV(new_to_peer_sets)
+        says whether this host is new to its own peer sets: a peer set that holds one of them
+        now did not hold it as last applied here, or nothing was applied here before.
+      - The C(kubeports.firewall.open_ports) role gives them on a run limited to some hosts, to
+        name the hosts outside the run that do not admit a new host yet.
+    type: list
+    elements: str
+    default: []
   lockout_guard:
     description:
       - Before any change, refuse a change under which a new SSH connection from the client
@@ -180,6 +190,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+new_to_peer_sets:
+  description:
+    - Whether one of O(own_addresses) is in a peer set of this run that did not hold it as last
+      applied on this host (or nothing was applied here before): the host joined the cluster, or
+      its address changed, since this host was last applied.
+  returned: when O(own_addresses) is given and O(state=present)
+  type: bool
+  sample: true
 backend:
   description: The firewall that was managed.
   returned: always
@@ -283,6 +301,7 @@ def run(module):
         if timeout > 0:
             armed.append(rollback.arm(params, params['rules'], timeout, backend.name, params['sets']))
 
+    previous_sets = rollback.applied_sets(params['state_dir']) if params['own_addresses'] else None
     connection = guard.ssh_connection()
     try:
         applied = apply_rules(run_command, params, params['rules'], module.check_mode, before_write=arm,
@@ -295,6 +314,8 @@ def run(module):
             raise BackendError('%s; %s' % (message, restored or 'the previous rules were restored'))
         raise BackendError(message)
     result = applied.result(params['rules'])
+    if params['own_addresses']:
+        result['new_to_peer_sets'] = rollback.new_to_peer_sets(previous_sets, params['sets'], params['own_addresses'])
     if armed:
         record = armed[0]
         rollback.inject_test_fault(record, connection[3] if connection else 22)
@@ -321,6 +342,7 @@ def main():
             lockout_guard=dict(type='bool', default=True),
             firewalld_reload=dict(type='str', choices=['auto', 'never'], default='auto'),
             ufw_peer_sets=dict(type='str', choices=['auto', 'ipset', 'rules'], default='auto'),
+            own_addresses=dict(type='list', elements='str', default=[]),
         ),
         required_if=[('state', 'present', ['rules'])],
         supports_check_mode=True,

@@ -5,7 +5,8 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import (
     InventoryPlanner, plan_request)
-from ansible_collections.kubeports.firewall.plugins.module_utils.peer_updates import hosts_to_update, update_command
+from ansible_collections.kubeports.firewall.plugins.module_utils.peer_updates import (
+    hosts_to_update, not_yet_admitting, update_command, update_note)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 COMMON = {'kubeports_cni': 'calico', 'kubeports_calico_backend': 'bird', 'kubeports_admin_cidrs': ['192.0.2.10']}
@@ -83,3 +84,35 @@ def test_the_plan_document_carries_it_only_when_asked():
 ])
 def test_update_command(hosts, run, inventories, expected):
     assert update_command(hosts, run, inventories) == expected
+
+
+def test_holders_group_the_hosts_outside_by_what_they_hold():
+    groups, hostvars = planner(['w4'])
+    found = hosts_to_update(InventoryPlanner(groups, hostvars), ['cp3', 'w4'])
+    assert sorted(host for holder in found['holders'] for host in holder['hosts']) == found['hosts']
+    by_host = dict((host, holder['members']) for holder in found['holders'] for host in holder['hosts'])
+    # Workers hold both in the cluster set; the other control planes hold cp3 in etcd's sets too.
+    assert by_host['w1'] == ['cp3', 'w4'] and by_host['cp1'] == ['cp3', 'w4']
+    assert found['addresses'] == {'cp3': ['10.0.3.2/32'], 'w4': ['10.77.0.7/32']}
+
+
+@pytest.mark.parametrize('new, hosts, line_has', [
+    # Only a new host is asked about; an old one (applied with this inventory before) is not.
+    (['w4'], ['cp1', 'cp2', 'cp3', 'reg', 'w1', 'w2', 'w3'],
+     ['w4 is new to its own peer sets', '7 host(s) outside this run hold it in their plan: cp1, cp2, cp3, reg, w1',
+      '--limit cp1,cp2,cp3,reg,w1,w2,w3']),
+    (['w4', 'cp3'], ['cp1', 'cp2', 'cp3', 'reg', 'w1', 'w2', 'w3'], ['cp3, w4 are new to their own peer sets']),
+    ([], [], []),
+    (['jump'], [], []),
+])
+def test_the_note_names_only_hosts_that_lack_a_new_host(new, hosts, line_has):
+    groups, hostvars = planner(['w4'])
+    update = hosts_to_update(InventoryPlanner(groups, hostvars), ['w4'] if 'cp3' not in new else ['w4', 'cp3'])
+    update['inventories'] = ['inventory.ini']
+    if 'cp3' in new:
+        hosts = [host for host in hosts if host != 'cp3']
+    assert not_yet_admitting(update, new)[0] == hosts
+    line = update_note(update, new, ['w4'])
+    assert (line == '') is (not hosts)
+    for part in line_has:
+        assert part in line, line

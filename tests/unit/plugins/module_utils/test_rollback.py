@@ -159,3 +159,31 @@ def test_forget_removes_only_the_collections_records(tmp_path, present, foreign,
     assert sorted(gone) == sorted(str(state_dir / name) if name else str(state_dir) for name in removed)
     left = sorted(path.name for path in state_dir.iterdir()) if state_dir.exists() else []
     assert left == sorted(kept + foreign)
+
+
+@pytest.mark.parametrize('previous, sets, addresses, new', [
+    # Never applied here: new wherever a set holds it.
+    (None, {'cluster': ['10.0.0.0/30'], 'self': ['10.0.0.5/32']}, ['10.0.0.5/32'], True),
+    (None, {'etcd': ['10.0.0.1/32']}, ['10.0.0.5/32'], False),
+    # Applied with it before (as part of a merged CIDR): not new.
+    ({'cluster': ['10.0.0.4/30'], 'self': ['10.0.0.5/32']}, {'cluster': ['10.0.0.0/29'], 'self': ['10.0.0.5/32']},
+     ['10.0.0.5/32'], False),
+    # A new address (the own set held the old one).
+    ({'cluster': ['10.0.0.4/32'], 'self': ['10.0.0.4/32']}, {'cluster': ['10.0.0.5/32'], 'self': ['10.0.0.5/32']},
+     ['10.0.0.5'], True),
+    # A set it joins now (a new role) that did not exist before.
+    ({'cluster': ['10.0.0.5/32']}, {'cluster': ['10.0.0.5/32'], 'etcd': ['10.0.0.5/32']}, ['10.0.0.5/32'], True),
+    # IPv6 and IPv4 are told apart.
+    ({'cluster': ['10.0.0.0/8']}, {'cluster': ['10.0.0.0/8', 'fd00::/64']}, ['fd00::5/128'], True),
+    ({'cluster': ['fd00::/64']}, {'cluster': ['fd00::/64']}, ['fd00::5'], False),
+    # No addresses given: nothing is new.
+    (None, {'cluster': ['10.0.0.0/8']}, [], False),
+])
+def test_new_to_peer_sets(previous, sets, addresses, new):
+    assert rollback.new_to_peer_sets(previous, sets, addresses) is new
+
+
+def test_applied_sets_read_from_the_record(state_dir):
+    assert rollback.applied_sets(state_dir) is None
+    rollback.record_applied(state_dir, [], [], {'cluster': ['10.0.0.0/8']})
+    assert rollback.applied_sets(state_dir) == {'cluster': ['10.0.0.0/8']}
