@@ -156,6 +156,8 @@ class InventoryPlanner(object):
         # kubeports_* name lists already checked.
         self._wanted_tokens = {}
         self._checked_names = set()
+        # {every variable name of a host, in order: the names the planner reads}
+        self._names_of = {}
 
     def variables_of(self, host):
         """A host's variables, fetched once (Ansible builds them on every access)."""
@@ -169,7 +171,12 @@ class InventoryPlanner(object):
         found = self._wanted.get(host)
         if found is None:
             variables = self.variables_of(host)
-            names = tuple(name for name in variables if name.startswith(PREFIX) or name in PLAIN_VARIABLES)
+            # Hosts mostly have the same variable names in the same order: picked once per list.
+            every = tuple(variables)
+            names = self._names_of.get(every)
+            if names is None:
+                names = self._names_of[every] = tuple(name for name in every
+                                                      if name.startswith(PREFIX) or name in PLAIN_VARIABLES)
             if names not in self._checked_names:
                 check_variable_names(names, 'host %s' % host)
                 self._checked_names.add(names)

@@ -42,8 +42,7 @@ def hosts_to_update(planner, run_hosts):
                 continue  # open to anyone, or the host's own addresses
             found = held.get(signature)
             if found is None:
-                peers = netaddr.IPSet(rule['sources'])
-                found = held[signature] = set(host for net, host in watched if net in peers)
+                found = held[signature] = _holding(rule['sources'], watched)
             if found:
                 members.update(found)
                 names.add(rule['source_set'])
@@ -53,6 +52,18 @@ def hosts_to_update(planner, run_hosts):
     return {'holders': holders, 'hosts': sorted(host for holder in holders for host in holder['hosts']),
             'members': members, 'sets': sorted(names),
             'addresses': dict((member, [str(net) for net in index.addresses[member]]) for member in members)}
+
+
+def _holding(sources, watched):
+    """The hosts of ``watched`` ((network, host) pairs) with an address in ``sources`` (CIDR
+    strings): most are listed as they are; only the others are looked for in the CIDRs."""
+    listed = set(sources)
+    found = set(host for net, host in watched if str(net) in listed)
+    rest = [(net, host) for net, host in watched if host not in found and str(net) not in listed]
+    if rest:
+        peers = netaddr.IPSet(sources)
+        found.update(host for net, host in rest if net in peers)
+    return found
 
 
 def not_yet_admitting(update, new_members):

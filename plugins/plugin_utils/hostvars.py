@@ -19,6 +19,7 @@ _NESTING = 32
 _RAW_TYPES = (dict,)
 # Marks a raw value that holds a template: rendered for every host.
 _RENDER_EACH_TIME = object()
+_MISSING = object()
 # A template that is one variable of the same host and nothing else ("{{ metallb_enabled }}", as
 # kubespray's sample group_vars have): its value is that variable's.
 _ALIAS = re.compile(r'\{\{ *([A-Za-z_][A-Za-z0-9_]*) *\}\}')
@@ -139,8 +140,16 @@ class HostView(_KeysOf):
 
     def shared_tokens(self, names, absent):
         """shared_token of each of ``names``, ``absent`` for those the host does not have."""
-        keys, token = self._keys, self._shared.token
-        return tuple(token(keys[self._target(name)]) if name in keys else absent for name in names)
+        keys, token, tokens = self._keys, self._shared.token, []
+        for name in names:
+            raw = keys.get(name, _MISSING)
+            if raw is _MISSING:
+                tokens.append(absent)
+                continue
+            if isinstance(raw, str) and raw.startswith('{{'):
+                raw = keys[self._target(name)]
+            tokens.append(token(raw))
+        return tuple(tokens)
 
 
 class PlanHostvars(_KeysOf):
@@ -251,3 +260,41 @@ def group_vars_read_once():
         for module in (plugins, manager):
             if module.get_vars_from_path is once:
                 module.get_vars_from_path = read
+
+
+class _CleanedWhenPresent(object):
+    """``clean_facts`` that gives {} for a host without facts (what cleaning nothing gives),
+    without listing connection plugins and copying; facts are cleaned by Ansible's own."""
+
+    def __init__(self, clean):
+        self.clean = clean
+
+    def __call__(self, facts):
+        if isinstance(facts, dict) and not facts:
+            return {}
+        return self.clean(facts)
+
+
+@contextlib.contextmanager
+def empty_facts_not_cleaned():
+    """While a plan reads every host's variables: Ansible cleans each host's facts for the
+    deprecated injection of facts as variables even when the host has none (most hosts of a
+    plan that gathers no facts), which costs about as much as the rest of reading its
+    variables. Cleaning no facts gives {}: that is given at once. Where ansible-core has no
+    such function, nothing changes; it is put back only while it is still this plan's."""
+    try:
+        from ansible.vars import manager
+    except ImportError:  # pragma: no cover - ansible-core without that module
+        yield
+        return
+    clean = getattr(manager, 'clean_facts', None)
+    if not callable(clean) or isinstance(clean, _CleanedWhenPresent):
+        yield
+        return
+    cleaned = _CleanedWhenPresent(clean)
+    manager.clean_facts = cleaned
+    try:
+        yield
+    finally:
+        if manager.clean_facts is cleaned:
+            manager.clean_facts = clean

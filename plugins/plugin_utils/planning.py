@@ -16,7 +16,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import (
-    PlanHostvars, connection_plugins_listed_once, group_vars_read_once)
+    PlanHostvars, connection_plugins_listed_once, empty_facts_not_cleaned, group_vars_read_once)
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.installer_groups import installer_groups_formed
 
 PLANNING_ARGUMENTS = dict(
@@ -33,12 +33,12 @@ FROM_VARIABLES = (('role_groups', 'kubeports_role_groups'), ('catalog_dirs', 'ku
 def planning_inventory(variables, play_hosts=None):
     """(groups, hostvars) of the whole inventory for the planner, from a task's or lookup's
     variables: the installer's groups formed for every host (see installer_groups), every
-    host's variables templated as Ansible templates them, connection plugins listed and group
-    variables read once.
+    host's variables templated as Ansible templates them; connection plugins are listed and
+    group variables read once, and hosts without facts skip the cleaning of facts (hostvars).
     ``play_hosts``: the hosts a play applies to (installer_groups_formed)."""
     variables = variables or {}
     hostvars = variables.get('hostvars')
-    with connection_plugins_listed_once(), group_vars_read_once():
+    with connection_plugins_listed_once(), empty_facts_not_cleaned(), group_vars_read_once():
         with installer_groups_formed(variables.get('groups'), hostvars, play_hosts) as groups:
             yield groups, PlanHostvars(hostvars)
 
@@ -46,8 +46,8 @@ def planning_inventory(variables, play_hosts=None):
 class PlanningAction(ActionBase):
     """An action that plans the hosts of its arguments on the controller, touching no host;
     ``planned(result, document, args)`` makes its result from the plan (``self.task_vars`` are
-    the task's variables). Bad input fails the
-    task with the planner's message before ``planned`` runs."""
+    the task's variables). Bad input fails the task with the planner's message before
+    ``planned`` runs."""
 
     TRANSFERS_FILES = False
     _requires_connection = False

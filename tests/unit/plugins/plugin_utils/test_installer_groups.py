@@ -14,7 +14,8 @@ from ansible.vars.manager import VariableManager
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import PlanHostvars, group_vars_read_once
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.hostvars import (
+    PlanHostvars, empty_facts_not_cleaned, group_vars_read_once)
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.installer_groups import (
     groups_to_form, installer_groups_formed)
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import planning_inventory
@@ -211,10 +212,19 @@ def test_the_plan_is_the_one_of_an_inventory_that_defines_the_groups(tmp_path):
         assert json.dumps(document, sort_keys=True) == json.dumps(expected, sort_keys=True)
 
 
-def test_group_variables_read_once_give_what_ansible_gives(tmp_path):
-    _inventory, variables = ansible_inventory(write(tmp_path, DEFINED))
+def test_variables_read_with_the_plans_shortcuts_are_what_ansible_gives(tmp_path):
+    """Group variables read once and no facts left uncleaned: every host's variables are the
+    same as without, for hosts with facts (cleaned as Ansible cleans them) and without."""
+    inventory, variables = ansible_inventory(write(tmp_path, DEFINED))
+    manager = variables['hostvars']._variable_manager
+    manager.set_host_facts('w1', {'ansible_ssh_user': 'dropped', 'ansible_os_family': 'Debian', 'ansible_local': {}})
     hosts = variables['groups']['all']
     plain = dict((host, dict(variables['hostvars'].raw_get(host))) for host in hosts)
-    with group_vars_read_once():
-        once = dict((host, dict(variables['hostvars'].raw_get(host))) for host in hosts)
-    assert once == plain
+    from ansible.vars import manager as vars_manager, plugins
+    originals = vars_manager.clean_facts, vars_manager.get_vars_from_path, plugins.get_vars_from_path
+    with group_vars_read_once(), empty_facts_not_cleaned():
+        assert vars_manager.clean_facts({}) == {}
+        shortcut = dict((host, dict(variables['hostvars'].raw_get(host))) for host in hosts)
+    assert (vars_manager.clean_facts, vars_manager.get_vars_from_path, plugins.get_vars_from_path) == originals
+    assert shortcut == plain
+    assert plain['w1']['ansible_os_family'] == 'Debian' and 'ansible_ssh_user' not in plain['w1']
