@@ -134,8 +134,8 @@ options:
   own_addresses:
     description:
       - The addresses (CIDRs) by which this host's peers know it. With them, RV(new_to_peer_sets)
-        says whether this host is new to its own peer sets: a peer set that holds one of them
-        now did not hold it as last applied here, or nothing was applied here before.
+        says whether this host is new to its own peer sets, that is a peer set that holds one of
+        them now did not hold it as last applied here, or nothing was applied here before.
       - The C(kubeports.firewall.open_ports) role gives them on a run limited to some hosts, to
         name the hosts outside the run that do not admit a new host yet.
     type: list
@@ -193,8 +193,8 @@ RETURN = r'''
 new_to_peer_sets:
   description:
     - Whether one of O(own_addresses) is in a peer set of this run that did not hold it as last
-      applied on this host (or nothing was applied here before): the host joined the cluster, or
-      its address changed, since this host was last applied.
+      applied on this host (or nothing was applied here before). So the host joined the cluster,
+      or its address changed, since this host was last applied.
   returned: when O(own_addresses) is given and O(state=present)
   type: bool
   sample: true

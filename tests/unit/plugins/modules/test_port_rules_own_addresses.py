@@ -3,7 +3,8 @@ of the sets last applied (the module in-process, a fake backend standing in for 
 
 import pytest
 
-from test_port_rules_errors import RULE, fake_backend, host, run  # noqa: F401  (fixtures)
+# The fixtures host and fake_backend, and the helpers of the module tests.
+from test_port_rules_errors import RULE, fake_backend, host, run  # pylint: disable=unused-import
 
 from ansible_collections.kubeports.firewall.plugins.modules import port_rules
 
