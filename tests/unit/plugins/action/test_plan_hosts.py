@@ -134,3 +134,84 @@ def test_a_host_ansible_would_hide_in_the_result_is_refused(tmp_path):
                          '_ansible_node ansible_host=10.0.0.2\n[k8s_cluster:children]\nkube_control_plane\nkube_node\n')
     rc, out, _found = play(tmp_path, {}, compare=False, inventory=str(inventory))
     assert rc != 0 and 'host _ansible_node: a name that starts with "_ansible_" cannot be planned' in out, out
+
+
+LIMITED = '''
+- hosts: all
+  connection: local
+  gather_facts: false
+  tasks:
+    - kubeports.firewall.plan_hosts:
+        hosts: "{{ ansible_play_batch }}"
+        play_hosts: "{{ ansible_play_hosts_all }}"
+        hosts_without_role: skip
+      register: planned
+      run_once: true
+      delegate_to: localhost
+    - ansible.builtin.copy:
+        content: "{{ planned | to_json }}"
+        dest: %s
+        mode: "0644"
+      run_once: true
+      delegate_to: localhost
+      check_mode: false
+'''
+# kubespray's sample as shipped: no k8s_cluster, etcd the control plane's children, the CNI in
+# group_vars/k8s_cluster.
+SHIPPED_KUBESPRAY = {
+    'inventory.ini': ('[kube_control_plane]\ncp1 ansible_host=10.3.0.1 ip=10.3.0.1\ncp2 ansible_host=10.3.0.2 '
+                      'ip=10.3.0.2\n\n[etcd:children]\nkube_control_plane\n\n[kube_node]\nw1 ansible_host=10.8.0.4 '
+                      'ip=10.8.0.4\nw2 ansible_host=10.9.7.5 ip=10.9.7.5\n'),
+    'group_vars/k8s_cluster/k8s-cluster.yml': 'kube_network_plugin: cilium\ncilium_tunnel_mode: geneve\n',
+    'group_vars/all/all.yml': 'bin_dir: /usr/local/bin\n',
+}
+
+
+def shipped_kubespray(directory):
+    for name, text in SHIPPED_KUBESPRAY.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(directory / 'inventory.ini')
+
+
+def limited_plan(tmp_path, inventory, *extra):
+    playbook, dest = tmp_path / 'limited.yml', tmp_path / 'planned.json'
+    playbook.write_text(LIMITED % dest)
+    rc, out = run_playbook(playbook, inventory, *extra)
+    assert rc == 0, out
+    return json.loads(dest.read_text())
+
+
+@pytest.mark.parametrize('inventory, limit', [
+    ('shipped-kubespray', 'w2'),
+    ('shipped-kubespray', 'cp1'),
+    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'k3s', 'inventory.yml'), None),
+    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'rke-rancher', 'inventory.yml'), None),
+    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'kubean-dce5', 'inventory.yml'), None),
+])
+def test_a_limited_run_plans_its_hosts_against_the_whole_inventory(tmp_path, inventory, limit):
+    """Under --limit of one host, that host's rules are the ones it gets without the limit,
+    and the hosts outside that hold it in their peer sets are named."""
+    shipped = inventory == 'shipped-kubespray'
+    if shipped:
+        inventory = shipped_kubespray(tmp_path / 'inventory')
+    whole = limited_plan(tmp_path, inventory)
+    assert whole['peers_to_update']['hosts'] == []
+    if limit is None:
+        # A worker, else any planned host.
+        limit = sorted(host for host, entry in whole['hosts'].items() if 'worker' in entry['roles'])[-1]
+    limited = limited_plan(tmp_path, inventory, '--limit', limit)
+    assert list(limited['hosts']) == [limit]
+    entry = limited['hosts'][limit]
+    assert entry == whole['hosts'][limit]
+    rule_list = whole['rule_lists'][entry['rule_list']]
+    assert limited['rule_lists'][entry['rule_list']] == rule_list
+    assert dict((name, limited['sets'][key]) for name, key in rule_list['sets'].items()) == \
+        dict((name, whole['sets'][key]) for name, key in rule_list['sets'].items())
+    update = limited['peers_to_update']
+    assert update['members'] == [limit] and update['hosts'] and limit not in update['hosts']
+    assert update['command'].startswith('ansible-playbook kubeports.firewall.open_ports -i ')
+    if shipped:
+        # group_vars/k8s_cluster applies though the inventory has no k8s_cluster group.
+        assert 'cni=[cilium] (kube_network_plugin)' in limited['clusters'][0]['line']
