@@ -15,7 +15,8 @@ DEMO_INVENTORY := $(CURDIR)/examples/lab-demo
 SANITY_VENV := $(BUILD)/sanity-venv
 PYTHON_VERSION := 3.11
 APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-client dbus \
-	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping chromium
+	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping chromium \
+	etcd-server etcd-client bird2 conntrack
 
 .PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint ee-check docsite docs docs-check integration molecule leftovers test demo bench benchmark benchmark-lab clean
 
@@ -29,7 +30,7 @@ apt:
 	  echo "installing Debian packages:$$missing"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  for svc in firewalld ufw ssh dbus; do systemctl disable --now $$svc >/dev/null 2>&1 || true; done; \
+	  for svc in firewalld ufw ssh dbus etcd bird; do systemctl disable --now $$svc >/dev/null 2>&1 || true; done; \
 	fi
 
 venv: $(VENV)/.installed
