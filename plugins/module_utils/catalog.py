@@ -13,7 +13,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.references impo
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
     PORT_PROTOCOLS, check_protocol, parse_port)
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
-    CIDR_SETS, CONDITION_KEYS, OPTIONS)
+    CIDR_SETS, CONDITION_KEYS, OPTIONS, parse_interfaces)
 
 try:
     import yaml
@@ -35,7 +35,9 @@ PORT_VARIABLES = {'$api_port': 'api_port', '$nodeport_range': 'nodeport_range', 
                   '$kube_vip_metrics_port': 'kube_vip_metrics_port',
                   '$kube_router_metrics_port': 'kube_router_metrics_port'}
 RULE_FIELDS = frozenset(('id', 'protocol', 'port', 'to', 'from', 'when', 'description',
-                         'reference', 'note'))
+                         'reference', 'note', 'interfaces'))
+# Interface lists a rule may name by variable (profile values).
+INTERFACE_VARIABLES = {'$pod_interfaces': 'pod_interfaces'}
 COMPONENT_FIELDS = frozenset(('component', 'description', 'applies_when', 'rules'))
 
 
@@ -43,9 +45,10 @@ class Rule(object):
     """One validated catalog rule. ``port`` is (low, high), a $variable name, or None."""
 
     __slots__ = ('id', 'component', 'protocol', 'port', 'to', 'sources', 'when',
-                 'description', 'references', 'note')
+                 'description', 'references', 'note', 'interfaces')
 
     def __init__(self, **fields):
+        fields.setdefault('interfaces', None)
         for name in self.__slots__:
             setattr(self, name, fields[name])
 
@@ -117,10 +120,31 @@ def build_rule(raw, component, where, default_reference=None):
     references = [str(item) for item in _as_list(raw.get('reference'))] or _as_list(default_reference)
     if not references:
         raise PlanError('%s: missing "reference"' % where)
+    interfaces = _interfaces(raw, protocol, sources, where)
     return Rule(id=str(raw.get('id') or ''), component=component, protocol=protocol, port=port,
                 to=tuple(to), sources=tuple(sources), when=validate_when(raw.get('when'), where),
                 description=str(raw.get('description') or raw.get('id') or protocol),
-                references=tuple(references), note=str(raw.get('note') or '').strip())
+                references=tuple(references), note=str(raw.get('note') or '').strip(), interfaces=interfaces)
+
+
+def _interfaces(raw, protocol, sources, where):
+    """A rule's "interfaces": None, a $variable name, or a tuple of interface names. Such a rule
+    accepts everything that arrives on the interfaces (protocol all, from any)."""
+    value = raw.get('interfaces')
+    if value is None:
+        return None
+    if protocol != 'all' or list(sources) != ['any']:
+        raise PlanError('%s: "interfaces" trusts everything arriving on them; it needs protocol: all and '
+                        'from: any' % where)
+    if isinstance(value, str) and value.startswith('$'):
+        if value not in INTERFACE_VARIABLES:
+            raise PlanError('%s: unknown interface variable %r (choose from %s)'
+                            % (where, value, ', '.join(sorted(INTERFACE_VARIABLES))))
+        return value
+    names = parse_interfaces(value, where)
+    if not names:
+        raise PlanError('%s: "interfaces" is empty' % where)
+    return tuple(names)
 
 
 def check_reference_url(reference, where):

@@ -15,7 +15,7 @@ import fnmatch
 import re
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
-    PORT_VARIABLES, SOURCES, build_rule)
+    PORT_VARIABLES, SOURCES, build_rule, INTERFACE_VARIABLES)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import (
     NODE_ROLES, merge, netaddr, parse_cidr, resolve_cidr_list)
@@ -53,9 +53,9 @@ def _within(span, spans):
     return index >= 0 and spans[index][0] == version and spans[index][1] <= first and last <= spans[index][2]
 
 
-def _rule_entry(host, protocol, port, sources, source_set, set_names, about):
+def _rule_entry(host, protocol, port, sources, source_set, set_names, about, interfaces=None):
     """One rule of a host as the planner gives it (the rule contract, rule_contract.py)."""
-    return {
+    entry = {
         'host': host,
         'protocol': protocol,
         'port': port,
@@ -68,6 +68,9 @@ def _rule_entry(host, protocol, port, sources, source_set, set_names, about):
         'components': about['components'],
         'to': about['to'],
     }
+    if interfaces:
+        entry['interfaces'] = list(interfaces)
+    return entry
 
 
 class HostPlan(object):
@@ -119,7 +122,7 @@ def check_not_public(rule, public, allowed, source):
     """PlanError when a planned rule would open a must-not-be-public port to everyone.
 
     ``public`` are the rule's sources that are open to anyone (/0)."""
-    if not public:
+    if not public or rule.get('interfaces'):
         return
     port = parse_port(rule['port'], 'port') if rule['port'] else None
     hits = private_ports_hit(rule['protocol'], port, allowed)
@@ -291,6 +294,14 @@ class Planner(object):
                                 'reason': 'no members in source set(s) %s' % ', '.join(rule.sources)})
                 continue
             key = (rule.protocol, port)
+            if rule.interfaces is not None:
+                interfaces = (profile[INTERFACE_VARIABLES[rule.interfaces]] if isinstance(rule.interfaces, str)
+                              else rule.interfaces)
+                if not interfaces:
+                    skipped.append({'id': rule.id, 'protocol': rule.protocol, 'port': format_port(port),
+                                    'reason': 'no interfaces in %s' % rule.interfaces})
+                    continue
+                key = (rule.protocol, port, tuple(interfaces))
             entry = merged.get(key)
             if entry is None:
                 entry = merged[key] = {'sets': {}, 'rules': [], 'own': False}
@@ -423,7 +434,7 @@ class Planner(object):
     def _output(self, host, key, entry):
         """One merged rule, and the signature of its sources when they are shared by other hosts
         (None when they are the host's own)."""
-        protocol, port = key
+        protocol, port = key[0], key[1]
         shared = [found for found in entry['sets'].values() if found[0] is not None]
         merged = self._merged(shared) if shared else None
         signature, sources, public = (merged[0], merged[1], merged[3]) if merged else (None, [], [])
@@ -436,4 +447,5 @@ class Planner(object):
         set_names = sorted(entry['sets'])
         # Lists shared with other hosts' rules: never changed in place.
         return (_rule_entry(host, protocol, format_port(port), sources, None if everyone else '+'.join(set_names),
-                            set_names, about), None if everyone else signature, public)
+                            set_names, about, key[2] if len(key) > 2 else None), None if everyone else signature,
+                public)

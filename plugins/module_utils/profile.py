@@ -16,7 +16,7 @@ import re
 from collections import namedtuple
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import check_interfaces, parse_port
 
 PREFIX = 'kubeports_'
 
@@ -132,7 +132,26 @@ OPTIONS = {
                            'DCE 5 cluster kind: global service cluster or worker cluster.', None),
     'ip_families': Option('list', ('ipv4', 'ipv6'), None,
                           'IP families of the cluster. Default: taken from the inventory addresses.', None),
+    'pod_interfaces': Option('interfaces', None, None,
+                             'Interfaces on which pod traffic reaches a node (the CNI\'s devices; a trailing + '
+                             'matches any suffix, e.g. cali+). Everything arriving on them is trusted, to the '
+                             'node and forwarded, and the pod and service networks are trusted nowhere else, so '
+                             'a pod address spoofed from the node network gets nothing. [] trusts the pod and '
+                             'service networks by source on every interface (needed where pods are routed over '
+                             'the node network). Default: the devices of the CNI and its encapsulation '
+                             '(docs/backends.md), [] for CNIs that route pods without encapsulation.', None),
 }
+
+# The devices pod traffic arrives on, per CNI and encapsulation (docs/backends.md cites the
+# CNIs' own documentation); None: pods are routed over the node network.
+FLANNEL_INTERFACES = {'vxlan': ['flannel.1', 'flannel-v6.1', 'cni0'], 'udp': ['flannel0', 'cni0'],
+                      'wireguard': ['flannel-wg', 'flannel-wg-v6', 'cni0']}
+CALICO_INTERFACES = {'vxlan': ['vxlan.calico', 'vxlan-v6.calico', 'cali+'], 'ipip': ['tunl0', 'cali+']}
+CALICO_WIREGUARD_INTERFACES = ['wireguard.cali', 'wg-v6.cali']
+CILIUM_INTERFACES = ['cilium_host', 'cilium_net', 'lxc+']
+KUBE_OVN_INTERFACES = {'geneve': ['ovn0', 'genev_sys_6081'], 'vxlan': ['ovn0', 'vxlan_sys_4789'],
+                       'stt': ['ovn0', 'stt_sys_7471']}
+WEAVE_INTERFACES = ['weave', 'datapath', 'vxlan-6784', 'vethwe+']
 
 # Named CIDR source sets: variable and default. "any" means everyone.
 CIDR_SETS = {
@@ -171,7 +190,7 @@ KNOWN_VARIABLES = frozenset(PREFIX + name for name in (
     + ROLE_VARIABLES))
 
 # Condition keys the catalog may use besides the options: computed by resolve().
-DERIVED_KEYS = ('ip_family', 'api_clients_direct')
+DERIVED_KEYS = ('ip_family', 'api_clients_direct', 'pod_routing')
 CONDITION_KEYS = frozenset(set(OPTIONS) | set(DERIVED_KEYS)) - {'ip_families'}
 
 _VERSION = re.compile(r'^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$')
@@ -241,8 +260,17 @@ def _parse(name, option, value, where):
         return low
     if kind == 'range':
         return '%d-%d' % parse_port(value, where)
+    if kind == 'interfaces':
+        return parse_interfaces(value, where)
     parse_version(value, where)
     return str(value).strip()
+
+
+def parse_interfaces(value, where):
+    """A list of interface names as iptables takes them (a trailing + matches any suffix)."""
+    if isinstance(value, str) and value.strip() in ('', '[]'):
+        return []
+    return check_interfaces(as_list(value), where)
 
 
 def _given(value):
@@ -307,13 +335,56 @@ def resolve(variables, source='host vars', installer=None):
                            origins['calico_backend']))
     if distribution == 'rke' and not profile['nodeport_udp']:
         profile['nodeport_udp'], origins['nodeport_udp'] = True, 'always for rke'
+    if profile['pod_interfaces'] is None:
+        profile['pod_interfaces'], origins['pod_interfaces'] = default_pod_interfaces(profile)
+    profile['pod_routing'] = 'overlay' if profile['pod_interfaces'] else 'native'
     profile['api_clients_direct'] = (profile['rancher_cluster_type'] in ('none', 'registered')
                                      or profile['rancher_authorized_cluster_endpoint'])
     profile['version_tuple'] = parse_version(profile['kubernetes_version'], origins['kubernetes_version'])
     profile['cidr_sets'] = cidr_sets(variables, source, installer, origins)
     profile['origins'] = origins
     profile['notes'] = list(installer.get('notes', ([], None))[0])
+    pods = [str(item) for name in ('pods', 'services') for item in profile['cidr_sets'][name][1]]
+    if profile['pod_routing'] == 'native' and pods:
+        profile['notes'].append(
+            'the pod and service networks (%s) are trusted by source on every interface (pod_interfaces is [] '
+            'from %s): a host on the node network that spoofs one of those addresses is trusted too. Set '
+            'kubeports_pod_interfaces to the CNI\'s devices where pods are encapsulated'
+            % (', '.join(pods), origins['pod_interfaces']))
     return profile
+
+
+def default_pod_interfaces(profile):
+    """(interfaces, origin) of the CNIs in ``profile``: their devices when every CNI encapsulates
+    pod traffic, else [] (pods routed over the node network are trusted by source)."""
+    found, reasons = [], []
+    for cni in profile['cni']:
+        if cni == 'flannel':
+            devices = FLANNEL_INTERFACES.get(profile['flannel_backend'])
+            reason = 'flannel backend %s' % profile['flannel_backend']
+        elif cni == 'canal':
+            devices, reason = FLANNEL_INTERFACES['vxlan'][:2] + ['cali+'], 'canal (flannel VXLAN)'
+        elif cni == 'calico':
+            devices = CALICO_INTERFACES.get(profile['calico_encapsulation'])
+            reason = 'calico encapsulation %s' % profile['calico_encapsulation']
+            if devices and profile['wireguard']:
+                devices = devices + CALICO_WIREGUARD_INTERFACES
+        elif cni == 'cilium':
+            tunnel = profile['cilium_tunnel']
+            devices = None if tunnel == 'disabled' else ['cilium_%s' % tunnel] + CILIUM_INTERFACES
+            reason = 'cilium tunnel %s' % tunnel
+        elif cni == 'kube-ovn':
+            devices = KUBE_OVN_INTERFACES.get(profile['kube_ovn_tunnel'])
+            reason = 'kube-ovn tunnel %s' % profile['kube_ovn_tunnel']
+        elif cni == 'weave':
+            devices, reason = WEAVE_INTERFACES, 'weave'
+        else:
+            devices, reason = None, '%s routes pods over the node network' % cni
+        if devices is None:
+            return [], 'default for %s' % (reason if 'routes' in reason else reason + ' (no encapsulation)')
+        reasons.append(reason)
+        found.extend(device for device in devices if device not in found)
+    return found, 'default for %s' % ', '.join(reasons)
 
 
 def normalize(variables, source='host vars'):

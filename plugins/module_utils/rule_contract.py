@@ -8,7 +8,9 @@ protocol-only rules), and who may connect, given either as ``sources`` (CIDRs) o
 ``source_set``, the name of a peer set whose members a plan lists once under ``sets``
 (a plan also lists each distinct rule list once; host_view gives one host's view).
 The sources decide: when both are given they must agree. Anyone is 0.0.0.0/0 and ::/0
-with a null ``source_set``. The other fields say where the rule comes from.
+with a null ``source_set``. A rule with ``interfaces`` (protocol all, from anyone) accepts
+everything that arrives on those interfaces, to the host and forwarded: the CNI's devices.
+The other fields say where the rule comes from.
 
 Standard library only: the modules run it on the managed hosts.
 """
@@ -41,7 +43,10 @@ RULE_OPTIONS = {
     'ids': {'type': 'list', 'elements': 'str'},
     'components': {'type': 'list', 'elements': 'str'},
     'to': {'type': 'list', 'elements': 'str'},
+    'interfaces': {'type': 'list', 'elements': 'str'},
 }
+# An interface name as iptables, nftables and firewalld take it; a trailing + matches any suffix.
+_INTERFACE = re.compile(r'^[A-Za-z0-9_.@=-]{1,15}\+?$')
 
 _RANGE = re.compile(r'^\s*(\d+)\s*-\s*(\d+)\s*$')
 
@@ -104,6 +109,16 @@ def rule_port(rule, where):
     if port not in (None, ''):
         raise PlanError('%s: protocol %s takes no port, got %r' % (where, protocol, port))
     return None
+
+
+def check_interfaces(names, where):
+    """The interface names of a rule or a profile value; PlanError names a bad one."""
+    names = [str(item).strip() for item in names]
+    for name in names:
+        if not _INTERFACE.match(name) or len(name.rstrip('+')) > 15:
+            raise PlanError('%s: invalid interface name %r (at most 15 letters, digits or _.@=-, a trailing '
+                            '+ for any suffix)' % (where, name))
+    return names
 
 
 def is_anyone(sources):

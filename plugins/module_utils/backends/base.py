@@ -19,7 +19,7 @@ import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    format_port, parse_selector, private_ports_hit, rule_port, rule_sources)
+    check_interfaces, format_port, is_anyone, parse_selector, private_ports_hit, rule_port, rule_sources)
 
 OWNER = 'kubeports'
 _SET_NAME = re.compile(r'[^A-Za-z0-9_-]')
@@ -51,14 +51,17 @@ class DesiredState(object):
     - ``peer_sets``: {set_id: {'name': source_set, 'ipv4': [cidrs], 'ipv6': [cidrs]}}.
     - ``restricted``: {(set_id, protocol, port)} opened to one peer set.
     - ``ssh``: the restricted ones of a rule of the ``ssh`` component (what keeps the operator in).
+    - ``trusted_interfaces``: {interface}: everything arriving on them is accepted, to the host and
+      forwarded (the CNI's devices; a trailing + matches any suffix).
     ``items()`` flattens everything to (family, protocol, port, source or None).
     """
 
-    def __init__(self, open_to_all, peer_sets, restricted, ssh=frozenset()):
+    def __init__(self, open_to_all, peer_sets, restricted, ssh=frozenset(), trusted_interfaces=frozenset()):
         self.open_to_all = open_to_all
         self.peer_sets = peer_sets
         self.restricted = restricted
         self.ssh = ssh
+        self.trusted_interfaces = frozenset(trusted_interfaces)
 
     @classmethod
     def from_rules(cls, rules, public_ports=(), sets=None):
@@ -70,13 +73,16 @@ class DesiredState(object):
             allowed = [parse_selector(item, 'public_ports') for item in public_ports or ()]
         except PlanError as exc:
             raise BackendError(str(exc))
-        open_to_all, peer_sets, restricted, ssh = set(), {}, set(), set()
+        open_to_all, peer_sets, restricted, ssh, interfaces = set(), {}, set(), set(), set()
         parsed = {}
         for index, rule in enumerate(rules):
             where = 'rules[%d]' % index
             try:
                 port_range = rule_port(rule, where)
                 sources = rule_sources(rule, sets, where)
+                if rule.get('interfaces'):
+                    interfaces.update(_interface_rule(rule, sources, where))
+                    continue
             except PlanError as exc:
                 raise BackendError(str(exc))
             protocol, port = str(rule['protocol']).lower(), format_port(port_range)
@@ -129,7 +135,7 @@ class DesiredState(object):
             restricted.add((identifier, protocol, port))
             if 'ssh' in (rule.get('components') or ()):
                 ssh.add((identifier, protocol, port))
-        return cls(open_to_all, peer_sets, restricted, frozenset(ssh))
+        return cls(open_to_all, peer_sets, restricted, frozenset(ssh), interfaces)
 
     def items(self):
         flat = set()
@@ -141,6 +147,15 @@ class DesiredState(object):
                 for cidr in self.peer_sets[identifier][family]:
                     flat.add((family, protocol, port, cidr))
         return flat
+
+
+def _interface_rule(rule, sources, where):
+    """The interfaces of a rule that trusts them: protocol all, from anyone (the interfaces decide)."""
+    if str(rule['protocol']).lower() != 'all' or not is_anyone(sources) or rule.get('source_set') is not None:
+        raise PlanError('%s: a rule with interfaces (%s) trusts everything arriving on them; give protocol all, '
+                        'sources 0.0.0.0/0 and ::/0 and no source_set'
+                        % (where, ', '.join(str(item) for item in rule['interfaces'])))
+    return check_interfaces(rule['interfaces'], where)
 
 
 class Backend(object):

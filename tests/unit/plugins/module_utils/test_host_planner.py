@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
@@ -125,7 +127,9 @@ def test_empty_source_sets_are_reported_not_opened(plan):
     result = plan(KUBESPRAY, ADDRESSES, {'kubeports_rancher_cluster_type': 'hosted'}, 'w1')
     ports = ports_of(result)
     assert '8443/tcp' not in ports
-    assert {'rancher.hosted-webhook', 'pod-network.pods'} <= set(item['id'] for item in result.skipped)
+    assert 'rancher.hosted-webhook' in set(item['id'] for item in result.skipped)
+    native = plan(KUBESPRAY, ADDRESSES, {'kubeports_pod_interfaces': []}, 'w1')
+    assert 'pod-network.pods' in set(item['id'] for item in native.skipped)
 
 
 def test_peer_cidrs_extend_role_sets(plan):
@@ -135,11 +139,54 @@ def test_peer_cidrs_extend_role_sets(plan):
     assert ports['8443/tcp']['source_set'] == 'rancher'
 
 
-def test_pod_and_service_networks_are_trusted_when_set(plan):
-    profile = {'kubeports_pod_cidrs': ['10.233.64.0/18'], 'kubeports_service_cidrs': ['10.233.0.0/18']}
+@pytest.mark.parametrize('profile, interfaces', [
+    # kubespray's default: Calico VXLAN.
+    ({}, ['vxlan.calico', 'vxlan-v6.calico', 'cali+']),
+    ({'kubeports_cni': 'flannel'}, ['flannel.1', 'flannel-v6.1', 'cni0']),
+    ({'kubeports_cni': 'flannel', 'kubeports_flannel_backend': 'wireguard'}, ['flannel-wg', 'flannel-wg-v6', 'cni0']),
+    ({'kubeports_cni': 'canal'}, ['flannel.1', 'flannel-v6.1', 'cali+']),
+    ({'kubeports_calico_backend': 'bird', 'kubeports_calico_encapsulation': 'ipip'}, ['tunl0', 'cali+']),
+    ({'kubeports_wireguard': True}, ['vxlan.calico', 'vxlan-v6.calico', 'cali+', 'wireguard.cali', 'wg-v6.cali']),
+    ({'kubeports_cni': 'cilium'}, ['cilium_vxlan', 'cilium_host', 'cilium_net', 'lxc+']),
+    ({'kubeports_cni': 'kube-ovn'}, ['ovn0', 'genev_sys_6081']),
+    ({'kubeports_cni': ['calico', 'flannel']}, ['vxlan.calico', 'vxlan-v6.calico', 'cali+', 'flannel.1', 'flannel-v6.1',
+                                                'cni0']),
+    ({'kubeports_pod_interfaces': ['eth1', 'cali+']}, ['eth1', 'cali+']),
+])
+def test_encapsulated_pod_traffic_is_trusted_on_the_cnis_devices_only(plan, profile, interfaces):
+    profile = dict(profile, kubeports_pod_cidrs=['10.233.64.0/18'], kubeports_service_cidrs=['10.233.0.0/18'])
+    result = plan(KUBESPRAY, ADDRESSES, profile, 'w1')
+    trusted = [rule for rule in result.rules if rule['protocol'] == 'all']
+    assert len(trusted) == 1
+    assert trusted[0]['interfaces'] == interfaces
+    assert trusted[0]['sources'] == ['0.0.0.0/0', '::/0'] and trusted[0]['source_set'] is None
+    assert trusted[0]['ids'] == ['pod-network.interfaces']
+
+
+@pytest.mark.parametrize('profile', [
+    {'kubeports_calico_encapsulation': 'none'},
+    {'kubeports_cni': 'cilium', 'kubeports_cilium_tunnel': 'disabled'},
+    {'kubeports_cni': 'flannel', 'kubeports_flannel_backend': 'host-gw'},
+    {'kubeports_cni': 'kube-router'},
+    {'kubeports_cni': ['calico', 'spiderpool']},
+    {'kubeports_pod_interfaces': []},
+])
+def test_pods_routed_over_the_node_network_are_trusted_by_source(plan, profile):
+    profile = dict(profile, kubeports_pod_cidrs=['10.233.64.0/18'], kubeports_service_cidrs=['10.233.0.0/18'])
     ports = ports_of(plan(KUBESPRAY, ADDRESSES, profile, 'w1'))
     assert ports['all']['sources'] == ['10.233.0.0/17']
     assert ports['all']['port'] == ''
+    assert 'interfaces' not in ports['all']
+
+
+@pytest.mark.parametrize('value, message', [
+    (['flannel.1', 'bad name'], "invalid interface name 'bad name'"),
+    ('averyveryverylongname0', "invalid interface name 'averyveryverylongname0'"),
+    (['eth0/1'], "invalid interface name 'eth0/1'"),
+])
+def test_bad_pod_interfaces_are_refused_by_name(plan, value, message):
+    with pytest.raises(PlanError, match=re.escape(message)):
+        plan(KUBESPRAY, ADDRESSES, {'kubeports_pod_interfaces': value}, 'w1')
 
 
 def test_dual_stack_addresses_and_ipv6_conditions(plan):

@@ -14,7 +14,8 @@ ANY = None
 
 
 def table(host_plan):
-    return dict((key, rule['source_set']) for key, rule in ports_of(host_plan).items())
+    """The ports of a host; the CNI's devices (pod_interfaces) are no port of the documents' tables."""
+    return dict((key, rule['source_set']) for key, rule in ports_of(host_plan).items() if not rule.get('interfaces'))
 
 
 KUBEADM = {'kube_control_plane': ['cp1'], 'etcd': ['cp1'], 'kube_node': ['w1', 'w2']}
