@@ -50,7 +50,12 @@ def command_runner(module):
     return run_command
 
 
-def acquire_lock(timeout):
+def acquire_lock(timeout, settle=None):
+    """The host's lock, waiting up to ``timeout`` seconds for another run.
+
+    ``settle(give_up)`` runs under the lock before it is returned: False releases the lock and
+    waits (another run's change still awaits its confirmation); with ``give_up`` (the time is
+    out) it must return True or raise."""
     try:
         handle = open(LOCK_PATH, 'w')  # pylint: disable=consider-using-with
     except (IOError, OSError) as exc:
@@ -59,7 +64,6 @@ def acquire_lock(timeout):
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
         except (IOError, OSError) as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
@@ -68,6 +72,15 @@ def acquire_lock(timeout):
                 raise BackendError('another kubeports run holds %s; gave up after %d s (lock_timeout)'
                                    % (LOCK_PATH, timeout))
             time.sleep(0.2)
+            continue
+        try:
+            if settle is None or settle(time.time() >= deadline):
+                return handle
+        except BaseException:
+            handle.close()
+            raise
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        time.sleep(0.5)
 
 
 def choose_backend(name, run_command, options):
@@ -107,7 +120,8 @@ class Applied(object):
         }
 
 
-def apply_rules(run_command, options, rules, check_mode=False, before_write=None, connection=None, sets=None):
+def apply_rules(run_command, options, rules, check_mode=False, before_write=None, connection=None, sets=None,
+                settle=None, locked=False):
     """Plan ``rules`` (with the peer ``sets`` they name) on this host and, unless ``check_mode``, write the change once.
 
     ``options`` are the module's parameters (backend, prune, state_dir, lockout_guard, ...).
@@ -115,9 +129,12 @@ def apply_rules(run_command, options, rules, check_mode=False, before_write=None
     ``lockout_guard``, a change under which a new one would be refused is refused first.
     ``before_write(backend, change)`` runs after planning, before anything is written (the
     module arms its rollback there); nothing is written if it raises.
+    ``settle`` is given to acquire_lock (the module settles an earlier run's pending change
+    there); ``locked``: the caller holds the lock already (a rollback made while settling).
+    The rules are checked before the lock is taken.
     """
     desired = DesiredState.from_rules(rules, options.get('public_ports') or (), sets)
-    lock = acquire_lock(options.get('lock_timeout', 60))
+    lock = None if locked else acquire_lock(options.get('lock_timeout', 60), settle)
     try:
         backend = choose_backend(options.get('backend') or 'auto', run_command, options)
         backend.check_state_dir(writable=not check_mode)
@@ -133,5 +150,6 @@ def apply_rules(run_command, options, rules, check_mode=False, before_write=None
             backend.apply(change)
             backend.verify(desired, backend.read(), options.get('prune', True))
     finally:
-        lock.close()
+        if lock is not None:
+            lock.close()
     return Applied(backend, change, desired)

@@ -10,7 +10,10 @@ Files in the state directory:
 - ``applied.json``: the rules (with their sets and public_ports) of the last change that was confirmed, or
   applied without confirmation; a rollback restores these.
 - ``pending.json``: a change that awaits confirmation: its token, deadline, the previous and
-  the new rules, the backend options, the timer's pid.
+  the new rules, the backend options, the timer's pid, the process group of the module that
+  armed it, and when that module had applied it completely (``applied``).
+- ``settled.json``: how the last changes were settled (confirmed or rolled back, and why), so a
+  confirmation that comes after another run settled the change is answered.
 - ``rollback-payload.zip``: a copy of the module's code, which the timer runs.
 - ``rollback.log``: what each rollback did.
 
@@ -38,6 +41,8 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.privileges impo
 
 PENDING = 'pending.json'
 APPLIED = 'applied.json'
+SETTLED = 'settled.json'
+SETTLED_KEEP = 50
 PAYLOAD = 'rollback-payload.zip'
 LOG = 'rollback.log'
 PENDING_LOCK = '/run/kubeports-pending.lock'
@@ -128,18 +133,120 @@ def alive(pid, token):
         return False
 
 
-def check_no_pending(state_dir):
-    """Before a new change: an earlier change still awaiting confirmation is an error, or
-    (its timer gone, for example after a reboot) it is rolled back first."""
-    record = read_json(_path(state_dir, PENDING))
+def group_alive(group):
+    """True when a process of the process group ``group`` (the module that armed a change, and
+    the firewall commands it started) still runs."""
+    if not group:
+        return False
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as handle:
+                if int(handle.read().rsplit(')', 1)[1].split()[2]) == int(group):
+                    return True
+        except (IOError, OSError, ValueError, IndexError):
+            continue
+    return False
+
+
+def plan_of(rules, sets, public_ports):
+    """A change's rules, sets and public ports as one comparable value."""
+    return json.dumps({'rules': rules or [], 'sets': sets or {}, 'public_ports': sorted(public_ports or [])},
+                      sort_keys=True)
+
+
+def decide(record, plan, timer_alive, applier_alive, give_up):
+    """What a new run does with the pending change ``record`` it found (pure).
+
+    ``plan``: the new run's plan_of, or None when it cannot take the change over (uninstall).
+    Returns ('proceed', None), ('wait', why), ('adopt', why) or ('roll back', reason).
+    """
     if not record:
-        return None
-    if alive(record.get('pid'), record.get('token', '')):
-        raise BackendError('a change of an earlier run awaits confirmation until %s (token %s); the host rolls it '
-                           'back by itself then. Run again after that, or confirm it with port_rules_confirm'
-                           % (time.strftime('%H:%M:%S', time.localtime(record.get('deadline', 0))),
-                              record.get('token')))
-    return roll_back(record, reason='its timer was gone (the host restarted?)')
+        return 'proceed', None
+    if record.get('rolling_back'):
+        if timer_alive:
+            return 'wait', 'the host is rolling it back'
+        return 'roll back', 'its rollback was interrupted'
+    if not timer_alive:
+        return 'roll back', 'its timer was gone (the host restarted?)'
+    if not record.get('applied'):
+        if applier_alive:
+            return 'wait', 'the run that armed it is still applying it'
+        return 'roll back', 'the run that armed it ended before the change was complete'
+    new = record.get('new') or {}
+    if plan is not None and plan == plan_of(new.get('rules'), new.get('sets'), new.get('public_ports')):
+        return 'adopt', 'this run\'s plan is the same'
+    if give_up:
+        return 'roll back', 'this run\'s plan differs and it was not confirmed while this run waited'
+    return 'wait', 'the run that armed it may still confirm it'
+
+
+class Settler(object):
+    """The module's settle hook (apply.acquire_lock): under the host's lock, settles a change
+    of an earlier run that awaits confirmation before this run plans its own.
+
+    A change this run's plan equals (and that was applied completely) is taken over: this run
+    returns its token, and this run's confirmation over a new connection confirms it (without a
+    confirmation, ``timeout`` 0, it is confirmed at once). Any other is rolled back, at once
+    when the run that armed it can no longer confirm it, else after waiting for its
+    confirmation up to lock_timeout. ``notes`` say what was settled and how."""
+
+    def __init__(self, state_dir, plan, timeout):
+        self.state_dir, self.plan, self.timeout = state_dir, plan, timeout
+        self.notes, self.adopted, self.waited, self.rolled_back = [], None, None, False
+
+    def __call__(self, give_up):
+        for _attempt in range(3):
+            record = read_json(_path(self.state_dir, PENDING))
+            if not record:
+                return True
+            action, why = decide(record, self.plan, alive(record.get('pid'), record.get('token', '')),
+                                 group_alive(record.get('group')), give_up)
+            token = record.get('token')
+            if action == 'wait':
+                if give_up:
+                    raise BackendError('a change of an earlier run (token %s) awaits confirmation and %s; gave up '
+                                       'after waiting %d s (lock_timeout); nothing was changed'
+                                       % (token, why, time.time() - (self.waited or time.time())))
+                if self.waited is None:
+                    self.waited = time.time()
+                return False
+            if action == 'roll back':
+                waited = ' after waiting %d s' % (time.time() - self.waited) if self.waited else ''
+                line = roll_back(record, reason='%s%s' % (why, waited), locked=True)
+                if line:
+                    self.rolled_back = True
+                    self.notes.append('a change of an earlier run (token %s) awaited confirmation: %s' % (token, line))
+                    return True
+            elif self.timeout > 0:
+                self.adopted = adopt(record, self.timeout)
+                if self.adopted:
+                    self.notes.append('a change of an earlier run (token %s) awaited confirmation; %s, so this run '
+                                      'took it over: its confirmation over a new connection confirms it' % (token, why))
+                    return True
+            else:
+                try:
+                    confirm(self.state_dir, token, by='a later run without confirmation (confirm_timeout 0)')
+                    self.notes.append('a change of an earlier run (token %s) awaited confirmation; %s: confirmed'
+                                      % (token, why))
+                    return True
+                except BackendError:
+                    pass  # rolled back or settled meanwhile: look again
+        return False
+
+
+def adopt(record, timeout):
+    """Takes a pending change over: its deadline moves to ``timeout`` seconds from now (when
+    later). Returns the record, or None when it was settled meanwhile."""
+    with PendingLock():
+        current = read_json(_path(record['options']['state_dir'], PENDING))
+        if not current or current.get('token') != record['token'] or current.get('rolling_back'):
+            return None
+        current['deadline'] = max(current.get('deadline') or 0, time.time() + timeout)
+        current['adopted'] = (current.get('adopted') or 0) + 1
+        write_json(_path(record['options']['state_dir'], PENDING), current)
+    return current
 
 
 def arm(options, rules, timeout, backend_name, sets=None):
@@ -169,9 +276,15 @@ def _arm(options, rules, timeout, backend_name, sets):
         'options': dict((name, options.get(name)) for name in OPTION_NAMES),
         'faults': [],
         'pid': None,
+        'group': os.getpgrp(),
+        'applied': None,
     }
     record['options']['backend'] = backend_name
     pending = _path(state_dir, PENDING)
+    earlier = read_json(pending)
+    if earlier and earlier.get('token'):
+        # A change this run took over (Settler) is part of this one now; its timer ends.
+        settled(state_dir, earlier['token'], {'outcome': 'taken over', 'by': record['token']})
     write_json(pending, record)
     log = open(_path(state_dir, LOG), 'a')  # pylint: disable=consider-using-with
     try:
@@ -185,15 +298,23 @@ def _arm(options, rules, timeout, backend_name, sets):
     return record
 
 
-def inject_test_fault(record, port):
-    """The lab's test hook: drop new connections to the SSH port until the rollback."""
-    if not os.path.exists(TEST_FAULT):
-        return
-    script = ('table inet %s {\n chain input {\n  type filter hook input priority -10; policy accept;\n'
-              '  tcp dport %d ct state new drop\n }\n}\n' % (FAULT_TABLE, port))
-    run_command(['nft', '-f', '-'], data=script)
-    record['faults'].append(FAULT_TABLE)
-    write_json(_path(record['options']['state_dir'], PENDING), record)
+def mark_applied(record, port):
+    """After the change was applied completely: marks it so (a later run may take it over), and
+    the lab's test hook drops new connections to the SSH port until the rollback. Returns the
+    record as written."""
+    state_dir = record['options']['state_dir']
+    with PendingLock():
+        current = read_json(_path(state_dir, PENDING))
+        if not current or current.get('token') != record['token']:
+            return record
+        if os.path.exists(TEST_FAULT):
+            script = ('table inet %s {\n chain input {\n  type filter hook input priority -10; policy accept;\n'
+                      '  tcp dport %d ct state new drop\n }\n}\n' % (FAULT_TABLE, port))
+            run_command(['nft', '-f', '-'], data=script)
+            current['faults'] = (current.get('faults') or []) + [FAULT_TABLE]
+        current['applied'] = time.time()
+        write_json(_path(state_dir, PENDING), current)
+    return current
 
 
 def remove_faults(record):
@@ -201,7 +322,20 @@ def remove_faults(record):
         run_command(['nft', 'delete', 'table', 'inet', table], check=False)
 
 
-def confirm(state_dir, token):
+def settled(state_dir, token, outcome):
+    """Keeps how ``token`` was settled (the last SETTLED_KEEP changes)."""
+    path = _path(state_dir, SETTLED)
+    try:
+        history = read_json(path) or {}
+    except BackendError:
+        history = {}
+    history[token] = dict(outcome, at=time.time())
+    for old in sorted(history, key=lambda name: history[name].get('at') or 0)[:-SETTLED_KEEP]:
+        del history[old]
+    write_json(path, history)
+
+
+def confirm(state_dir, token, by=None):
     """Confirms a pending change: the timer is stopped and the change becomes the applied one.
 
     Returns (changed, message); BackendError when the change is gone or was rolled back.
@@ -210,8 +344,19 @@ def confirm(state_dir, token):
         record = read_json(_path(state_dir, PENDING))
         applied = read_json(_path(state_dir, APPLIED)) or {}
         if not record or record.get('token') != token:
-            if applied.get('token') == token:
+            try:
+                outcome = (read_json(_path(state_dir, SETTLED)) or {}).get(token)
+            except BackendError:
+                outcome = None
+            if not outcome and applied.get('token') == token:
                 return False, 'already confirmed'
+            if outcome and outcome.get('outcome') == 'confirmed':
+                return False, 'already confirmed' + (' (by %s)' % outcome['by'] if outcome.get('by') else '')
+            if outcome and outcome.get('outcome') == 'taken over':
+                return False, 'taken over by the change %s of a later run, which its confirmation confirms' % outcome['by']
+            if outcome:
+                raise BackendError('the change %s was rolled back: %s (see %s)'
+                                   % (token, outcome.get('reason'), _path(state_dir, LOG)))
             raise BackendError('no pending change with token %s in %s: the host rolled it back (see %s)'
                                % (token, state_dir, _path(state_dir, LOG)))
         if record.get('rolling_back'):
@@ -220,9 +365,11 @@ def confirm(state_dir, token):
         if alive(record.get('pid'), token):
             try:
                 os.kill(int(record['pid']), signal.SIGTERM)
-            except OSError:
+            except (OSError, TypeError, ValueError):
                 pass
+        remove_faults(record)
         write_json(_path(state_dir, APPLIED), dict(record['new'], token=token))
+        settled(state_dir, token, {'outcome': 'confirmed', 'by': by})
         remove(_path(state_dir, PENDING))
         remove(_path(state_dir, PAYLOAD))
     return True, 'confirmed'
@@ -262,7 +409,7 @@ def record_applied(state_dir, rules, public_ports, sets=None):
         write_json(_path(state_dir, APPLIED), record)
 
 
-RECORDS = (PENDING, APPLIED, PAYLOAD, LOG)
+RECORDS = (PENDING, APPLIED, SETTLED, PAYLOAD, LOG)
 
 
 def forget(state_dir, record_names, check_mode=False):
@@ -283,13 +430,17 @@ def forget(state_dir, record_names, check_mode=False):
     return removed
 
 
-def roll_back(record, reason):
-    """Restores the previous rules of a pending change; returns a one-line summary."""
+def roll_back(record, reason, locked=False, due=False):
+    """Restores the previous rules of a pending change; returns a one-line summary, None when
+    it was settled meanwhile, False when ``due`` (the timer) and a later run moved the deadline.
+    ``locked``: the caller holds the host's lock."""
     state_dir = record['options']['state_dir']
     with PendingLock():
         current = read_json(_path(state_dir, PENDING))
         if not current or current.get('token') != record['token']:
             return None  # confirmed meanwhile
+        if due and current.get('deadline', 0) > time.time():
+            return False
         current['rolling_back'] = True
         write_json(_path(state_dir, PENDING), current)
     if current.get('pid') and current['pid'] != os.getpid() and alive(current['pid'], record['token']):
@@ -302,29 +453,34 @@ def roll_back(record, reason):
     started = time.time()
     try:
         applied = apply_rules(run_command, options, record['previous']['rules'],
-                              sets=record['previous'].get('sets') or {})
+                              sets=record['previous'].get('sets') or {}, locked=locked)
         line = 'rolled back %s (%s): %d added, %d removed back in %.1f s' % (
             record['token'], reason, len(applied.change.removed), len(applied.change.added), time.time() - started)
     except BackendError as exc:
         line = 'rollback of %s (%s) FAILED: %s' % (record['token'], reason, exc)
     with open(_path(state_dir, LOG), 'a') as handle:
         handle.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%S'), line))
+    settled(state_dir, record['token'], {'outcome': 'rolled back', 'reason': reason})
     remove(_path(state_dir, PENDING))
     remove(_path(state_dir, PAYLOAD))
     return line
 
 
 def timer_main(pending, token):
-    """The detached timer: waits for the deadline, then rolls back unless confirmed."""
+    """The detached timer: waits for the deadline, then rolls back unless confirmed. A run that
+    takes the change over moves the deadline."""
     signal.signal(signal.SIGTERM, lambda *_args: os._exit(0))
     record = read_json(pending)
-    if not record or record.get('token') != token:
-        return 0
-    while time.time() < record['deadline']:
-        time.sleep(min(1.0, max(0.05, record['deadline'] - time.time())))
-        current = read_json(pending)
-        if not current or current.get('token') != token:
+    for _round in range(1000):
+        if not record or record.get('token') != token:
             return 0
-        record = current
-    roll_back(record, reason='not confirmed within %d s' % record['timeout'])
+        while time.time() < record['deadline']:
+            time.sleep(min(1.0, max(0.05, record['deadline'] - time.time())))
+            current = read_json(pending)
+            if not current or current.get('token') != token:
+                return 0
+            record = current
+        if roll_back(record, reason='not confirmed within %d s' % record['timeout'], due=True) is not False:
+            return 0
+        record = read_json(pending)
     return 0

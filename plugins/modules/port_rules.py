@@ -34,7 +34,8 @@ description:
     is checked before anything changes.
   - An explicitly chosen O(backend) that is not running while another firewall is active is
     refused.
-  - Runs under an exclusive lock per host, so two plays against one host serialize.
+  - Runs under an exclusive lock per host, so two plays against one host serialize; a change
+    awaiting confirmation is settled first (O(confirm_timeout)).
   - Runs as root only (C(become=true)); otherwise it fails before anything, naming C(become=true)
     and the lock C(/run/kubeports-firewall.lock). A firewall command that is not installed, a
     O(state_dir) that cannot be written and a lock another run holds longer than O(lock_timeout)
@@ -88,7 +89,17 @@ options:
         removes what was added and re-adds what was removed, without a reload or a flush.
       - The rollback is armed before anything changes and runs detached on the host, without
         systemd; it survives the controller and the connection dying. V(0) applies without it.
-      - While a change awaits confirmation, another run on the host is refused.
+      - A run that finds a change of an earlier run still awaiting confirmation settles it first,
+        under the host's lock, after checking its own input. It waits while the module that
+        armed it is still applying it, or while the host is rolling it back. A change applied
+        completely whose rules, sets and public ports equal this run's is taken over - this
+        run returns its token in RV(rollback) (with C(taken_over)), the deadline moves to
+        O(confirm_timeout) from now, and this run's confirmation over a new connection confirms
+        it (either run's confirmation does; with V(0) it is confirmed at once). Any other is
+        rolled back to the rules before it - at once when the module that armed it ended
+        before applying it completely (killed) or its timer is gone; otherwise after waiting up
+        to O(lock_timeout) for its own run to confirm it. C(messages) and a warning name the
+        token and what was done; a confirmation of a settled change answers how it was settled.
     type: int
     default: 0
   firewalld_reload:
@@ -152,7 +163,10 @@ options:
     type: bool
     default: true
   lock_timeout:
-    description: Seconds to wait for another run on the same host to finish.
+    description:
+      - Seconds to wait for another run on the same host to finish, its confirmation included
+        (O(confirm_timeout)). Then a change of another run whose plan differs is rolled back; one
+        that is still being applied or rolled back fails the task, and nothing is changed.
     type: int
     default: 60
 attributes:
@@ -224,7 +238,7 @@ diff:
       type: str
 rollback:
   description: The armed rollback of a change (with O(confirm_timeout)); confirm it with its C(token).
-  returned: when a change was applied with O(confirm_timeout)
+  returned: when a change was applied, or taken over, with O(confirm_timeout)
   type: dict
   contains:
     token:
@@ -236,6 +250,12 @@ rollback:
     timeout:
       description: The O(confirm_timeout) it was armed with.
       type: int
+    taken_over:
+      description:
+        - V(true) when the change is one an earlier run armed and this run took over (its plan
+          is the same); this run's confirmation confirms it.
+      type: bool
+      returned: when the change was taken over
 summary:
   description: Counts of the desired rules and of the changes.
   returned: always
@@ -264,17 +284,38 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.privileges impo
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS
 
 
+def settle_notes(module, result, settler):
+    """What settling an earlier run's pending change did: in messages, and as a warning."""
+    if settler is None:
+        return
+    for note in settler.notes:
+        module.warn(note)
+        result['messages'].append(note)
+    if settler.rolled_back:
+        result['changed'] = True
+
+
+def pending_note(params):
+    """Check mode settles nothing: it names a pending change a real run would settle first."""
+    record = rollback.read_json(os.path.join(params['state_dir'], rollback.PENDING))
+    if not record:
+        return []
+    return ['a change of an earlier run (token %s) awaits confirmation; a real run settles it first (see '
+            'confirm_timeout)' % record.get('token')]
+
+
 def uninstall(module, run_command):
     """state=absent: remove every rule the collection created, then its records."""
     params = dict(module.params, prune=True)
     if params['rules']:
         raise BackendError('state=absent removes everything the collection created; give no rules')
-    if not module.check_mode:
-        earlier = rollback.check_no_pending(params['state_dir'])
-        if earlier:
-            module.warn('an earlier unconfirmed change was rolled back first: %s' % earlier)
-    applied = apply_rules(run_command, params, [], module.check_mode, connection=guard.ssh_connection(), sets={})
+    settler = None if module.check_mode else rollback.Settler(params['state_dir'], None, 0)
+    applied = apply_rules(run_command, params, [], module.check_mode, connection=guard.ssh_connection(), sets={},
+                          settle=settler)
     result = applied.result([])
+    settle_notes(module, result, settler)
+    if module.check_mode:
+        result['messages'].extend(pending_note(params))
     names = [os.path.basename(backend(run_command, params).state_path()) for backend in BACKENDS]
     result['removed_files'] = rollback.forget(params['state_dir'], names, module.check_mode)
     result['changed'] = result['changed'] or bool(result['removed_files'])
@@ -292,10 +333,8 @@ def run(module):
         return uninstall(module, run_command)
     timeout = params['confirm_timeout']
     armed = []
-    if not module.check_mode:
-        earlier = rollback.check_no_pending(params['state_dir'])
-        if earlier:
-            module.warn('an earlier unconfirmed change was rolled back first: %s' % earlier)
+    settler = None if module.check_mode else rollback.Settler(
+        params['state_dir'], rollback.plan_of(params['rules'], params['sets'], params['public_ports']), timeout)
 
     def arm(backend, _change):
         if timeout > 0:
@@ -305,7 +344,7 @@ def run(module):
     connection = guard.ssh_connection()
     try:
         applied = apply_rules(run_command, params, params['rules'], module.check_mode, before_write=arm,
-                              connection=connection, sets=params['sets'])
+                              connection=connection, sets=params['sets'], settle=settler)
     except (BackendError, IOError, OSError) as exc:
         message = str(exc) if isinstance(exc, BackendError) else os_error_message(exc, 'apply the change:')
         if armed:
@@ -314,12 +353,19 @@ def run(module):
             raise BackendError('%s; %s' % (message, restored or 'the previous rules were restored'))
         raise BackendError(message)
     result = applied.result(params['rules'])
+    settle_notes(module, result, settler)
+    if module.check_mode:
+        result['messages'].extend(pending_note(params))
     if params['own_addresses']:
         result['new_to_peer_sets'] = rollback.new_to_peer_sets(previous_sets, params['sets'], params['own_addresses'])
     if armed:
-        record = armed[0]
-        rollback.inject_test_fault(record, connection[3] if connection else 22)
+        record = rollback.mark_applied(armed[0], connection[3] if connection else 22)
         result['rollback'] = {'token': record['token'], 'deadline': record['deadline'], 'timeout': timeout}
+    elif settler is not None and settler.adopted:
+        # The change of an earlier run this run took over: this run's confirmation confirms it.
+        record = settler.adopted
+        result['rollback'] = {'token': record['token'], 'deadline': record['deadline'], 'timeout': timeout,
+                              'taken_over': True}
     elif not module.check_mode:
         rollback.record_applied(params['state_dir'], params['rules'], params['public_ports'], params['sets'])
     return result

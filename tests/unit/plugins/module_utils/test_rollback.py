@@ -41,7 +41,7 @@ class FakeApplied(object):
 def applies(monkeypatch):
     calls = []
 
-    def fake(run_command, options, rules, check_mode=False, before_write=None, sets=None):
+    def fake(run_command, options, rules, check_mode=False, before_write=None, sets=None, locked=False):
         calls.append((options, rules))
         return FakeApplied()
     monkeypatch.setattr(rollback, 'apply_rules', fake)
@@ -115,14 +115,118 @@ def test_timer_rolls_back_at_the_deadline_unless_confirmed(state_dir, applies):
     assert applies == []
 
 
-def test_a_stale_pending_change_is_rolled_back_before_the_next_run(state_dir, applies, monkeypatch):
-    pending(state_dir, pid=999999999)
-    assert 'timer was gone' in rollback.check_no_pending(state_dir)
-    pending(state_dir, token='t3')
-    monkeypatch.setattr(rollback, 'alive', lambda pid, token: True)
-    with pytest.raises(BackendError, match=r'awaits confirmation until .* \(token t3\)'):
-        rollback.check_no_pending(state_dir)
-    assert rollback.check_no_pending(str(os.path.join(state_dir, 'none'))) is None
+PLAN = rollback.plan_of(NEW, {}, [])
+OTHER = rollback.plan_of(PREVIOUS, {}, [])
+APPLIED_RECORD = {'token': 't1', 'applied': 1.0, 'new': {'rules': NEW, 'sets': {}, 'public_ports': []}}
+
+
+@pytest.mark.parametrize('record, plan, timer, applier, give_up, expected', [
+    (None, PLAN, False, False, False, ('proceed', None)),
+    # The module that armed it still runs (it is between its apply and marking it applied).
+    (dict(APPLIED_RECORD, applied=None), PLAN, True, True, False, ('wait', 'still applying')),
+    # The module was killed before the change was complete: rolled back at once, whatever the plan.
+    (dict(APPLIED_RECORD, applied=None), PLAN, True, False, False, ('roll back', 'ended before the change was complete')),
+    # The timer is gone (a restart): rolled back at once.
+    (APPLIED_RECORD, PLAN, False, False, False, ('roll back', 'timer was gone')),
+    # The timer is rolling it back: wait; its rollback interrupted: rolled back again.
+    (dict(APPLIED_RECORD, rolling_back=True), PLAN, True, False, False, ('wait', 'rolling it back')),
+    (dict(APPLIED_RECORD, rolling_back=True), PLAN, False, False, False, ('roll back', 'interrupted')),
+    # Applied completely, the same plan: taken over (a killed controller, two runs at once).
+    (APPLIED_RECORD, PLAN, True, False, False, ('adopt', 'plan is the same')),
+    (dict(APPLIED_RECORD, new={'rules': NEW}), PLAN, True, False, True, ('adopt', 'plan is the same')),
+    # Another plan: wait for its own run's confirmation, then roll it back.
+    (APPLIED_RECORD, OTHER, True, False, False, ('wait', 'may still confirm it')),
+    (APPLIED_RECORD, OTHER, True, False, True, ('roll back', 'plan differs')),
+    # Uninstall takes nothing over.
+    (APPLIED_RECORD, None, True, False, True, ('roll back', 'plan differs')),
+])
+def test_decide(record, plan, timer, applier, give_up, expected):
+    action, why = rollback.decide(record, plan, timer, applier, give_up)
+    assert action == expected[0]
+    assert why == expected[1] if expected[1] is None else expected[1] in why
+
+
+@pytest.fixture
+def timer(monkeypatch):
+    """Whether the pending change's timer runs, and the applying module's process group."""
+    state = {'timer': True, 'group': False}
+    monkeypatch.setattr(rollback, 'alive', lambda pid, token: state['timer'])
+    monkeypatch.setattr(rollback, 'group_alive', lambda group: state['group'])
+    return state
+
+
+def test_the_same_plan_is_taken_over_and_either_confirmation_confirms_it(state_dir, timer, applies):
+    pending(state_dir, applied=1.0, deadline=time.time() + 2)
+    settler = rollback.Settler(state_dir, PLAN, 60)
+    assert settler(False) is True
+    assert settler.adopted['token'] == 't1' and settler.adopted['deadline'] > time.time() + 50
+    assert 'token t1' in settler.notes[0] and 'took it over' in settler.notes[0]
+    assert not settler.rolled_back and applies == []
+    assert rollback.confirm(state_dir, 't1') == (True, 'confirmed')
+    # A later change replaced the applied record: the other run's confirmation is still answered.
+    rollback.record_applied(state_dir, PREVIOUS, [])
+    assert rollback.confirm(state_dir, 't1')[0] is False
+
+
+def test_the_same_plan_without_confirmation_is_confirmed_at_once(state_dir, timer, applies):
+    pending(state_dir, applied=1.0)
+    settler = rollback.Settler(state_dir, PLAN, 0)
+    assert settler(False) is True and settler.adopted is None
+    assert 'confirmed' in settler.notes[0]
+    assert rollback.read_json(os.path.join(state_dir, rollback.APPLIED))['rules'] == NEW
+    assert rollback.confirm(state_dir, 't1') == (False, 'already confirmed (by a later run without confirmation '
+                                                        '(confirm_timeout 0))')
+
+
+def test_another_plan_waits_for_its_confirmation_then_rolls_it_back(state_dir, timer, applies):
+    pending(state_dir, applied=1.0)
+    settler = rollback.Settler(state_dir, OTHER, 60)
+    assert settler(False) is False and applies == []
+    line = settler(True)
+    assert line is True and settler.rolled_back
+    assert 'token t1' in settler.notes[0] and 'plan differs' in settler.notes[0]
+    assert [call for call in applies if isinstance(call, tuple)][0][1] == PREVIOUS
+    with pytest.raises(BackendError, match='the change t1 was rolled back: this run.s plan differs'):
+        rollback.confirm(state_dir, 't1')
+
+
+def test_a_change_its_module_left_incomplete_is_rolled_back_at_once(state_dir, timer, applies):
+    pending(state_dir, applied=None)
+    timer['group'] = True
+    settler = rollback.Settler(state_dir, PLAN, 60)
+    assert settler(False) is False
+    with pytest.raises(BackendError, match='still applying it; gave up after waiting'):
+        settler(True)
+    timer['group'] = False
+    assert settler(False) is True and settler.rolled_back and settler.adopted is None
+    assert 'ended before the change was complete' in settler.notes[0]
+    assert not os.path.exists(os.path.join(state_dir, rollback.PENDING))
+
+
+def test_a_stale_pending_change_is_rolled_back_before_the_next_run(state_dir, applies):
+    pending(state_dir, pid=999999999, applied=1.0)
+    settler = rollback.Settler(state_dir, PLAN, 60)
+    assert settler(False) is True
+    assert 'timer was gone' in settler.notes[0]
+    assert rollback.Settler(str(os.path.join(state_dir, 'none')), PLAN, 60)(False) is True
+
+
+def test_the_timer_keeps_a_deadline_a_later_run_moved(state_dir, applies):
+    record = pending(state_dir, deadline=time.time() + 0.2)
+    rollback.write_json(os.path.join(state_dir, rollback.PENDING), dict(record, deadline=time.time() + 60))
+    assert rollback.roll_back(record, 'late', due=True) is False
+    assert applies == []
+
+
+def test_a_taken_over_change_replaced_by_a_later_one_is_answered(state_dir, monkeypatch, tmp_path):
+    pending(state_dir, applied=1.0)
+    payload = tmp_path / 'payload.zip'
+    payload.write_text('')
+    monkeypatch.setattr(rollback, 'payload_path', lambda: str(payload))
+    monkeypatch.setattr(rollback.subprocess, 'Popen', lambda *args, **kwargs: type('P', (), {'pid': 1})())
+    record = rollback.arm({'state_dir': state_dir}, NEW, 60, 'ufw')
+    changed, message = rollback.confirm(state_dir, 't1')
+    assert changed is False and 'taken over by the change %s' % record['token'] in message
 
 
 def test_record_applied_writes_only_changes(state_dir):
