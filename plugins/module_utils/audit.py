@@ -5,7 +5,9 @@
 
 An *exposure* is something the firewall admits, read from its whole effective state by a
 backend's ``exposures``: {protocol, port ('' for every port), sources (None for anyone),
-what, owned, scope ('rule' or 'zone')}. ``judge`` sorts them, with the planned rules, into
+what, owned, scope ('rule' or 'zone'), interfaces (None: arriving on any interface)}. What
+is admitted on some interfaces only (the CNI's devices) is judged against the planned rules
+with ``interfaces``, never as open to the node network. ``judge`` sorts them, with the planned rules, into
 missing, extra, over_exposed and foreign findings.
 
 Runs on the managed host: standard library only.
@@ -38,11 +40,19 @@ def protocol_name(protocol):
     return PROTOCOL_ALIASES.get(text, text)
 
 
-def exposure(protocol, port, sources, what, owned=False, scope='rule'):
+def exposure(protocol, port, sources, what, owned=False, scope='rule', interfaces=None):
     """One exposure entry (see the module docstring); ``port`` '' or None is every port."""
     return {'protocol': protocol_name(protocol), 'port': '' if port in (None, '', 'any') else str(port),
             'sources': None if sources is None else [_cidr(item) for item in sources],
-            'what': what, 'owned': bool(owned), 'scope': scope}
+            'what': what, 'owned': bool(owned), 'scope': scope,
+            'interfaces': None if not interfaces else [str(item) for item in interfaces]}
+
+
+def interface_matches(name, pattern):
+    """Does interface ``name`` (itself maybe a wildcard such as cali+) fall under ``pattern``?"""
+    if pattern.endswith('+'):
+        return name.rstrip('+').startswith(pattern[:-1])
+    return name == pattern
 
 
 def _cidr(source):
@@ -137,6 +147,8 @@ def judge(rules, exposures, extra=(), public_ports=()):
     judged as a whole: what several planned rules admit together counts, port by port.
     """
     allowed_public = [parse_selector(item, 'public_ports') for item in public_ports or ()]
+    findings = dict((category, []) for category in CATEGORIES)
+    rules, exposures = _judge_interfaces(rules, exposures, findings)
     planned = []
     for rule in rules:
         protocol = protocol_name(rule['protocol'])
@@ -152,7 +164,6 @@ def judge(rules, exposures, extra=(), public_ports=()):
             continue
         span = _span(item['port']) if protocol in PORT_PROTOCOLS else ALL_PORTS
         found.append(dict(item, protocol=protocol, span=span, networks=_networks(item['sources'])))
-    findings = dict((category, []) for category in CATEGORIES)
     for entry in planned:
         findings['missing'].extend(_missing(entry, found))
     for text in extra:
@@ -176,12 +187,37 @@ def judge(rules, exposures, extra=(), public_ports=()):
     return findings
 
 
+def _judge_interfaces(rules, exposures, findings):
+    """Judges what is admitted on some interfaces only against the planned rules with
+    ``interfaces``; returns the other rules and exposures, judged by their sources."""
+    planned = [rule for rule in rules if rule.get('interfaces')]
+    found = [item for item in exposures if item.get('interfaces')]
+    for rule in planned:
+        admitted = [name for item in found if item['protocol'] == 'all' for name in item['interfaces']]
+        unadmitted = [name for name in rule['interfaces'] if name not in admitted]
+        if unadmitted:
+            findings['missing'].append({'protocol': 'all', 'port': '', 'sources': None,
+                                        'interfaces': unadmitted, 'description': '%s (interfaces %s)'
+                                        % (rule.get('description') or '', ', '.join(unadmitted)),
+                                        'reference': _reference(rule), 'severity': 'high'})
+    wanted = [name for rule in planned for name in rule['interfaces']]
+    for item in found:
+        if item['owned'] or all(any(interface_matches(name, pattern) for pattern in wanted)
+                                for name in item['interfaces']):
+            continue
+        findings['foreign'].append({'protocol': item['protocol'], 'port': item['port'], 'sources': item['sources'],
+                                    'interfaces': item['interfaces'], 'description': item['what'],
+                                    'reference': None, 'severity': 'info', 'scope': item['scope']})
+    return ([rule for rule in rules if not rule.get('interfaces')],
+            [item for item in exposures if not item.get('interfaces')])
+
+
 def _distinct(entries):
     """Entries without repeats (ufw lists a rule from anywhere once per family)."""
     seen, out = set(), []
     for entry in entries:
         key = (entry['protocol'], entry['port'], tuple(entry['sources'] or ()), entry['sources'] is None,
-               entry['description'])
+               tuple(entry.get('interfaces') or ()), entry['description'])
         if key not in seen:
             seen.add(key)
             out.append(entry)

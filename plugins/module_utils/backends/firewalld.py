@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """firewalld through its Python bindings: zone ports and protocols for rules open to
 everyone, one ipset per peer set with rich rules for restricted rules, trusted-zone
-sources for trusted networks. Runtime and permanent configuration are changed together.
+sources for trusted networks and trusted-zone interfaces for the CNI's devices. Runtime and
+permanent configuration are changed together.
 
 firewalld creates ipsets only in its permanent configuration; a reload brings them into the
 runtime. A reload flushes every iptables, ip6tables and ebtables table (on the nftables
@@ -31,7 +32,9 @@ PROTOCOL_NAMES = {'icmp': 'icmp', 'icmpv6': 'ipv6-icmp', 'ipip': 'ipencap', 'gre
 FAMILY_ONLY = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
 TRUSTED_ZONE = 'trusted'
 # Items the ownership record lists (rich rules and ipsets are recognised by the kubeports- prefix).
-OWNED_KINDS = ('ports', 'protocols', 'trusted', 'source_rich')
+OWNED_KINDS = ('ports', 'protocols', 'trusted', 'interfaces', 'source_rich')
+# Kinds that live in the trusted zone.
+TRUSTED_KINDS = ('trusted', 'interfaces')
 OFFLINE = 'firewall-offline-cmd'
 
 
@@ -115,12 +118,13 @@ def normalize_entry(entry):
 
 
 def empty_view():
-    return {'ports': set(), 'protocols': set(), 'rich': set(), 'trusted': set(), 'ipsets': {}}
+    return {'ports': set(), 'protocols': set(), 'rich': set(), 'trusted': set(), 'interfaces': set(), 'ipsets': {}}
 
 
 def desired_view(desired):
     """The firewalld items for a DesiredState (the same for runtime and permanent)."""
     view = empty_view()
+    view['interfaces'] = set(desired.trusted_interfaces)
     for protocol, port in desired.open_to_all:
         if protocol in PORT_PROTOCOLS:
             view['ports'].add('%s/%s' % (port, protocol))
@@ -194,7 +198,7 @@ def diff_views(wanted, current, owned, prune):
     for view_name in VIEWS:
         want, have = by_view[view_name], current[view_name]
         for kind, label in (('ports', 'port'), ('protocols', 'protocol'), ('rich', 'rich rule'),
-                            ('trusted', 'trusted source')):
+                            ('trusted', 'trusted source'), ('interfaces', 'trusted interface')):
             for item in sorted(want[kind] - have[kind]):
                 operations.append((view_name, 'add', kind, item))
                 note(added, '%s %s' % (label, item), view_name)
@@ -309,6 +313,7 @@ class FirewalldBackend(Backend):
         view['rich'] = set(self._normalize_rich(line) for line in
                            self.offline_cmd('--zone=' + self.zone, '--list-rich-rules').splitlines() if line.strip())
         view['trusted'] = set(self.offline_cmd('--zone=' + TRUSTED_ZONE, '--list-sources').split())
+        view['interfaces'] = set(self.offline_cmd('--zone=' + TRUSTED_ZONE, '--list-interfaces').split())
         for name in self.offline_cmd('--get-ipsets').split():
             if name.startswith(PREFIX):
                 info = parse_ipset_info(self.offline_cmd('--info-ipset=' + name))
@@ -337,13 +342,14 @@ class FirewalldBackend(Backend):
 
     def apply_offline(self, change):
         owned = self.record_intent(change)
-        flags = {'ports': 'port', 'protocols': 'protocol', 'rich': 'rich-rule', 'trusted': 'source'}
+        flags = {'ports': 'port', 'protocols': 'protocol', 'rich': 'rich-rule', 'trusted': 'source',
+                 'interfaces': 'interface'}
         try:
             for view, action, kind, item in sorted(change.operations, key=_apply_order):
                 if view != 'permanent':
                     continue
                 if action in ('add', 'remove'):
-                    zone = TRUSTED_ZONE if kind == 'trusted' else self.zone
+                    zone = TRUSTED_ZONE if kind in TRUSTED_KINDS else self.zone
                     self.offline_cmd('--zone=' + zone, '--%s-%s=%s' % (action, flags[kind], item))
                     if kind in owned:
                         (owned[kind].add if action == 'add' else owned[kind].discard)(item)
@@ -369,6 +375,7 @@ class FirewalldBackend(Backend):
         runtime['protocols'] = set(fw.getProtocols(self.zone))
         runtime['rich'] = set(self._normalize_rich(rule) for rule in fw.getRichRules(self.zone))
         runtime['trusted'] = set(fw.getSources(TRUSTED_ZONE))
+        runtime['interfaces'] = set(fw.getInterfaces(TRUSTED_ZONE))
         for name in fw.getIPSets():
             if name.startswith(PREFIX):
                 settings = fw.getIPSetSettings(name)
@@ -380,7 +387,9 @@ class FirewalldBackend(Backend):
         permanent['ports'] = set('%s/%s' % (port, proto) for port, proto in zone.getPorts())
         permanent['protocols'] = set(zone.getProtocols())
         permanent['rich'] = set(self._normalize_rich(rule) for rule in zone.getRichRules())
-        permanent['trusted'] = set(config.getZoneByName(TRUSTED_ZONE).getSettings().getSources())
+        trusted = config.getZoneByName(TRUSTED_ZONE).getSettings()
+        permanent['trusted'] = set(trusted.getSources())
+        permanent['interfaces'] = set(trusted.getInterfaces())
         for name in config.getIPSetNames():
             if name.startswith(PREFIX):
                 settings = config.getIPSetByName(name).getSettings()
@@ -398,6 +407,8 @@ class FirewalldBackend(Backend):
             if zone not in (None, '', TRUSTED_ZONE):
                 raise BackendError('source %s is already bound to firewalld zone %s; it cannot also be '
                                    'trusted' % (cidr, zone))
+        if self._fw is not None and not self.offline:
+            self._check_interfaces_free(wanted['interfaces'] - current['runtime']['interfaces'])
         owned = current['owned'] if current['owned'].get('zone') in (None, self.zone) else {}
         if not self.offline:
             runtime = runtime_view(wanted, desired, current['runtime'])
@@ -418,6 +429,23 @@ class FirewalldBackend(Backend):
             wanted = {'permanent': wanted, 'runtime': runtime}
         operations, added, removed = diff_views(wanted, current, owned, prune)
         return Change(added=added, removed=removed, operations=operations)
+
+    def _check_interfaces_free(self, interfaces):
+        """A CNI device the trusted zone is to get must not be bound to another zone (firewalld
+        binds an interface to one zone only)."""
+        fw = self._fw
+        for name in sorted(interfaces):
+            zones = [(view, zone) for view, zone in (('runtime', fw.getZoneOfInterface(name)),
+                                                     ('permanent', fw.config().getZoneOfInterface(name)))
+                     if zone and zone != TRUSTED_ZONE]
+            if zones:
+                view, zone = zones[0]
+                raise BackendError('interface %s (pod_interfaces) is bound to firewalld zone %s in its %s '
+                                   'configuration; the collection trusts the CNI\'s devices in zone %s. Remove it '
+                                   'from zone %s (firewall-cmd%s --zone=%s --remove-interface=%s) or leave it out '
+                                   'of kubeports_pod_interfaces; nothing was changed'
+                                   % (name, zone, view, TRUSTED_ZONE, zone,
+                                      ' --permanent' if view == 'permanent' else '', zone, name))
 
     def _reloading_change(self, wanted, current, owned, prune, pending):
         """The change that writes the permanent configuration and reloads once: the runtime
@@ -565,14 +593,15 @@ class FirewalldBackend(Backend):
             self.save_record(owned)
 
     def _apply_one(self, fw, config, zone_config, trusted_config, view, action, kind, item):
-        if kind == 'trusted':
+        if kind in TRUSTED_KINDS:
             target, runtime_zone = trusted_config, TRUSTED_ZONE
         else:
             target, runtime_zone = zone_config, self.zone
         if action in ('add', 'remove'):
             add = action == 'add'
             if view == 'permanent':
-                method = {'ports': 'Port', 'protocols': 'Protocol', 'rich': 'RichRule', 'trusted': 'Source'}[kind]
+                method = {'ports': 'Port', 'protocols': 'Protocol', 'rich': 'RichRule', 'trusted': 'Source',
+                          'interfaces': 'Interface'}[kind]
                 if kind == 'ports':
                     port, protocol = item.split('/')
                     getattr(target, ('add' if add else 'remove') + method)(port, protocol)
@@ -586,6 +615,8 @@ class FirewalldBackend(Backend):
                     (fw.addProtocol if add else fw.removeProtocol)(runtime_zone, item)
                 elif kind == 'rich':
                     (fw.addRichRule if add else fw.removeRichRule)(runtime_zone, item)
+                elif kind == 'interfaces':
+                    (fw.addInterface if add else fw.removeInterface)(runtime_zone, item)
                 else:
                     (fw.addSource if add else fw.removeSource)(runtime_zone, item)
         elif action == 'create_ipset':
@@ -691,9 +722,12 @@ class FirewalldBackend(Backend):
                 for source in bound:
                     found.append(exposure('all', '', [source], 'firewalld trusted zone source %s' % source,
                                           owned=source in mine, scope='zone'))
-                if sources is None:
-                    found.append(exposure('all', '', None, 'firewalld trusted zone on %s'
-                                          % (', '.join(interfaces) or 'every interface'), scope='zone'))
+                mine = set(owned.get('interfaces', ()))
+                for name in interfaces:
+                    found.append(exposure('all', '', None, 'firewalld trusted zone on interface %s' % name,
+                                          owned=name in mine, scope='zone', interfaces=[name]))
+                if zone == default:
+                    found.append(exposure('all', '', None, 'firewalld trusted zone on every interface', scope='zone'))
                 continue
             if settings.getTarget() == 'ACCEPT':
                 found.append(exposure('all', '', sources, 'firewalld %s target ACCEPT' % where, scope='zone'))
@@ -839,7 +873,8 @@ def _canonical_rich(rule):
 # kind: (getter, setter, the key two entries are the same by) of firewalld's zone settings.
 ZONE_SETTINGS = {'ports': ('getPorts', 'setPorts', tuple), 'protocols': ('getProtocols', 'setProtocols', _same),
                  'rich': ('getRichRules', 'setRichRules', _canonical_rich),
-                 'trusted': ('getSources', 'setSources', _same)}
+                 'trusted': ('getSources', 'setSources', _same),
+                 'interfaces': ('getInterfaces', 'setInterfaces', _same)}
 
 
 def _change_zone_settings(settings, add, kind, item):
@@ -891,7 +926,7 @@ def batch_permanent(operations):
                 batched.append((view, 'set_entries', kind, entries[kind]))
             entries[kind][0 if action == 'add_entry' else 1].add(item)
         elif view == 'permanent' and action in ('add', 'remove'):
-            zone = TRUSTED_ZONE if kind == 'trusted' else None
+            zone = TRUSTED_ZONE if kind in TRUSTED_KINDS else None
             if zone not in zones:
                 zones[zone] = []
                 batched.append((view, 'update_zone', zone, zones[zone]))

@@ -133,3 +133,31 @@ def test_judging_the_plan_as_a_whole(name, rules, exposures, public, expected):
     findings = judge(rules, exposures, public_ports=public)
     got = dict((category, [entry['severity'] for entry in entries]) for category, entries in findings.items() if entries)
     assert got == expected, (name, findings)
+
+
+POD_DEVICES = {'protocol': 'all', 'port': '', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None,
+               'interfaces': ['flannel.1', 'cali+'], 'description': 'Pod traffic on the CNI\'s devices',
+               'references': ['https://example.org/pods']}
+
+
+@pytest.mark.parametrize('name, exposures, expected', [
+    ('planned devices trusted', [exposure('all', '', None, 'trusted flannel.1', interfaces=['flannel.1']),
+                                 exposure('all', '', None, 'trusted cali+', owned=True, interfaces=['cali+'])],
+     {}),
+    ('a device missing', [exposure('all', '', None, 'trusted flannel.1', interfaces=['flannel.1'])],
+     {'missing': ['cali+']}),
+    ('a device no rule plans', [exposure('all', '', None, 'trusted flannel.1', interfaces=['flannel.1']),
+                                exposure('all', '', None, 'trusted cali+', interfaces=['cali+']),
+                                exposure('all', '', None, 'trusted docker0', interfaces=['docker0'])],
+     {'foreign': ['docker0']}),
+    ('a wildcard covers a device', [exposure('all', '', None, 'trusted flannel.1', interfaces=['flannel.1']),
+                                    exposure('all', '', None, 'trusted cali+', interfaces=['cali+']),
+                                    exposure('all', '', None, 'trusted cali12', interfaces=['cali12'])],
+     {}),
+])
+def test_trust_on_interfaces_is_judged_by_interface_never_as_open_to_anyone(name, exposures, expected):
+    findings = judge([POD_DEVICES], exposures)
+    assert not findings['over_exposed'], name
+    for category in ('missing', 'foreign'):
+        assert [entry['interfaces'] for entry in findings[category]] == [
+            [device] for device in expected.get(category, [])], name

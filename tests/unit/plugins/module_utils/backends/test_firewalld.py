@@ -15,6 +15,7 @@ RULES = [
     {'protocol': 'tcp', 'port': '2379', 'sources': ['192.0.2.0/31', 'fd00::/127'], 'source_set': 'etcd'},
     {'protocol': 'icmp', 'port': '', 'sources': ['192.0.2.0/31', 'fd00::/127'], 'source_set': 'etcd'},
     {'protocol': 'all', 'port': '', 'sources': ['10.233.0.0/17'], 'source_set': 'pods'},
+    {'protocol': 'all', 'port': '', 'sources': ANY, 'source_set': None, 'interfaces': ['flannel.1', 'cni0']},
 ]
 
 
@@ -31,6 +32,7 @@ def test_desired_view():
     assert view['ports'] == {'6443/tcp'}
     assert view['protocols'] == {'gre'}
     assert view['trusted'] == {'10.233.0.0/17'}
+    assert view['interfaces'] == {'flannel.1', 'cni0'}
     assert view['ipsets'] == {'kubeports-etcd': {'family': 'inet', 'entries': {'192.0.2.0/31'}},
                               'kubeports-etcd-v6': {'family': 'inet6', 'entries': {'fd00::/127'}}}
     assert view['rich'] == {
@@ -98,6 +100,14 @@ def test_runtime_ipset_present_replaces_per_source_rules():
      [('permanent', 'remove', 'rich', rich_rule('ipv4', 'kubeports-etcd', 'tcp', '2380')),
       ('runtime', 'remove', 'rich', rich_rule('ipv4', 'kubeports-etcd', 'tcp', '2380'))],
      [], ['rich rule ' + rich_rule('ipv4', 'kubeports-etcd', 'tcp', '2380')]),
+    # A CNI device joins the trusted zone in both views.
+    (lambda c: [v['interfaces'].discard('cni0') for v in c.values()], True,
+     [('permanent', 'add', 'interfaces', 'cni0'), ('runtime', 'add', 'interfaces', 'cni0')],
+     ['trusted interface cni0'], []),
+    # The collection's device no longer wanted goes with prune; the user's stays.
+    (lambda c: [v['interfaces'].update({'tunl0', 'eth9'}) for v in c.values()], True,
+     [('permanent', 'remove', 'interfaces', 'tunl0'), ('runtime', 'remove', 'interfaces', 'tunl0')],
+     [], ['trusted interface tunl0']),
     # A user's rich rule is never ours.
     (lambda c: [v['rich'].add('rule family="ipv4" source address="10.0.0.0/8" accept') for v in c.values()], True,
      [], [], []),
@@ -105,8 +115,19 @@ def test_runtime_ipset_present_replaces_per_source_rules():
 def test_plan_views_changes(mutate, prune, expected_ops, added, removed):
     current = converged()
     mutate(current)
-    owned = {'ports': ['8080/tcp']}
+    owned = {'ports': ['8080/tcp'], 'interfaces': ['tunl0', 'cni0', 'flannel.1']}
     assert diff_views(wanted(), current, owned, prune) == (expected_ops, added, removed)
+
+
+@pytest.mark.parametrize('rule, message', [
+    (dict(protocol='tcp', port='80', sources=ANY, source_set=None, interfaces=['cni0']), 'give protocol all'),
+    (dict(protocol='all', port='', sources=['10.0.0.0/8'], source_set=None, interfaces=['cni0']), 'give protocol all'),
+    (dict(protocol='all', port='', sources=ANY, source_set=None, interfaces=['bad name']),
+     "invalid interface name 'bad name'"),
+])
+def test_interface_rules_trust_everything_on_them_and_nothing_else(rule, message):
+    with pytest.raises(BackendError, match=message):
+        DesiredState.from_rules([rule])
 
 
 def test_stale_ipset_is_deleted_permanently_and_emptied_in_the_runtime():
