@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 LISTENER_LIFETIME = 60
+KPLAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab", "kplab")
 PROBE_TIMEOUT = 1.0
 
 # Dual-stack listener: answers every TCP connection or UDP datagram with the nonce, then
@@ -235,3 +236,53 @@ def test_machine_namespace_untouched(lab):
 
 def test_bringup_is_fast(lab):
     assert lab.bringup_seconds < 45, lab.bringup_seconds
+
+
+REBOOT = {
+    # firewall: (persistent rule, runtime-only rule or None, state command, cleanup)
+    "firewalld": ("firewall-cmd --permanent --add-port=39441/tcp && firewall-cmd --add-port=39441/tcp",
+                  "firewall-cmd --add-port=39442/tcp",
+                  "firewall-cmd --list-ports",
+                  "firewall-cmd --permanent --remove-port=39441/tcp && firewall-cmd --remove-port=39441/tcp"),
+    "ufw": ("ufw allow 39441/tcp", None, "ufw status verbose; iptables-save | grep -v '^#' | sed 's/\\[[0-9:]*\\]//'",
+            "ufw delete allow 39441/tcp"),
+    "susefirewall2": ("sed -i 's/^FW_SERVICES_EXT_TCP=\"/&39441 /' /etc/sysconfig/SuSEfirewall2 && SuSEfirewall2 start",
+                      None, "iptables-save | grep -v '^#' | sed 's/\\[[0-9:]*\\]//'",
+                      "sed -i 's/^\\(FW_SERVICES_EXT_TCP=\"\\)39441 /\\1/' /etc/sysconfig/SuSEfirewall2 "
+                      "&& SuSEfirewall2 start"),
+}
+
+
+@pytest.mark.parametrize("firewall", sorted(REBOOT))
+def test_reboot_firewall_restores_boot_config(lab, firewall):
+    """kplab reboot-firewall clears the host's netfilter state (a foreign nft table goes) and the
+    firewall's boot path brings back its persistent rules, not runtime-only ones."""
+    hosts = lab.by_firewall(firewall)
+    if not hosts:
+        pytest.skip("no %s host in this lab" % firewall)
+    host = hosts[0]
+    persistent, runtime_only, state, cleanup = REBOOT[firewall]
+    assert lab.exec(host, ["sh", "-ec", persistent]).returncode == 0
+    try:
+        before = lab.exec(host, ["sh", "-c", state]).stdout
+        if runtime_only:
+            assert lab.exec(host, ["sh", "-ec", runtime_only]).returncode == 0
+        assert lab.exec(host, "nft add table inet kplab-foreign").returncode == 0
+        done = subprocess.run([sys.executable, str(KPLAB), "reboot-firewall", host], capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "kplab-foreign" not in lab.exec(host, "nft list tables").stdout
+        after = lab.exec(host, ["sh", "-c", state]).stdout
+        assert after == before
+        assert "39441" in after
+        if firewall == "firewalld":
+            assert lab.exec(host, "firewall-cmd --state").stdout.strip() == "running"
+            assert "39442" not in after
+        listener = Listener(lab, host, "tcp", 39441)
+        try:
+            peer = [h for h in lab.hosts if h != host][0]
+            assert probe(lab, peer, "tcp", 39441, lab.address(host)) == [listener.nonce]
+        finally:
+            listener.stop()
+    finally:
+        lab.exec(host, ["sh", "-c", cleanup])

@@ -118,8 +118,9 @@ def test_ipip_overlay(lab, cluster_spec):
         cluster.overlay_down(lab, ov)
 
 
-def test_etcd_cluster(lab, cluster_spec):
-    et = cluster.etcd_up(lab, NODES, lifetime=LIFETIME)
+@pytest.mark.parametrize("family", [4, 6])
+def test_etcd_cluster(lab, cluster_spec, family):
+    et = cluster.etcd_up(lab, NODES, family=family, lifetime=LIFETIME)
     try:
         report = cluster.prove_etcd(lab, et, outsiders=[OUTSIDER])
         assert len(report["health"]) == 9 and all(r["ok"] for r in report["health"]), report["health"]
@@ -133,8 +134,9 @@ def test_etcd_cluster(lab, cluster_spec):
     assert "etcd" not in lab.exec("node1", "ps -eo comm").stdout.split()
 
 
-def test_bgp_mesh(lab, cluster_spec):
-    bgp = cluster.bgp_up(lab, NODES, outsiders=[OUTSIDER], lifetime=LIFETIME)
+@pytest.mark.parametrize("family", [4, 6])
+def test_bgp_mesh(lab, cluster_spec, family):
+    bgp = cluster.bgp_up(lab, NODES, outsiders=[OUTSIDER], family=family, lifetime=LIFETIME)
     try:
         report = cluster.prove_bgp(lab, bgp)
         assert len(report["sessions"]) == 6
@@ -142,12 +144,15 @@ def test_bgp_mesh(lab, cluster_spec):
         # No firewall and the nodes list the outsider: its sessions establish too.
         assert len(report["outsiders"]) == 6
         assert all(r["established"] for r in report["outsiders"]), report["outsiders"]
+        ss = lab.exec("node1", "ss -tn state established '( sport = :179 or dport = :179 )'").stdout
+        assert lab.address("node2", family) in ss
     finally:
         cluster.bgp_down(bgp)
 
 
 def test_reboot_firewall_clears_and_restores(lab, cluster_spec):
-    ov = cluster.overlay_up(lab, NODES, mode="flannel", lifetime=LIFETIME)
+    # RKE2's flannel port; IPv6 pods share the IPv4 VXLAN device here.
+    ov = cluster.overlay_up(lab, NODES, mode="flannel", port=4789, v6_underlay=False, lifetime=LIFETIME)
     try:
         before = cluster.prove_overlay(lab, ov, kinds=("nodeport",), families=(4,), protos=("tcp",))
         assert not cluster.failures(before)
@@ -157,8 +162,10 @@ def test_reboot_firewall_clears_and_restores(lab, cluster_spec):
         broken = cluster.prove_overlay(lab, ov, kinds=("nodeport",), families=(4,), protos=("tcp",), timeout=1)
         assert [r["dst"] for r in cluster.failures(broken)] == ["node1"]
         cluster.restore_netfilter(lab, ov, ["node1"])
-        after = cluster.prove_overlay(lab, ov, families=(4,))
+        after = cluster.prove_overlay(lab, ov)
         assert not cluster.failures(after), summary(cluster.failures(after))
+        assert "dstport 4789" in lab.exec("node2", "ip -d link show flannel.1").stdout
+        assert lab.exec("node2", "ip link show flannel-v6.1").returncode != 0
     finally:
         cluster.overlay_down(lab, ov)
 
