@@ -36,7 +36,10 @@ attributes:
     support: none
     description: Nothing to show.
 notes:
-  - Fails when the change was already rolled back (too late), naming the log of the rollback.
+  - Fails when the change was already rolled back (too late, or by a later run whose plan
+    differs), naming why and the log of the rollback.
+  - A change a later run took over (its plan was the same) is confirmed by whichever
+    confirmation comes first; the other answers V(already confirmed).
 '''
 
 EXAMPLES = r'''
@@ -57,7 +60,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 msg:
-  description: V(confirmed), or V(already confirmed).
+  description:
+    - V(confirmed), or V(already confirmed) (and by what, when another run confirmed it), or that
+      a later run's change took it over.
   returned: success
   type: str
 '''
