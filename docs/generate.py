@@ -123,7 +123,7 @@ def profile_options():
         choices = list(option.choices or ()) + sorted(ALIASES.get(name, {}))
         if option.kind == 'choice':
             spec.update(type='str', choices=choices)
-        elif option.kind == 'list':
+        elif option.kind in ('list', 'interfaces'):
             spec.update(type='list', elements='str')
             if choices:
                 spec['choices'] = choices
