@@ -84,18 +84,27 @@ def parallel(func, items):
         return list(pool.map(func, items))
 
 
+def _holder_record(host):
+    """The lab's PID record of the host's holder (changes with every bring-up)."""
+    try:
+        with open(os.path.join(STATE, "pids", host + ".holder")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
 def install_tools(lab, hosts):
-    """Copies kpnet into each host's private /run (once per host and lab bring-up)."""
+    """Copies kpnet into each host's private /run (once per host and bring-up of the host)."""
     with open(KPNET_SOURCE) as fh:
         source = fh.read()
     done = getattr(lab, "_kpcluster_tools", None)
     if done is None:
         done = lab._kpcluster_tools = set()
-    todo = [h for h in hosts if h not in done]
+    todo = [h for h in dict.fromkeys(hosts) if (h, _holder_record(h)) not in done]
 
     def install(host):
         sh(lab, host, "mkdir -p %s && cat > %s && chmod 755 %s" % (RUN_DIR, KPNET, KPNET), input=source)
-        done.add(host)
+        done.add((host, _holder_record(host)))
 
     parallel(install, todo)
 
