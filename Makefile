@@ -134,7 +134,7 @@ benchmark-lab: apt venv dev install
 # Real firewalls in the lab's network namespaces, reached over SSH.
 integration: apt venv install
 	$(BIN)/pytest -q -p no:cacheprovider tests/integration --ignore=tests/integration/molecule \
-	  --ignore=tests/integration/test_lab_cluster.py \
+	  --ignore=tests/integration/test_lab_cluster.py --ignore=tests/integration/test_cluster_traffic.py \
 	  --ignore=tests/integration/test_port_rules_susefirewall2.py \
 	  --ignore=tests/integration/test_verify_role_susefirewall2.py \
 	  --ignore=tests/integration/test_audit_susefirewall2.py -k 'not susefirewall2'
@@ -142,6 +142,8 @@ integration: apt venv install
 	  tests/integration/test_lab.py tests/integration/test_port_rules_susefirewall2.py \
 	  tests/integration/test_verify_role_susefirewall2.py tests/integration/test_audit_susefirewall2.py
 	KPLAB_SPEC=$(LAB_SPECS)/cluster.yml $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_lab_cluster.py
+	KPLAB_SPEC=$(LAB_SPECS)/cluster-backends.yml $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/integration/test_cluster_traffic.py
 
 molecule: apt venv install
 	cd tests/integration && molecule test -s lab
