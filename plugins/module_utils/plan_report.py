@@ -20,7 +20,13 @@ def _sources(plan, rule):
     return rule_sources(rule, plan.get('sets') or {}, 'host %s' % plan.get('host'))
 
 
+def _on_interfaces(rule):
+    return 'anything arriving on %s' % ', '.join(rule['interfaces'])
+
+
 def _who(plan, rule, width):
+    if rule.get('interfaces'):
+        return _on_interfaces(rule)
     if rule.get('source_set') is None:
         return ANYONE
     sources = _sources(plan, rule)
@@ -160,6 +166,8 @@ def unplanned_lines(document, shown):
 def _allowed(plan, rule, shared, document):
     """Who may connect, for Markdown: a shared peer set by its key (its members are listed once,
     under Peer sets), anything else by its members."""
+    if rule.get('interfaces'):
+        return _on_interfaces(rule)
     if rule['source_set'] is None:
         return ANYONE
     key = shared.get(rule['source_set'])
