@@ -49,9 +49,12 @@ def address_family(address):
 
 
 def _covering(rules, protocol, port):
-    """The rules of one host that open ``port``, protocol "all" rules included."""
+    """The rules of one host that open ``port``, protocol "all" rules included; not those of the
+    CNI's devices (``interfaces``), which probes from the node network never arrive on."""
     found = []
     for rule in rules:
+        if rule.get('interfaces'):
+            continue
         if rule['protocol'] == 'all':
             found.append(rule)
             continue

@@ -299,3 +299,12 @@ def test_protocol_all_rule_counts_for_every_port():
     assert expectations(plan, source='w2') == [('w2', ETCD, 6443, 'blocked'), ('w2', ETCD, 10250, 'blocked')]
     # The rule itself is said not to be probed; the ports it opens are not listed as unprobeable.
     assert [item['protocol'] for item in plan['not_probed']] == ['all']
+
+
+def test_the_cnis_devices_admit_no_probe_from_the_node_network():
+    devices = dict(rule('all', '', ['0.0.0.0/0', '::/0']), interfaces=['flannel.1', 'cni0'])
+    plan = plan_probes([target('etcd1', ['etcd'], [ETCD], [rule('tcp', '2379', CONTROL), devices])],
+                       PROBERS, unplanned=False)
+    assert expectations(plan, port=2379, expected='open') == [('cp2', ETCD, 2379, 'open')]
+    assert sorted(p['source'] for p in flat(plan) if p['port'] == 2379 and p['expected'] == 'blocked'
+                  and p['address'] == ETCD) == ['out', 'w1', 'w2']
