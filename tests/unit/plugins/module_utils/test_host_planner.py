@@ -279,3 +279,12 @@ def test_hosts_of_one_kind_plan_as_each_alone():
         assert plans[host].rules == alone.rules
         assert plans[host].signatures == alone.signatures
         assert plans[host].skipped == alone.skipped
+
+
+def test_an_ipv6_only_peer_is_admitted_over_ipv6_only(plan):
+    addresses = dict(ADDRESSES, cp1=['192.0.2.1', '2001:db8::1'], w2='2001:db8::4')
+    host_vars = {'cp1': {'kubeports_address': ['192.0.2.1', '2001:db8::1']}, 'w2': {'kubeports_address': '2001:db8::4'}}
+    ports = ports_of(plan(KUBESPRAY, addresses, {'kubeports_cni': 'flannel'}, 'cp1', host_vars=host_vars))
+    vxlan = ports['8472/udp']['sources']
+    assert '2001:db8::4/128' in vxlan
+    assert '198.51.100.4/32' not in vxlan and not any(source.startswith('198.51.100.') for source in vxlan)
