@@ -162,8 +162,10 @@ CIDR_SETS = {
     'loadbalancers': ('loadbalancer_cidrs', [], 'External load balancers and health checkers of Services.'),
     'api_loadbalancers': ('api_loadbalancer_cidrs', [], 'Load balancers in front of the API server.'),
     'bgp_peers': ('bgp_peer_cidrs', [], 'BGP routers outside the cluster that peer with the nodes.'),
-    'pods': ('pod_cidrs', [], 'Pod network CIDRs, trusted by source on every interface where pods are routed over the node network (pod_interfaces []).'),
-    'services': ('service_cidrs', [], 'Service network CIDRs, trusted by source on every interface where pods are routed over the node network (pod_interfaces []).'),
+    'pods': ('pod_cidrs', [], 'Pod network CIDRs, trusted by source on every interface where pods are routed '
+             'over the node network (pod_interfaces []).'),
+    'services': ('service_cidrs', [], 'Service network CIDRs, trusted by source on every interface where pods are '
+                 'routed over the node network (pod_interfaces []).'),
     'dce5_global_cluster': ('dce5_global_cluster_cidrs', [],
                             'Nodes of the DCE 5 global service cluster (for worker clusters).'),
     'dce5_member_clusters': ('dce5_member_cluster_cidrs', [],
