@@ -66,8 +66,8 @@ def run_in(lab, host, argv, timeout=60, check=True, input=None):
     """Runs argv inside a lab host; returns CompletedProcess."""
     proc = lab.exec(host, argv, timeout=timeout, check=False, input=input)
     if check and proc.returncode != 0:
-        raise ClusterError("%s: %s failed (%d):\n%s%s" % (host, " ".join(argv)[:300], proc.returncode,
-                                                         proc.stdout[-2000:], proc.stderr[-2000:]))
+        raise ClusterError("%s: %s failed (%d):\n%s%s" % (
+            host, " ".join(argv)[:300], proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
     return proc
 
 
@@ -185,7 +185,7 @@ class Process:
         """The first event matching predicate, waiting at most timeout seconds (None if none)."""
         deadline = time.monotonic() + timeout
         with self.cond:
-            for _ in range(100000):
+            for dummy_round in range(100000):
                 for event in self.events:
                     if predicate(event):
                         return event
@@ -813,7 +813,7 @@ def etcd_up(lab, members, family=4, client_port=2379, peer_port=2380, lifetime=6
         et.processes[m] = Process(lab, m, argv, "%s.cluster-etcd" % m)
     deadline = time.monotonic() + timeout
     endpoints = [et.urls[m] for m in members]
-    for _ in range(1000):
+    for dummy_attempt in range(1000):
         proc = etcdctl(lab, members[0], endpoints, ["endpoint", "health", "-w", "json"], timeout=5)
         healthy = _health(proc.stdout)
         if len(healthy) == len(members) and all(h.get("health") for h in healthy):
@@ -886,7 +886,7 @@ def prove_etcd(lab, et, outsiders=(), timeout=2.0):
                 targets.append(target("conn", lab.address(m, et.family), port))
         results = probe(lab, host, targets, timeout=timeout)
         return [{"src": host, "dst": m, "port": r["port"], "ok": bool(r.get("ok")), "error": r.get("error")}
-                for m, r in zip([m for m in et.members for _ in (0, 1)], results)]
+                for m, r in zip([m for m in et.members for dummy_port in (0, 1)], results)]
 
     for part in parallel(outside, outsiders):
         report["outsiders"] += part
@@ -970,7 +970,7 @@ def prove_bgp(lab, bgp, timeout=30, outsider_wait=6):
     started = time.monotonic()
     deadline = started + timeout
     states = {}
-    for _ in range(1000):
+    for dummy_attempt in range(1000):
         states = dict(zip(bgp.speakers + bgp.outsiders,
                           parallel(lambda h: bird_protocols(lab, h), bgp.speakers + bgp.outsiders)))
         mesh_done = all("Established" in states[h].get(_proto_name(p), ("", ""))[1]
