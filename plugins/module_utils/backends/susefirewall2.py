@@ -9,6 +9,12 @@
 - Trusted networks (protocol "all": pods, services): FW_TRUSTED_NETS for traffic to the
   host, FW_FORWARD "net,0/0" and "0/0,net" for forwarded traffic, and FW_ROUTE="yes"
   (its earlier value is put back when no rule needs it any more).
+- Trusted interfaces (the CNI's devices, DesiredState.trusted_interfaces): a custom rules
+  file of the collection's own (CUSTOM_RULES, named in FW_CUSTOMRULES, whose earlier value is
+  put back) with SuSEfirewall2's fw_custom_before_port_handling hook: everything arriving on
+  the devices is accepted to the host and forwarded, replies to it are forwarded, and so are
+  connections the host DNAT'd (kube-proxy); FW_ROUTE="yes" as for trusted networks. Zones
+  cannot say this on every SuSEfirewall2 version (docs/backends.md, "Forwarded pod traffic").
 
 The file is edited in place: only the values of those variables change, and in them only
 the collection's own tokens (recorded in <state_dir>/susefirewall2.json); every other token,
@@ -44,6 +50,11 @@ COMMAND = 'SuSEfirewall2'
 TOKEN_VARIABLES = ('FW_SERVICES_EXT_TCP', 'FW_SERVICES_EXT_UDP', 'FW_SERVICES_EXT_IP',
                    'FW_SERVICES_ACCEPT_EXT', 'FW_TRUSTED_NETS', 'FW_FORWARD')
 ROUTE = 'FW_ROUTE'
+CUSTOM = 'FW_CUSTOMRULES'
+# The collection's custom rules file (in SuSEfirewall2's SCRIPTSDIR); only the collection writes it.
+CUSTOM_RULES = '/etc/sysconfig/scripts/SuSEfirewall2-kubeports'
+CUSTOM_MARK = '# kubeports.firewall: the CNI\'s devices trusted'
+_CUSTOM_INTERFACES = re.compile(r'^kubeports_trusted_interfaces="([^"]*)"$', re.M)
 # IP protocols as iptables takes them. IPIP is IP protocol 4 ("ipencap" or "ipv4" in
 # /etc/protocols, depending on the distribution); "ipip" there is protocol 94.
 IP_PROTOCOLS = {'ipip': '4', 'gre': 'gre', 'esp': 'esp', 'icmp': 'icmp', 'icmpv6': 'ipv6-icmp'}
@@ -236,7 +247,69 @@ def desired_tokens(desired):
                                    % (protocol, port, members['name']))
     for name in tokens:
         tokens[name] = list(collections.OrderedDict.fromkeys(tokens[name]))
-    return tokens, route
+    # Forwarded pod traffic needs routing on (SuSEfirewall2 before 3.6.346 sets ip_forward to 0
+    # at every start unless FW_ROUTE is "yes").
+    return tokens, route or bool(getattr(desired, 'trusted_interfaces', ()))
+
+
+def custom_rules_text(interfaces):
+    """The collection's custom rules file for trusted ``interfaces`` (sorted, deterministic).
+
+    SuSEfirewall2 sources it (FW_CUSTOMRULES, root-owned and not world-writable) and calls
+    fw_custom_before_port_handling after its basic rules (loopback, established) and before it
+    dispatches INPUT and FORWARD to the zones' chains and logs what is left as ILL-TARGET or
+    ILL-ROUTING. $IPTABLES and $IP6TABLES are its own commands (batch mode, IPv6 off)."""
+    return '\n'.join([
+        CUSTOM_MARK,
+        '# Written by the kubeports.firewall collection, named in FW_CUSTOMRULES of %s;' % CONFIG,
+        '# the collection rewrites and removes it (see docs/backends.md, "Forwarded pod traffic").',
+        '# Everything arriving on these devices is accepted, to this host and forwarded to any',
+        '# interface; replies to it are forwarded, and so are connections this host DNAT\'d',
+        '# (kube-proxy\'s NodePorts and external IPs to pods), which SuSEfirewall2 start drops',
+        '# until kube-proxy puts its own FORWARD rules back. A trailing + matches any suffix.',
+        'kubeports_trusted_interfaces="%s"' % ' '.join(sorted(interfaces)),
+        '',
+        'fw_custom_before_port_handling() {',
+        '    local iptables dev',
+        '    [ -n "$kubeports_trusted_interfaces" ] || return 0',
+        '    for iptables in "$IPTABLES" "$IP6TABLES"; do',
+        '        for dev in $kubeports_trusted_interfaces; do',
+        '            $iptables -A INPUT -i "$dev" -j ACCEPT',
+        '            $iptables -A FORWARD -i "$dev" -j ACCEPT',
+        '            $iptables -A FORWARD -o "$dev" -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
+        '        done',
+        '        $iptables -A FORWARD -m conntrack --ctstate DNAT -j ACCEPT',
+        '    done',
+        '    true',
+        '}',
+        ''])
+
+
+def custom_interfaces(text):
+    """The interfaces the collection's custom rules file trusts ([] when there is none);
+    BackendError when a file at its path is not the collection's."""
+    if text is None:
+        return []
+    match = _CUSTOM_INTERFACES.search(text)
+    if not text.startswith(CUSTOM_MARK) or not match:
+        raise BackendError('%s exists but was not written by the collection (its first line is not "%s"); '
+                           'nothing was changed. Move it away: the collection writes its custom rules for the '
+                           'CNI\'s devices there' % (CUSTOM_RULES, CUSTOM_MARK))
+    return match.group(1).split()
+
+
+def remove_assignment(text, name):
+    """``text`` without the last line that only assigns ``name`` (a line the collection appended)."""
+    found = None
+    for found in re.finditer(r'^[ \t]*%s=(?:"[^"\n]*"|\'[^\'\n]*\'|[^\s#;]*)[ \t]*(?:\n|$)' % re.escape(name),
+                             text, re.M):
+        pass
+    return text if found is None else text[:found.start()] + text[found.end():]
+
+
+def _routing_on(value):
+    """Does FW_ROUTE route IPv4? "yes" (every version) or a list naming IPv4 (3.6.346 and later)."""
+    return value == 'yes' or 'IPv4' in [item.strip() for item in (value or '').split(',')]
 
 
 def load_owned(state):
@@ -250,17 +323,34 @@ def load_owned(state):
     owned = {'tokens': dict((name, list(tokens.get(name, []))) for name in TOKEN_VARIABLES)}
     if route_before is not None:
         owned['route_before'] = route_before
+    if state.get('interfaces'):
+        owned['interfaces'] = sorted(state['interfaces'])
+    if 'customrules_before' in state:
+        # None: FW_CUSTOMRULES was not in the file (the line the collection appended goes).
+        owned['customrules_before'] = state['customrules_before']
     return owned
 
 
-def diff_config(text, wanted, route, owned, prune):
+def _route_value(before):
+    """The FW_ROUTE the collection writes: "yes" (IPv4 routing on every version), or the
+    user's list of families with IPv4 added (3.6.346 and later read "IPv6" as IPv6 only)."""
+    return 'yes' if before in (None, '', 'no') else '%s,IPv4' % before
+
+
+def diff_config(text, wanted, route, owned, prune, interfaces=(), custom=None):
     """(new text, added, removed, new ownership record). Pure; the unit tests drive it.
 
     A wanted token already in the file (in any equivalent spelling, the user's or the
     collection's) is not added again. With prune, a token the record says the collection
     added and that is no longer wanted is removed (one occurrence: an identical token the
     user wrote as well stays). FW_ROUTE is set to "yes" while a trusted network needs it and
-    put back to the value it had before once none does (with prune)."""
+    put back to the value it had before once none does (with prune).
+
+    ``interfaces`` are the trusted interfaces wanted, ``custom`` the text of the collection's
+    custom rules file (None when there is none). The record's ``interfaces`` are what that
+    file must trust (without prune, the ones it trusts stay); FW_CUSTOMRULES names the file
+    while there are any, and gets its earlier value back once there are none (with prune).
+    A FW_CUSTOMRULES of the user's is refused."""
     found = parse_config(text)
     edits, added, removed = {}, [], []
     record = {'tokens': {}}
@@ -282,23 +372,64 @@ def diff_config(text, wanted, route, owned, prune):
         record['tokens'][name] = sorted(set(token for token in mine if token in left) | set(add))
         if remove or add:
             edits[name] = (remove, add)
+    custom_now = found[CUSTOM].value.strip() if CUSTOM in found else None
+    have = custom_interfaces(custom) if custom_now == CUSTOM_RULES else []
+    keep = set(interfaces) if prune else set(interfaces) | set(have)
+    if keep:
+        route = True
     route_now = found[ROUTE].value.strip() if ROUTE in found else None
     before = owned.get('route_before')
     if route:
-        if route_now != 'yes':
-            edits[ROUTE] = 'yes'
-            added.append('%s yes' % ROUTE)
+        if not _routing_on(route_now):
+            value = _route_value(before if before is not None else route_now)
+            edits[ROUTE] = value
+            added.append('%s %s' % (ROUTE, value))
             record['route_before'] = before if before is not None else (route_now or 'no')
         elif before is not None:
             record['route_before'] = before
     elif before is not None:
-        if prune and route_now == 'yes':
+        if prune and route_now == _route_value(before):
             edits[ROUTE] = before
-            removed.append('%s yes' % ROUTE)
-        elif route_now == 'yes':
+            removed.append('%s %s' % (ROUTE, route_now))
+        elif route_now == _route_value(before):
             record['route_before'] = before
-    new_text = edit_config(text, edits) if edits else text
+    _diff_custom(found, owned, prune, sorted(keep), have, edits, added, removed, record)
+    new_text = text
+    if edits.get(CUSTOM, '') is None:
+        del edits[CUSTOM]
+        new_text = remove_assignment(new_text, CUSTOM)
+    new_text = edit_config(new_text, edits) if edits else new_text
     return new_text, added, removed, record
+
+
+def _diff_custom(found, owned, prune, keep, have, edits, added, removed, record):
+    """FW_CUSTOMRULES and the trusted interfaces of diff_config (its edits, added, removed, record)."""
+    custom_now = found[CUSTOM].value.strip() if CUSTOM in found else None
+    known = 'customrules_before' in owned
+    if keep:
+        if custom_now not in (None, '', CUSTOM_RULES):
+            raise BackendError(
+                '%s is "%s" in %s: SuSEfirewall2 reads one custom rules file, and the collection needs it for the '
+                'CNI\'s devices (%s: everything arriving on them accepted and forwarded); nothing was changed. '
+                'Empty %s (your hooks can go into %s only by hand, after the collection\'s; see docs/backends.md, '
+                '"Forwarded pod traffic"), or set kubeports_pod_interfaces to [] to trust the pod networks by '
+                'source instead' % (CUSTOM, custom_now, CONFIG, ', '.join(keep), CUSTOM, CUSTOM_RULES))
+        if custom_now != CUSTOM_RULES:
+            edits[CUSTOM] = CUSTOM_RULES
+            added.append('%s %s' % (CUSTOM, CUSTOM_RULES))
+        if known or custom_now != CUSTOM_RULES:
+            record['customrules_before'] = owned['customrules_before'] if known else custom_now
+    elif known and custom_now == CUSTOM_RULES:
+        if prune:
+            # None: the collection appended the line; it goes again.
+            edits[CUSTOM] = owned['customrules_before']
+            removed.append('%s %s' % (CUSTOM, CUSTOM_RULES))
+        else:
+            record['customrules_before'] = owned['customrules_before']
+    added.extend('%s trusts interface %s' % (CUSTOM_RULES, name) for name in keep if name not in have)
+    removed.extend('%s trusts interface %s' % (CUSTOM_RULES, name) for name in have if name not in keep)
+    if keep:
+        record['interfaces'] = keep
 
 
 def foreign_chains(saved):
@@ -368,22 +499,48 @@ class SuseFirewall2Backend(Backend):
         except (IOError, OSError) as exc:
             raise BackendError('cannot read %s: %s' % (CONFIG, exc))
         parse_config(text)  # fails clearly on a file it cannot edit safely
+        try:
+            with open(CUSTOM_RULES) as handle:
+                custom = handle.read()
+        except (IOError, OSError):
+            custom = None
         state = self.load_state()
         rc, _out, _err = self.run_command([COMMAND, 'status'], check=False)
-        return {'text': text, 'owned': load_owned(state), 'pending_start': bool(state.get('pending_start')),
+        return {'text': text, 'custom': custom, 'owned': load_owned(state),
+                'pending_start': bool(state.get('pending_start')),
                 'running': rc == 0, 'kubernetes': kubernetes_signs(self.run_command)}
 
     def compare(self, desired, current, prune):
         wanted, route = desired_tokens(desired)
-        text, added, removed, owned = diff_config(current['text'], wanted, route, current['owned'], prune)
+        text, added, removed, owned = diff_config(current['text'], wanted, route, current['owned'], prune,
+                                                  desired.trusted_interfaces, current.get('custom'))
+        # The custom rules file: written while it trusts any interface; once none, removed when
+        # the configuration no longer names it, else left trusting none (SuSEfirewall2 cannot
+        # start without a file FW_CUSTOMRULES names). A file at its path that is not ours stays.
+        custom = current.get('custom')
+        ours = custom is not None and custom.startswith(CUSTOM_MARK)
+        if owned.get('interfaces'):
+            custom_interfaces(custom)
+            wanted_custom = custom_rules_text(owned['interfaces'])
+        elif custom is not None and not ours:
+            wanted_custom = custom
+        elif CUSTOM_RULES in tokens_of(text, CUSTOM):
+            wanted_custom = custom_rules_text(())
+        else:
+            wanted_custom = None
+        custom_changed = wanted_custom != custom
+        if custom_changed and wanted_custom is not None and not any(CUSTOM_RULES in item for item in added):
+            added.append('%s rewritten' % CUSTOM_RULES)
         change = Change(added=added, removed=removed, before=current['text'], after=text)
-        changed = text != current['text']
+        changed = text != current['text'] or custom_changed
         # A start an earlier run could not finish is made up for while SuSEfirewall2 runs.
         retry = current['pending_start'] and current['running']
         if changed or retry:
             start = current['running']
-            change.operations = [{'text': text if changed else None, 'owned': owned, 'start': start,
-                                  'kubernetes': current['kubernetes']}]
+            change.operations = [{'text': text if text != current['text'] else None, 'owned': owned,
+                                  'start': start, 'kubernetes': current['kubernetes']}]
+            if custom_changed:
+                change.operations[0]['custom'] = wanted_custom
             if retry:
                 self.note('an earlier run wrote %s but "%s start" did not finish; it is started now'
                           % (CONFIG, COMMAND))
@@ -399,23 +556,39 @@ class SuseFirewall2Backend(Backend):
                 'maintenance window (with SuSEfirewall2 stopped, the file is written without a restart)'
                 % ('; '.join(signs), COMMAND))
 
-    def write_config(self, text):
-        directory = os.path.dirname(CONFIG)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix='.SuSEfirewall2.')
+    @staticmethod
+    def write_file(path, text, mode=None):
+        """Writes ``path`` atomically: an existing file keeps its mode and owner; a new one gets
+        ``mode``, owned by root (SuSEfirewall2 sources only root-owned, not world-writable files)."""
+        directory = os.path.dirname(path)
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path))
+        except (IOError, OSError) as exc:
+            raise BackendError('cannot write %s: %s' % (path, exc))
         try:
             with os.fdopen(handle, 'w') as stream:
                 stream.write(text)
                 stream.flush()
                 os.fsync(stream.fileno())
-            info = os.stat(CONFIG)
-            os.chmod(temporary, info.st_mode & 0o7777)
-            if os.geteuid() == 0:
-                os.chown(temporary, info.st_uid, info.st_gid)
-            os.rename(temporary, CONFIG)
+            if os.path.exists(path):
+                info = os.stat(path)
+                os.chmod(temporary, info.st_mode & 0o7777)
+                if os.geteuid() == 0:
+                    os.chown(temporary, info.st_uid, info.st_gid)
+            else:
+                os.chmod(temporary, mode if mode is not None else 0o644)
+                if os.geteuid() == 0:
+                    os.chown(temporary, 0, 0)
+            os.rename(temporary, path)
         except (IOError, OSError) as exc:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-            raise BackendError('cannot write %s: %s' % (CONFIG, exc))
+            raise BackendError('cannot write %s: %s' % (path, exc))
+
+    def write_config(self, text):
+        self.write_file(CONFIG, text)
 
     def apply(self, change):
         for operation in change.operations:
@@ -423,19 +596,35 @@ class SuseFirewall2Backend(Backend):
                 # Before anything is written: the file and the running firewall stay as they are.
                 raise BackendError(self.refusal(operation['kubernetes']))
             record = dict(operation['owned'])
-            if operation['text'] is not None:
+            if operation['text'] is not None or 'custom' in operation:
                 # Until the write is done, both the old and the new tokens count as ours, so a
                 # failure half-way leaves nothing the collection added unrecorded.
                 previous = load_owned(self.load_state())
                 merged = {'tokens': dict((name, sorted(set(previous['tokens'].get(name, [])) |
                                                        set(record['tokens'].get(name, []))))
                                          for name in TOKEN_VARIABLES)}
+            if operation['text'] is not None or 'custom' in operation:
                 for source in (previous, record):
-                    if 'route_before' in source:
-                        merged['route_before'] = source['route_before']
+                    for key in ('route_before', 'customrules_before'):
+                        if key in source:
+                            merged[key] = source[key]
+                interfaces = set(previous.get('interfaces', ())) | set(record.get('interfaces', ()))
+                if interfaces:
+                    merged['interfaces'] = sorted(interfaces)
                 merged['pending_start'] = operation['start']
                 self.save_state(merged)
-                self.write_config(operation['text'])
+                # The file FW_CUSTOMRULES names exists before the configuration names it, and
+                # goes only once the configuration no longer does.
+                if operation.get('custom') is not None:
+                    self.write_file(CUSTOM_RULES, operation['custom'], 0o644)
+                if operation['text'] is not None:
+                    self.write_file(CONFIG, operation['text'])
+                if 'custom' in operation and operation['custom'] is None:
+                    try:
+                        os.unlink(CUSTOM_RULES)
+                    except OSError as exc:
+                        if os.path.exists(CUSTOM_RULES):
+                            raise BackendError('cannot remove %s: %s' % (CUSTOM_RULES, exc))
             record['pending_start'] = operation['start']
             self.save_state(record)
             if operation['start']:
@@ -448,7 +637,7 @@ class SuseFirewall2Backend(Backend):
                               % '; '.join(operation['kubernetes']))
                 else:
                     self.note('SuSEfirewall2 restarted with the new configuration')
-            elif operation['text'] is not None:
+            elif operation['text'] is not None or 'custom' in operation:
                 self.note('SuSEfirewall2 is not running: %s is written and takes effect when it starts' % CONFIG)
 
     def admissions_after(self, current, change, client):
@@ -519,7 +708,26 @@ class SuseFirewall2Backend(Backend):
                         found.append(exposure(protocol, format_port((low, high)), [network], what, owned=owned))
                 else:
                     found.append(exposure(protocol, '', [network], what, owned=owned))
+        found.extend(_interface_exposures(text, current.get('custom')))
         return found
+
+
+def _interface_exposures(text, custom):
+    """Trust on interfaces only: the devices of the collection's custom rules file (while
+    FW_CUSTOMRULES names it), and FW_DEV_INT while FW_PROTECT_FROM_INT is "no" or "notrack"
+    (unset is "no"): everything arriving there reaches the host."""
+    found = []
+    if CUSTOM_RULES in tokens_of(text, CUSTOM) and custom is not None and custom.startswith(CUSTOM_MARK):
+        for name in custom_interfaces(custom):
+            found.append(exposure('all', '', None, '%s %s: interface %s' % (CUSTOM, CUSTOM_RULES, name),
+                                  owned=True, interfaces=[name]))
+    protect = (tokens_of(text, 'FW_PROTECT_FROM_INT') or ['no'])[0]
+    if protect in ('no', 'notrack'):
+        for name in tokens_of(text, 'FW_DEV_INT'):
+            if name not in ('any', 'auto') and ':' not in name:
+                found.append(exposure('all', '', None, 'FW_DEV_INT %s (FW_PROTECT_FROM_INT %s)' % (name, protect),
+                                      scope='zone', interfaces=[name]))
+    return found
 
 
 SERVICES_DIR = '/etc/sysconfig/SuSEfirewall2.d/services'

@@ -378,3 +378,180 @@ def test_a_failed_start_is_retried_by_the_next_run(tmp_path, monkeypatch):
     assert 'did not finish; it is started now' in messages[0]
     assert host.record()['pending_start'] is False
     assert host.run(STATE)[0].empty
+
+
+# ---------------------------------------------------------------- trusted interfaces
+
+PODS_ON = ['flannel.1', 'flannel-v6.1', 'cni0']
+CUSTOM = susefirewall2.CUSTOM_RULES
+LAB_CONFIG = CONFIG + 'FW_CUSTOMRULES=""\n'
+
+
+def interfaces_rule(*names):
+    return {'protocol': 'all', 'port': '', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None,
+            'interfaces': list(names)}
+
+
+def with_interfaces(*names, **kwargs):
+    rules = [interfaces_rule(*names)] if names else []
+    rules += [{'protocol': 'udp', 'port': '8472', 'sources': CLUSTER, 'source_set': 'cluster'}]
+    return DesiredState.from_rules(rules + kwargs.get('more', []))
+
+
+def plan(text, state, record=None, prune=True, custom=None):
+    tokens, route = desired_tokens(state)
+    return diff_config(text, tokens, route, record or owned(), prune, state.trusted_interfaces, custom)
+
+
+def test_interfaces_reach_desired_state_not_tokens():
+    state = with_interfaces(*PODS_ON)
+    assert state.trusted_interfaces == frozenset(PODS_ON)
+    tokens, route = desired_tokens(state)
+    # No pod network trusted by source: the interfaces decide; routing on for forwarding.
+    assert route is True and tokens['FW_TRUSTED_NETS'] == [] and tokens['FW_FORWARD'] == []
+
+
+@pytest.mark.parametrize('text, record, prune, have, added, removed, after', [
+    # First apply: FW_CUSTOMRULES="" names the collection's file, routing on.
+    (LAB_CONFIG, owned(), True, None,
+     ['FW_CUSTOMRULES ' + CUSTOM, 'FW_ROUTE yes'] + ['%s trusts interface %s' % (CUSTOM, name)
+                                                     for name in sorted(PODS_ON)],
+     [], {'FW_CUSTOMRULES': CUSTOM, 'FW_ROUTE': 'yes'}),
+    # FW_CUSTOMRULES not in the file at all: appended (and recorded as absent before).
+    (CONFIG, owned(), True, None,
+     ['FW_CUSTOMRULES ' + CUSTOM, 'FW_ROUTE yes'] + ['%s trusts interface %s' % (CUSTOM, name)
+                                                     for name in sorted(PODS_ON)],
+     [], {'FW_CUSTOMRULES': CUSTOM}),
+    # One interface more than the file trusts: only that one is added.
+    (LAB_CONFIG.replace('FW_CUSTOMRULES=""', 'FW_CUSTOMRULES="%s"' % CUSTOM).replace("'no'", "'yes'"),
+     load_owned({'tokens': {}, 'interfaces': ['cni0', 'flannel.1'], 'customrules_before': '', 'route_before': 'no'}),
+     True, ['cni0', 'flannel.1'], ['%s trusts interface flannel-v6.1' % CUSTOM], [], {}),
+    # The file trusts cali+ that is no longer wanted: pruned, kept without prune.
+    (LAB_CONFIG.replace('FW_CUSTOMRULES=""', 'FW_CUSTOMRULES="%s"' % CUSTOM).replace("'no'", "'yes'"),
+     load_owned({'tokens': {}, 'interfaces': PODS_ON + ['cali+'], 'customrules_before': '', 'route_before': 'no'}),
+     True, PODS_ON + ['cali+'], [], ['%s trusts interface cali+' % CUSTOM], {}),
+    (LAB_CONFIG.replace('FW_CUSTOMRULES=""', 'FW_CUSTOMRULES="%s"' % CUSTOM).replace("'no'", "'yes'"),
+     load_owned({'tokens': {}, 'interfaces': PODS_ON + ['cali+'], 'customrules_before': '', 'route_before': 'no'}),
+     False, PODS_ON + ['cali+'], [], [], {}),
+    # The user routes IPv6 only (3.6.346 and later): IPv4 added to the list, not "yes".
+    (LAB_CONFIG.replace("FW_ROUTE='no'", "FW_ROUTE='IPv6'"), owned(), True, None,
+     ['FW_CUSTOMRULES ' + CUSTOM, 'FW_ROUTE IPv6,IPv4'] + ['%s trusts interface %s' % (CUSTOM, name)
+                                                           for name in sorted(PODS_ON)],
+     [], {'FW_ROUTE': 'IPv6,IPv4'}),
+])
+def test_plan_interfaces(text, record, prune, have, added, removed, after):
+    custom = susefirewall2.custom_rules_text(have) if have is not None else None
+    state = with_interfaces(*PODS_ON)
+    new_text, got_added, got_removed, new_record = plan(text, state, record, prune, custom)
+    tokens_added = [item for item in got_added if not item.startswith('FW_SERVICES_ACCEPT_EXT')]
+    assert sorted(tokens_added) == sorted(added) and got_removed == removed
+    for name, value in after.items():
+        assert parse_config(new_text)[name].value == value
+    assert new_record['interfaces'] == sorted(set(PODS_ON) | (set(have or ()) if not prune else set()))
+    # Planning again against the result changes nothing.
+    again = plan(new_text, state, new_record, prune, susefirewall2.custom_rules_text(new_record['interfaces']))
+    assert again[0] == new_text and again[1] == [] and again[2] == []
+
+
+@pytest.mark.parametrize('text', [LAB_CONFIG, CONFIG])
+def test_interfaces_pruned_restore_the_file_byte_for_byte(text):
+    state = with_interfaces(*PODS_ON)
+    first, _added, _removed, record = plan(text, state)
+    assert record['customrules_before'] == ('' if text == LAB_CONFIG else None)
+    custom = susefirewall2.custom_rules_text(record['interfaces'])
+    final, added, removed, record = plan(first, DesiredState.from_rules([]), load_owned(record), True, custom)
+    assert added == []
+    assert sorted(item for item in removed if not item.startswith('FW_SERVICES_ACCEPT_EXT')) == sorted(['FW_CUSTOMRULES ' + CUSTOM, 'FW_ROUTE yes'] +
+                                     ['%s trusts interface %s' % (CUSTOM, name) for name in PODS_ON])
+    assert final == text
+    assert record == {'tokens': dict((name, []) for name in susefirewall2.TOKEN_VARIABLES)}
+
+
+@pytest.mark.parametrize('text, custom, message', [
+    # The user's own custom rules: refused, naming the variable, its value and the fix.
+    (LAB_CONFIG.replace('FW_CUSTOMRULES=""', 'FW_CUSTOMRULES="/etc/sysconfig/scripts/SuSEfirewall2-custom"'), None,
+     r'FW_CUSTOMRULES is "/etc/sysconfig/scripts/SuSEfirewall2-custom" in .*nothing was changed. Empty '
+     r'FW_CUSTOMRULES.*kubeports_pod_interfaces to \[\]'),
+    # A file at the collection's path that is not the collection's.
+    (LAB_CONFIG.replace('FW_CUSTOMRULES=""', 'FW_CUSTOMRULES="%s"' % CUSTOM), 'iptables -A INPUT -j ACCEPT\n',
+     'exists but was not written by the collection'),
+])
+def test_conflicting_user_values_are_refused(text, custom, message):
+    with pytest.raises(BackendError, match=message):
+        plan(text, with_interfaces(*PODS_ON), custom=custom)
+
+
+def test_custom_rules_text():
+    text = susefirewall2.custom_rules_text(['flannel.1', 'cali+', 'cni0'])
+    assert text.startswith(susefirewall2.CUSTOM_MARK + '\n')
+    assert 'kubeports_trusted_interfaces="cali+ cni0 flannel.1"' in text
+    assert susefirewall2.custom_interfaces(text) == ['cali+', 'cni0', 'flannel.1']
+    for line in ('$iptables -A INPUT -i "$dev" -j ACCEPT', '$iptables -A FORWARD -i "$dev" -j ACCEPT',
+                 '$iptables -A FORWARD -o "$dev" -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
+                 '$iptables -A FORWARD -m conntrack --ctstate DNAT -j ACCEPT',
+                 'for iptables in "$IPTABLES" "$IP6TABLES"; do', 'fw_custom_before_port_handling() {'):
+        assert line in text
+
+
+def test_old_records_load_with_no_interfaces():
+    old = {'tokens': {'FW_SERVICES_EXT_TCP': ['6443']}, 'route_before': 'no', 'pending_start': False}
+    assert 'interfaces' not in load_owned(old) and 'customrules_before' not in load_owned(old)
+    assert load_owned(dict(old, interfaces=['cni0'], customrules_before=None))['customrules_before'] is None
+
+
+def custom_host(tmp_path, monkeypatch, text=LAB_CONFIG, **kwargs):
+    host = Host(tmp_path, monkeypatch, text=text, **kwargs)
+    host.custom = tmp_path / 'scripts' / 'SuSEfirewall2-kubeports'
+    monkeypatch.setattr(susefirewall2, 'CUSTOM_RULES', str(host.custom))
+    return host
+
+
+def test_apply_interfaces_writes_the_custom_file_and_prunes_it(tmp_path, monkeypatch):
+    host = custom_host(tmp_path, monkeypatch)
+    state = with_interfaces(*PODS_ON)
+    change, _messages = host.run(state, check_mode=True)
+    assert not host.custom.exists() and host.config.read_text() == LAB_CONFIG
+    planned = change.diff()
+    change, messages = host.run(state)
+    # Check mode showed exactly what the run did.
+    assert change.diff() == dict(planned, after=host.config.read_text())
+    assert planned['after'] == host.config.read_text()
+    assert host.custom.read_text() == susefirewall2.custom_rules_text(PODS_ON)
+    assert oct(os.stat(str(host.custom)).st_mode & 0o777) == '0o644'
+    assert tokens_of(host.config.read_text(), 'FW_CUSTOMRULES') == [str(host.custom)]
+    assert host.record()['interfaces'] == sorted(PODS_ON) and host.record()['customrules_before'] == ''
+    assert messages == ['SuSEfirewall2 restarted with the new configuration']
+    assert host.run(state)[0].empty
+    # The file damaged by hand: rewritten (verify after apply would catch it otherwise).
+    host.custom.write_text(susefirewall2.custom_rules_text(PODS_ON).replace('cni0 ', ''))
+    change, _messages = host.run(state)
+    assert change.added == ['%s trusts interface cni0' % host.custom]
+    assert host.custom.read_text() == susefirewall2.custom_rules_text(PODS_ON)
+    # Audit: the trust is the collection's, on each interface, never "every port to anyone".
+    found = host.backend().exposures(host.backend().read())
+    trusted = [item for item in found if item['interfaces']]
+    assert sorted(item['interfaces'][0] for item in trusted) == sorted(PODS_ON)
+    assert all(item['owned'] and item['protocol'] == 'all' and item['sources'] is None for item in trusted)
+    assert not [item for item in found if item['protocol'] == 'all' and not item['interfaces']]
+    # Pruned: the file goes, the configuration is the user's again.
+    change, _messages = host.run(with_interfaces())
+    assert not host.custom.exists() and host.config.read_text() == LAB_CONFIG.replace(
+        '\t192.0.2.0/24,udp,53\n', '\t192.0.2.0/24,udp,53\n\t192.0.2.0/31,udp,8472\n\tfd00::/126,udp,8472\n')
+    assert 'interfaces' not in host.record() and 'customrules_before' not in host.record()
+
+
+def test_refused_custom_rules_write_nothing(tmp_path, monkeypatch):
+    text = LAB_CONFIG.replace('FW_CUSTOMRULES=""', 'FW_CUSTOMRULES="/etc/sysconfig/scripts/SuSEfirewall2-custom"')
+    host = custom_host(tmp_path, monkeypatch, text=text)
+    for check_mode in (True, False):
+        with pytest.raises(BackendError, match='FW_CUSTOMRULES is "/etc/sysconfig/scripts/SuSEfirewall2-custom"'):
+            host.run(with_interfaces(*PODS_ON), check_mode=check_mode)
+    assert host.config.read_text() == text and not host.custom.exists() and not host.state_dir.exists()
+    assert ['SuSEfirewall2', 'start'] not in host.calls
+
+
+def test_user_trusted_internal_zone_is_reported_on_its_interfaces(tmp_path, monkeypatch):
+    host = custom_host(tmp_path, monkeypatch, text=LAB_CONFIG + 'FW_DEV_INT="eth1"\n')
+    found = [item for item in host.backend().exposures(host.backend().read()) if item['interfaces']]
+    assert found == [{'protocol': 'all', 'port': '', 'sources': None, 'interfaces': ['eth1'], 'owned': False,
+                      'scope': 'zone', 'what': 'FW_DEV_INT eth1 (FW_PROTECT_FROM_INT no)'}]
