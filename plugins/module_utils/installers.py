@@ -401,6 +401,13 @@ def _kubespray_calico(context, pick, flag, spelled):
         values['calico_encapsulation'] = ('vxlan', vxlan_origin)
     else:
         values['calico_encapsulation'] = ('none', '%s and %s' % (ipip_origin, vxlan_origin))
+    for name in ('calico_ipip_mode', 'calico_vxlan_mode'):
+        mode, origin = pick(name)
+        if str(mode) == 'CrossSubnet':
+            # Within a subnet Calico routes pods without encapsulation: pod addresses arrive
+            # on the node network, so they are trusted by source.
+            values['pod_interfaces'] = ([], '%s CrossSubnet (pods routed over the node network within a subnet)'
+                                        % origin)
     values['calico_vxlan_port'] = pick('calico_vxlan_port')
     values['calico_typha'] = flag('typha_enabled')
     values['wireguard'] = flag('calico_wireguard_enabled')
