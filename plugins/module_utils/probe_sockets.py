@@ -24,6 +24,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.kubeports.firewall.plugins.module_utils import probe_tunnels
+
 NONCE_PREFIX = b'kubeports-probe '
 RECORD_NAME = 'verify-listeners.json'
 # Process name of the listener process (ps, pgrep -x).
@@ -77,11 +79,12 @@ def _probe_tcp(sock, probe, timeout):
 
 
 def _probe_udp(sock, probe, timeout, attempts):
+    """(observed, detail, silent): silent when nothing at all answered (no echo, no ICMP error)."""
     nonce = NONCE_PREFIX + uuid.uuid4().hex.encode()
     try:
         sock.connect((probe['address'], int(probe['port'])))
     except OSError as exc:
-        return _error_result(exc)
+        return _error_result(exc) + (False,)
     wait = timeout / attempts
     for _attempt in range(attempts):
         try:
@@ -93,46 +96,136 @@ def _probe_udp(sock, probe, timeout, attempts):
                     break
                 sock.settimeout(left)
                 if sock.recv(512) == nonce:
-                    return OPEN, 'nonce echoed'
+                    return OPEN, 'nonce echoed', False
         except socket.timeout:
             continue
         except OSError as exc:
-            return _error_result(exc)
-    return FILTERED, 'no echo in %gs' % timeout
+            return _error_result(exc) + (False,)
+    return FILTERED, 'no echo in %gs' % timeout, True
 
 
 def probe_one(probe, timeout, attempts=3):
     """Result dict for one probe ({id, address, protocol, port, source_address?}).
 
     ``observed`` is "error" when this host could not send the probe at all (no IPv6, out of
-    file descriptors): that says nothing about the target.
+    file descriptors): that says nothing about the target. ``method`` is "connect" (TCP) or
+    "echo" (a UDP nonce, which only the kubeports listener echoes); a UDP result is
+    ``silent`` when nothing answered at all.
     """
     began, started = time.time(), time.monotonic()
+    method = 'connect' if probe['protocol'] == 'tcp' else 'echo'
     try:
         sock, note = _socket_for(probe)
     except OSError as exc:
         return {'id': probe.get('id'), 'observed': ERROR, 'detail': 'cannot probe from this host: %s'
-                % (exc.strerror or exc), 'started': round(began, 3), 'seconds': 0.0}
+                % (exc.strerror or exc), 'started': round(began, 3), 'seconds': 0.0, 'method': method}
+    silent = False
     try:
         if probe['protocol'] == 'tcp':
             observed, detail = _probe_tcp(sock, probe, timeout)
         else:
-            observed, detail = _probe_udp(sock, probe, timeout, attempts)
+            observed, detail, silent = _probe_udp(sock, probe, timeout, attempts)
     finally:
         sock.close()
     if note:
         detail = '%s; %s' % (detail, note)
-    return {'id': probe.get('id'), 'observed': observed, 'detail': detail, 'started': round(began, 3),
-            'seconds': round(time.monotonic() - started, 3)}
+    result = {'id': probe.get('id'), 'observed': observed, 'detail': detail, 'started': round(began, 3),
+              'seconds': round(time.monotonic() - started, 3), 'method': method}
+    if probe['protocol'] == 'udp':
+        result['silent'] = silent
+    return result
 
 
-def probe_all(probes, timeout, concurrency, attempts=3):
-    """Runs the probes concurrently (at most ``concurrency`` at once); results in input order."""
+def _port_text(probe, host):
+    return '%s/%s of %s' % (probe['port'], probe['protocol'], host)
+
+
+def probe_through_overlay(probe, plan, timeout, attempts=3):
+    """A UDP probe of a port the target's tunnel device holds, made as ``plan`` says
+    (probe_tunnels.overlay_plan): an ICMP echo through this host's device of that port, or a
+    plain datagram when this host has none. The result names the owner of the port.
+    """
+    began, started = time.time(), time.monotonic()
+    source = probe.get('source') or 'this host'
+    target = probe.get('target') or probe['address']
+    prefix = None
+    if plan['how'] == probe_tunnels.OVERLAY:
+        answered, detail = probe_tunnels.overlay_echo(plan['device'], plan['source'], plan['destination'],
+                                                      timeout, attempts)
+        notes = []
+        if plan.get('local') and probe.get('source_address') and plan['local'] != probe['source_address']:
+            notes.append('%s sends from %s, not %s' % (plan['device'], plan['local'], probe['source_address']))
+        if not plan.get('up', True):
+            notes.append('%s is down on %s' % (plan['device'], source))
+        note = ('; ' + '; '.join(notes)) if notes else ''
+        result = {'id': probe.get('id'), 'method': probe_tunnels.OVERLAY, 'owner': plan['owner'],
+                  'via': plan['device'], 'started': round(began, 3)}
+        if answered:
+            result.update(observed=OPEN, detail='%s: proves %s from %s and %s from %s%s' % (
+                detail, _port_text(probe, target), source, _port_text(probe, source), target, note))
+        elif answered is None:
+            result.update(observed=ERROR, detail=detail + note)
+        elif probe.get('expected') != 'blocked':
+            result.update(observed=FILTERED, detail='%s: %s from %s or %s from %s is closed, or the overlay does not '
+                          'carry traffic between them%s' % (detail, _port_text(probe, target), source,
+                                                            _port_text(probe, source), target, note))
+        else:
+            # No way through the overlay says nothing about a port that must be closed: the plain probe decides.
+            prefix = detail
+            result = None
+        if result is not None:
+            result['seconds'] = round(time.monotonic() - started, 3)
+            return result
+    result = probe_one(probe, timeout, attempts)
+    if result['observed'] == ERROR:
+        return result
+    result['owner'] = plan['owner']
+    why = plan.get('why') or prefix
+    if why:
+        result['detail'] = '%s; %s' % (result['detail'], why)
+    result['seconds'] = round(time.monotonic() - started, 3)
+    return result
+
+
+def _overlay_plans(probes, tunnels):
+    """{probe index: overlay plan} for the UDP probes of ports a target's tunnel device holds."""
+    held = {}
+    for index, probe in enumerate(probes):
+        if probe['protocol'] != 'udp' or not probe.get('target'):
+            continue
+        tunnel = probe_tunnels.tunnel_for(tunnels.get(probe['target']) or (), probe['port'], probe['address'])
+        if tunnel:
+            held[index] = tunnel
+    if not held:
+        return {}
+    own, error = probe_tunnels.read_tunnels()
+    plans = {}
+    for index, tunnel in held.items():
+        plans[index] = probe_tunnels.overlay_plan(probes[index], tunnel, own)
+        if error and plans[index]['how'] != probe_tunnels.OVERLAY:
+            plans[index]['why'] = '%s (%s)' % (plans[index].get('why'), error)
+    return plans
+
+
+def probe_all(probes, timeout, concurrency, attempts=3, tunnels=None):
+    """Runs the probes concurrently (at most ``concurrency`` at once); results in input order.
+
+    ``tunnels``: {target host: its tunnel devices (probe_listeners' result)}; a UDP probe of a
+    port such a device holds goes through this host's own device of that port when it has one.
+    """
     if not probes:
         return []
+    plans = _overlay_plans(probes, tunnels or {})
+
+    def run(item):
+        index, probe = item
+        if index in plans:
+            return probe_through_overlay(probe, plans[index], timeout, attempts)
+        return probe_one(probe, timeout, attempts)
+
     workers = max(1, min(int(concurrency), len(probes)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda probe: probe_one(probe, timeout, attempts), probes))
+        return list(pool.map(run, enumerate(probes)))
 
 
 # ---------------------------------------------------------------------------- listeners

@@ -22,11 +22,25 @@ def _current(result, plan):
     return result.get('run_id') == plan.get('run_id')
 
 
-def _listener_status(plan, listeners, target, protocol, port, address):
-    """How the target's port was served: "kubeports", "in use", "failed" or "unknown"."""
+# How a probe was proven, in the order the report lists them.
+METHODS = ('connect', 'echo', 'overlay', 'datagram', 'none')
+METHOD_TEXT = {
+    'connect': 'TCP connection (handshake completed, refused, or no answer)',
+    'echo': "UDP nonce sent to the kubeports listener, which echoes it",
+    'overlay': 'ICMP echo through the kernel tunnel device holding the port (VXLAN, Geneve): an answer proves '
+               'the port on both nodes, each from the other',
+    'datagram': 'plain UDP datagram to a port another owner holds: only an ICMP error answers it, silence '
+                'proves nothing',
+    'none': 'no probe result (the probing host failed, no listener result, or the probe could not be sent)',
+}
+OUTCOMES = ('passed', 'failed', 'unproven')
+
+
+def _listener_entry(plan, listeners, target, protocol, port, address):
+    """(status, error, owner) of the target's port: "kubeports", "in use", "failed" or "unknown"."""
     result = listeners.get(target)
     if not _current(result, plan):
-        return 'unknown', result.get('msg') if isinstance(result, dict) else None
+        return 'unknown', result.get('msg') if isinstance(result, dict) else None, None
     family = address_family(address)
     wildcard = '::' if family == 6 else '0.0.0.0'
     # The socket for this very address first, then the family's wildcard.
@@ -35,8 +49,13 @@ def _listener_status(plan, listeners, target, protocol, port, address):
             for item in result.get(kind) or ():
                 if item.get('protocol') == protocol and int(item.get('port')) == port and \
                         item.get('family', family) == family and item.get('address', address) == wanted:
-                    return status, item.get('error')
-    return 'unknown', None
+                    return status, item.get('error'), item.get('owner')
+    return 'unknown', None, None
+
+
+def _listener_status(plan, listeners, target, protocol, port, address):
+    """How the target's port was served: "kubeports", "in use", "failed" or "unknown"."""
+    return _listener_entry(plan, listeners, target, protocol, port, address)[:2]
 
 
 def _after_deadline(result, listener, margin=2.0):
@@ -68,34 +87,44 @@ def build_report(plan, listeners, results):
             probe_seconds = max(probe_seconds, float(outcome.get('seconds') or 0))
         for probe in plan['probes'][source]:
             record = dict(probe)
-            status, error = _listener_status(plan, listeners, probe['target'], probe['protocol'],
-                                             probe['port'], probe['address'])
+            status, error, owner = _listener_entry(plan, listeners, probe['target'], probe['protocol'],
+                                                   probe['port'], probe['address'])
             record['listener'] = status
+            seen = None if source_failed else observed.get(probe['id'])
+            method = _method(probe, status, seen)
+            record['method'] = method
+            owner = owner or (seen or {}).get('owner')
+            if owner and status == 'in use':
+                record['owner'] = owner
             reason = None
             if source_failed:
                 reason = 'not probed from %s: %s' % (source, source_failed)
             elif status == 'unknown':
                 reason = 'no listener result from %s%s' % (probe['target'], ': %s' % error if error else '')
-            elif status == 'in use' and probe['protocol'] == 'udp':
-                reason = 'UDP port in use by another process on %s: without the kubeports echo a ' \
-                         'UDP probe proves nothing' % probe['target']
-            elif probe['id'] not in observed:
+            elif seen is None:
                 reason = 'no result for this probe from %s' % source
-            elif observed[probe['id']]['observed'] == ERROR:
-                reason = observed[probe['id']].get('detail') or 'could not probe from %s' % source
-            elif status == 'kubeports' and _after_deadline(observed[probe['id']], listeners[probe['target']]):
+            elif seen['observed'] == ERROR:
+                reason = seen.get('detail') or 'could not probe from %s' % source
+            elif status == 'kubeports' and _after_deadline(seen, listeners[probe['target']]):
                 reason = 'the listeners on %s had reached their lifetime when this probe ran; raise ' \
                          'kubeports_verify_listener_lifetime (or the forks)' % probe['target']
+            elif method == 'datagram' and seen.get('silent', True):
+                reason = _silent_reason(probe, owner, seen)
             if reason:
                 record['reason'] = reason
+                record['outcome'] = 'unproven'
+                if method != 'datagram':
+                    record['method'] = 'none' if seen is None or seen.get('observed') == ERROR else method
                 not_probed.append(record)
                 continue
-            seen = observed[probe['id']]
             record['observed'] = seen['observed']
             record['detail'] = seen.get('detail', '')
+            if seen.get('via'):
+                record['via'] = seen['via']
             if status == 'failed':
                 record['detail'] = ('%s; listener failed: %s' % (record['detail'], error)).strip('; ')
             record['result'] = 'ok' if seen['observed'] in SATISFIES[probe['expected']] else 'mismatch'
+            record['outcome'] = 'passed' if record['result'] == 'ok' else 'failed'
             checked.append(record)
     mismatches = sorted((record for record in checked if record['result'] == 'mismatch'), key=_order)
     others = sorted((record for record in checked if record['result'] == 'ok'), key=_order)
@@ -103,12 +132,56 @@ def build_report(plan, listeners, results):
         'summary': {'probes': len(checked), 'ok': len(others), 'mismatches': len(mismatches),
                     'not_probed': len(not_probed),
                     'hosts': len(set(plan['targets']) | set(plan['probes'])),
-                    'probe_seconds': probe_seconds},
+                    'probe_seconds': probe_seconds,
+                    'unproven': sum(1 for item in not_probed if item.get('outcome') == 'unproven'),
+                    'methods': method_counts(checked + not_probed)},
         'mismatches': mismatches,
         'probes': mismatches + others,
         'not_probed': sorted(not_probed, key=_unprobed_order),
         'matrix': matrix(mismatches + others),
     }
+
+
+def _method(probe, status, seen):
+    """How a probe was (or would have been) proven; see METHODS."""
+    if probe['protocol'] == 'tcp':
+        return 'connect'
+    method = (seen or {}).get('method')
+    if method == 'overlay':
+        return 'overlay'
+    if status == 'in use':
+        return 'datagram'
+    return 'echo'
+
+
+def _silent_reason(probe, owner, seen):
+    text = '%s/%s on %s (%s) is held by %s, which answers no datagram: no answer proves neither open nor ' \
+           'blocked' % (probe['protocol'], probe['port'], probe['target'], probe['address'], owner or 'another owner')
+    extra = (seen.get('detail') or '').split('; ', 1)
+    if len(extra) == 2 and extra[1]:
+        text += '; ' + extra[1]
+    return text
+
+
+def method_counts(records):
+    """{method: {passed, failed, unproven}} over judged probes and unproven ones (plan-level items left out)."""
+    counts = {}
+    for record in records:
+        outcome = record.get('outcome')
+        if outcome not in OUTCOMES:
+            continue
+        cell = counts.setdefault(record.get('method') or 'none', dict((name, 0) for name in OUTCOMES))
+        cell[outcome] += 1
+    return counts
+
+
+def _ordered_methods(summary):
+    methods = summary.get('methods') or {}
+    return [method for method in METHODS if method in methods] + sorted(set(methods) - set(METHODS))
+
+
+def _method_text(counts):
+    return ', '.join('%d %s' % (counts[outcome], outcome) for outcome in OUTCOMES if counts.get(outcome))
 
 
 def _unprobed_order(item):
@@ -183,9 +256,19 @@ def report_lines(report):
     if report['mismatches']:
         lines.append('MISMATCHES (source -> destination port: expected, observed):')
         lines.extend('  ' + _describe(record) for record in report['mismatches'])
-    if report['not_probed']:
+    methods = _ordered_methods(summary)
+    if methods:
+        lines.append('BY METHOD (passed, failed, unproven):')
+        width = max(len(method) for method in methods)
+        lines.extend('  %s  %s' % (method.ljust(width), _method_text(summary['methods'][method])) for method in methods)
+    unproven = [item for item in report['not_probed'] if item.get('outcome') == 'unproven']
+    if unproven:
+        lines.append('UNPROVEN (source -> destination port [method; owner]: why):')
+        lines.extend('  %s' % _describe_unproven(item) for item in unproven)
+    others = [item for item in report['not_probed'] if item.get('outcome') != 'unproven']
+    if others:
         lines.append('NOT PROBED:')
-        for item in report['not_probed']:
+        for item in others:
             if not item['target']:
                 lines.append('  %s' % item['reason'])
                 continue
@@ -205,6 +288,14 @@ def report_lines(report):
     return lines
 
 
+def _describe_unproven(item):
+    text = '%s (%s) -> %s (%s) %s/%s [%s' % (item['source'], item.get('source_address', ''), item['target'],
+                                            item['address'], item['protocol'], item['port'], item.get('method', 'none'))
+    if item.get('owner'):
+        text += '; owner: %s' % item['owner']
+    return text + ']: ' + item['reason']
+
+
 def _where(item):
     if item['port']:
         return '%s %s/%s' % (item['target'], item['protocol'], item['port'])
@@ -219,24 +310,45 @@ def report_markdown(report, title='Reachability check'):
     """The report as a Markdown document."""
     summary = report['summary']
     out = ['# %s' % title, '',
-           '%d probes over %d hosts: **%d ok, %d mismatches**; %d not probed.' % (
+           '%d probes over %d hosts: **%d ok, %d mismatches**; %d not probed (%d of them unproven probes).' % (
                summary['probes'], summary['hosts'], summary['ok'], summary['mismatches'],
-               summary['not_probed']), '']
+               summary['not_probed'], summary.get('unproven', 0)), '']
+    methods = _ordered_methods(summary)
+    if methods:
+        out += ['| Method | Passed | Failed | Unproven | How it proves |', '|---|---|---|---|---|']
+        for method in methods:
+            counts = summary['methods'][method]
+            out.append('| %s | %d | %d | %d | %s |' % (method, counts.get('passed', 0), counts.get('failed', 0),
+                                                       counts.get('unproven', 0), _md(METHOD_TEXT.get(method, ''))))
+        out.append('')
     out += ['## Mismatches', '']
     if report['mismatches']:
-        out += ['| Source | Destination | Port | Expected | Observed | Detail | Rules |', '|---|---|---|---|---|---|---|']
+        out += ['| Source | Destination | Port | Expected | Observed | Method | Detail | Rules |',
+                '|---|---|---|---|---|---|---|---|']
         for record in report['mismatches']:
-            out.append('| %s (%s, %s) | %s (%s, %s) | %s/%d%s | %s | %s | %s | %s |' % (
+            out.append('| %s (%s, %s) | %s (%s, %s) | %s/%d%s | %s | %s | %s | %s | %s |' % (
                 record['source'], record['source_roles'], record['source_address'],
                 record['target'], record['target_roles'], record['address'], record['protocol'],
                 record['port'], '' if record['planned'] else ' (not planned)', record['expected'],
-                record['observed'], _md(record.get('detail', '')), ', '.join(record.get('ids') or ())))
+                record['observed'], record.get('method', ''), _md(record.get('detail', '')),
+                ', '.join(record.get('ids') or ())))
+    else:
+        out.append('None.')
+    unproven = [item for item in report['not_probed'] if item.get('outcome') == 'unproven']
+    others = [item for item in report['not_probed'] if item.get('outcome') != 'unproven']
+    out += ['', '## Unproven', '']
+    if unproven:
+        out += ['| Source | Destination | Port | Method | Owner | Reason |', '|---|---|---|---|---|---|']
+        for item in unproven:
+            out.append('| %s (%s) | %s (%s) | %s/%s | %s | %s | %s |' % (
+                item['source'], item.get('source_address', ''), item['target'], item['address'], item['protocol'],
+                item['port'], item.get('method', 'none'), _md(item.get('owner') or '-'), _md(item['reason'])))
     else:
         out.append('None.')
     out += ['', '## Not probed', '']
-    if report['not_probed']:
+    if others:
         out += ['| Source | Destination | Port | Reason |', '|---|---|---|---|']
-        for item in report['not_probed']:
+        for item in others:
             out.append('| %s | %s | %s | %s |' % (
                 item.get('source') or '-', item['target'] or '-',
                 ('%s/%s' % (item['protocol'], item['port']) if item['port'] else item['protocol']) or '-',
@@ -260,9 +372,16 @@ def report_html(report, title='Reachability check'):
     """The report as one self-contained HTML page: the summary, the matrix coloured by
     result, the probes not made, and every probe with filters by result and host."""
     summary = report['summary']
-    line = '%d probes over %d hosts: %d ok, %d mismatches; %d not probed' % (
-        summary['probes'], summary['hosts'], summary['ok'], summary['mismatches'], summary['not_probed'])
+    line = '%d probes over %d hosts: %d ok, %d mismatches; %d not probed (%d of them unproven probes)' % (
+        summary['probes'], summary['hosts'], summary['ok'], summary['mismatches'], summary['not_probed'],
+        summary.get('unproven', 0))
     body = []
+    methods = _ordered_methods(summary)
+    if methods:
+        rows = [([escape(method)] + ['%d' % summary['methods'][method].get(outcome, 0) for outcome in OUTCOMES] +
+                 [escape(METHOD_TEXT.get(method, ''))], {}) for method in methods]
+        body += ['<h2>By method</h2>', html_page.table(['Method', 'Passed', 'Failed', 'Unproven', 'How it proves'],
+                                                       rows, 'methods')]
     columns = _columns(report)
     if columns:
         rows = []
@@ -278,18 +397,20 @@ def report_html(report, title='Reachability check'):
                  html_page.table(['Destination', 'Port'] + columns, rows, 'matrix')]
     rows = [([escape(item.get('source') or '-'), escape(item['target'] or '-'),
               escape('%s/%s' % (item['protocol'], item['port']) if item['port'] else item['protocol'] or '-'),
-              escape(item['reason'])], {}) for item in report['not_probed']]
-    body += ['<h2>Not probed</h2>', html_page.table(['Source', 'Destination', 'Port', 'Reason'], rows, 'not-probed')]
+              escape(item.get('method') or '-'), escape(item.get('owner') or '-'), escape(item['reason'])], {})
+            for item in report['not_probed']]
+    body += ['<h2>Unproven and not probed</h2>',
+             html_page.table(['Source', 'Destination', 'Port', 'Method', 'Owner', 'Reason'], rows, 'not-probed')]
     rows = []
     for record in report['probes']:
         rows.append(([escape('%s (%s)' % (record['source'], record['source_address'])),
                       escape('%s (%s)' % (record['target'], record['address'])),
                       escape('%s/%d%s' % (record['protocol'], record['port'], '' if record['planned'] else '*')),
                       escape(record['expected']), escape(record['observed']), record['result'],
-                      escape(record.get('detail', ''))],
+                      escape(record.get('method', '')), escape(record.get('detail', ''))],
                      {'class': 'row %s' % record['result'], 'data-category': record['result'],
                       'data-host': '%s %s' % (record['source'], record['target'])}))
     body += ['<h2>Probes</h2>', html_page.filters(('mismatch', 'ok')),
-             html_page.table(['Source', 'Destination', 'Port', 'Expected', 'Observed', 'Result', 'Detail'], rows,
+             html_page.table(['Source', 'Destination', 'Port', 'Expected', 'Observed', 'Result', 'Method', 'Detail'], rows,
                              'probes')]
     return html_page.page(title, line, '\n'.join(body), summary)

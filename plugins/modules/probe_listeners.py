@@ -16,8 +16,11 @@ description:
     sockets to one detached process that accepts and closes TCP connections and echoes the
     nonce of UDP probes sent by M(kubeports.firewall.probe_ports). Other UDP datagrams get
     no answer.
-  - Ports something else already holds are reported in RV(in_use) and left alone; they are
-    probed as they are.
+  - Ports something else already holds are reported in RV(in_use) with their owner and left
+    alone; they are probed as they are.
+  - A UDP port held by a kernel tunnel device (VXLAN, Geneve) is named with that device, and
+    the host's tunnel devices are returned in RV(tunnels) (read with C(ip -d -j addr show)),
+    so M(kubeports.firewall.probe_ports) can prove the port with traffic through the overlay.
   - The process has a hard lifetime (O(lifetime)) and exits at its deadline even if the play
     or the controller dies. O(state=stopped) ends it at once, so tools that need the ports
     free (such as C(kubeadm) preflight) can run right after.
@@ -106,10 +109,26 @@ listening:
   type: list
   elements: dict
 in_use:
-  description: Ports something else holds on that address or family; probed as they are.
+  description:
+    - Ports something else holds on that address or family; probed as they are.
+    - C(owner) names the holder (C(process etcd (pid 812)), C(kernel vxlan device flannel.1, port 8472),
+      C(a kernel socket (no process holds it))); C(device) is the tunnel device holding a UDP port.
   returned: state is started
   type: list
   elements: dict
+tunnels:
+  description:
+    - The host's kernel tunnel devices, read when a UDP port is held by something else. Each has
+      C(device), C(kind) (V(vxlan) or V(geneve)), C(port), C(local) (the underlay address it sends
+      from), C(family) (of the underlay), C(external) (driven by the CNI's datapath), C(id), C(mac),
+      C(up) and C(addresses) (C(family), C(address), C(prefixlen)).
+  returned: state is started
+  type: list
+  elements: dict
+tunnels_error:
+  description: Why the tunnel devices could not be read, or null.
+  returned: state is started
+  type: str
 errors:
   description: Ports that could not be bound for another reason, with C(error).
   returned: state is started
@@ -134,6 +153,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_sockets import (
     open_listeners, start_listeners, stop_listeners)
 from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message
+from ansible_collections.kubeports.firewall.plugins.module_utils.probe_tunnels import name_owners
 
 
 def main():
@@ -167,12 +187,14 @@ def main():
         sockets, listening, in_use, errors = open_listeners(params['ports'], params['addresses'])
         for _protocol, sock in sockets:
             sock.close()
+        tunnels, error = name_owners(in_use)
         module.exit_json(changed=False, run_id=params['run_id'], pid=None, listening=listening, in_use=in_use, errors=errors,
-                         deadline=None, stale_stopped=None)
+                         deadline=None, stale_stopped=None, tunnels=tunnels, tunnels_error=error)
     try:
         result = start_listeners(params['ports'], params['addresses'], params['lifetime'], params['run_dir'])
     except OSError as exc:
         module.fail_json(msg=os_error_message(exc, 'start the listeners:'))
+    result['tunnels'], result['tunnels_error'] = name_owners(result['in_use'])
     module.exit_json(changed=False, run_id=params['run_id'], **result)
 
 

@@ -21,15 +21,34 @@ description:
     the traffic is prohibited or cannot be delivered)."
   - Probes are sent from C(source_address) when it is on this host, so they test what the
     target's firewall sees for this host's inventory address.
+  - A UDP port held on the target by a kernel tunnel device (a VXLAN or Geneve device, as
+    O(tunnels) says) cannot echo a nonce. Such a probe is made with traffic through the
+    overlay instead, when this host has a device of the same kind and port; an ICMP echo
+    from this host's device address to the target's device address. The kernel encapsulates
+    it to the target's node on that port and the target answers the same way, so an answer
+    proves the port on the target from this host and on this host from the target (method
+    V(overlay)). Without an answer the port counts as V(filtered) when the probe's
+    C(expected) is V(open); when it is V(blocked) a plain UDP probe decides.
+  - The echo uses an ICMP socket bound to the device (a ping socket where allowed, else a raw
+    socket, as root), or the C(ping) command when neither may be opened.
   - Read-only; C(changed) is always false.
 options:
   probes:
     description:
       - The probes. Each needs C(address), C(protocol) (V(tcp) or V(udp)) and C(port), and
-        may have C(id) (returned with its result) and C(source_address). Other keys are ignored.
+        may have C(id) (returned with its result), C(source_address), C(source) and C(target)
+        (host names, C(target) keys O(tunnels)) and C(expected) (V(open) or V(blocked)). Other
+        keys are ignored.
     type: list
     elements: dict
     required: true
+  tunnels:
+    description:
+      - Per target host, its tunnel devices (RV(kubeports.firewall.probe_listeners#module:tunnels)).
+        A UDP probe of a port one of them holds goes through this host's own device of that
+        port. Empty makes every UDP probe a plain one.
+    type: dict
+    default: {}
   timeout:
     description: Seconds to wait for one probe's answer.
     type: float
@@ -64,6 +83,14 @@ EXAMPLES = r'''
       - {id: vxlan, address: 192.0.2.10, protocol: udp, port: 8472, source_address: 192.0.2.11}
     timeout: 1.5
   register: probed
+
+- name: Probe VXLAN through the overlay where the kernel's device holds the port
+  kubeports.firewall.probe_ports:
+    probes:
+      - {id: vxlan, target: node5, expected: open, address: 192.0.2.15, protocol: udp, port: 8472}
+    tunnels:
+      node5: "{{ hostvars['node5'].listeners.tunnels }}"
+  register: probed
 '''
 
 RETURN = r'''
@@ -84,7 +111,20 @@ results:
       description: V(open), V(closed) or V(filtered); V(error) when this host could not send the probe at all.
       type: str
     detail:
-      description: What was seen (connected, refused, no answer, the ICMP error).
+      description: What was seen (connected, refused, no answer, the ICMP error, the echo through the overlay).
+      type: str
+    method:
+      description:
+        - V(connect) (TCP), V(echo) (a UDP nonce) or V(overlay) (an ICMP echo through a tunnel device).
+      type: str
+    silent:
+      description: UDP only; true when nothing answered at all (no echo and no ICMP error).
+      type: bool
+    owner:
+      description: The tunnel device holding the target's port (C(kernel vxlan device flannel.1, port 8472)), if any.
+      type: str
+    via:
+      description: This host's tunnel device the echo went through (method V(overlay)).
       type: str
     started:
       description: Unix time at which the probe started (on this host's clock).
@@ -122,8 +162,13 @@ def validated(probes):
             raise ValueError('%s: invalid port %r (ports are 1-65535)' % (where, probe['port']))
         item = {'id': probe.get('id', index), 'address': str(probe['address']),
                 'protocol': probe['protocol'], 'port': port}
-        if probe.get('source_address'):
-            item['source_address'] = str(probe['source_address'])
+        for optional in ('source_address', 'source', 'target'):
+            if probe.get(optional):
+                item[optional] = str(probe[optional])
+        if probe.get('expected') not in (None, ''):
+            if probe['expected'] not in ('open', 'blocked'):
+                raise ValueError('%s: expected %r is neither open nor blocked' % (where, probe['expected']))
+            item['expected'] = probe['expected']
         checked.append(item)
     return checked
 
@@ -135,6 +180,7 @@ def main():
             timeout=dict(type='float', default=1.5),
             concurrency=dict(type='int', default=64),
             udp_attempts=dict(type='int', default=3),
+            tunnels=dict(type='dict', default={}),
             run_id=dict(type='str'),
         ),
         supports_check_mode=True,
@@ -148,7 +194,9 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     started = time.monotonic()
-    results = probe_all(probes, params['timeout'], params['concurrency'], params['udp_attempts'])
+    tunnels = dict((str(host), [item for item in devices if isinstance(item, dict)])
+                   for host, devices in (params['tunnels'] or {}).items() if isinstance(devices, list))
+    results = probe_all(probes, params['timeout'], params['concurrency'], params['udp_attempts'], tunnels)
     module.exit_json(changed=False, run_id=params['run_id'], results=results, seconds=round(time.monotonic() - started, 3))
 
 

@@ -37,8 +37,8 @@ def test_listener_state_is_matched_by_address():
                            'listening': [{'protocol': 'udp', 'port': 53, 'family': 4, 'address': '10.0.0.5'}]}}
     report = build_report(plan, listeners, results_for(plan, {'cp2': 'filtered'}))
     assert [(p['address'], p['listener']) for p in report['probes']] == [('10.0.0.5', 'kubeports')]
-    assert [(item['address'], item['reason'][:24]) for item in report['not_probed']] == [
-        (ETCD, 'UDP port in use by anoth')]
+    assert [(item['address'], item['reason'][:42]) for item in report['not_probed']] == [
+        (ETCD, 'udp/53 on etcd1 (10.0.0.1) is held by anot')]
 
 
 def test_probe_error_on_the_probing_host_is_not_judged():
@@ -98,7 +98,9 @@ def test_mismatches_first_and_failed_prober_not_probed():
     assert [(item['source'], item['reason']) for item in report['not_probed']] == [
         ('w1', 'not probed from w1: unreachable')]
     assert report['summary'] == {'probes': 2, 'ok': 1, 'mismatches': 1, 'not_probed': 1, 'hosts': 4,
-                                 'probe_seconds': 1.25}
+                                 'probe_seconds': 1.25, 'unproven': 1,
+                                 'methods': {'connect': {'passed': 1, 'failed': 1, 'unproven': 0},
+                                             'none': {'passed': 0, 'failed': 0, 'unproven': 1}}}
 
 
 @pytest.mark.parametrize('outcome, reason', [
@@ -124,8 +126,8 @@ def test_probing_host_without_results_puts_its_probes_in_not_probed(outcome, rea
 
 
 @pytest.mark.parametrize('protocol, listeners, judged, reason', [
-    ('udp', listening('udp', kind='in_use'), False, 'UDP port in use by another process on etcd1: without the '
-                                                    'kubeports echo a UDP probe proves nothing'),
+    ('udp', listening('udp', kind='in_use'), False, 'udp/2379 on etcd1 (10.0.0.1) is held by another owner, which '
+                                                    'answers no datagram: no answer proves neither open nor blocked'),
     ('tcp', listening('tcp', kind='in_use'), True, None),
     ('udp', listening('udp'), True, None),
     ('tcp', listening('tcp', kind='errors'), True, None),
@@ -162,7 +164,8 @@ def test_plan_not_probed_items_are_carried_into_the_report():
     report = build_report(plan, listening(), results_for(plan, {'cp2': 'open'}))
     assert [item['protocol'] for item in report['not_probed']] == ['esp']
     assert report['summary'] == {'probes': 1, 'ok': 1, 'mismatches': 0, 'not_probed': 1, 'hosts': 2,
-                                 'probe_seconds': 1.25}
+                                 'probe_seconds': 1.25, 'unproven': 0,
+                                 'methods': {'connect': {'passed': 1, 'failed': 0, 'unproven': 0}}}
 
 
 def test_matrix_cells():
@@ -228,27 +231,29 @@ def test_text_report_without_mismatches_has_no_mismatch_section():
 def test_markdown_report():
     markdown = report_markdown(full_report(), title='Lab')
     assert markdown.startswith('# Lab\n')
-    assert '| cp2 (controlplane, 10.0.0.2) | etcd1 (etcd, 10.0.0.1) | tcp/2379 | open | filtered | x | tcp.2379 |' \
-        in markdown
+    assert '| cp2 (controlplane, 10.0.0.2) | etcd1 (etcd, 10.0.0.1) | tcp/2379 | open | filtered | connect | x | ' \
+        'tcp.2379 |' in markdown
+    assert '| connect | %d | 1 | 0 |' % (full_report()['summary']['ok']) in markdown
     assert '| - | etcd1 | ipip | protocol-only rule' in markdown
     assert '| worker | tcp/2379\\* |' in markdown
     assert '| etcd | tcp/2379 |' in markdown
-    assert 'None.' not in markdown
+    assert markdown.count('None.') == 1 and '## Unproven\n\nNone.\n' in markdown
 
 
 def test_markdown_of_a_clean_run_says_none():
     plan = one_probe_plan({'cp2': 'open'})
     markdown = report_markdown(build_report(plan, listening(), results_for(plan, {'cp2': 'open'})))
-    assert markdown.count('None.') == 2
+    assert markdown.count('None.') == 3
     assert '## Mismatches\n\nNone.\n' in markdown and '## Not probed\n\nNone.\n' in markdown
+    assert '## Unproven\n\nNone.\n' in markdown
     assert '| etcd | tcp/2379 | open 1/1 |' in markdown
 
 
 def test_markdown_without_any_probe():
     markdown = report_markdown(build_report({'probes': {}, 'not_probed': [], 'targets': {}}, {}, {}))
-    assert markdown.count('None.') == 2
-    assert '| Destination |' not in markdown
-    assert '0 probes over 0 hosts: **0 ok, 0 mismatches**; 0 not probed.' in markdown
+    assert markdown.count('None.') == 3
+    assert '| Destination |' not in markdown and '| Method |' not in markdown
+    assert '0 probes over 0 hosts: **0 ok, 0 mismatches**; 0 not probed (0 of them unproven probes).' in markdown
 
 
 @pytest.mark.parametrize('started, judged', [(100.0, True), (199.0, False), (None, True)])
