@@ -6,8 +6,11 @@ from a few rules in ufw's after rules (ufw_sets.py; ufw_peer_sets: auto where th
 command is, or ipset). Everything else, and every rule with ufw_peer_sets: rules, goes
 through the ufw CLI: one rule per source CIDR and multiport group, each with a
 "kubeports:<set>" comment that marks it as the collection's own. Forwarded traffic of
-trusted networks (pods, services) uses "route allow" rules. State is read from ufw's user
-rules files (/etc/ufw/user.rules, user6.rules), never from "ufw status" text.
+trusted networks (pods, services) uses "route allow" rules. The CNI's devices (pod_interfaces)
+get "allow in on IFACE" and "route allow in on IFACE" ("kubeports:interface"), and then the
+after rules' block accepts forwarded connections the host DNAT'd itself (ufw_sets.DnatRule).
+State is read from ufw's user rules files (/etc/ufw/user.rules, user6.rules), never from
+"ufw status" text.
 
 Every ufw delete reloads ufw's user chains, so the change keeps every rule that is still
 right (a new port gets a new rule instead of rewriting a group), adds before it deletes
@@ -88,16 +91,19 @@ ICMP_TYPE_OPTIONS = ('--icmp-type', '--icmpv6-type')
 # ICMP rules are for ICMP echo (health checks); one family each, as on firewalld.
 FAMILY_ONLY = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
 FULL_RANGE = (0, 65535)
+# The comment of the rules that trust the CNI's devices (DesiredState.trusted_interfaces).
+INTERFACE_COMMENT = '%s:interface' % OWNER
 
 
 class Rule(tuple):
-    """(kind, protocol, ports, source, destination, comment); kind is "in" or "route".
-    ``ports`` is ufw's notation ("80,443", "30000:32767") or "any"."""
+    """(kind, protocol, ports, source, destination, comment, interface); kind is "in" or "route".
+    ``ports`` is ufw's notation ("80,443", "30000:32767") or "any"; ``interface`` the one the
+    traffic arrives on ("in on IFACE"), '' for every interface."""
 
     __slots__ = ()
 
-    def __new__(cls, kind, protocol, ports, source, destination, comment):
-        return tuple.__new__(cls, (kind, protocol, ports, _net(source), _net(destination), comment))
+    def __new__(cls, kind, protocol, ports, source, destination, comment, interface=''):
+        return tuple.__new__(cls, (kind, protocol, ports, _net(source), _net(destination), comment, interface or ''))
 
     kind = property(lambda self: self[0])
     protocol = property(lambda self: self[1])
@@ -105,6 +111,12 @@ class Rule(tuple):
     source = property(lambda self: self[3])
     destination = property(lambda self: self[4])
     comment = property(lambda self: self[5])
+    interface = property(lambda self: self[6])
+
+    @property
+    def match(self):
+        """What ufw matches a rule by (everything but the comment)."""
+        return self[:5] + self[6:]
 
     @property
     def family(self):
@@ -112,6 +124,8 @@ class Rule(tuple):
 
     def text(self):
         words = ['route allow' if self.kind == 'route' else 'allow']
+        if self.interface:
+            words.append('in on %s' % self.interface)
         if self.protocol != 'any':
             words.append(self.protocol)
         words.append('from %s to %s' % (_label(self.source), _label(self.destination)))
@@ -130,9 +144,15 @@ class Rule(tuple):
         if delete:
             argv.append('delete')
         argv.append('allow')
+        if self.interface:
+            argv += ['in', 'on', self.interface]
         if self.protocol != 'any':
             argv += ['proto', self.protocol]
         source, destination = self.source, self.destination
+        if both_families and self.interface:
+            # "ufw allow in on IFACE" alone: both families (ufw shows "Anywhere on IFACE").
+            argv += ['comment', self.comment]
+            return argv
         if both_families:
             source, destination = 'any', 'any'
         elif source in ANY.values() and destination not in ANY.values():
@@ -158,7 +178,15 @@ class UserRule(collections.namedtuple(
 
     @property
     def rule(self):
-        return Rule(self.kind, self.protocol, self.ports, self.source, self.destination, self.comment)
+        return Rule(self.kind, self.protocol, self.ports, self.source, self.destination, self.comment,
+                    self.interface)
+
+    @property
+    def interface(self):
+        """The interface of an "in on IFACE" rule ("in_IFACE"), '' otherwise."""
+        if self.direction.startswith('in_') and '!' not in self.direction:
+            return self.direction[3:]
+        return ''
 
     @property
     def simple(self):
@@ -166,14 +194,30 @@ class UserRule(collections.namedtuple(
         return self.sport == 'any' and self.apps == ('', '') and self.direction == 'in'
 
     @property
+    def on_interface(self):
+        """Nothing but protocol, ports and addresses, incoming on one interface ("in on IFACE")."""
+        return self.sport == 'any' and self.apps == ('', '') and bool(self.interface)
+
+    @property
     def allows(self):
-        """Allows the traffic it matches (limit: rate-limited, still allowed): counts as covering."""
+        """Allows the traffic it matches on every interface (limit: rate-limited, still allowed)."""
         return self.simple and self.action.split('_')[0] in ('allow', 'limit')
 
     @property
+    def covers(self):
+        """Allows the traffic it matches (on every interface or on its own): a need it matches gets no rule."""
+        return (self.simple or self.on_interface) and self.action.split('_')[0] in ('allow', 'limit')
+
+    @property
     def owned(self):
-        """The collection's: its comment, and exactly the kind of rule it writes (and can delete)."""
-        return self.simple and self.action == 'allow' and is_owned(self.comment)
+        """The collection's: its comment, and exactly the kind of rule it writes (and can delete):
+        protocol, ports and addresses on every interface, or everything on one interface."""
+        if self.action != 'allow' or not is_owned(self.comment):
+            return False
+        if self.on_interface:
+            return (self.protocol, self.ports) == ('any', 'any') and self.source == self.destination \
+                and self.source in ANY.values()
+        return self.simple
 
 
 def is_owned(comment):
@@ -348,7 +392,8 @@ def describe(protocol, port, identifier, peer_sets):
 
 def desired_needs(desired, families, before=None, skipped_v6=()):
     """What the DesiredState needs from ufw: ({(kind, family, protocol, source, destination,
-    comment): set of ports ("6443", "30000-32767" or "any")}, notes).
+    comment, interface): set of ports ("6443", "30000-32767" or "any")}, notes). ``interface``
+    is '' but for the trusted interfaces: everything arriving on each is allowed in and routed.
 
     ``families``: the IP families ufw manages. ``before``: {family: before_accepts(...)}; a
     protocol ufw's CLI cannot express (ICMP, IPIP, SCTP) is fine when those rules accept it
@@ -359,6 +404,10 @@ def desired_needs(desired, families, before=None, skipped_v6=()):
     targets = [(None, protocol, port) for protocol, port in desired.open_to_all]
     targets += list(desired.restricted)
     skipped_v6 = set(skipped_v6)
+    for interface in sorted(desired.trusted_interfaces):
+        for kind in ('in', 'route'):
+            for family in families:
+                needs[(kind, family, 'any', ANY[family], ANY[family], INTERFACE_COMMENT, interface)] = set(['any'])
     for identifier, protocol, port in sorted(targets, key=lambda item: (str(item[0]), item[1], item[2])):
         comment = '%s:%s' % (OWNER, identifier or 'any')
         if identifier is None:
@@ -373,16 +422,19 @@ def desired_needs(desired, families, before=None, skipped_v6=()):
         if protocol == 'all':
             if identifier is None:
                 raise BackendError('%s opens every protocol to everyone; refusing (give it a source set)' % rule_name)
+            # Trusted by source (pods routed over the node network): to the host, forwarded from
+            # the network, and forwarded to it from anywhere (the node network reaches natively
+            # routed pods through their node; encapsulated pods come as trusted_interfaces).
             for family, cidrs in sources.items():
                 for cidr in cidrs:
-                    for key in (('in', family, 'any', cidr, ANY[family], comment),
-                                ('route', family, 'any', cidr, ANY[family], comment),
-                                ('route', family, 'any', ANY[family], cidr, comment)):
+                    for key in (('in', family, 'any', cidr, ANY[family], comment, ''),
+                                ('route', family, 'any', cidr, ANY[family], comment, ''),
+                                ('route', family, 'any', ANY[family], cidr, comment, '')):
                         needs.setdefault(key, set()).add('any')
         elif protocol in ('tcp', 'udp') or protocol in UFW_PROTOCOLS:
             for family, cidrs in sources.items():
                 for cidr in cidrs:
-                    needs.setdefault(('in', family, protocol, cidr, ANY[family], comment), set()).add(port or 'any')
+                    needs.setdefault(('in', family, protocol, cidr, ANY[family], comment, ''), set()).add(port or 'any')
         elif protocol in BEFORE_ONLY:
             missing = [cidr for family, cidrs in sources.items() for cidr in cidrs
                        if not _before_accepts(before.get(family, []), protocol, port, cidr)]
@@ -425,14 +477,14 @@ def diff_rules(needs, current, prune):
     ``current`` is the parsed user rules of both families. A rule of the collection
     (comment "kubeports…") stays while every port of it is still needed under its comment;
     otherwise, with prune, it goes. Needed ports already allowed by a kept rule with the same
-    protocol, source and destination (the user's, or the collection's under another peer
-    set) get nothing new; the others are packed into new multiport rules."""
+    protocol, source, destination and interface (the user's, or the collection's under another
+    peer set) get nothing new; the others are packed into new multiport rules."""
     to_remove = []
     for user_rule in current:
         if not user_rule.owned or not prune:
             continue
         key = (user_rule.kind, user_rule.family, user_rule.protocol, user_rule.source, user_rule.destination,
-               user_rule.comment)
+               user_rule.comment, user_rule.interface)
         wanted = needs.get(key)
         if wanted is None or not covered(intervals(user_rule.ports), [span for port in wanted for span in intervals(port)]):
             to_remove.append(user_rule)
@@ -441,22 +493,24 @@ def diff_rules(needs, current, prune):
     for user_rule in current:
         if id(user_rule) in removing:
             continue
-        key = (user_rule.kind, user_rule.family, user_rule.protocol, user_rule.source, user_rule.destination)
-        if user_rule.allows:
+        key = (user_rule.kind, user_rule.family, user_rule.protocol, user_rule.source, user_rule.destination,
+               user_rule.interface)
+        if user_rule.covers:
             cover.setdefault(key, []).extend(intervals(user_rule.ports))
-        elif user_rule.simple:
+        elif user_rule.simple or user_rule.on_interface:
             blockers.setdefault(key + (user_rule.ports,), user_rule)
     to_add = []
     for key in sorted(needs):
-        kind, family, protocol, source, destination, comment = key
-        have = cover.get(key[:5], [])
+        kind, family, protocol, source, destination, comment, interface = key
+        match = key[:5] + key[6:]
+        have = cover.get(match, [])
         missing = [port for port in needs[key] if not covered(intervals(port), have)]
         if not missing:
             continue
         groups = ['any'] if 'any' in missing else port_groups(missing)
         for group in groups:
-            rule = Rule(kind, protocol, group, source, destination, comment)
-            blocker = blockers.get(key[:5] + (group,))
+            rule = Rule(kind, protocol, group, source, destination, comment, interface)
+            blocker = blockers.get(match + (group,))
             if blocker is not None:
                 # ufw would replace that rule (same match, other action) with the new one.
                 raise BackendError('the ufw rule "%s %s" (not the collection\'s) matches exactly what "%s" needs; '
@@ -466,8 +520,8 @@ def diff_rules(needs, current, prune):
             to_add.append(rule)
     # A rule whose only change is its comment (peer set renamed): adding it makes ufw take
     # the comment over, so the delete is left out (it would be a second reload for nothing).
-    added = set(rule[:5] for rule in to_add)
-    replaced = [user_rule for user_rule in to_remove if user_rule.rule[:5] in added]
+    added = set(rule.match for rule in to_add)
+    replaced = [user_rule for user_rule in to_remove if user_rule.rule.match in added]
     return to_add, [user_rule.rule for user_rule in to_remove], [user_rule.rule for user_rule in replaced]
 
 
@@ -485,7 +539,7 @@ def commands(to_add, to_remove, replaced=()):
             both = False
             if rule.source in ANY.values() and rule.destination in ANY.values():
                 other = ANY['ipv6' if rule.family == 'ipv4' else 'ipv4']
-                twin = Rule(rule.kind, rule.protocol, rule.ports, other, other, rule.comment)
+                twin = Rule(rule.kind, rule.protocol, rule.ports, other, other, rule.comment, rule.interface)
                 if twin in present:
                     both = True
                     done.add(twin)
@@ -518,7 +572,8 @@ def split_desired(desired, families, use_sets):
                 continue
             needs.setdefault((family, protocol, identifier), set()).add(port or 'any')
             members[ufw_sets.set_name(identifier, family)] = (family, frozenset(cidrs))
-    return DesiredState(desired.open_to_all, desired.peer_sets, rest, desired.ssh), needs, members, skipped_v6
+    return (DesiredState(desired.open_to_all, desired.peer_sets, rest, desired.ssh, desired.trusted_interfaces), needs,
+            members, skipped_v6)
 
 
 class SetChange(object):
@@ -529,6 +584,7 @@ class SetChange(object):
 
     def __init__(self):
         self.final = []
+        self.forward = []           # the DNAT lines (ufw_sets.DnatRule) the block holds afterwards
         self.targets = {}
         self.leftovers = []         # temporary sets of a run that did not finish: destroyed first
         self.restore = {}           # {set name: (family, members, exists)}: created, or filled and swapped in
@@ -574,26 +630,35 @@ def _set_rules(needs, file_rules, prune):
     return keep, drop, added
 
 
-def plan_sets(needs, members, state, prune):
-    """A SetChange from the read ``state`` (UfwBackend.read_sets) to ``needs`` and ``members``."""
+def plan_sets(needs, members, state, prune, dnat=()):
+    """A SetChange from the read ``state`` (UfwBackend.read_sets) to ``needs`` and ``members``,
+    with the DNAT line (ufw_sets.DnatRule) in the block of each family of ``dnat``."""
     change = SetChange()
     file_rules = [rule for family in FAMILIES for rule in state['file_rules'].get(family, [])]
-    keep, drop, added_rules = _set_rules(needs, file_rules, prune)
+    set_file_rules = [rule for rule in file_rules if isinstance(rule, ufw_sets.SetRule)]
+    keep, drop, added_rules = _set_rules(needs, set_file_rules, prune)
     final = sorted(set(keep + added_rules))
     change.final = final
-    for rule in sorted(set(added_rules) - set(file_rules)):
+    # The DNAT lines: one per family wanted; one no longer wanted stays without prune.
+    have_dnat = set(rule for rule in file_rules if isinstance(rule, ufw_sets.DnatRule))
+    wanted_dnat = set(ufw_sets.DnatRule(family) for family in dnat)
+    change.forward = sorted(wanted_dnat | (set() if prune else have_dnat))
+    drop = drop + sorted(have_dnat - set(change.forward))
+    added_rules = added_rules + sorted(wanted_dnat - have_dnat)
+    final_block = final + change.forward
+    for rule in ufw_sets.block_order(set(added_rules) - set(file_rules)):
         change.added.append(rule.text())
-    for rule in sorted(set(drop) - set(final)):
+    for rule in ufw_sets.block_order(set(drop) - set(final_block)):
         change.removed.append(rule.text())
 
     # The running chains: exactly the final rules of the collection's shape.
     running = collections.Counter(rule for family in FAMILIES for rule in state['running_rules'].get(family, []))
-    wanted = collections.Counter(final)
-    change.insert = sorted((wanted - running).elements())
-    change.delete = sorted((running - wanted).elements())
-    for rule in sorted(set(change.insert) - set(added_rules)):
+    wanted = collections.Counter(final_block)
+    change.insert = ufw_sets.block_order((wanted - running).elements())
+    change.delete = ufw_sets.block_order((running - wanted).elements())
+    for rule in ufw_sets.block_order(set(change.insert) - set(added_rules)):
         change.added.append('%s (running)' % rule.text())
-    for rule in sorted(set(change.delete) - set(drop)):
+    for rule in ufw_sets.block_order(set(change.delete) - set(drop)):
         change.removed.append('%s (running)' % rule.text())
 
     # The sets: what the final rules name, with the desired members (as they are when kept without prune).
@@ -655,8 +720,11 @@ def plan_sets(needs, members, state, prune):
         change.removed.append('restore of the peer sets at boot (%s)' % ufw_sets.BEFORE_INIT)
     for family in FAMILIES:
         text, path = state['after_text'].get(family), ufw_sets.AFTER_RULES[family]
-        mine = [rule for rule in final if rule.family == family]
+        mine = [rule for rule in final_block if rule.family == family]
         if text is None:
+            if any(isinstance(rule, ufw_sets.DnatRule) for rule in mine):
+                raise BackendError('%s is missing; ufw\'s after rules are where forwarded connections this host '
+                                   'DNAT\'d (kube-proxy\'s NodePorts to pods) are accepted. Restore it' % path)
             if mine:
                 raise BackendError('%s is missing; ufw\'s after rules are where the peer sets are matched. Restore it '
                                    '(or use ufw_peer_sets: rules)' % path)
@@ -735,11 +803,13 @@ class UfwBackend(Backend):
             text = self._read(path)
             state['after_text'][family] = text
             state['file_rules'][family] = ufw_sets.parse_block(text, family, path) if text is not None else []
-            argv = [ufw_sets.IPTABLES[family], '-S', ufw_sets.CHAINS[family]]
-            rc, out, err = self.run_command(argv, check=False)
-            if rc != 0 and not (family == 'ipv6' and 'No chain' in err):
-                raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
-            state['running_rules'][family] = ufw_sets.running_rules(out, family) if rc == 0 else []
+            state['running_rules'][family] = []
+            for chain in (ufw_sets.CHAINS[family], ufw_sets.FORWARD_CHAINS[family]):
+                argv = [ufw_sets.IPTABLES[family], '-S', chain]
+                rc, out, err = self.run_command(argv, check=False)
+                if rc != 0 and not (family == 'ipv6' and 'No chain' in err):
+                    raise BackendError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+                state['running_rules'][family].extend(ufw_sets.running_rules(out, family) if rc == 0 else [])
         if shutil.which('ipset'):
             rc, out, err = self.run_command(['ipset', 'save'], check=False)
             state['sets_known'] = rc == 0
@@ -768,7 +838,7 @@ class UfwBackend(Backend):
         for message in notes:
             self.note(message)
         if state is not None and not use_sets and (self.options.get('ufw_peer_sets') or 'auto') == 'auto':
-            count = sum(1 for key in needs if key[-1] != '%s:any' % OWNER)
+            count = sum(1 for key in needs if key[5] not in ('%s:any' % OWNER, INTERFACE_COMMENT))
             if count:
                 self.note('ufw without ipset (%s): %d rules of ufw\'s own for the peer sets, one per source and port '
                           'group; install ipset (Debian and Ubuntu: apt install ipset) so that each peer set is one '
@@ -778,7 +848,8 @@ class UfwBackend(Backend):
         removed = [rule.text() for rule in to_remove]
         sets, set_rules = None, []
         if state is not None:
-            sets = plan_sets(set_needs, set_members, state, prune)
+            dnat = families if desired.trusted_interfaces else ()
+            sets = plan_sets(set_needs, set_members, state, prune, dnat=dnat)
             added += sets.added
             removed += sets.removed
             if not sets.empty and not (sets.added or sets.removed):
@@ -802,7 +873,8 @@ class UfwBackend(Backend):
         to_add, to_remove = getattr(change, 'rules', ((), ()))
         removed = set(to_remove)
         rules = [rule.rule for rule in current['rules'] if rule.allows and rule.kind == 'in' and rule.rule not in removed]
-        rules.extend(rule for rule in to_add if rule.kind == 'in')
+        # Rules "in on IFACE" (the CNI's devices) do not admit a client on the node network.
+        rules.extend(rule for rule in to_add if rule.kind == 'in' and not rule.interface)
         found = []
         for rule in rules:
             if rule.protocol not in ('tcp', 'any') or rule.destination not in ANY.values():
@@ -829,10 +901,12 @@ class UfwBackend(Backend):
             if rule.action.split('_')[0] not in ('allow', 'limit') or rule.kind != 'in' or not rule.direction.startswith('in'):
                 continue
             what = 'ufw rule %s' % rule.rule.text()
+            if rule.owned and rule.interface:
+                # The collection's trust of a CNI device: everything arriving on it, from anyone.
+                found.append(on_interface(exposure('all', '', None, what, owned=True), rule.interface))
+                continue
             if rule.apps != ('', ''):
                 what += ' (application %s)' % (rule.apps[0] or rule.apps[1])
-            elif rule.direction != 'in':
-                what += ' (on %s only)' % rule.direction[3:]
             sources = None if rule.source in ('any', None) or rule.source in ANY.values() else [rule.source]
             protocols = ('tcp', 'udp') if rule.protocol == 'any' and rule.ports != 'any' else (rule.protocol,)
             for protocol in protocols:
@@ -845,6 +919,8 @@ class UfwBackend(Backend):
         state = current.get('ipset')
         for family in FAMILIES if state else ():
             for rule in state['running_rules'].get(family, []):
+                if not isinstance(rule, ufw_sets.SetRule):
+                    continue  # the DNAT line: forwarded traffic, nothing incoming
                 # Members that cannot be read count as everyone: over-stated, never hidden.
                 have = state['sets'].get(rule.set_name)
                 members = sorted(have[1]) if have is not None else None
@@ -884,13 +960,13 @@ class UfwBackend(Backend):
             if path != ufw_sets.SETS_FILE:
                 write_file(path, text)
         for rule in sets.insert:
-            self.run_command([ufw_sets.IPTABLES[rule.family], '-I', ufw_sets.CHAINS[rule.family], '1'] + rule.spec())
+            self.run_command([ufw_sets.IPTABLES[rule.family], '-I', rule.chain, '1'] + rule.spec())
 
     def apply_sets_after(self, sets):
         """Once ufw's own commands ran: the rules that go deleted, their sets destroyed, the
         files written as they stay, the restore block taken out when no set is left."""
         for rule in sets.delete:
-            self.run_command([ufw_sets.IPTABLES[rule.family], '-D', ufw_sets.CHAINS[rule.family]] + rule.spec())
+            self.run_command([ufw_sets.IPTABLES[rule.family], '-D', rule.chain] + rule.spec())
         for name in sets.destroy:
             self.run_command(['ipset', 'destroy', name])
         for path, text in sorted(sets.files_after, key=lambda item: item[0] == ufw_sets.SETS_FILE):
@@ -928,6 +1004,12 @@ class UfwBackend(Backend):
             self.note('ufw commands ran one process each: ufw\'s Python frontend could not be loaded (%s)' % reason)
         for argv in change.operations:
             self.run_command(argv)
+
+
+def on_interface(entry, interface):
+    """An audit.exposure entry scoped to the interface the traffic arrives on."""
+    entry['interfaces'] = [interface]
+    return entry
 
 
 def write_file(path, text, executable=None):

@@ -16,6 +16,12 @@ run after the ufw command line's own), so the number of rules does not grow with
   after rules cannot load; the hook says so in the system log.
 - What is the collection's: the lines between the block's markers, running rules of exactly
   the shape written here, and the sets its record lists.
+- The same block holds, where the host trusts the CNI's devices, one line in the after-forward
+  chain that accepts forwarded connections the host itself DNAT'd (kube-proxy's NodePorts and
+  external IPs to pods on other nodes): ufw's forward policy stays DROP, its CLI cannot match a
+  conntrack state, and kube-proxy's nftables mode (or a flushed KUBE-FORWARD) accepts nothing
+  in ufw's FORWARD chain. After ufw's own route rules, so a route deny rule of the user's comes
+  first; ufw loads it at boot with the file (no ipset needed).
 
 Pure functions: parsing and rendering. The ufw backend (ufw.py) reads and writes.
 Runs on the managed host: standard library only.
@@ -33,6 +39,8 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base i
 
 AFTER_RULES = {'ipv4': '/etc/ufw/after.rules', 'ipv6': '/etc/ufw/after6.rules'}
 CHAINS = {'ipv4': 'ufw-after-input', 'ipv6': 'ufw6-after-input'}
+FORWARD_CHAINS = {'ipv4': 'ufw-after-forward', 'ipv6': 'ufw6-after-forward'}
+DNAT_COMMENT = '%s:dnat' % OWNER
 IPTABLES = {'ipv4': 'iptables', 'ipv6': 'ip6tables'}
 SETS_FILE = '/etc/ufw/kubeports.ipsets'
 BEFORE_INIT = '/etc/ufw/before.init'
@@ -72,6 +80,10 @@ class SetRule(collections.namedtuple('SetRule', 'family protocol ports identifie
         return set_name(self.identifier, self.family)
 
     @property
+    def chain(self):
+        return CHAINS[self.family]
+
+    @property
     def comment(self):
         return '%s:%s' % (OWNER, self.identifier)
 
@@ -85,7 +97,7 @@ class SetRule(collections.namedtuple('SetRule', 'family protocol ports identifie
         return words
 
     def line(self):
-        return ' '.join(['-A', CHAINS[self.family]] + self.spec())
+        return ' '.join(['-A', self.chain] + self.spec())
 
     def text(self):
         """The rule as the diff shows it."""
@@ -94,9 +106,41 @@ class SetRule(collections.namedtuple('SetRule', 'family protocol ports identifie
                                                       AFTER_RULES[self.family].rsplit('/', 1)[-1])
 
 
+class DnatRule(collections.namedtuple('DnatRule', 'family')):
+    """The block's line in the after-forward chain of ``family``: accepts the forwarded
+    connections this host DNAT'd itself (conntrack state DNAT: kube-proxy's NodePorts and
+    external IPs to pods); replies pass ufw's own RELATED,ESTABLISHED rule."""
+
+    __slots__ = ()
+
+    @property
+    def chain(self):
+        return FORWARD_CHAINS[self.family]
+
+    def spec(self):
+        return ['-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', DNAT_COMMENT, '-j', 'ACCEPT']
+
+    def line(self):
+        return ' '.join(['-A', self.chain] + self.spec())
+
+    def text(self):
+        where = AFTER_RULES[self.family].rsplit('/', 1)[-1]
+        return 'route allow connections this host DNAT\'d (%s, %s)' % (DNAT_COMMENT, where)
+
+
+def block_order(rules):
+    """The block's rules in the order they are written: the peer sets' rules, then the DNAT lines."""
+    rules = list(rules)
+    return sorted(rule for rule in rules if isinstance(rule, SetRule)) + \
+        sorted(rule for rule in rules if isinstance(rule, DnatRule))
+
+
 def parse_rule(words, family):
-    """The SetRule of an iptables rule (words of ``-A <chain> ...``), or None when it is not
-    exactly what ``SetRule.spec`` writes for one of the collection's sets."""
+    """The SetRule (or DnatRule) of an iptables rule (words of ``-A <chain> ...``), or None when
+    it is not exactly what ``SetRule.spec`` (``DnatRule.spec``) writes."""
+    if words[:2] == ['-A', FORWARD_CHAINS[family]]:
+        rule = DnatRule(family)
+        return rule if words[2:] == rule.spec() else None
     if words[:3] != ['-A', CHAINS[family], '-p'] or len(words) < 4 or '--match-set' not in words[:-1]:
         return None
     owned = own_set(words[words.index('--match-set') + 1])
@@ -138,8 +182,8 @@ def marked_span(lines, begin, end, path):
 
 
 def parse_block(text, family, path):
-    """The collection's rules in an after rules file: [SetRule] of its marked block ([] without one).
-    A block that is not closed, or holds a line of another shape, is an error naming the file."""
+    """The collection's rules in an after rules file: [SetRule and DnatRule] of its marked block ([]
+    without one). A block that is not closed, or holds a line of another shape, is an error naming the file."""
     lines = text.splitlines()
     span = marked_span(lines, BEGIN, END, path)
     found = []
@@ -160,6 +204,11 @@ def render_block(text, rules, family, path):
     rule of ufw's or the user's there, such as ufw's skips to the policy, comes first)."""
     parse_block(text, family, path)
     lines = text.splitlines()
+    for chain in sorted(set(rule.chain for rule in rules if isinstance(rule, DnatRule))):
+        if not any(line.strip().startswith(':%s ' % chain) for line in lines):
+            raise BackendError('%s does not declare the chain %s (":%s - [0:0]" among the required lines of ufw\'s '
+                               'after rules), where forwarded connections this host DNAT\'d are accepted; restore '
+                               'ufw\'s own file' % (path, chain, chain))
     span = marked_span(lines, BEGIN, END, path)
     if span:
         del lines[span[0]:span[1] + 1]
@@ -167,7 +216,7 @@ def render_block(text, rules, family, path):
     else:
         where = _first_filter_rule(lines, path)
     if rules:
-        lines[where:where] = [BEGIN] + [rule.line() for rule in sorted(rules)] + [END]
+        lines[where:where] = [BEGIN] + [rule.line() for rule in block_order(rules)] + [END]
     return '\n'.join(lines) + '\n'
 
 

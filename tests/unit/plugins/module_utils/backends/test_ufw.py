@@ -33,6 +33,7 @@ COMMIT
 """
 
 V4, V6 = '0.0.0.0/0', '::/0'
+IFACE_HEX = b'kubeports:interface'.hex()
 
 
 def user(family, kind, action, protocol, ports, destination, source, comment='', sport='any', apps=('', ''),
@@ -88,6 +89,15 @@ def user(family, kind, action, protocol, ports, destination, source, comment='',
     # ufw route allow in on cni0 out on eth0 comment 'route ifaces'
     ('### tuple ### route:allow any any 0.0.0.0/0 any 0.0.0.0/0 in_cni0!out_eth0 comment=726f75746520696661636573',
      'ipv4', user('ipv4', 'route', 'allow', 'any', 'any', V4, V4, 'route ifaces', direction='in_cni0!out_eth0')),
+    # ufw allow in on cni0 comment kubeports:interface (IPv4 half; IPv6 alike in user6.rules)
+    ('### tuple ### allow any any 0.0.0.0/0 any 0.0.0.0/0 in_cni0 comment=%s' % IFACE_HEX, 'ipv4',
+     user('ipv4', 'in', 'allow', 'any', 'any', V4, V4, 'kubeports:interface', direction='in_cni0')),
+    # ufw route allow in on flannel.1 comment kubeports:interface
+    ('### tuple ### route:allow any any ::/0 any ::/0 in_flannel.1 comment=%s' % IFACE_HEX, 'ipv6',
+     user('ipv6', 'route', 'allow', 'any', 'any', V6, V6, 'kubeports:interface', direction='in_flannel.1')),
+    # ufw route allow in on cali+ comment kubeports:interface (a wildcard)
+    ('### tuple ### route:allow any any 0.0.0.0/0 any 0.0.0.0/0 in_cali+ comment=%s' % IFACE_HEX, 'ipv4',
+     user('ipv4', 'route', 'allow', 'any', 'any', V4, V4, 'kubeports:interface', direction='in_cali+')),
     # Not rules: the iptables lines, malformed tuples.
     ('-A ufw-user-input -p tcp --dport 22 -j ACCEPT', 'ipv4', None),
     ('### tuple ### allow tcp 22', 'ipv4', None),
@@ -107,6 +117,16 @@ def test_parse_user_rules_line(line, family, expected):
     ('### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in', False, False),
     ('### tuple ### allow tcp 2000 0.0.0.0/0 1000 192.0.2.0/24 in', False, False),
     ('### tuple ### allow tcp 25 0.0.0.0/0 any 0.0.0.0/0 out comment=6b756265706f7274733a78', False, False),
+    # The collection's trust of a CNI device: everything on one interface. It allows nothing on
+    # every interface (the guard's "allows"), but covers what it matches.
+    ('### tuple ### allow any any 0.0.0.0/0 any 0.0.0.0/0 in_cni0 comment=%s' % IFACE_HEX, False, True),
+    ('### tuple ### route:allow any any ::/0 any ::/0 in_cali+ comment=%s' % IFACE_HEX, False, True),
+    # On an interface, but narrower (a port, a source) or both interfaces: not a rule it writes.
+    ('### tuple ### allow tcp 80 0.0.0.0/0 any 0.0.0.0/0 in_cni0 comment=%s' % IFACE_HEX, False, False),
+    ('### tuple ### allow any any 0.0.0.0/0 any 10.0.0.0/8 in_cni0 comment=%s' % IFACE_HEX, False, False),
+    ('### tuple ### route:allow any any 0.0.0.0/0 any 0.0.0.0/0 in_cni0!out_eth0 comment=%s' % IFACE_HEX, False,
+     False),
+    ('### tuple ### deny any any 0.0.0.0/0 any 0.0.0.0/0 in_cni0 comment=%s' % IFACE_HEX, False, False),
     # "kubeportsX" is not the collection's prefix.
     ('### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in comment=6b756265706f72747358', True, False),
 ])
@@ -189,15 +209,15 @@ def test_desired_needs():
         ('icmp', '', ['192.0.2.0/24', 'fd00::/64'], 'cluster'),
     ), ('ipv4', 'ipv6'), DEFAULT_BEFORE)
     assert needs == {
-        ('in', 'ipv4', 'tcp', V4, V4, 'kubeports:any'): {'6443'},
-        ('in', 'ipv6', 'tcp', V6, V6, 'kubeports:any'): {'6443'},
-        ('in', 'ipv4', 'tcp', '192.0.2.11/32', V4, 'kubeports:etcd'): {'2379', '2380'},
-        ('in', 'ipv6', 'tcp', 'fd00::11/128', V6, 'kubeports:etcd'): {'2379', '2380'},
-        ('in', 'ipv4', 'any', '10.233.0.0/17', V4, 'kubeports:pods'): {'any'},
-        ('route', 'ipv4', 'any', '10.233.0.0/17', V4, 'kubeports:pods'): {'any'},
-        ('route', 'ipv4', 'any', V4, '10.233.0.0/17', 'kubeports:pods'): {'any'},
-        ('in', 'ipv4', 'gre', '192.0.2.0/24', V4, 'kubeports:cluster'): {'any'},
-        ('in', 'ipv6', 'gre', 'fd00::/64', V6, 'kubeports:cluster'): {'any'},
+        ('in', 'ipv4', 'tcp', V4, V4, 'kubeports:any', ''): {'6443'},
+        ('in', 'ipv6', 'tcp', V6, V6, 'kubeports:any', ''): {'6443'},
+        ('in', 'ipv4', 'tcp', '192.0.2.11/32', V4, 'kubeports:etcd', ''): {'2379', '2380'},
+        ('in', 'ipv6', 'tcp', 'fd00::11/128', V6, 'kubeports:etcd', ''): {'2379', '2380'},
+        ('in', 'ipv4', 'any', '10.233.0.0/17', V4, 'kubeports:pods', ''): {'any'},
+        ('route', 'ipv4', 'any', '10.233.0.0/17', V4, 'kubeports:pods', ''): {'any'},
+        ('route', 'ipv4', 'any', V4, '10.233.0.0/17', 'kubeports:pods', ''): {'any'},
+        ('in', 'ipv4', 'gre', '192.0.2.0/24', V4, 'kubeports:cluster', ''): {'any'},
+        ('in', 'ipv6', 'gre', 'fd00::/64', V6, 'kubeports:cluster', ''): {'any'},
     }
     assert notes == ["icmp from peer set 'cluster' (192.0.2.0/24, fd00::/64): accepted by ufw's before rules; "
                      "ufw's CLI cannot express it, no ufw rule added"]
@@ -205,8 +225,8 @@ def test_desired_needs():
 
 def test_ipv6_off():
     needs, notes = desired_needs(desired(('tcp', '6443', ALL, None), ('tcp', '2379', ETCD, 'etcd')), ('ipv4',))
-    assert sorted(needs) == [('in', 'ipv4', 'tcp', V4, V4, 'kubeports:any'),
-                             ('in', 'ipv4', 'tcp', '192.0.2.11/32', V4, 'kubeports:etcd')]
+    assert sorted(needs) == [('in', 'ipv4', 'tcp', V4, V4, 'kubeports:any', ''),
+                             ('in', 'ipv4', 'tcp', '192.0.2.11/32', V4, 'kubeports:etcd', '')]
     assert notes == ['ufw has IPv6 off (IPV6=no in /etc/default/ufw): IPv6 sources of etcd get no rules']
 
 
@@ -242,9 +262,9 @@ def apply_plan(current, to_add, to_remove):
     gone = set(to_remove)
     after = [rule for rule in current if rule.rule not in gone]
     for rule in to_add:
-        after = [old for old in after if old.rule[:5] != rule[:5]]  # ufw: "Rule updated"
+        after = [old for old in after if old.rule.match != rule.match]  # ufw: "Rule updated"
         after.append(UserRule(rule.family, rule.kind, 'allow', rule.protocol, rule.ports, rule.destination, 'any',
-                              rule.source, ('', ''), 'in', rule.comment))
+                              rule.source, ('', ''), 'in_' + rule.interface if rule.interface else 'in', rule.comment))
     return after
 
 
@@ -482,3 +502,164 @@ def test_ufw_interpreter_is_the_scripts_python(tmp_path, monkeypatch, first_line
         script.write_text(first_line + 'import ufw.frontend\n')
     found = ufw_interpreter(str(script))
     assert (found and 'python' in found) if expected else found is None
+
+
+# Trusted interfaces (the CNI's devices): "allow in on IFACE" and "route allow in on IFACE".
+
+def trusting(*interfaces, **extra):
+    """The DesiredState of the planner's rule for the CNI's devices (and ``rules``)."""
+    rules = [{'protocol': 'all', 'port': '', 'sources': ALL, 'source_set': None, 'interfaces': list(interfaces)}]
+    rules += [{'protocol': protocol, 'port': port, 'sources': sources, 'source_set': source_set}
+              for protocol, port, sources, source_set in extra.get('rules', ())]
+    return DesiredState.from_rules(rules)
+
+
+def iface(family, interface, kind='in', comment='kubeports:interface', action='allow'):
+    anywhere = V4 if family == 'ipv4' else V6
+    return user(family, kind, action, 'any', 'any', anywhere, anywhere, comment, direction='in_' + interface)
+
+
+def test_desired_needs_of_trusted_interfaces():
+    needs, notes = desired_needs(trusting('flannel.1', 'cni0', 'cali+'), ('ipv4', 'ipv6'), DEFAULT_BEFORE)
+    assert notes == []
+    assert needs == dict(((kind, family, 'any', anywhere, anywhere, 'kubeports:interface', name), {'any'})
+                         for name in ('flannel.1', 'cni0', 'cali+') for kind in ('in', 'route')
+                         for family, anywhere in (('ipv4', V4), ('ipv6', V6)))
+    # IPv6 off: IPv4 rules only.
+    needs, _notes = desired_needs(trusting('cni0'), ('ipv4',), DEFAULT_BEFORE)
+    assert sorted(needs) == [('in', 'ipv4', 'any', V4, V4, 'kubeports:interface', 'cni0'),
+                             ('route', 'ipv4', 'any', V4, V4, 'kubeports:interface', 'cni0')]
+
+
+ADD_IN_CNI0 = ['ufw', 'allow', 'in', 'on', 'cni0', 'comment', 'kubeports:interface']
+ADD_ROUTE_CNI0 = ['ufw', 'route', 'allow', 'in', 'on', 'cni0', 'comment', 'kubeports:interface']
+BOTH_CNI0 = [iface(family, 'cni0', kind) for kind in ('in', 'route') for family in ('ipv4', 'ipv6')]
+
+
+@pytest.mark.parametrize('state, families, current, prune, added, removed, argvs', [
+    # One "any" command per kind and interface covers IPv4 and IPv6.
+    (trusting('cni0'), ('ipv4', 'ipv6'), [], True,
+     ['allow in on cni0 from anywhere to anywhere (kubeports:interface)'] * 2
+     + ['route allow in on cni0 from anywhere to anywhere (kubeports:interface)'] * 2, [],
+     [ADD_IN_CNI0, ADD_ROUTE_CNI0]),
+    # Converged: nothing to do.
+    (trusting('cni0'), ('ipv4', 'ipv6'), BOTH_CNI0, True, [], [], []),
+    # A wildcard device; IPv6 off: the IPv4 half only, with its addresses.
+    (trusting('cali+'), ('ipv4',), [], True,
+     ['allow in on cali+ from anywhere to anywhere (kubeports:interface)',
+      'route allow in on cali+ from anywhere to anywhere (kubeports:interface)'], [],
+     [['ufw', 'allow', 'in', 'on', 'cali+', 'from', V4, 'to', V4, 'comment', 'kubeports:interface'],
+      ['ufw', 'route', 'allow', 'in', 'on', 'cali+', 'from', V4, 'to', V4, 'comment', 'kubeports:interface']]),
+    # Devices changed (flannel to Calico): the new ones added first, then the old ones deleted
+    # with their comment.
+    (trusting('cali+'), ('ipv4', 'ipv6'), BOTH_CNI0, True,
+     ['allow in on cali+ from anywhere to anywhere (kubeports:interface)'] * 2
+     + ['route allow in on cali+ from anywhere to anywhere (kubeports:interface)'] * 2,
+     ['allow in on cni0 from anywhere to anywhere (kubeports:interface)'] * 2
+     + ['route allow in on cni0 from anywhere to anywhere (kubeports:interface)'] * 2,
+     [['ufw', 'allow', 'in', 'on', 'cali+', 'comment', 'kubeports:interface'],
+      ['ufw', 'route', 'allow', 'in', 'on', 'cali+', 'comment', 'kubeports:interface'],
+      ['ufw', '--force', 'delete', 'allow', 'in', 'on', 'cni0', 'comment', 'kubeports:interface'],
+      ['ufw', '--force', 'route', 'delete', 'allow', 'in', 'on', 'cni0', 'comment', 'kubeports:interface']]),
+    # Without prune the old devices stay.
+    (trusting('cali+'), ('ipv4',), [iface('ipv4', 'cni0')], False,
+     ['allow in on cali+ from anywhere to anywhere (kubeports:interface)',
+      'route allow in on cali+ from anywhere to anywhere (kubeports:interface)'], [],
+     [['ufw', 'allow', 'in', 'on', 'cali+', 'from', V4, 'to', V4, 'comment', 'kubeports:interface'],
+      ['ufw', 'route', 'allow', 'in', 'on', 'cali+', 'from', V4, 'to', V4, 'comment', 'kubeports:interface']]),
+    # Uninstall: only the collection's interface rules go, never the user's for the same device
+    # (nor one of its on an interface the collection never writes).
+    (desired(), ('ipv4', 'ipv6'), BOTH_CNI0 + [iface('ipv4', 'cni0', comment=''), iface('ipv4', 'eth1', comment='mine'),
+                                               user('ipv4', 'in', 'allow', 'tcp', '80', V4, V4, 'kubeports:interface',
+                                                    direction='in_cni0')], True,
+     [], ['allow in on cni0 from anywhere to anywhere (kubeports:interface)'] * 2
+     + ['route allow in on cni0 from anywhere to anywhere (kubeports:interface)'] * 2,
+     [['ufw', '--force', 'delete', 'allow', 'in', 'on', 'cni0', 'comment', 'kubeports:interface'],
+      ['ufw', '--force', 'route', 'delete', 'allow', 'in', 'on', 'cni0', 'comment', 'kubeports:interface']]),
+    # The user already trusts the device (own comment): that rule covers it, no second one.
+    (trusting('cni0'), ('ipv4',), [iface('ipv4', 'cni0', comment='site'), iface('ipv4', 'cni0', 'route', '')], True,
+     [], [], []),
+    # The collection's rule for another device is no cover: a rule per device.
+    (trusting('cni0', 'flannel.1'), ('ipv4',), [iface('ipv4', 'cni0'), iface('ipv4', 'cni0', 'route')], True,
+     ['allow in on flannel.1 from anywhere to anywhere (kubeports:interface)',
+      'route allow in on flannel.1 from anywhere to anywhere (kubeports:interface)'], [],
+     [['ufw', 'allow', 'in', 'on', 'flannel.1', 'from', V4, 'to', V4, 'comment', 'kubeports:interface'],
+      ['ufw', 'route', 'allow', 'in', 'on', 'flannel.1', 'from', V4, 'to', V4, 'comment', 'kubeports:interface']]),
+    # Source-based trust of natively routed pods next to it: both kept apart.
+    (trusting('cni0', rules=[('all', '', ['10.233.0.0/17'], 'pods')]), ('ipv4',), BOTH_CNI0[::2], True,
+     ['allow from 10.233.0.0/17 to anywhere (kubeports:pods)',
+      'route allow from 10.233.0.0/17 to anywhere (kubeports:pods)',
+      'route allow from anywhere to 10.233.0.0/17 (kubeports:pods)'], [],
+     [['ufw', 'allow', 'from', '10.233.0.0/17', 'to', 'any', 'comment', 'kubeports:pods'],
+      ['ufw', 'route', 'allow', 'from', 'any', 'to', '10.233.0.0/17', 'comment', 'kubeports:pods'],
+      ['ufw', 'route', 'allow', 'from', '10.233.0.0/17', 'to', 'any', 'comment', 'kubeports:pods']]),
+])
+def test_plan_trusted_interfaces(state, families, current, prune, added, removed, argvs):
+    needs, _notes = desired_needs(state, families, DEFAULT_BEFORE)
+    to_add, to_remove, replaced = diff_rules(needs, current, prune)
+    assert sorted(rule.text() for rule in to_add) == added
+    assert sorted(rule.text() for rule in to_remove) == removed
+    assert commands(to_add, to_remove, replaced) == argvs
+    after = apply_plan(current, to_add, [rule for rule in to_remove if rule not in replaced])
+    assert diff_rules(needs, after, prune)[:2] == ([], [])
+    # What ufw writes for those commands reads back as the same rules.
+    for rule in (rule for rule in to_add if rule.interface):
+        line = '### tuple ### %sallow any any %s any %s in_%s comment=%s' % (
+            'route:' if rule.kind == 'route' else '', rule.destination, rule.source, rule.interface,
+            rule.comment.encode().hex())
+        read, = parse_user_rules(line, rule.family)
+        assert read.rule == rule and read.owned
+
+
+def test_a_deny_rule_on_the_device_is_not_replaced():
+    needs, _notes = desired_needs(trusting('cni0'), ('ipv4',), {})
+    with pytest.raises(BackendError, match='"deny in on cni0 from anywhere to anywhere" .* ufw would replace'):
+        diff_rules(needs, [iface('ipv4', 'cni0', comment='', action='deny')], True)
+
+
+@pytest.mark.parametrize('rule, delete, both, argv', [
+    (Rule('in', 'any', 'any', V4, V4, 'kubeports:interface', 'flannel.1'), False, True,
+     ['ufw', 'allow', 'in', 'on', 'flannel.1', 'comment', 'kubeports:interface']),
+    (Rule('route', 'any', 'any', V6, V6, 'kubeports:interface', 'cali+'), True, False,
+     ['ufw', '--force', 'route', 'delete', 'allow', 'in', 'on', 'cali+', 'from', V6, 'to', V6,
+      'comment', 'kubeports:interface']),
+])
+def test_interface_rule_commands(rule, delete, both, argv):
+    assert rule.argv(delete=delete, both_families=both) == argv
+
+
+def _backend_with_defaults(tmp_path, monkeypatch):
+    defaults = tmp_path / 'ufw'
+    defaults.write_text('IPV6=yes\nDEFAULT_INPUT_POLICY="DROP"\n')
+    monkeypatch.setattr(ufw_backend, 'DEFAULTS', str(defaults))
+    monkeypatch.setattr(ufw_backend, 'BEFORE_RULES', {'ipv4': str(tmp_path / 'none'), 'ipv6': str(tmp_path / 'none')})
+    return UfwBackend(None, {})
+
+
+def test_the_guard_does_not_count_interface_rules(tmp_path, monkeypatch):
+    """The SSH client does not arrive on a CNI device: "allow in on cni0" (added, or there
+    already) admits it nowhere; the rule of the ssh port does."""
+    backend = _backend_with_defaults(tmp_path, monkeypatch)
+    current = {'rules': BOTH_CNI0[:2] + [iface('ipv4', 'eth0', comment='')], 'families': ('ipv4', 'ipv6'),
+               'before': {'ipv4': [], 'ipv6': []}}
+    change = backend.compare(trusting('cni0', 'flannel.1'), current, True)
+    assert any(rule.interface == 'flannel.1' and rule.kind == 'in' for rule in change.rules[0])
+    assert backend.admissions_after(current, change, None) == []
+    change = backend.compare(trusting('cni0', rules=[('tcp', '22', ['198.51.100.0/24'], 'admins')]), current, True)
+    found = backend.admissions_after(current, change, None)
+    assert [(str(item.sources[0]), item.ports) for item in found] == [('198.51.100.0/24', [(22, 22)])]
+
+
+def test_exposures_scope_the_collections_interface_rules_to_the_interface(tmp_path, monkeypatch):
+    backend = _backend_with_defaults(tmp_path, monkeypatch)
+    rules = BOTH_CNI0 + [iface('ipv4', 'cali+'), iface('ipv4', 'eth1', comment='site'),
+                         user('ipv4', 'in', 'allow', 'tcp', '6443', V4, V4, 'kubeports:any')]
+    found = backend.exposures({'rules': rules, 'before': {}})
+    scoped = sorted((item['protocol'], item['port'], item['sources'], item['owned'], tuple(item['interfaces']))
+                    for item in found if item.get('interfaces'))
+    # Incoming rules only (route rules forward, they admit nothing to the host), one per family.
+    assert scoped == [('all', '', None, True, ('cali+',)), ('all', '', None, True, ('cni0',)),
+                      ('all', '', None, True, ('cni0',))]
+    # The user's rule on an interface stays as it was judged: every source, not narrowed.
+    rest = sorted((item['protocol'], item['port'], item['owned']) for item in found if not item.get('interfaces'))
+    assert rest == [('all', '', False), ('tcp', '6443', True)]

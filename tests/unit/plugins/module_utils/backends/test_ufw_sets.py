@@ -14,6 +14,7 @@ AFTER = '''# after rules of the shape ufw ships
 *filter
 :ufw-after-input - [0:0]
 :ufw-after-output - [0:0]
+:ufw-after-forward - [0:0]
 -A ufw-after-input -p udp --dport 137 -j ufw-skip-to-policy-input
 -A ufw-after-input -m addrtype --dst-type BROADCAST -j ufw-skip-to-policy-input
 COMMIT
@@ -82,7 +83,7 @@ def test_block_is_placed_before_the_first_filter_rule_and_removed_without_a_trac
     text = ufw_sets.render_block(AFTER, [VXLAN, ETCD], 'ipv4', 'after.rules')
     lines = text.splitlines()
     first = lines.index(ufw_sets.BEGIN)
-    assert lines[first - 1] == ':ufw-after-output - [0:0]' and lines[first + 4].endswith('ufw-skip-to-policy-input')
+    assert lines[first - 1] == ':ufw-after-forward - [0:0]' and lines[first + 4].endswith('ufw-skip-to-policy-input')
     assert lines[first:first + 4] == [ufw_sets.BEGIN, ETCD.line(), VXLAN.line(), ufw_sets.END]
     assert ufw_sets.parse_block(text, 'ipv4', 'after.rules') == [ETCD, VXLAN]
     # Replaced in place, and gone when empty.
@@ -408,3 +409,105 @@ def test_sets_that_cannot_be_listed_stay_recorded():
     read = state(**dict(CONVERGED, record={'ipsets': ['kubeports-etcd-v4', 'kubeports-old-v4']}))
     read['sets'], read['sets_known'] = {}, False
     assert plan_sets(NEEDS, MEMBERS, read, True).record_after == ['kubeports-etcd-v4', 'kubeports-old-v4']
+
+
+# The DNAT line: forwarded connections this host DNAT'd itself (with trusted interfaces).
+
+DNAT4, DNAT6 = ufw_sets.DnatRule('ipv4'), ufw_sets.DnatRule('ipv6')
+DNAT_SPEC = '-A ufw-after-forward -m conntrack --ctstate DNAT -m comment --comment kubeports:dnat -j ACCEPT'
+
+
+@pytest.mark.parametrize('line, family, expected', [
+    (DNAT_SPEC, 'ipv4', DNAT4),
+    (DNAT_SPEC.replace('kubeports:dnat', '"kubeports:dnat"'), 'ipv4', DNAT4),    # as iptables -S prints it
+    (DNAT_SPEC.replace('ufw-after', 'ufw6-after'), 'ipv6', DNAT6),
+    (DNAT_SPEC, 'ipv6', None),
+    (DNAT_SPEC.replace('DNAT', 'DNAT,SNAT'), 'ipv4', None),
+    (DNAT_SPEC.replace('-m conntrack', '-i eth0 -m conntrack'), 'ipv4', None),
+    (DNAT_SPEC.replace('kubeports:dnat', 'kubeports:other'), 'ipv4', None),
+    (DNAT_SPEC.replace('ACCEPT', 'DROP'), 'ipv4', None),
+    (DNAT_SPEC.replace('ufw-after-forward', 'ufw-before-forward'), 'ipv4', None),
+])
+def test_parse_dnat_rule(line, family, expected):
+    assert ufw_sets.parse_rule(ufw_sets.split_line(line), family) == expected
+    if expected:
+        assert ufw_sets.parse_rule(ufw_sets.split_line(expected.line()), family) == expected
+
+
+def test_the_dnat_line_follows_the_set_rules_in_the_block():
+    text = ufw_sets.render_block(AFTER, [DNAT4, VXLAN, ETCD], 'ipv4', 'after')
+    inside = text.split(ufw_sets.BEGIN + '\n', 1)[1].split(ufw_sets.END, 1)[0].splitlines()
+    assert inside == [ETCD.line(), VXLAN.line(), DNAT_SPEC]
+    assert ufw_sets.parse_block(text, 'ipv4', 'after') == [ETCD, VXLAN, DNAT4]
+    assert ufw_sets.render_block(text, [], 'ipv4', 'after') == AFTER
+    # An after rules file without ufw's after-forward chain cannot take it (ufw would not load).
+    bare = AFTER.replace(':ufw-after-forward - [0:0]\n', '')
+    with pytest.raises(BackendError, match='does not declare the chain ufw-after-forward'):
+        ufw_sets.render_block(bare, [DNAT4], 'ipv4', 'after')
+    assert ufw_sets.BEGIN in ufw_sets.render_block(bare, [ETCD], 'ipv4', 'after')
+
+
+def test_plan_sets_adds_the_dnat_line_of_each_family_without_sets():
+    change = plan_sets({}, {}, state(record={}), True, dnat=('ipv4', 'ipv6'))
+    assert change.final == [] and change.forward == [DNAT4, DNAT6] and change.insert == [DNAT4, DNAT6]
+    # Only the after rules: no saved sets, no restore at boot (ufw loads the file itself).
+    assert [path for path, _text in change.files] == [ufw_sets.AFTER_RULES['ipv4'], ufw_sets.AFTER_RULES['ipv6']]
+    assert change.hook is None and change.restore == {} and change.record == []
+    assert sorted(change.added) == sorted([DNAT4.text(), DNAT6.text()])
+    assert DNAT4.text() == "route allow connections this host DNAT'd (kubeports:dnat, after.rules)"
+
+
+@pytest.mark.parametrize('read, dnat, prune, expected', [
+    # Converged (next to a peer set): nothing.
+    (dict(CONVERGED, rules=[ETCD, DNAT4]), ('ipv4',), True, {}),
+    # The running chain lost it (a flush by hand): inserted again, the file kept.
+    (dict(CONVERGED, rules=[ETCD, DNAT4], running=[ETCD]), ('ipv4',), True,
+     dict(insert=[DNAT4], added=[DNAT4.text() + ' (running)'])),
+    # No longer wanted: deleted from the chain, then from the file; the peer set's rule stays.
+    (dict(CONVERGED, rules=[ETCD, DNAT4]), (), True,
+     dict(delete=[DNAT4], files_after=[ufw_sets.AFTER_RULES['ipv4']], removed=[DNAT4.text()])),
+    # Without prune it stays.
+    (dict(CONVERGED, rules=[ETCD, DNAT4]), (), False, {}),
+    # A running line the file lacks (a run killed between the two): deleted.
+    (dict(CONVERGED, rules=[ETCD], running=[ETCD, DNAT4]), (), True,
+     dict(delete=[DNAT4], removed=[DNAT4.text() + ' (running)'])),
+])
+def test_plan_sets_keeps_the_dnat_line_in_line(read, dnat, prune, expected):
+    change = plan_sets(NEEDS, MEMBERS, state(**read), prune, dnat=dnat)
+    assert change.insert == expected.get('insert', [])
+    assert change.delete == expected.get('delete', [])
+    assert [path for path, _text in change.files] == expected.get('files', [])
+    assert [path for path, _text in change.files_after] == expected.get('files_after', [])
+    assert sorted(change.added) == sorted(expected.get('added', []))
+    assert sorted(change.removed) == sorted(expected.get('removed', []))
+    assert change.empty == (not expected)
+
+
+def test_plan_sets_refuses_the_dnat_line_without_after_rules():
+    read = state(record={})
+    read['after_text']['ipv6'] = None
+    with pytest.raises(BackendError, match='after6.rules is missing; .* forwarded connections this host DNAT'):
+        plan_sets({}, {}, read, True, dnat=('ipv4', 'ipv6'))
+
+
+@pytest.mark.parametrize('mode', ['rules', 'ipset'])
+def test_compare_with_trusted_interfaces_adds_the_dnat_line_in_either_mode(mode):
+    backend = UfwBackend(None, {'ufw_peer_sets': mode})
+    current = {'rules': [], 'families': ('ipv4',), 'before': BEFORE, 'peer_sets': mode, 'ipset': state(record={})}
+    trusting = DesiredState.from_rules([{'protocol': 'all', 'port': '', 'sources': ['0.0.0.0/0', '::/0'],
+                                         'source_set': None, 'interfaces': ['cni0', 'flannel.1']}])
+    change = backend.compare(trusting, current, True)
+    assert change.operations == [
+        ['ufw', 'allow', 'in', 'on', 'cni0', 'from', '0.0.0.0/0', 'to', '0.0.0.0/0', 'comment', 'kubeports:interface'],
+        ['ufw', 'allow', 'in', 'on', 'flannel.1', 'from', '0.0.0.0/0', 'to', '0.0.0.0/0', 'comment',
+         'kubeports:interface'],
+        ['ufw', 'route', 'allow', 'in', 'on', 'cni0', 'from', '0.0.0.0/0', 'to', '0.0.0.0/0', 'comment',
+         'kubeports:interface'],
+        ['ufw', 'route', 'allow', 'in', 'on', 'flannel.1', 'from', '0.0.0.0/0', 'to', '0.0.0.0/0', 'comment',
+         'kubeports:interface']]
+    assert change.sets.forward == [DNAT4] and change.sets.insert == [DNAT4] and change.set_rules == []
+    assert DNAT4.text() in change.added and backend.messages == []
+    # Source-based trust only (pods routed natively): no DNAT line, the route rules accept it.
+    pods = DesiredState.from_rules([{'protocol': 'all', 'port': '', 'sources': ['10.233.0.0/17'],
+                                     'source_set': 'pods'}])
+    assert backend.compare(pods, current, True).sets is None
