@@ -10,6 +10,7 @@ overlay's NAT table until it is restored. Every server lives at most LIFETIME se
 KPLAB_SPEC=$PWD/tests/integration/lab/specs/cluster.yml pytest tests/integration/test_lab_cluster.py
 """
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -176,3 +177,7 @@ def test_nothing_left_in_hosts(lab, cluster_spec):
         assert "kpnet" not in ps and "etcd" not in ps and "bird" not in ps, ps
         assert lab.exec(host, "ip netns list").stdout.strip() == ""
         assert cluster.NAT_TABLE not in lab.exec(host, "nft list tables").stdout
+    # The machine's own namespace: no rule and no device of the cluster.
+    assert lab.root_ruleset() == lab.root_ruleset_before
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, timeout=30, check=False).stdout
+    assert not [n for n in ("flannel", "cni0", "calico", "kp-pod") if n in links], links
