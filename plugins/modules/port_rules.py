@@ -274,6 +274,7 @@ messages:
 '''
 
 import os
+import signal
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -342,6 +343,9 @@ def run(module):
 
     previous_sets = rollback.applied_sets(params['state_dir']) if params['own_addresses'] else None
     connection = guard.ssh_connection()
+    if not module.check_mode:
+        # A dropped connection (its terminal hung up) does not stop a change half-way.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         applied = apply_rules(run_command, params, params['rules'], module.check_mode, before_write=arm,
                               connection=connection, sets=params['sets'], settle=settler)
