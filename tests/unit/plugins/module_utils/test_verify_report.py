@@ -284,3 +284,86 @@ def test_html_report_is_one_self_contained_page():
             '<td>mismatch</td>') in page
     assert 'id="matrix"' in page and 'class="mismatch"' in page
     assert page.count('class="row ') == len(full_report()['probes'])
+
+
+VXLAN_OWNER = 'kernel vxlan device flannel.1, port 8472'
+
+
+def held(owner=VXLAN_OWNER, port=8472):
+    return {'etcd1': {'in_use': [{'protocol': 'udp', 'port': port, 'family': 4, 'address': ETCD, 'owner': owner}]}}
+
+
+@pytest.mark.parametrize('expected, seen, outcome, method, observed', [
+    # Through the overlay: judged like any probe.
+    ('open', {'observed': 'open', 'method': 'overlay', 'via': 'flannel.1'}, 'passed', 'overlay', 'open'),
+    ('open', {'observed': 'filtered', 'method': 'overlay', 'via': 'flannel.1'}, 'failed', 'overlay', 'filtered'),
+    ('blocked', {'observed': 'open', 'method': 'overlay', 'via': 'flannel.1'}, 'failed', 'overlay', 'open'),
+    # A plain datagram: an ICMP error or a refusal concludes, silence does not.
+    ('blocked', {'observed': 'filtered', 'method': 'echo', 'silent': False}, 'passed', 'datagram', 'filtered'),
+    ('open', {'observed': 'filtered', 'method': 'echo', 'silent': False}, 'failed', 'datagram', 'filtered'),
+    ('open', {'observed': 'closed', 'method': 'echo', 'silent': False}, 'failed', 'datagram', 'closed'),
+    ('blocked', {'observed': 'filtered', 'method': 'echo', 'silent': True}, 'unproven', 'datagram', None),
+    ('open', {'observed': 'filtered', 'method': 'echo', 'silent': True}, 'unproven', 'datagram', None),
+    # A result of a module that does not say whether anything answered proves nothing either.
+    ('open', {'observed': 'filtered'}, 'unproven', 'datagram', None),
+    ('open', {'observed': 'error', 'method': 'overlay'}, 'unproven', 'none', None),
+])
+def test_udp_port_held_by_a_tunnel_device(expected, seen, outcome, method, observed):
+    source = 'cp2' if expected == 'open' else 'w2'
+    plan = one_probe_plan({source: expected}, 'udp', 8472)
+    results = results_for(plan, {source: seen['observed']})
+    results[source]['results'][0].update(seen, detail='seen; why')
+    report = build_report(plan, held(), results)
+    records = report['probes'] + [item for item in report['not_probed'] if item.get('source')]
+    assert [(r['outcome'], r['method'], r.get('observed'), r['owner']) for r in records] == [
+        (outcome, method, observed, VXLAN_OWNER)]
+    assert report['summary']['methods'] == {method: dict({'passed': 0, 'failed': 0, 'unproven': 0}, **{outcome: 1})}
+    assert report['summary']['unproven'] == (outcome == 'unproven')
+    if outcome == 'unproven' and method == 'datagram':
+        assert records[0]['reason'] == ('udp/8472 on etcd1 (10.0.0.1) is held by %s, which answers no datagram: no '
+                                        'answer proves neither open nor blocked; why' % VXLAN_OWNER)
+    if seen.get('via'):
+        assert records[0]['via'] == 'flannel.1'
+
+
+@pytest.mark.parametrize('protocol, kind, method', [
+    ('tcp', 'listening', 'connect'), ('tcp', 'in_use', 'connect'), ('udp', 'listening', 'echo'),
+    ('udp', 'errors', 'echo'),
+])
+def test_method_of_ordinary_probes(protocol, kind, method):
+    plan = one_probe_plan({'cp2': 'open'}, protocol)
+    report = build_report(plan, listening(protocol, kind=kind), results_for(plan, {'cp2': 'open'}))
+    assert [(p['method'], p['outcome']) for p in report['probes']] == [(method, 'passed')]
+
+
+def test_unproven_probes_name_owner_and_path_in_every_output():
+    plan = one_probe_plan({'cp2': 'open', 'w2': 'blocked'}, 'udp', 8472)
+    results = results_for(plan, {'cp2': 'open', 'w2': 'filtered'})
+    results['cp2']['results'][0].update(method='overlay', via='flannel.1')
+    results['w2']['results'][0].update(method='echo', silent=True,
+                                       detail='no echo in 1.5s; w2 has no vxlan device on port 8472 over IPv4')
+    report = build_report(plan, held(), results)
+    lines = report_lines(report)
+    assert lines[1:4] == ['BY METHOD (passed, failed, unproven):', '  overlay   1 passed', '  datagram  1 unproven']
+    assert lines[4:6] == [
+        'UNPROVEN (source -> destination port [method; owner]: why):',
+        '  w2 (10.0.0.12) -> etcd1 (10.0.0.1) udp/8472 [datagram; owner: %s]: udp/8472 on etcd1 (10.0.0.1) is held '
+        'by %s, which answers no datagram: no answer proves neither open nor blocked; w2 has no vxlan device on '
+        'port 8472 over IPv4' % (VXLAN_OWNER, VXLAN_OWNER)]
+    markdown = report_markdown(report)
+    assert '| overlay | 1 | 0 | 0 | ICMP echo through' in markdown and '| datagram | 0 | 0 | 1 |' in markdown
+    assert '| w2 (10.0.0.12) | etcd1 (10.0.0.1) | udp/8472 | datagram | %s | udp/8472 on etcd1' % VXLAN_OWNER \
+        in markdown
+    assert '## Not probed\n\nNone.\n' in markdown
+    page = report_html(report)
+    assert 'id="methods"' in page and '<td>overlay</td><td>1</td><td>0</td><td>0</td>' in page
+    assert '<td>%s</td>' % VXLAN_OWNER in page
+
+
+def test_a_port_a_process_holds_names_the_process():
+    plan = one_probe_plan({'cp2': 'open'}, 'udp', 53)
+    results = results_for(plan, {'cp2': 'filtered'})
+    results['cp2']['results'][0].update(method='echo', silent=True)
+    report = build_report(plan, held('process dnsmasq (pid 90)', 53), results)
+    assert report['not_probed'][0]['owner'] == 'process dnsmasq (pid 90)'
+    assert report['not_probed'][0]['reason'].startswith('udp/53 on etcd1 (10.0.0.1) is held by process dnsmasq')
