@@ -289,8 +289,9 @@ def report_lines(report):
 
 
 def _describe_unproven(item):
-    text = '%s (%s) -> %s (%s) %s/%s [%s' % (item['source'], item.get('source_address', ''), item['target'],
-                                            item['address'], item['protocol'], item['port'], item.get('method', 'none'))
+    text = '%s (%s) -> %s (%s) %s/%s [%s' % (
+        item['source'], item.get('source_address', ''), item['target'], item['address'], item['protocol'],
+        item['port'], item.get('method', 'none'))
     if item.get('owner'):
         text += '; owner: %s' % item['owner']
     return text + ']: ' + item['reason']

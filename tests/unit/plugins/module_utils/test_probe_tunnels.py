@@ -40,8 +40,8 @@ OTHERS = [
 @pytest.mark.parametrize('links, expected', [
     ([FLANNEL4], [('flannel.1', 'vxlan', 8472, '198.51.100.15', 4, False, [('10.244.1.0', 4), ('fe80::c:1', 6)])]),
     # Link-local addresses last, whatever the order the kernel lists them in.
-    ([FLANNEL6], [('flannel-v6.1', 'vxlan', 8472, '2001:db8::15', 6, False, [('fd00:10:244:100::', 6),
-                                                                              ('fe80::c:2', 6)])]),
+    ([FLANNEL6], [('flannel-v6.1', 'vxlan', 8472, '2001:db8::15', 6, False,
+                   [('fd00:10:244:100::', 6), ('fe80::c:2', 6)])]),
     ([CILIUM, GENEVE], [('cilium_vxlan', 'vxlan', 8472, None, None, True, []),
                         ('genev_sys_6081', 'geneve', 6081, None, None, True, [])]),
     # Older iproute2 spelling of the port; the underlay family from the remote address.
