@@ -310,3 +310,39 @@ def test_echo_through_a_real_vxlan_device(tmp_path, drop, observed):
                             'from node4 and 8472/udp of node4 from node5')
     else:
         assert lines[2].startswith('no echo through flannel.1 to 10.244.1.0 in 1s: ')
+
+
+OWNER_SCRIPT = r'''
+from ansible_collections.kubeports.firewall.plugins.module_utils import probe_sockets, probe_tunnels
+sockets, listening, in_use, errors = probe_sockets.open_listeners(
+    [{'protocol': 'udp', 'port': 8472}, {'protocol': 'udp', 'port': 8473}], ['198.51.100.15', '2001:db8::15'])
+tunnels, error = probe_tunnels.name_owners(in_use)
+print([(item['family'], item['port'], item['owner']) for item in in_use])
+print([(item['family'], item['port']) for item in listening])
+print([(t['device'], t['addresses'][0]['address']) for t in tunnels], error)
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists('/usr/bin/unshare'),
+                    reason='needs root to make a private network namespace')
+def test_listener_names_the_kernel_vxlan_device_holding_the_port():
+    script = '''set -e
+ip link add eth0 type veth peer name eth1
+ip addr add 198.51.100.15/24 dev eth0 && ip -6 addr add 2001:db8::15/64 dev eth0 nodad && ip link set eth0 up
+ip link add flannel.1 type vxlan id 1 local 198.51.100.15 dev eth0 dstport 8472 nolearning
+ip addr add 10.244.1.0/32 dev flannel.1 && ip link set flannel.1 up
+ip link add flannel-v6.1 type vxlan id 1 local 2001:db8::15 dev eth0 dstport 8472 nolearning
+ip -6 addr add fd00:10:244:100::/128 dev flannel-v6.1 nodad && ip link set flannel-v6.1 up
+exec "$PYTHON" -c "$SCRIPT"
+'''
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), PYTHON=sys.executable, SCRIPT=OWNER_SCRIPT)
+    proc = subprocess.run(['/usr/bin/unshare', '--net', 'sh', '-c', script], capture_output=True, text=True,
+                          timeout=60, check=False, env=env)
+    if proc.returncode != 0 and 'Unknown device type' in proc.stderr:
+        pytest.skip('no vxlan in this kernel')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "[(4, 8472, 'kernel vxlan device flannel.1, port 8472'), (6, 8472, 'kernel vxlan device flannel-v6.1, "
+        "port 8472')]",
+        '[(4, 8473), (6, 8473)]',
+        "[('flannel.1', '10.244.1.0'), ('flannel-v6.1', 'fd00:10:244:100::')] None"]
