@@ -59,6 +59,15 @@ options:
         description: Destination roles of the catalog rules (informational).
         type: list
         elements: str
+      interfaces:
+        description:
+          - The CNI's devices (a trailing V(+) matches any suffix, as in V(cali+)); everything arriving on
+            them is accepted, to the host and forwarded. Only with O(rules[].protocol=all), C(sources) V(0.0.0.0/0)
+            and V(::/0) and no C(source_set).
+          - firewalld binds them to its C(trusted) zone; ufw allows and route-allows in on them; SuSEfirewall2
+            accepts them in the collection's own C(FW_CUSTOMRULES) file (docs/backends.md).
+        type: list
+        elements: str
   sets:
     description:
       - Peer set name to its members (CIDRs), for rules that name their C(source_set) without
