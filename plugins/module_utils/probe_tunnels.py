@@ -389,9 +389,9 @@ def socket_owners(wanted, proc='/proc', limit=200000):
 def name_owners(in_use):
     """Names the owner of each port in ``in_use`` (entries of open_listeners), in place.
 
-    Returns (tunnel devices read, or [], and why they could not be read, or None). Tunnel
-    devices are read only when a UDP port is held: each such entry then has ``owner`` and,
-    when a tunnel device holds it, ``device``.
+    Returns (the tunnel devices holding one of those UDP ports, and why the devices could not
+    be read, or None). Tunnel devices are read only when a UDP port is held. Each entry gets
+    ``owner`` and, when a tunnel device holds it, ``device``.
     """
     tunnels, error = [], None
     if any(item['protocol'] == 'udp' for item in in_use):
@@ -404,4 +404,5 @@ def name_owners(in_use):
             item['device'] = tunnel['device']
         else:
             item['owner'] = owners.get((item['protocol'], int(item['port'])), 'an unknown owner')
-    return tunnels, error
+    held = set(int(item['port']) for item in in_use if item['protocol'] == 'udp')
+    return [tunnel for tunnel in tunnels if tunnel['port'] in held], error

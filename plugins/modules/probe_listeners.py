@@ -118,7 +118,7 @@ in_use:
   elements: dict
 tunnels:
   description:
-    - The host's kernel tunnel devices, read when a UDP port is held by something else. Each has
+    - The kernel tunnel devices holding a UDP port in RV(in_use), read with C(ip -d -j addr show). Each has
       C(device), C(kind) (V(vxlan) or V(geneve)), C(port), C(local) (the underlay address it sends
       from), C(family) (of the underlay), C(external) (driven by the CNI's datapath), C(id), C(mac),
       C(up) and C(addresses) (C(family), C(address), C(prefixlen)).
