@@ -11,7 +11,8 @@ etcd-server) forms quorum and is closed to workers and the outsider. The outside
 and spoofed pod addresses reach no pod and no restricted port. Every host's firewall is then
 rebooted (netfilter cleared, started by its own boot path) and everything is checked again;
 a re-run changes nothing. Last, a Calico cluster: BGP sessions (Debian's bird2) form between
-the nodes and not with the outsider, and IPIP carries pods where the kernel has it.
+the nodes and not with the outsider, and IPIP carries pods where the kernel has it (skipped
+with the kernel's reason where a lab namespace cannot create tunl0).
 Components and probes: tests/integration/lab/cluster.py.
 """
 
@@ -50,8 +51,9 @@ COMMON = {
     'kubeports_allow_restart': True,
 }
 FLANNEL = dict(COMMON, kube_network_plugin='flannel')
-CALICO = dict(COMMON, kube_network_plugin='calico', calico_network_backend='bird', calico_ipip_mode='Always',
-              calico_vxlan_mode='Never')
+# Calico with BGP between the nodes, pods encapsulated in VXLAN (kubespray allows either encapsulation).
+CALICO = dict(COMMON, kube_network_plugin='calico', calico_network_backend='bird')
+CALICO_IPIP = dict(CALICO, calico_ipip_mode='Always', calico_vxlan_mode='Never')
 
 
 def inventory(profile):
@@ -202,12 +204,22 @@ def test_bgp_sessions_form_between_nodes_and_never_with_an_outsider(cluster_lab,
     assert not [item for item in report['outsiders'] if item['established']]
 
 
-def test_ipip_carries_pods_between_every_pair_of_backends(cluster_lab, calico_applied):
+def test_ipip_carries_pods_between_every_pair_of_backends(cluster_lab, workdir, calico_applied):
+    reason = cluster.ipip_unavailable(cluster_lab, NODES[0])
+    if reason:
+        pytest.skip(reason)
+    # ufw's CLI cannot express IP protocol 4: the user accepts it in ufw's before rules
+    # (docs/backends.md), which the collection checks instead of opening it.
+    for host in [node for node in NODES if cluster_lab.hostvars[node]['lab_firewall'] == 'ufw']:
+        lines = ''.join('-A ufw-before-input -p 4 -s %s -j ACCEPT\n' % cluster_lab.address(node) for node in NODES)
+        cluster.sh(cluster_lab, host, "python3 -c \"import sys; p='/etc/ufw/before.rules'; t=open(p).read(); i=t.rindex('COMMIT'); "
+                   "open(p,'w').write(t[:i] + sys.stdin.read() + t[i:])\" && ufw reload", input=lines)
+    proc = run_playbook(cluster_lab, workdir, inventory(CALICO_IPIP), 'open_ports.yml', timeout=900)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     ov = cluster.ipip_up(cluster_lab, NODES, pod_cidr4='10.245.0.0/16', host_ports=(HOST_PORT,), nodeport=NODEPORT,
                          lifetime=300)
     try:
-        if ov.skipped:
-            pytest.skip(ov.skipped)
+        assert not ov.skipped, ov.skipped
         report = cluster.prove_overlay(cluster_lab, ov, client=OUTSIDER, kinds=('pod_to_pod', 'node_to_pod'))
         report.update(cluster.prove_overlay(cluster_lab, ov, client=OUTSIDER, protos=('tcp',),
                                             kinds=('pod_to_host', 'nodeport')))

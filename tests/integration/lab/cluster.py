@@ -916,15 +916,18 @@ def _proto_name(host):
     return "kp_" + host.replace("-", "_")
 
 
-def bird_config(lab, host, peers, family, asn):
+def bird_config(lab, host, peers, family, asn, passive=()):
+    """BIRD's configuration: a session to each peer; ``passive`` peers only by their connecting in."""
     lines = ["log stderr all;", "router id %s;" % lab.address(host, 4),
              "protocol device { scan time 10; }"]
     channel = "ipv4" if family == 4 else "ipv6"
     for peer in peers:
         lines += ["protocol bgp %s {" % _proto_name(peer),
                   "  local %s as %d;" % (lab.address(host, family), asn),
-                  "  neighbor %s as %d;" % (lab.address(peer, family), asn),
-                  "  connect delay time 1;", "  connect retry time 2;", "  error wait time 1, 3;",
+                  "  neighbor %s as %d;" % (lab.address(peer, family), asn)]
+        if peer in passive:
+            lines.append("  passive on;")
+        lines += ["  connect delay time 1;", "  connect retry time 2;", "  error wait time 1, 3;",
                   "  hold time 9;", "  keepalive time 3;",
                   "  %s { import all; export none; };" % channel, "}"]
     return "\n".join(lines) + "\n"
@@ -933,8 +936,8 @@ def bird_config(lab, host, peers, family, asn):
 def bgp_up(lab, speakers, outsiders=(), family=4, asn=64512, accept_outsiders=True, lifetime=600):
     """BIRD 2 on each host in ``speakers`` with an iBGP session (port 179, lab addresses of
     ``family``) to every other speaker, and on each ``outsiders`` host with sessions to every
-    speaker. accept_outsiders: the speakers list the outsiders as neighbours too, so that only a
-    firewall can keep them out. Control sockets and configs in the hosts' private /run; each
+    speaker. accept_outsiders: the speakers list the outsiders as neighbours too (passive: they
+    never connect out to them), so that only a firewall can keep them out. Control sockets and configs in the hosts' private /run; each
     bird lives at most ``lifetime`` seconds. Returns a Bgp (prove_bgp waits for sessions)."""
     bgp = Bgp(speakers, outsiders, family, asn)
     for host in list(speakers) + list(outsiders):
@@ -943,7 +946,7 @@ def bgp_up(lab, speakers, outsiders=(), family=4, asn=64512, accept_outsiders=Tr
         else:
             peers = list(speakers)
         sh(lab, host, "mkdir -p %s && cat > %s/bird.conf" % (BIRD_DIR, BIRD_DIR),
-           input=bird_config(lab, host, peers, family, asn))
+           input=bird_config(lab, host, peers, family, asn, passive=outsiders if host in speakers else ()))
         argv = ["timeout", "-k", "5", str(int(lifetime)), "bird", "-f", "-c", BIRD_DIR + "/bird.conf",
                 "-s", BIRD_DIR + "/bird.ctl"]
         bgp.processes[host] = Process(lab, host, argv, "%s.cluster-bird" % host)
