@@ -9,8 +9,9 @@ other nodes' host-network ports, are reached from nodes and through
 a NodePort DNAT'd to another node; an etcd cluster of the control planes (Debian's
 etcd-server) forms quorum and is closed to workers and the outsider. The outsider's VXLAN
 and spoofed pod addresses reach no pod and no restricted port. Every host's firewall is then
-rebooted (netfilter cleared, started by its own boot path) and everything is checked again;
-a re-run changes nothing. Last, a Calico cluster: BGP sessions (Debian's bird2) form between
+rebooted (netfilter cleared, started by its own boot path), with a peer set firewalld held in
+its permanent configuration only and ufw's sets restored by before.init; everything is checked
+again, verify passes, and a re-run changes nothing. Last, a Calico cluster: BGP sessions (Debian's bird2) form between
 the nodes and not with the outsider, and IPIP carries pods where the kernel has it (skipped
 with the kernel's reason where a lab namespace cannot create tunl0).
 Components and probes: tests/integration/lab/cluster.py.
@@ -51,6 +52,11 @@ COMMON = {
     'kubeports_allow_restart': True,
 }
 FLANNEL = dict(COMMON, kube_network_plugin='flannel')
+# The API clients restricted to the lab's network: a peer set new to the cluster, applied
+# without a firewalld reload.
+FLANNEL_API = dict(FLANNEL, kubeports_api_client_cidrs=['198.51.100.0/24', '2001:db8:100::/64'],
+                   kubeports_firewalld_reload='never')
+API_SET = 'kubeports-api_clients'
 # Calico with BGP between the nodes, pods encapsulated in VXLAN (kubespray allows either encapsulation).
 CALICO = dict(COMMON, kube_network_plugin='calico', calico_network_backend='bird')
 CALICO_IPIP = dict(CALICO, calico_ipip_mode='Always', calico_vxlan_mode='Never')
@@ -170,16 +176,33 @@ def test_etcd_of_the_control_planes_forms_quorum_and_is_closed_to_everyone_else(
     assert report['outsiders'] and not [item for item in report['outsiders'] if item['ok']]
 
 
+def ipsets(lab, host, *flags):
+    if lab.hostvars[host]['lab_firewall'] == 'firewalld':
+        return lab.exec(host, ['firewall-cmd'] + list(flags) + ['--get-ipsets']).stdout.split()
+    return lab.exec(host, ['ipset', 'list', '-n']).stdout.split()
+
+
 def test_after_every_firewall_reboots_everything_passes_again_and_a_rerun_changes_nothing(
         cluster_lab, workdir, overlay, etcd):
+    # A new peer set (the API clients) that firewalld holds in its permanent configuration only
+    # (no reload: the runtime opens it per source) and ufw in ipsets restored by before.init.
+    proc = run_playbook(cluster_lab, workdir, inventory(FLANNEL_API), 'open_ports.yml', timeout=900)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    pending = set(ipsets(cluster_lab, 'cpfwd', '--permanent')) - set(ipsets(cluster_lab, 'cpfwd'))
+    assert [name for name in pending if name.startswith(API_SET)], pending
+    assert [name for name in ipsets(cluster_lab, 'cpufw') if name.startswith('kubeports-')]
     for host in NODES:
         cluster.reboot_firewall(cluster_lab, host, overlays=[overlay])
+    assert pending <= set(ipsets(cluster_lab, 'cpfwd'))
     assert_pods_pass(cluster_lab, overlay)
     assert not [item for item in attacks(cluster_lab, overlay) if item['arrived']]
     report = cluster.prove_etcd(cluster_lab, etcd, outsiders=[OUTSIDER])
     assert all(item['ok'] for item in report['put_get']), report['put_get']
     assert not [item for item in report['outsiders'] if item['ok']]
-    again = run_playbook(cluster_lab, workdir, inventory(FLANNEL), 'open_ports.yml', timeout=900)
+    checked = run_playbook(cluster_lab, workdir, inventory(FLANNEL_API), 'verify.yml', '-f', '10', timeout=900)
+    assert checked.returncode == 0, checked.stdout[-6000:]
+    assert re.search(r'\d+ probes: \d+ ok, 0 mismatches', checked.stdout), checked.stdout[-6000:]
+    again = run_playbook(cluster_lab, workdir, inventory(FLANNEL_API), 'open_ports.yml', timeout=900)
     assert again.returncode == 0, again.stdout[-6000:]
     assert not any(changed_counts(again.stdout)), again.stdout[-6000:]
 
