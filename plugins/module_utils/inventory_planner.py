@@ -14,6 +14,7 @@ __metaclass__ = type
 import contextlib
 import gc
 import hashlib
+import ipaddress
 from collections.abc import Mapping
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import installers, inventory_groups
@@ -31,6 +32,8 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.profile import 
 PLAIN_VARIABLES = ('ansible_port', 'ansible_ssh_port')
 SHOWN_HOSTS = 4
 # Profile values printed even when they are the collection's defaults (the JSON has them all).
+# CNIs whose IPv6 pod traffic travels between the nodes' IPv6 addresses (and IPv4 between IPv4).
+UNDERLAY_PER_FAMILY = frozenset(('flannel', 'canal', 'calico'))
 ALWAYS_SHOWN = frozenset(AGREED) | frozenset(('addons', 'kube_proxy', 'ssh_port', 'ip_families'))
 
 
@@ -206,8 +209,36 @@ class InventoryPlanner(object):
         for host in self.index.planned_hosts():
             profiles[host] = self._resolve(host, detected.get(host))
         self._check_catalog(profiles)
+        self._check_families(profiles)
         self._check_agreement(profiles)
         return profiles
+
+    def _check_families(self, profiles):
+        """Refuses a node without an address of a family its pod network has, where the CNI carries
+        that family's pod traffic between node addresses of the same family (its peers would
+        admit it over the other family only)."""
+        families_of = {}
+        for host, profile in profiles.items():
+            if not UNDERLAY_PER_FAMILY.intersection(profile['cni']):
+                continue
+            where, pods = profile['cidr_sets']['pods']
+            key = tuple(str(item) for item in pods)
+            wanted = families_of.get(key)
+            if wanted is None:
+                wanted = families_of[key] = set()
+                for item in pods:
+                    try:
+                        wanted.add(ipaddress.ip_network(str(item).strip(), strict=False).version)
+                    except ValueError:
+                        continue
+            have = set(net.version for net in self.index.addresses[host])
+            for version in sorted(wanted - have):
+                raise PlanError('host %s: the pod network has IPv%d (%s from %s), which %s carries between the '
+                                'nodes\' IPv%d addresses, but the host has none (%s), so no peer would admit it '
+                                'over IPv%d; set kubeports_address to all its addresses (kubespray: ip and ip6)'
+                                % (host, version, ', '.join(key), where, '/'.join(sorted(
+                                    UNDERLAY_PER_FAMILY.intersection(profile['cni']))), version,
+                                   ', '.join(str(net.ip) for net in self.index.addresses[host]), version))
 
     def kind_of(self, host):
         """A key that planned hosts share only when they are planned alike (the same roles and

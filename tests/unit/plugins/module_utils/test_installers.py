@@ -15,6 +15,9 @@ from helpers import ports_of
 KUBESPRAY = {'kube_control_plane': ['cp1', 'cp2'], 'etcd': ['cp1', 'cp2'], 'kube_node': ['w1', 'w2']}
 K3S = {'server': ['s1', 's2', 's3'], 'agent': ['a1', 'a2']}
 RKE2 = {'rke2_servers': ['s1', 's2'], 'rke2_agents': ['a1']}
+# The K3s nodes' IPv4 and IPv6 addresses (a dual-stack cluster needs both in the inventory).
+K3S_DUAL_STACK = dict((host, {'kubeports_address': ['192.0.2.%d' % index, 'fd00:10::%d' % index]})
+                      for index, host in enumerate(['a1', 'a2', 's1', 's2', 's3'], 1))
 LABLABS = {'masters': ['m1', 'm2'], 'workers': ['n1']}
 
 
@@ -31,6 +34,9 @@ def inventory(layout, common=None, host_vars=None, formed=True):
     hostvars = {}
     for index, host in enumerate(hosts, 1):
         values = {'ansible_host': '192.0.2.%d' % index, 'ip': '10.0.0.%d' % index}
+        if (common or {}).get('ipv6_stack') or (common or {}).get('enable_dual_stack_networks'):
+            # kubespray's dual stack: the nodes' IPv6 addresses.
+            values['ip6'] = 'fd00:10::%d' % index
         values.update(common or {})
         values.update((host_vars or {}).get(host, {}))
         hostvars[host] = values
@@ -242,7 +248,7 @@ def test_kubespray_variables_on_the_control_plane(common, port, source_set):
     ({'extra_server_args': '--https-listen-port 9443'}, {}, 'api_port', 9443,
      'extra_server_args of s1 --https-listen-port'),
     ({}, {}, 'pod_cidrs', ['10.42.0.0/16'], 'K3s default of --cluster-cidr'),
-    ({'extra_server_args': '--cluster-cidr=10.52.0.0/16,fd00:52::/56 --service-cidr 10.53.0.0/16'}, {},
+    ({'extra_server_args': '--cluster-cidr=10.52.0.0/16,fd00:52::/56 --service-cidr 10.53.0.0/16'}, K3S_DUAL_STACK,
      'pod_cidrs', ['10.52.0.0/16', 'fd00:52::/56'], 'extra_server_args of s1 --cluster-cidr'),
     ({'extra_server_args': '--service-cidr 10.53.0.0/16'}, {}, 'service_cidrs', ['10.53.0.0/16'],
      'extra_server_args of s1 --service-cidr'),
@@ -692,3 +698,10 @@ def test_kube_vip_metrics_port_is_the_one_kube_vip_listens_on(layout, common, pr
         assert value(planner, control_plane, 'kube_vip_metrics_port') == (int(present.split('/')[0]), origin)
     if absent:
         assert absent not in ports
+
+
+def test_a_k3s_dual_stack_cluster_without_the_nodes_ipv6_addresses_is_refused():
+    planner = inventory(K3S, {'extra_server_args': '--cluster-cidr=10.52.0.0/16,fd00:52::/56'})
+    with pytest.raises(PlanError, match=r'host a1: the pod network has IPv6 \(10.52.0.0/16, fd00:52::/56 from '
+                                        r'extra_server_args of s1 --cluster-cidr.*which flannel carries'):
+        planner.profiles()

@@ -396,3 +396,20 @@ def test_skipped_hosts_are_named_with_why():
     document = plan_request(inventory_of.groups, inventory_of.hostvars, None, (), ['node1', 'bastion1'], 'skip')
     assert document['skipped_hosts'] == ['bastion1'] and list(document['hosts']) == ['node1']
     assert document['unplanned'] == {'bastion1': 'in group bastion, which no role maps to (kubeports_role_groups)'}
+
+
+@pytest.mark.parametrize('cni, refused', [('flannel', True), ('calico', True), ('cilium', False)])
+def test_a_node_without_an_address_of_its_pod_networks_family_is_refused(cni, refused):
+    groups = {'kube_control_plane': ['cp1'], 'etcd': ['cp1'], 'kube_node': ['cp1', 'w1']}
+    hostvars = {
+        'cp1': {'kubeports_address': ['192.0.2.1', '2001:db8::1']}, 'w1': {'ansible_host': '192.0.2.2'},
+    }
+    variables = {'kubeports_cni': cni, 'kubeports_pod_cidrs': ['10.42.0.0/16', '2001:cafe:42::/56']}
+    planner = InventoryPlanner(dict(groups, all=['cp1', 'w1'], k8s_cluster=['cp1', 'w1']),
+                               dict((host, dict(variables, **values)) for host, values in hostvars.items()))
+    if refused:
+        with pytest.raises(PlanError, match=r'host w1: the pod network has IPv6 \(10.42.0.0/16, 2001:cafe:42::/56 '
+                                            r'from kubeports_pod_cidrs.*set kubeports_address'):
+            planner.profiles()
+    else:
+        assert set(planner.profiles()) == {'cp1', 'w1'}
