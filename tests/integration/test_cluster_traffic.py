@@ -111,9 +111,11 @@ def etcd(cluster_lab, flannel_applied):
 
 def shown(failures):
     """Failed probes, one line each (kind, from, to, family, protocol, what happened)."""
-    return '\n'.join('%s %s -> %s IPv%s %s %s:%s: %s' % (item['kind'], item['src'], item['dst'], item['family'],
-                                                      item['proto'], item['address'], item['port'], item['error'])
-                     for item in failures)
+    lines = []
+    for item in failures:
+        lines.append('%s %s -> %s IPv%s %s %s:%s: %s' % (item['kind'], item['src'], item['dst'], item['family'],
+                                                         item['proto'], item['address'], item['port'], item['error']))
+    return '\n'.join(lines)
 
 
 def assert_pods_pass(lab, ov):
