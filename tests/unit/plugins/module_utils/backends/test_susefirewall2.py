@@ -461,8 +461,8 @@ def test_interfaces_pruned_restore_the_file_byte_for_byte(text):
     custom = susefirewall2.custom_rules_text(record['interfaces'])
     final, added, removed, record = plan(first, DesiredState.from_rules([]), load_owned(record), True, custom)
     assert added == []
-    assert sorted(item for item in removed if not item.startswith('FW_SERVICES_ACCEPT_EXT')) == sorted(['FW_CUSTOMRULES ' + CUSTOM, 'FW_ROUTE yes'] +
-                                     ['%s trusts interface %s' % (CUSTOM, name) for name in PODS_ON])
+    expected = ['FW_CUSTOMRULES ' + CUSTOM, 'FW_ROUTE yes'] + ['%s trusts interface %s' % (CUSTOM, name) for name in PODS_ON]
+    assert sorted(item for item in removed if not item.startswith('FW_SERVICES_ACCEPT_EXT')) == sorted(expected)
     assert final == text
     assert record == {'tokens': dict((name, []) for name in susefirewall2.TOKEN_VARIABLES)}
 
