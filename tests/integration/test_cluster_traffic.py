@@ -12,7 +12,8 @@ and spoofed pod addresses reach no pod and no restricted port. Every host's fire
 rebooted (netfilter cleared, started by its own boot path), with a peer set firewalld held in
 its permanent configuration only and ufw's sets restored by before.init; everything is checked
 again, verify passes, and a re-run changes nothing. Last, a Calico cluster: BGP sessions (Debian's bird2) form between
-the nodes and not with the outsider, and IPIP carries pods where the kernel has it (skipped
+the nodes and not with the outsider, Calico's VXLAN (4789, vxlan.calico and cali* veths)
+carries pods and refuses the outsider, and IPIP carries pods where the kernel has it (skipped
 with the kernel's reason where a lab namespace cannot create tunl0).
 Components and probes: tests/integration/lab/cluster.py.
 """
@@ -227,6 +228,16 @@ def test_bgp_sessions_form_between_nodes_and_never_with_an_outsider(cluster_lab,
         cluster.bgp_down(bgp)
     assert report['sessions'] and all(item['ok'] for item in report['sessions']), report['sessions']
     assert not [item for item in report['outsiders'] if item['established']]
+
+
+def test_calico_vxlan_carries_pods_between_every_pair_of_backends(cluster_lab, calico_applied):
+    ov = cluster.overlay_up(cluster_lab, NODES, mode='calico-vxlan', pod_cidr4='10.246.0.0/16',
+                            pod_cidr6='fd00:10:246::/56', host_ports=(HOST_PORT,), nodeport=NODEPORT, lifetime=300)
+    try:
+        assert_pods_pass(cluster_lab, ov)
+        assert not [item for item in attacks(cluster_lab, ov) if item['arrived']]
+    finally:
+        cluster.overlay_down(cluster_lab, ov)
 
 
 def test_ipip_carries_pods_between_every_pair_of_backends(cluster_lab, workdir, calico_applied):
