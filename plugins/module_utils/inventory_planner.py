@@ -21,7 +21,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils import installe
 from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
     default_catalog_dir, load_catalog)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import InventoryIndex
+from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import NODE_ROLES, InventoryIndex
 from ansible_collections.kubeports.firewall.plugins.module_utils.host_planner import Planner
 from ansible_collections.kubeports.firewall.plugins.module_utils.peer_updates import hosts_to_update
 from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
@@ -34,6 +34,8 @@ SHOWN_HOSTS = 4
 # Profile values printed even when they are the collection's defaults (the JSON has them all).
 # CNIs whose IPv6 pod traffic travels between the nodes' IPv6 addresses (and IPv4 between IPv4).
 UNDERLAY_PER_FAMILY = frozenset(('flannel', 'canal', 'calico'))
+# Hosts that carry pod traffic.
+NODE_ROLE_SET = frozenset(NODE_ROLES)
 ALWAYS_SHOWN = frozenset(AGREED) | frozenset(('addons', 'kube_proxy', 'ssh_port', 'ip_families'))
 
 
@@ -219,7 +221,7 @@ class InventoryPlanner(object):
         admit it over the other family only)."""
         families_of = {}
         for host, profile in profiles.items():
-            if not UNDERLAY_PER_FAMILY.intersection(profile['cni']):
+            if not UNDERLAY_PER_FAMILY.intersection(profile['cni']) or not self.index.host_roles(host) & NODE_ROLE_SET:
                 continue
             where, pods = profile['cidr_sets']['pods']
             key = tuple(str(item) for item in pods)

@@ -413,3 +413,12 @@ def test_a_node_without_an_address_of_its_pod_networks_family_is_refused(cni, re
             planner.profiles()
     else:
         assert set(planner.profiles()) == {'cp1', 'w1'}
+
+
+def test_a_host_that_carries_no_pod_traffic_needs_no_address_of_the_pod_networks_family():
+    groups = {'kube_control_plane': ['cp1'], 'etcd': ['cp1'], 'kube_node': ['cp1'], 'registry': ['reg1'],
+              'all': ['cp1', 'reg1'], 'k8s_cluster': ['cp1']}
+    variables = {'kubeports_cni': 'calico', 'kubeports_pod_cidrs': ['10.42.0.0/16', '2001:cafe:42::/56']}
+    hostvars = {'cp1': dict(variables, kubeports_address=['192.0.2.1', '2001:db8::1']),
+                'reg1': dict(variables, ansible_host='192.0.2.9')}
+    assert set(InventoryPlanner(groups, hostvars).profiles()) == {'cp1', 'reg1'}
