@@ -192,9 +192,12 @@ def _judge_interfaces(rules, exposures, findings):
     ``interfaces``; returns the other rules and exposures, judged by their sources."""
     planned = [rule for rule in rules if rule.get('interfaces')]
     found = [item for item in exposures if item.get('interfaces')]
+    # Everything admitted from anyone on every interface (no firewall, an ACCEPT zone) covers the devices.
+    everywhere = any(protocol_name(item['protocol']) == 'all' and not item.get('interfaces')
+                     and _is_everyone(_networks(item['sources'])) for item in exposures)
     for rule in planned:
         admitted = [name for item in found if item['protocol'] == 'all' for name in item['interfaces']]
-        unadmitted = [name for name in rule['interfaces'] if name not in admitted]
+        unadmitted = [] if everywhere else [name for name in rule['interfaces'] if name not in admitted]
         if unadmitted:
             findings['missing'].append({'protocol': 'all', 'port': '', 'sources': None,
                                         'interfaces': unadmitted, 'description': '%s (interfaces %s)'

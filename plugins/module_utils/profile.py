@@ -374,6 +374,8 @@ def default_pod_interfaces(profile):
         elif cni == 'cilium':
             tunnel = profile['cilium_tunnel']
             devices = None if tunnel == 'disabled' else ['cilium_%s' % tunnel] + CILIUM_INTERFACES
+            if devices and profile['wireguard']:
+                devices = devices + ['cilium_wg0']
             reason = 'cilium tunnel %s' % tunnel
         elif cni == 'kube-ovn':
             devices = KUBE_OVN_INTERFACES.get(profile['kube_ovn_tunnel'])
