@@ -273,7 +273,12 @@ def test_reboot_firewall_restores_boot_config(lab, firewall):
         assert done.returncode == 0, done.stderr
         assert "kplab-foreign" not in lab.exec(host, "nft list tables").stdout
         after = lab.exec(host, ["sh", "-c", state]).stdout
-        assert after == before
+        if firewall == "ufw":
+            # The collection's peer-set block holds only ACCEPT rules: the running chain may hold
+            # them in another order than after.rules, which the boot path loads.
+            assert sorted(after.splitlines()) == sorted(before.splitlines())
+        else:
+            assert after == before
         assert "39441" in after
         if firewall == "firewalld":
             assert lab.exec(host, "firewall-cmd --state").stdout.strip() == "running"
