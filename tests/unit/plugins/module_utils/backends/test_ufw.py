@@ -280,6 +280,17 @@ OPEN_V6 = owned('ipv6', 'tcp', '6443', V6, 'kubeports:any')
 BASE = desired(('tcp', '6443', ALL, None), ('tcp', '2379', ETCD, 'etcd'), ('tcp', '2380', ETCD, 'etcd'))
 
 
+def assert_plan(needs, current, prune, added, removed, argvs):
+    """The change diff_rules plans, its commands, and that nothing is left to do after them; returns the rules added."""
+    to_add, to_remove, replaced = diff_rules(needs, current, prune)
+    assert sorted(rule.text() for rule in to_add) == added
+    assert sorted(rule.text() for rule in to_remove) == removed
+    assert commands(to_add, to_remove, replaced) == argvs
+    after = apply_plan(current, to_add, [rule for rule in to_remove if rule not in replaced])
+    assert diff_rules(needs, after, prune)[:2] == ([], [])
+    return to_add
+
+
 @pytest.mark.parametrize('state, current, prune, added, removed, argvs', [
     # First run: an "anywhere" rule pair is one command.
     (BASE, [], True,
@@ -367,13 +378,7 @@ BASE = desired(('tcp', '6443', ALL, None), ('tcp', '2379', ETCD, 'etcd'), ('tcp'
 ])
 def test_plan(state, current, prune, added, removed, argvs):
     needs, _notes = desired_needs(state, ('ipv4', 'ipv6'), DEFAULT_BEFORE)
-    to_add, to_remove, replaced = diff_rules(needs, current, prune)
-    assert sorted(rule.text() for rule in to_add) == added
-    assert sorted(rule.text() for rule in to_remove) == removed
-    assert commands(to_add, to_remove, replaced) == argvs
-    # After those commands nothing is left to do.
-    after = apply_plan(current, to_add, [rule for rule in to_remove if rule not in replaced])
-    assert diff_rules(needs, after, prune)[:2] == ([], [])
+    assert_plan(needs, current, prune, added, removed, argvs)
 
 
 def test_many_ports_make_several_rules_and_converge():
@@ -596,12 +601,7 @@ BOTH_CNI0 = [iface(family, 'cni0', kind) for kind in ('in', 'route') for family 
 ])
 def test_plan_trusted_interfaces(state, families, current, prune, added, removed, argvs):
     needs, _notes = desired_needs(state, families, DEFAULT_BEFORE)
-    to_add, to_remove, replaced = diff_rules(needs, current, prune)
-    assert sorted(rule.text() for rule in to_add) == added
-    assert sorted(rule.text() for rule in to_remove) == removed
-    assert commands(to_add, to_remove, replaced) == argvs
-    after = apply_plan(current, to_add, [rule for rule in to_remove if rule not in replaced])
-    assert diff_rules(needs, after, prune)[:2] == ([], [])
+    to_add = assert_plan(needs, current, prune, added, removed, argvs)
     # What ufw writes for those commands reads back as the same rules.
     for rule in (rule for rule in to_add if rule.interface):
         line = '### tuple ### %sallow any any %s any %s in_%s comment=%s' % (
