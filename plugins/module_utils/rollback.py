@@ -36,7 +36,7 @@ import time
 import uuid
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.apply import apply_rules
-from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import TEMPORARY_PREFIX, BackendError
 from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message
 
 PENDING = 'pending.json'
@@ -72,7 +72,7 @@ def read_json(path):
 
 def write_json(path, data):
     directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix='.tmp.')
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX)
     with os.fdopen(handle, 'w') as stream:
         json.dump(data, stream, indent=2, sort_keys=True)
         stream.flush()
@@ -412,12 +412,20 @@ def record_applied(state_dir, rules, public_ports, sets=None):
 RECORDS = (PENDING, APPLIED, SETTLED, PAYLOAD, LOG)
 
 
+def _listdir(directory):
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
+
+
 def forget(state_dir, record_names, check_mode=False):
     """Uninstall: removes the collection's records in ``state_dir`` (the rollback's and the
-    backends' ``record_names``), then the directory when nothing else is in it. Returns the
-    paths removed (or that would be)."""
+    backends' ``record_names``) and the temporary files of writes a killed run left, then the
+    directory when nothing else is in it. Returns the paths removed (or that would be)."""
     removed = [_path(state_dir, name) for name in RECORDS + tuple(record_names)
                if os.path.lexists(_path(state_dir, name))]
+    removed.extend(_path(state_dir, name) for name in sorted(_listdir(state_dir)) if name.startswith(TEMPORARY_PREFIX))
     if check_mode:
         return removed
     for path in removed:

@@ -26,6 +26,10 @@ _SET_NAME = re.compile(r'[^A-Za-z0-9_-]')
 # ipset names are at most 31 characters; backends add "kubeports-" and a family suffix.
 SET_ID_MAX = 18
 
+# Every file the collection writes in state_dir is first written under this prefix, then renamed;
+# a run killed in between leaves one, which uninstall removes.
+TEMPORARY_PREFIX = '.tmp.'
+
 
 class BackendError(Exception):
     """A clear, user-facing failure; nothing more is changed after it is raised."""
@@ -198,7 +202,7 @@ class Backend(object):
         try:
             if not os.path.isdir(directory):
                 os.makedirs(directory, 0o700)
-            handle, probe = tempfile.mkstemp(dir=directory, prefix='.probe.')
+            handle, probe = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX)
             os.close(handle)
             os.unlink(probe)
         except (IOError, OSError) as exc:
@@ -226,7 +230,7 @@ class Backend(object):
         try:
             if not os.path.isdir(directory):
                 os.makedirs(directory, 0o700)
-            handle, temporary = tempfile.mkstemp(dir=directory, prefix='.%s.' % self.name)
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX)
             with os.fdopen(handle, 'w') as stream:
                 json.dump(state, stream, indent=2, sort_keys=True)
             os.rename(temporary, path)

@@ -253,6 +253,9 @@ def test_arm_without_the_module_payload_refuses(state_dir, monkeypatch):
     (['pending.json', 'susefirewall2.json'], [], True, ['pending.json', 'susefirewall2.json'],
      ['pending.json', 'susefirewall2.json']),
     ([], [], False, [''], []),
+    # A run killed between writing a record and renaming it left its temporary file.
+    (['.tmp.g37a474i', 'applied.json'], ['.notes.tmp'], False, ['.tmp.g37a474i', 'applied.json'], []),
+    (['.tmp.x1'], [], True, ['.tmp.x1'], ['.tmp.x1']),
 ])
 def test_forget_removes_only_the_collections_records(tmp_path, present, foreign, check_mode, removed, kept):
     state_dir = tmp_path / 'kubeports'
