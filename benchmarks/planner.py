@@ -33,8 +33,8 @@ MAX_PROCESSES = 20
 
 def measure_one(size, layout):
     """One measurement, in this process: printed as JSON."""
-    from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import default_catalog_dir, load_catalog
-    from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
+    from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.catalog import default_catalog_dir, load_catalog
+    from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import InventoryPlanner
 
     # A small plan first, so that one-time work (imports, compiled patterns) is not counted per host.
     warm_groups, warm_hostvars = fleet.inventory(10, layout)

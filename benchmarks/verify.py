@@ -99,8 +99,8 @@ def lab_size(size):
 def synthetic(size):
     """plan_probes alone for an inventory of ``size`` hosts (3 control plane, the rest workers)."""
     sys.path.insert(0, os.path.join(ROOT, '.build', 'dev'))
-    from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import InventoryPlanner
-    from ansible_collections.kubeports.firewall.plugins.module_utils.probe_planner import catalog_ports, plan_probes
+    from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import InventoryPlanner
+    from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.probe_planner import catalog_ports, plan_probes
     names = ['n%03d' % index for index in range(size)]
     groups = {'all': names, 'etcd': names[:3], 'kube_control_plane': names[:3], 'kube_node': names[3:]}
     hostvars = dict((name, dict(PROFILE, ansible_host='10.%d.%d.%d' % (index // 65536, index // 256 % 256,

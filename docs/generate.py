@@ -16,12 +16,12 @@ import sys
 import pypandoc
 import yaml
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.catalog import (
     DESTINATIONS, default_catalog_dir, load_catalog)
-from ansible_collections.kubeports.firewall.plugins.module_utils import references
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import references
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port
-from ansible_collections.kubeports.firewall.plugins.module_utils.installers import INSTALLERS
-from ansible_collections.kubeports.firewall.plugins.module_utils.profile import (
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.installers import INSTALLERS
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import (
     AGREED, CIDR_SETS, DISTRIBUTION_ALIASES, INSTALLER_ALIASES, OPTIONS, PREFIX, ROLE_VARIABLES)
 
 # Roles whose plan reads the profile: their argument specs declare its variables.

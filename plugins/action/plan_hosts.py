@@ -7,8 +7,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.peer_updates import update_command
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import PLANNING_ARGUMENTS, PlanningAction
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.peer_updates import update_command
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import PLANNING_ARGUMENTS, PlanningAction
 
 
 class ActionModule(PlanningAction):

@@ -13,8 +13,8 @@ import tempfile
 
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines, unplanned_lines
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import PLANNING_ARGUMENTS, PlanningAction
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.plan_report import markdown, table_lines, unplanned_lines
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import PLANNING_ARGUMENTS, PlanningAction
 
 REPORT_ARGUMENTS = dict(PLANNING_ARGUMENTS, report_dir=dict(type='path', required=True),
                         shown_hosts=dict(type='int', default=20))

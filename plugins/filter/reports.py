@@ -7,11 +7,11 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kubeports.firewall.plugins.module_utils import audit_report as audit_reports
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import audit_report as audit_reports
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.peer_updates import update_note
-from ansible_collections.kubeports.firewall.plugins.module_utils.plan_report import markdown, table_lines
-from ansible_collections.kubeports.firewall.plugins.module_utils.verify_report import (
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.peer_updates import update_note
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.plan_report import markdown, table_lines
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.verify_report import (
     build_report, report_html, report_lines, report_markdown)
 
 

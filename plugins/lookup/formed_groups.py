@@ -43,7 +43,7 @@ _list:
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.installers import INSTALLERS, missing_formed_groups
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.installers import INSTALLERS, missing_formed_groups
 
 
 class LookupModule(LookupBase):

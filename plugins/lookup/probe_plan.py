@@ -121,11 +121,11 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import (
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import (
     InventoryPlanner, host_variables)
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import host_addresses
-from ansible_collections.kubeports.firewall.plugins.module_utils.probe_planner import catalog_ports, plan_probes
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import planning_inventory
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_index import host_addresses
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.probe_planner import catalog_ports, plan_probes
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import planning_inventory
 
 
 class LookupModule(LookupBase):

@@ -199,8 +199,8 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import planning_inventory
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import plan_request
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import planning_inventory
 
 
 class LookupModule(LookupBase):

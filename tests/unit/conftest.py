@@ -11,10 +11,10 @@ from ansible.plugins.loader import init_plugin_loader
 from ansible.vars.hostvars import HostVars
 from ansible.vars.manager import VariableManager
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.catalog import (
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.catalog import (
     default_catalog_dir, load_catalog)
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_index import InventoryIndex
-from ansible_collections.kubeports.firewall.plugins.module_utils.host_planner import Planner
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_index import InventoryIndex
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.host_planner import Planner
 
 
 @pytest.fixture(scope='session')

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import plan_request
 
 from helpers import KUBESPRAY, is_installed, run_playbook
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.module_utils.inventory_planner import plan_request
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import plan_request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 COLLECTIONS = os.environ.get('KUBEPORTS_COLLECTIONS_PATH', os.path.join(ROOT, '.build', 'collections'))
