@@ -3,9 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Judging one host's firewall against its plan (the audit; docs/audit.md).
 
-An *exposure* is something the firewall admits, read from its whole effective state by a
-backend's ``exposures``: {protocol, port ('' for every port), sources (None for anyone),
-what, owned, scope ('rule' or 'zone'), interfaces (None: arriving on any interface)}. What
+An *exposure* (backends/base.py ``exposure``) is something the firewall admits, read from its
+whole effective state by a backend's ``exposures``. What
 is admitted on some interfaces only (the CNI's devices) is judged against the planned rules
 with ``interfaces``, never as open to the node network. ``judge`` sorts them, with the planned rules, into
 missing, extra, over_exposed and foreign findings.
@@ -20,32 +19,14 @@ import binascii
 import ipaddress
 import sys
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import exposure, protocol_name
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    PORT_PROTOCOLS, parse_port, parse_selector, private_ports_hit)
+    ANYONE, EVERY_PORT, PORT_PROTOCOLS, is_anyone, is_whole_family, parse_port, parse_selector, private_ports_hit)
 
 CATEGORIES = ('missing', 'extra', 'over_exposed', 'foreign')
 SEVERITIES = ('critical', 'high', 'medium', 'info')
-EVERYONE = (ipaddress.ip_network('0.0.0.0/0'), ipaddress.ip_network('::/0'))
-ALL_PORTS = (0, 65535)
 # Control messages, not services: the audit does not judge them.
 UNJUDGED_PROTOCOLS = ('icmp', 'icmpv6')
-# Other names and numbers of the collection's protocols (firewalld writes IP-in-IP as
-# ipencap, iptables rules use numbers).
-PROTOCOL_ALIASES = {'ipencap': 'ipip', 'ip-encap': 'ipip', '4': 'ipip', '6': 'tcp', '17': 'udp', '47': 'gre',
-                    '50': 'esp', '132': 'sctp', '1': 'icmp', '58': 'icmpv6', 'ipv6-icmp': 'icmpv6', 'any': 'all'}
-
-
-def protocol_name(protocol):
-    text = str(protocol).strip().lower()
-    return PROTOCOL_ALIASES.get(text, text)
-
-
-def exposure(protocol, port, sources, what, owned=False, scope='rule', interfaces=None):
-    """One exposure entry (see the module docstring); ``port`` '' or None is every port."""
-    return {'protocol': protocol_name(protocol), 'port': '' if port in (None, '', 'any') else str(port),
-            'sources': None if sources is None else [_cidr(item) for item in sources],
-            'what': what, 'owned': bool(owned), 'scope': scope,
-            'interfaces': None if not interfaces else [str(item) for item in interfaces]}
 
 
 def interface_matches(name, pattern):
@@ -55,16 +36,12 @@ def interface_matches(name, pattern):
     return name == pattern
 
 
-def _cidr(source):
-    """A source as a CIDR ("10.0.0.1" is 10.0.0.1/32); text that is none is kept as it is."""
-    try:
-        return str(ipaddress.ip_network(str(source), strict=False))
-    except ValueError:
-        return str(source)
-
-
 def _span(port):
-    return ALL_PORTS if port in (None, '') else parse_port(port, 'port')
+    return EVERY_PORT if port in (None, '') else parse_port(port, 'port')
+
+
+def _everyone():
+    return [ipaddress.ip_network(item) for item in ANYONE]
 
 
 def _network(item):
@@ -76,13 +53,13 @@ def _network(item):
             return [ipaddress.ip_network(candidate, strict=False)]
         except ValueError:
             continue
-    return list(EVERYONE)
+    return _everyone()
 
 
 def _networks(sources):
     """Collapsed networks of a source list; None (anyone) is both families' everyone."""
     if sources is None:
-        return list(EVERYONE)
+        return _everyone()
     networks = [net for item in sources for net in _network(item)]
     return _collapsed(networks)
 
@@ -99,23 +76,15 @@ def _inside(networks, allowed):
     return all(any(allow.version == net.version and net.subnet_of(allow) for allow in allowed) for net in networks)
 
 
-def _is_everyone(networks):
-    return all(any(net.version == everyone.version and net.prefixlen == 0 for net in networks) for everyone in EVERYONE)
-
-
-def _anyone_of_a_family(networks):
-    return any(net.prefixlen == 0 for net in networks)
-
-
 def _shown(networks):
-    return None if _is_everyone(networks) else [str(net) for net in networks]
+    return None if is_anyone(networks) else [str(net) for net in networks]
 
 
 def _meet(first, second):
     return first[0] <= second[1] and second[0] <= first[1]
 
 
-def _covers(entry, protocol, span):
+def _takes_all_of(entry, protocol, span):
     """Does ``entry`` (planned or exposed) take all of protocol/span?"""
     return ((entry['protocol'] == protocol or entry['protocol'] == 'all')
             and entry['span'][0] <= span[0] and span[1] <= entry['span'][1])
@@ -133,7 +102,7 @@ def _admitted(protocol, span, entries):
     out = []
     for low, after in zip(edges, edges[1:]):
         segment = (low, after - 1)
-        union = [net for entry in entries if _covers(entry, protocol, segment) for net in entry['networks']]
+        union = [net for entry in entries if _takes_all_of(entry, protocol, segment) for net in entry['networks']]
         out.append((segment, _collapsed(union)))
     return out
 
@@ -154,7 +123,7 @@ def judge(rules, exposures, extra=(), public_ports=()):
         protocol = protocol_name(rule['protocol'])
         if protocol in UNJUDGED_PROTOCOLS:
             continue
-        span = _span(rule.get('port')) if protocol in PORT_PROTOCOLS else ALL_PORTS
+        span = _span(rule.get('port')) if protocol in PORT_PROTOCOLS else EVERY_PORT
         planned.append({'protocol': protocol, 'span': span, 'port': str(rule.get('port') or ''),
                         'networks': _networks(rule.get('sources')), 'rule': rule})
     found = []
@@ -162,7 +131,7 @@ def judge(rules, exposures, extra=(), public_ports=()):
         protocol = protocol_name(item['protocol'])
         if protocol in UNJUDGED_PROTOCOLS:
             continue
-        span = _span(item['port']) if protocol in PORT_PROTOCOLS else ALL_PORTS
+        span = _span(item['port']) if protocol in PORT_PROTOCOLS else EVERY_PORT
         found.append(dict(item, protocol=protocol, span=span, networks=_networks(item['sources'])))
     for entry in planned:
         findings['missing'].extend(_missing(entry, found))
@@ -194,7 +163,7 @@ def _judge_interfaces(rules, exposures, findings):
     found = [item for item in exposures if item.get('interfaces')]
     # Everything admitted from anyone on every interface (no firewall, an ACCEPT zone) covers the devices.
     everywhere = any(protocol_name(item['protocol']) == 'all' and not item.get('interfaces')
-                     and _is_everyone(_networks(item['sources'])) for item in exposures)
+                     and is_anyone(_networks(item['sources'])) for item in exposures)
     for rule in planned:
         admitted = [name for item in found if item['protocol'] == 'all' for name in item['interfaces']]
         unadmitted = [] if everywhere else [name for name in rule['interfaces'] if name not in admitted]
@@ -250,7 +219,7 @@ def _over_exposed(item, planned, allowed_public):
     opens a must-not-be-public port to anyone (of either family); None otherwise."""
     targets = [entry for entry in planned if entry['protocol'] != 'all'
                and (item['protocol'] in (entry['protocol'], 'all')) and _meet(item['span'], entry['span'])]
-    if _anyone_of_a_family(item['networks']):
+    if any(is_whole_family(net) for net in item['networks']):
         span = item['span'] if item['protocol'] in PORT_PROTOCOLS and item['port'] else None
         hits = private_ports_hit(item['protocol'], span, allowed_public)
         if hits:

@@ -5,7 +5,8 @@
 from the client this module runs for, to the port sshd answered it on?
 
 Each backend describes what admits TCP traffic after the change (its own rules and the
-pre-existing ones it can read) as a list of Admission entries; ``admits`` decides.
+pre-existing ones it can read) as a list of Admission entries (backends/base.py); ``admits``
+decides.
 Runs on the managed host: standard library only.
 """
 
@@ -16,34 +17,6 @@ import ipaddress
 import os
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
-
-
-class Admission(object):
-    """Traffic a firewall admits: from ``sources`` (networks; None is anyone), to TCP ``ports``
-    ((low, high) spans; None is every port). ``what`` says where it comes from."""
-
-    __slots__ = ('sources', 'ports', 'what')
-
-    def __init__(self, sources, ports, what):
-        self.sources = None if sources is None else [ipaddress.ip_network(str(item), strict=False)
-                                                     for item in sources]
-        self.ports = ports
-        self.what = what
-
-    def matches(self, address, port):
-        if self.ports is not None and not any(low <= port <= high for low, high in self.ports):
-            return False
-        if self.sources is None:
-            return True
-        return any(address.version == net.version and address in net for net in self.sources)
-
-
-def port_spans(text):
-    """(low, high) spans of "22", "30000-32767", "8000:8100", "80,443"; None for "any"."""
-    if text in (None, '', 'any'):
-        return None
-    return [parse_port(part.replace(':', '-'), 'port') for part in str(text).split(',')]
 
 
 def admits(admissions, address, port):

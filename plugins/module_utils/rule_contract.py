@@ -18,6 +18,7 @@ Standard library only: the modules run it on the managed hosts.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ipaddress
 import re
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
@@ -27,8 +28,13 @@ PORT_PROTOCOLS = ('tcp', 'udp', 'sctp')
 PROTOCOL_NUMBERS = {'icmp': 1, 'ipip': 4, 'gre': 47, 'esp': 50, 'icmpv6': 58, 'all': None}
 PROTOCOL_ONLY = tuple(PROTOCOL_NUMBERS)
 PROTOCOLS = PORT_PROTOCOLS + PROTOCOL_ONLY
+# Anyone: every address of both families. A rule open to anyone has exactly these sources.
 ANYONE = ('0.0.0.0/0', '::/0')
 ANYONE_BY_FAMILY = {'ipv4': ANYONE[0], 'ipv6': ANYONE[1]}
+# Every port, where a rule or a firewall's entry names none.
+EVERY_PORT = (1, 65535)
+# ICMP rules are for ICMP echo (health checks); each ICMP protocol belongs to one family.
+FAMILY_OF_PROTOCOL = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
 
 # The fields of a rule, as an AnsibleModule argument spec (port_rules' ``rules`` options).
 RULE_OPTIONS = {
@@ -98,6 +104,14 @@ def parse_port(value, where):
     return low, high
 
 
+def parse_ports(text, where='port'):
+    """(low, high) spans of a port list as rules and firewalls write it: "22", "30000-32767",
+    "8000:8100", "80,443"; [EVERY_PORT] for none ('', None, "any")."""
+    if text in (None, '', 'any'):
+        return [EVERY_PORT]
+    return [parse_port(part.replace(':', '-'), where) for part in str(text).split(',')]
+
+
 def rule_port(rule, where):
     """(low, high) of a rule's port, None for protocol-only rules; PlanError names bad values."""
     protocol = check_protocol(rule.get('protocol', ''), where)
@@ -121,9 +135,21 @@ def check_interfaces(names, where):
     return names
 
 
+def is_whole_family(source):
+    """Is one source (CIDR text or network) every address of its family (0.0.0.0/0, ::/0)?"""
+    try:
+        return ipaddress.ip_network(str(source), strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
 def is_anyone(sources):
-    """True for the sources of a rule open to everyone."""
-    return set(ANYONE).issubset(sources)
+    """Do the sources (CIDR texts or networks) hold every address of both families?"""
+    versions = set()
+    for source in sources:
+        if is_whole_family(source):
+            versions.add(ipaddress.ip_network(str(source), strict=False).version)
+    return versions == set((4, 6))
 
 
 def rule_sources(rule, sets, where):
@@ -220,7 +246,7 @@ def private_ports_hit(protocol, port_range, allowed=()):
         if first is None:
             selector, span = private, None
         else:
-            low, high = port_range if port_range else (1, 65535)
+            low, high = port_range if port_range else EVERY_PORT
             if high < first or low > last:
                 continue
             span = (max(low, first), min(high, last))
@@ -229,7 +255,7 @@ def private_ports_hit(protocol, port_range, allowed=()):
             if span is None:
                 continue
             selector = '%s/%s' % (private, format_port(span))
-        if any(_covers(item, private, span) for item in allowed):
+        if any(_selector_covers(item, private, span) for item in allowed):
             continue
         hits.append((selector, what))
     return hits
@@ -248,7 +274,7 @@ def _uncovered(span, ranges):
     return (low, end)
 
 
-def _covers(allowed, protocol, span):
+def _selector_covers(allowed, protocol, span):
     allowed_protocol, allowed_range = allowed
     if allowed_protocol != protocol:
         return False

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The backend contract: read current state, compare it with the desired one, apply the change once.
+"""The backend contract: read current state, compare it with the desired one, apply the change once;
+and what a backend tells the lock-out guard (Admission entries) and the audit (exposure entries).
 
 Runs on the managed host: standard library only (no netaddr, no PyYAML).
 docs/backends.md describes the backends and the module that drives them.
@@ -19,7 +20,8 @@ import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    check_interfaces, format_port, is_anyone, parse_selector, private_ports_hit, rule_port, rule_sources)
+    check_interfaces, format_port, is_anyone, is_whole_family, parse_selector, private_ports_hit, rule_port,
+    rule_sources)
 
 OWNER = 'kubeports'
 _SET_NAME = re.compile(r'[^A-Za-z0-9_-]')
@@ -31,8 +33,59 @@ SET_ID_MAX = 18
 TEMPORARY_PREFIX = '.tmp.'
 
 
+# Other names and numbers of the collection's protocols (firewalld writes IP-in-IP as
+# ipencap, iptables rules use numbers).
+PROTOCOL_ALIASES = {'ipencap': 'ipip', 'ip-encap': 'ipip', '4': 'ipip', '6': 'tcp', '17': 'udp', '47': 'gre',
+                    '50': 'esp', '132': 'sctp', '1': 'icmp', '58': 'icmpv6', 'ipv6-icmp': 'icmpv6', 'any': 'all'}
+
+
 class BackendError(Exception):
     """A clear, user-facing failure; nothing more is changed after it is raised."""
+
+
+class Admission(object):
+    """Traffic a firewall admits, for the lock-out guard: from ``sources`` (networks; None is
+    anyone), to TCP ``ports`` ((low, high) spans; None is every port). ``what`` says where it
+    comes from."""
+
+    __slots__ = ('sources', 'ports', 'what')
+
+    def __init__(self, sources, ports, what):
+        self.sources = None if sources is None else [ipaddress.ip_network(str(item), strict=False)
+                                                     for item in sources]
+        self.ports = ports
+        self.what = what
+
+    def matches(self, address, port):
+        if self.ports is not None and not any(low <= port <= high for low, high in self.ports):
+            return False
+        if self.sources is None:
+            return True
+        return any(address.version == net.version and address in net for net in self.sources)
+
+
+def protocol_name(protocol):
+    """The collection's name of a protocol a firewall names otherwise (PROTOCOL_ALIASES)."""
+    text = str(protocol).strip().lower()
+    return PROTOCOL_ALIASES.get(text, text)
+
+
+def exposure(protocol, port, sources, what, owned=False, scope='rule', interfaces=None):
+    """What a firewall admits, for the audit: {protocol, port ('' for every port), sources
+    (None for anyone), what, owned, scope ('rule' or 'zone'), interfaces (None: arriving on
+    any interface)}. ``port`` '', None or "any" is every port."""
+    return {'protocol': protocol_name(protocol), 'port': '' if port in (None, '', 'any') else str(port),
+            'sources': None if sources is None else [_cidr(item) for item in sources],
+            'what': what, 'owned': bool(owned), 'scope': scope,
+            'interfaces': None if not interfaces else [str(item) for item in interfaces]}
+
+
+def _cidr(source):
+    """A source as a CIDR ("10.0.0.1" is 10.0.0.1/32); text that is none is kept as it is."""
+    try:
+        return str(ipaddress.ip_network(str(source), strict=False))
+    except ValueError:
+        return str(source)
 
 
 def set_id(name):
@@ -101,7 +154,7 @@ class DesiredState(object):
                     raise BackendError('%s (%s %s): invalid source: %s' % (where, protocol, port, exc))
                 if cache_key is not None:
                     parsed[cache_key] = networks
-            everyone = [net for net in networks if net.prefixlen == 0]
+            everyone = [net for net in networks if is_whole_family(net)]
             if everyone:
                 if len(everyone) != len(networks) or len(set(net.version for net in everyone)) != 2:
                     raise BackendError('%s (%s %s): sources %s are not everyone: give both 0.0.0.0/0 and ::/0 for '
@@ -256,8 +309,13 @@ class Backend(object):
 
     def admissions_after(self, current, change, client):
         """What admits TCP traffic from ``client`` once ``change`` is applied, as a list of
-        guard.Admission (the collection's rules and the ones already there), or None when the
+        Admission (the collection's rules and the ones already there), or None when the
         backend cannot tell. Used by the lock-out guard before anything is written."""
+        raise NotImplementedError
+
+    def exposures(self, current):
+        """Everything the firewall admits, read from its whole effective state ``current``, as
+        exposure entries. Used by the audit (port_rules_info)."""
         raise NotImplementedError
 
     def verify(self, desired, current, prune):

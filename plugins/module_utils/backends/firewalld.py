@@ -20,16 +20,14 @@ import ipaddress
 import shutil
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
-    OWNER, Backend, BackendError, Change)
-from ansible_collections.kubeports.firewall.plugins.module_utils.audit import exposure
-from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import PORT_PROTOCOLS, parse_port
+    OWNER, Admission, Backend, BackendError, Change, exposure)
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
+    FAMILY_OF_PROTOCOL, PORT_PROTOCOLS, parse_port, parse_ports)
 
-PREFIX = OWNER + '-'
+OWN_NAME_PREFIX = OWNER + '-'
 VIEWS = ('permanent', 'runtime')
 # firewalld protocol names (from /etc/protocols); IPIP is IP protocol 4, "ipencap" there.
 PROTOCOL_NAMES = {'icmp': 'icmp', 'icmpv6': 'ipv6-icmp', 'ipip': 'ipencap', 'gre': 'gre', 'esp': 'esp'}
-FAMILY_ONLY = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
 TRUSTED_ZONE = 'trusted'
 # Items the ownership record lists (rich rules and ipsets are recognised by the kubeports- prefix).
 OWNED_KINDS = ('ports', 'protocols', 'trusted', 'interfaces', 'source_rich')
@@ -98,7 +96,7 @@ def parse_ipset_info(text):
 
 
 def ipset_name(identifier, family):
-    return PREFIX + identifier + ('-v6' if family == 'ipv6' else '')
+    return OWN_NAME_PREFIX + identifier + ('-v6' if family == 'ipv6' else '')
 
 
 def rich_rule(family, ipset, protocol, port):
@@ -138,7 +136,7 @@ def desired_view(desired):
             view['trusted'].update(members['ipv4'] + members['ipv6'])
             continue
         for family, ipset_family in (('ipv4', 'inet'), ('ipv6', 'inet6')):
-            if not members[family] or FAMILY_ONLY.get(protocol, family) != family:
+            if not members[family] or FAMILY_OF_PROTOCOL.get(protocol, family) != family:
                 continue
             name = ipset_name(identifier, family)
             view['ipsets'][name] = {'family': ipset_family, 'entries': set(members[family])}
@@ -172,7 +170,7 @@ def runtime_view(wanted, desired, runtime):
             continue
         members = desired.peer_sets[identifier]
         for family in ('ipv4', 'ipv6'):
-            if ipset_name(identifier, family) not in missing or FAMILY_ONLY.get(protocol, family) != family:
+            if ipset_name(identifier, family) not in missing or FAMILY_OF_PROTOCOL.get(protocol, family) != family:
                 continue
             for cidr in members[family]:
                 view['source_rich'].add(source_rich_rule(family, cidr, protocol, port))
@@ -206,7 +204,7 @@ def diff_views(wanted, current, owned, prune):
                 continue
             for item in sorted(have[kind] - want[kind]):
                 if kind == 'rich':
-                    ours = ('ipset="%s' % PREFIX) in item or item in owned.get('source_rich', ())
+                    ours = ('ipset="%s' % OWN_NAME_PREFIX) in item or item in owned.get('source_rich', ())
                 else:
                     ours = item in owned.get(kind, ())
                 if ours:
@@ -315,7 +313,7 @@ class FirewalldBackend(Backend):
         view['trusted'] = set(self.offline_cmd('--zone=' + TRUSTED_ZONE, '--list-sources').split())
         view['interfaces'] = set(self.offline_cmd('--zone=' + TRUSTED_ZONE, '--list-interfaces').split())
         for name in self.offline_cmd('--get-ipsets').split():
-            if name.startswith(PREFIX):
+            if name.startswith(OWN_NAME_PREFIX):
                 info = parse_ipset_info(self.offline_cmd('--info-ipset=' + name))
                 view['ipsets'][name] = info
         # The runtime is what firewalld loads from this when it starts.
@@ -377,7 +375,7 @@ class FirewalldBackend(Backend):
         runtime['trusted'] = set(fw.getSources(TRUSTED_ZONE))
         runtime['interfaces'] = set(fw.getInterfaces(TRUSTED_ZONE))
         for name in fw.getIPSets():
-            if name.startswith(PREFIX):
+            if name.startswith(OWN_NAME_PREFIX):
                 settings = fw.getIPSetSettings(name)
                 runtime['ipsets'][name] = {'family': settings.getOptions().get('family', 'inet'),
                                            'entries': set(normalize_entry(e) for e in fw.getEntries(name))}
@@ -391,7 +389,7 @@ class FirewalldBackend(Backend):
         permanent['trusted'] = set(trusted.getSources())
         permanent['interfaces'] = set(trusted.getInterfaces())
         for name in config.getIPSetNames():
-            if name.startswith(PREFIX):
+            if name.startswith(OWN_NAME_PREFIX):
                 settings = config.getIPSetByName(name).getSettings()
                 permanent['ipsets'][name] = {'family': settings.getOptions().get('family', 'inet'),
                                              'entries': set(normalize_entry(e) for e in settings.getEntries())}
@@ -532,9 +530,9 @@ class FirewalldBackend(Backend):
                 'direct passthroughs': direct.getAllPassthroughs()})
         # The collection's: its ipsets the runtime does not have yet (and the rules on them), its
         # emptied runtime ipsets the permanent configuration no longer has, its per-source rules.
-        pending_sets = set(name for name in permanent['ipset'] if name.startswith(PREFIX) and name not in runtime['ipset'])
+        pending_sets = set(name for name in permanent['ipset'] if name.startswith(OWN_NAME_PREFIX) and name not in runtime['ipset'])
         emptied = set(name for name, value in runtime['ipset'].items()
-                      if name.startswith(PREFIX) and name not in permanent['ipset'] and not value['entries'])
+                      if name.startswith(OWN_NAME_PREFIX) and name not in permanent['ipset'] and not value['entries'])
         ours = dict((('ipset', name), {}) for name in pending_sets | emptied)
         pending_rules = set(self._normalize_rich(rule) for rule in permanent['zone'].get(self.zone, {}).get('rules_str', ())
                             if any('ipset="%s"' % name in rule for name in pending_sets))
@@ -681,14 +679,14 @@ class FirewalldBackend(Backend):
         else:
             ports = set('%s/%s' % item for item in settings.getPorts())
             protocols, rich = set(settings.getProtocols()), set(settings.getRichRules())
-        found = [Admission(None, [_span(item.split('/')[0])], 'firewalld port %s in zone %s' % (item, zone))
+        found = [Admission(None, parse_ports(item.split('/')[0]), 'firewalld port %s in zone %s' % (item, zone))
                  for item in sorted(ports) if item.endswith('/tcp')]
         if 'tcp' in protocols:
             found.append(Admission(None, None, 'firewalld protocol tcp in zone %s' % zone))
         for service in settings.getServices():
             for port, protocol in fw.getServiceSettings(service).getPorts():
                 if protocol == 'tcp' and port:
-                    found.append(Admission(None, [_span(port)], 'firewalld service %s in zone %s' % (service, zone)))
+                    found.append(Admission(None, parse_ports(port), 'firewalld service %s in zone %s' % (service, zone)))
         for text in sorted(rich):
             admission = self._rich_admission(fw, runtime, text)
             if admission is not None:
@@ -696,7 +694,7 @@ class FirewalldBackend(Backend):
         return found
 
     def exposures(self, current):
-        """Everything firewalld's runtime admits (audit.exposure entries), zone by zone: each
+        """Everything firewalld's runtime admits (exposure entries), zone by zone: each
         active zone and the default one, with its target, services, ports, protocols and
         accepting rich rules; a zone bound to sources admits only them. The collection's items
         (its record, its ipsets) are marked owned."""
@@ -784,7 +782,7 @@ class FirewalldBackend(Backend):
         if type(rule.action) is not rich_rules.Rich_Accept or rule.destination is not None:  # pylint: disable=unidiomatic-typecheck
             return []
         normalized = self._normalize_rich(text)
-        mine = own_zone and (('ipset="%s' % PREFIX) in normalized or normalized in owned.get('rich', ())
+        mine = own_zone and (('ipset="%s' % OWN_NAME_PREFIX) in normalized or normalized in owned.get('rich', ())
                              or normalized in owned.get('source_rich', ()))
         what = 'firewalld rich rule %s in %s' % (text, where)
         source = rule.source
@@ -826,10 +824,10 @@ class FirewalldBackend(Backend):
         if isinstance(element, rich_rules.Rich_SourcePort):
             return None
         if isinstance(element, rich_rules.Rich_Port) and element.protocol == 'tcp':
-            spans = [_span(element.port)]
+            spans = parse_ports(element.port)
         elif isinstance(element, rich_rules.Rich_Service):
-            spans = [_span(port) for port, protocol in fw.getServiceSettings(element.name).getPorts()
-                     if protocol == 'tcp' and port]
+            spans = [span for port, protocol in fw.getServiceSettings(element.name).getPorts()
+                     if protocol == 'tcp' and port for span in parse_ports(port)]
         elif element is None or (isinstance(element, rich_rules.Rich_Protocol) and element.value == 'tcp'):
             spans = None
         else:
@@ -969,10 +967,6 @@ def simulate(view, operations, view_name):
 def _ipset_settings(settings, entries):
     return {'type': settings.getType(), 'options': sorted((settings.getOptions() or {}).items()),
             'entries': set(normalize_entry(entry) for entry in entries or ())}
-
-
-def _span(port):
-    return parse_port(port, 'port')
 
 
 def _contains(source, address):

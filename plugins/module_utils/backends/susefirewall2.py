@@ -39,11 +39,10 @@ import socket
 import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
-    Backend, BackendError, Change)
-from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
-from ansible_collections.kubeports.firewall.plugins.module_utils.audit import exposure
+    Admission, Backend, BackendError, Change, exposure)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port, parse_port
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
+    FAMILY_OF_PROTOCOL, format_port, parse_port, parse_ports)
 
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 COMMAND = 'SuSEfirewall2'
@@ -58,11 +57,10 @@ _CUSTOM_INTERFACES = re.compile(r'^kubeports_trusted_interfaces="([^"]*)"$', re.
 # IP protocols as iptables takes them. IPIP is IP protocol 4 ("ipencap" or "ipv4" in
 # /etc/protocols, depending on the distribution); "ipip" there is protocol 94.
 IP_PROTOCOLS = {'ipip': '4', 'gre': 'gre', 'esp': 'esp', 'icmp': 'icmp', 'icmpv6': 'ipv6-icmp'}
-PROTOCOL_ALIASES = {'ipencap': '4', 'ip-encap': '4', 'ipv4': '4', 'icmpv6': 'ipv6-icmp', '58': 'ipv6-icmp',
-                    '1': 'icmp', '47': 'gre', '50': 'esp', '6': 'tcp', '17': 'udp'}
-# ICMP rules are for ICMP echo; one family each, as on the other backends.
-FAMILY_ONLY = {'icmp': 4, 'icmpv6': 6}
-ANYWHERE = {4: '0/0', 6: '::/0'}
+IPTABLES_PROTOCOL_NAMES = {'ipencap': '4', 'ip-encap': '4', 'ipv4': '4', 'icmpv6': 'ipv6-icmp', '58': 'ipv6-icmp',
+                           '1': 'icmp', '47': 'gre', '50': 'esp', '6': 'tcp', '17': 'udp'}
+# Anyone as FW_FORWARD writes it.
+FORWARD_ANYONE = {4: '0/0', 6: '::/0'}
 _ASSIGNMENT = re.compile(r'^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=', re.M)
 _UNQUOTED = re.compile(r'[^\s#;]*')
 # Signs that Kubernetes runs on the host (SuSEfirewall2 start would flush its chains).
@@ -194,18 +192,18 @@ def _port(text):
     return '%d:%d' % (low, high) if high != low else str(low)
 
 
-def normalize(name, token):
+def canonical_token(name, token):
     """A canonical form of a token, so that a user's "192.0.2.11,TCP,02379" counts as the
     collection's "192.0.2.11/32,tcp,2379"."""
     if name in ('FW_SERVICES_EXT_TCP', 'FW_SERVICES_EXT_UDP'):
         return _port(token)
     if name == 'FW_SERVICES_EXT_IP':
-        return PROTOCOL_ALIASES.get(token.lower(), token.lower())
+        return IPTABLES_PROTOCOL_NAMES.get(token.lower(), token.lower())
     parts = token.split(',')
     networks = 2 if name == 'FW_FORWARD' else 1
     parts[:networks] = [_network(part) for part in parts[:networks]]
     if len(parts) > networks:
-        parts[networks] = PROTOCOL_ALIASES.get(parts[networks].lower(), parts[networks].lower())
+        parts[networks] = IPTABLES_PROTOCOL_NAMES.get(parts[networks].lower(), parts[networks].lower())
     parts[networks + 1:networks + 3] = [_port(part) for part in parts[networks + 1:networks + 3]]
     while parts and parts[-1] == '':
         parts.pop()
@@ -230,12 +228,12 @@ def desired_tokens(desired):
         members = desired.peer_sets[identifier]
         for cidr in members['ipv4'] + members['ipv6']:
             version = ipaddress.ip_network(cidr).version
-            if FAMILY_ONLY.get(protocol, version) != version:
+            if FAMILY_OF_PROTOCOL.get(protocol, 'ipv%d' % version) != 'ipv%d' % version:
                 continue
             if protocol == 'all':
                 tokens['FW_TRUSTED_NETS'].append(cidr)
-                tokens['FW_FORWARD'].append('%s,%s' % (cidr, ANYWHERE[version]))
-                tokens['FW_FORWARD'].append('%s,%s' % (ANYWHERE[version], cidr))
+                tokens['FW_FORWARD'].append('%s,%s' % (cidr, FORWARD_ANYONE[version]))
+                tokens['FW_FORWARD'].append('%s,%s' % (FORWARD_ANYONE[version], cidr))
                 route = True
             elif protocol in ('tcp', 'udp'):
                 tokens['FW_SERVICES_ACCEPT_EXT'].append('%s,%s,%s' % (cidr, protocol, port.replace('-', ':')))
@@ -357,15 +355,15 @@ def diff_config(text, wanted, route, owned, prune, interfaces=(), custom=None):
     for name in TOKEN_VARIABLES:
         current = found[name].value.split() if name in found else []
         mine = list(owned['tokens'].get(name, []))
-        want = set(normalize(name, token) for token in wanted[name])
-        remove = [token for token in mine if prune and token in current and normalize(name, token) not in want]
+        want = set(canonical_token(name, token) for token in wanted[name])
+        remove = [token for token in mine if prune and token in current and canonical_token(name, token) not in want]
         left = list(current)
         for token in remove:
             left.reverse()
             left.remove(token)
             left.reverse()
-        present = set(normalize(name, token) for token in left)
-        add = [token for token in wanted[name] if normalize(name, token) not in present]
+        present = set(canonical_token(name, token) for token in left)
+        add = [token for token in wanted[name] if canonical_token(name, token) not in present]
         removed.extend('%s %s' % (name, token) for token in remove)
         added.extend('%s %s' % (name, token) for token in add)
         # Ours from now on: what we add, and what we added before that is still there.
@@ -670,7 +668,7 @@ class SuseFirewall2Backend(Backend):
         return found
 
     def exposures(self, current):
-        """What the configuration admits from the external zone (audit.exposure entries): the
+        """What the configuration admits from the external zone (exposure entries): the
         FW_SERVICES_EXT_* tokens (open to anyone), FW_CONFIGURATIONS_EXT sshd, and the
         network-bound FW_SERVICES_ACCEPT_EXT and FW_TRUSTED_NETS; the collection's tokens owned."""
         text = current['text']
@@ -682,7 +680,7 @@ class SuseFirewall2Backend(Backend):
                     found.append(exposure(protocol, format_port((low, high)), None, '%s %s' % (name, token),
                                           owned=token in mine.get(name, ())))
         for token in tokens_of(text, 'FW_SERVICES_EXT_IP'):
-            protocol = ALIAS_NAMES.get(PROTOCOL_ALIASES.get(token.lower(), token.lower()), token.lower())
+            protocol = ALIAS_NAMES.get(IPTABLES_PROTOCOL_NAMES.get(token.lower(), token.lower()), token.lower())
             found.append(exposure(protocol, '', None, 'FW_SERVICES_EXT_IP %s' % token,
                                   owned=token in mine.get('FW_SERVICES_EXT_IP', ())))
         for name in tokens_of(text, 'FW_CONFIGURATIONS_EXT'):
@@ -700,7 +698,7 @@ class SuseFirewall2Backend(Backend):
                 except ValueError:
                     continue
                 protocol = parts[1].lower() if len(parts) > 1 and parts[1] else 'all'
-                protocol = ALIAS_NAMES.get(PROTOCOL_ALIASES.get(protocol, protocol), protocol)
+                protocol = ALIAS_NAMES.get(IPTABLES_PROTOCOL_NAMES.get(protocol, protocol), protocol)
                 owned = token in mine.get(name, ())
                 what = '%s %s' % (name, token)
                 if len(parts) > 2 and parts[2] and protocol in ('tcp', 'udp'):
@@ -749,7 +747,7 @@ def _configuration_exposures(name):
             for low, high in _service_spans(token, protocol) or ():
                 found.append(exposure(protocol, format_port((low, high)), None, what))
     for token in tokens_of(text, 'IP'):
-        found.append(exposure(PROTOCOL_ALIASES.get(token.lower(), token.lower()), '', None, what))
+        found.append(exposure(IPTABLES_PROTOCOL_NAMES.get(token.lower(), token.lower()), '', None, what))
     return found
 
 
@@ -762,7 +760,7 @@ def _service_spans(token, protocol='tcp'):
     text = token.strip()
     try:
         if text.replace(':', '').isdigit():
-            return port_spans(text)
+            return parse_ports(text)
         return [(socket.getservbyname(text, protocol),) * 2]
     except (OSError, ValueError):
         return None

@@ -36,16 +36,14 @@ import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends import ufw_sets
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
-    OWNER, Backend, BackendError, Change, DesiredState)
-from ansible_collections.kubeports.firewall.plugins.module_utils.guard import Admission, port_spans
-from ansible_collections.kubeports.firewall.plugins.module_utils.audit import exposure
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port, parse_port
+    OWNER, Admission, Backend, BackendError, Change, DesiredState, exposure)
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
+    ANYONE_BY_FAMILY, EVERY_PORT, FAMILY_OF_PROTOCOL, format_port, parse_port, parse_ports)
 
 USER_RULES = {'ipv4': '/etc/ufw/user.rules', 'ipv6': '/etc/ufw/user6.rules'}
 BEFORE_RULES = {'ipv4': '/etc/ufw/before.rules', 'ipv6': '/etc/ufw/before6.rules'}
 DEFAULTS = '/etc/default/ufw'
 MULTIPORT_LIMIT = 15
-ANY = {'ipv4': '0.0.0.0/0', 'ipv6': '::/0'}
 FAMILIES = ('ipv4', 'ipv6')
 # Runs ufw commands (JSON argv lists on stdin) one after the other in one process of ufw's
 # Python frontend, each parsed and done as the ufw script does it, through one frontend (as
@@ -88,14 +86,11 @@ UFW_PROTOCOLS = ('esp', 'gre')
 BEFORE_ONLY = {'icmp': ('icmp', '1'), 'icmpv6': ('icmpv6', 'ipv6-icmp', '58'), 'ipip': ('4', 'ipencap'),
                'sctp': ('sctp', '132')}
 ICMP_TYPE_OPTIONS = ('--icmp-type', '--icmpv6-type')
-# ICMP rules are for ICMP echo (health checks); one family each, as on firewalld.
-FAMILY_ONLY = {'icmp': 'ipv4', 'icmpv6': 'ipv6'}
-FULL_RANGE = (0, 65535)
 # The comment of the rules that trust the CNI's devices (DesiredState.trusted_interfaces).
 INTERFACE_COMMENT = '%s:interface' % OWNER
 
 
-class Rule(tuple):
+class UfwRule(tuple):
     """(kind, protocol, ports, source, destination, comment, interface); kind is "in" or "route".
     ``ports`` is ufw's notation ("80,443", "30000:32767") or "any"; ``interface`` the one the
     traffic arrives on ("in on IFACE"), '' for every interface."""
@@ -155,9 +150,9 @@ class Rule(tuple):
             return argv
         if both_families:
             source, destination = 'any', 'any'
-        elif source in ANY.values() and destination not in ANY.values():
+        elif source in ANYONE_BY_FAMILY.values() and destination not in ANYONE_BY_FAMILY.values():
             source = 'any'
-        elif destination in ANY.values() and source not in ANY.values():
+        elif destination in ANYONE_BY_FAMILY.values() and source not in ANYONE_BY_FAMILY.values():
             destination = 'any'
         argv += ['from', source, 'to', destination]
         if self.ports != 'any':
@@ -178,7 +173,7 @@ class UserRule(collections.namedtuple(
 
     @property
     def rule(self):
-        return Rule(self.kind, self.protocol, self.ports, self.source, self.destination, self.comment,
+        return UfwRule(self.kind, self.protocol, self.ports, self.source, self.destination, self.comment,
                     self.interface)
 
     @property
@@ -216,7 +211,7 @@ class UserRule(collections.namedtuple(
             return False
         if self.on_interface:
             return (self.protocol, self.ports) == ('any', 'any') and self.source == self.destination \
-                and self.source in ANY.values()
+                and self.source in ANYONE_BY_FAMILY.values()
         return self.simple
 
 
@@ -234,7 +229,7 @@ def _net(value):
 
 
 def _label(cidr):
-    return 'anywhere' if cidr in ANY.values() else cidr
+    return 'anywhere' if cidr in ANYONE_BY_FAMILY.values() else cidr
 
 
 def parse_user_rules(text, family='ipv4'):
@@ -314,7 +309,7 @@ def before_accepts(text):
 
 
 def before_exposures(text, family):
-    """What the ACCEPT lines of ufw's before-input chain admit (audit.exposure entries): any
+    """What the ACCEPT lines of ufw's before-input chain admit (exposure entries): any
     match the audit cannot narrow (an interface, a destination, a source port) is left out of
     the judgement, so it over-states, never hides. Loopback and replies to connections already
     made are not exposures."""
@@ -335,23 +330,12 @@ def before_exposures(text, family):
         if states is not None and 'NEW' not in states.split(','):
             continue
         protocol = options.get('-p', 'all')
-        source = options.get('-s', ANY[family])
+        source = options.get('-s', ANYONE_BY_FAMILY[family])
         ports = options.get('--dport', options.get('--dports', ''))
         what = 'ufw before rules: %s' % ' '.join(words[2:])
-        for span in intervals(ports) if ports else [None]:
+        for span in parse_ports(ports) if ports else [None]:
             found.append(exposure(protocol, '' if span is None else format_port(span), [source], what))
     return found
-
-
-def intervals(ports):
-    """[(low, high)] of ufw ports ("80,30000:32767", "any") or kubeports ports ("30000-32767")."""
-    if ports in ('any', ''):
-        return [FULL_RANGE]
-    spans = []
-    for item in ports.split(','):
-        low, _sep, high = item.replace('-', ':').partition(':')
-        spans.append((int(low), int(high or low)))
-    return spans
 
 
 def covered(spans, cover):
@@ -381,7 +365,7 @@ def port_groups(ports):
     return [','.join(group) for group in groups]
 
 
-def describe(protocol, port, identifier, peer_sets):
+def rule_for_messages(protocol, port, identifier, peer_sets):
     """A rule as the user knows it, for error messages: "ipip from peer set 'cluster' (…)"."""
     what = protocol + (' ' + port if port else '')
     if identifier is None:
@@ -407,18 +391,18 @@ def desired_needs(desired, families, before=None, skipped_v6=()):
     for interface in sorted(desired.trusted_interfaces):
         for kind in ('in', 'route'):
             for family in families:
-                needs[(kind, family, 'any', ANY[family], ANY[family], INTERFACE_COMMENT, interface)] = set(['any'])
+                needs[(kind, family, 'any', ANYONE_BY_FAMILY[family], ANYONE_BY_FAMILY[family], INTERFACE_COMMENT, interface)] = set(['any'])
     for identifier, protocol, port in sorted(targets, key=lambda item: (str(item[0]), item[1], item[2])):
         comment = '%s:%s' % (OWNER, identifier or 'any')
         if identifier is None:
-            sources = dict((family, [ANY[family]]) for family in FAMILIES)
+            sources = dict((family, [ANYONE_BY_FAMILY[family]]) for family in FAMILIES)
         else:
             sources = dict((family, desired.peer_sets[identifier][family]) for family in FAMILIES)
         if 'ipv6' not in families and identifier is not None and sources['ipv6']:
             skipped_v6.add(identifier)
         sources = dict((family, sources[family]) for family in families
-                       if FAMILY_ONLY.get(protocol, family) == family)
-        rule_name = describe(protocol, port, identifier, desired.peer_sets)
+                       if FAMILY_OF_PROTOCOL.get(protocol, family) == family)
+        rule_name = rule_for_messages(protocol, port, identifier, desired.peer_sets)
         if protocol == 'all':
             if identifier is None:
                 raise BackendError('%s opens every protocol to everyone; refusing (give it a source set)' % rule_name)
@@ -427,14 +411,14 @@ def desired_needs(desired, families, before=None, skipped_v6=()):
             # routed pods through their node; encapsulated pods come as trusted_interfaces).
             for family, cidrs in sources.items():
                 for cidr in cidrs:
-                    for key in (('in', family, 'any', cidr, ANY[family], comment, ''),
-                                ('route', family, 'any', cidr, ANY[family], comment, ''),
-                                ('route', family, 'any', ANY[family], cidr, comment, '')):
+                    for key in (('in', family, 'any', cidr, ANYONE_BY_FAMILY[family], comment, ''),
+                                ('route', family, 'any', cidr, ANYONE_BY_FAMILY[family], comment, ''),
+                                ('route', family, 'any', ANYONE_BY_FAMILY[family], cidr, comment, '')):
                         needs.setdefault(key, set()).add('any')
         elif protocol in ('tcp', 'udp') or protocol in UFW_PROTOCOLS:
             for family, cidrs in sources.items():
                 for cidr in cidrs:
-                    needs.setdefault(('in', family, protocol, cidr, ANY[family], comment, ''), set()).add(port or 'any')
+                    needs.setdefault(('in', family, protocol, cidr, ANYONE_BY_FAMILY[family], comment, ''), set()).add(port or 'any')
         elif protocol in BEFORE_ONLY:
             missing = [cidr for family, cidrs in sources.items() for cidr in cidrs
                        if not _before_accepts(before.get(family, []), protocol, port, cidr)]
@@ -486,7 +470,7 @@ def diff_rules(needs, current, prune):
         key = (user_rule.kind, user_rule.family, user_rule.protocol, user_rule.source, user_rule.destination,
                user_rule.comment, user_rule.interface)
         wanted = needs.get(key)
-        if wanted is None or not covered(intervals(user_rule.ports), [span for port in wanted for span in intervals(port)]):
+        if wanted is None or not covered(parse_ports(user_rule.ports), [span for port in wanted for span in parse_ports(port)]):
             to_remove.append(user_rule)
     removing = set(id(user_rule) for user_rule in to_remove)
     cover, blockers = {}, {}
@@ -496,7 +480,7 @@ def diff_rules(needs, current, prune):
         key = (user_rule.kind, user_rule.family, user_rule.protocol, user_rule.source, user_rule.destination,
                user_rule.interface)
         if user_rule.covers:
-            cover.setdefault(key, []).extend(intervals(user_rule.ports))
+            cover.setdefault(key, []).extend(parse_ports(user_rule.ports))
         elif user_rule.simple or user_rule.on_interface:
             blockers.setdefault(key + (user_rule.ports,), user_rule)
     to_add = []
@@ -504,12 +488,12 @@ def diff_rules(needs, current, prune):
         kind, family, protocol, source, destination, comment, interface = key
         match = key[:5] + key[6:]
         have = cover.get(match, [])
-        missing = [port for port in needs[key] if not covered(intervals(port), have)]
+        missing = [port for port in needs[key] if not covered(parse_ports(port), have)]
         if not missing:
             continue
         groups = ['any'] if 'any' in missing else port_groups(missing)
         for group in groups:
-            rule = Rule(kind, protocol, group, source, destination, comment, interface)
+            rule = UfwRule(kind, protocol, group, source, destination, comment, interface)
             blocker = blockers.get(match + (group,))
             if blocker is not None:
                 # ufw would replace that rule (same match, other action) with the new one.
@@ -537,9 +521,9 @@ def commands(to_add, to_remove, replaced=()):
             if rule in done:
                 continue
             both = False
-            if rule.source in ANY.values() and rule.destination in ANY.values():
-                other = ANY['ipv6' if rule.family == 'ipv4' else 'ipv4']
-                twin = Rule(rule.kind, rule.protocol, rule.ports, other, other, rule.comment, rule.interface)
+            if rule.source in ANYONE_BY_FAMILY.values() and rule.destination in ANYONE_BY_FAMILY.values():
+                other = ANYONE_BY_FAMILY['ipv6' if rule.family == 'ipv4' else 'ipv4']
+                twin = UfwRule(rule.kind, rule.protocol, rule.ports, other, other, rule.comment, rule.interface)
                 if twin in present:
                     both = True
                     done.add(twin)
@@ -613,17 +597,17 @@ def _set_rules(needs, file_rules, prune):
     keep, drop = [], []
     for rule in file_rules:
         wanted = needs.get((rule.family, rule.protocol, rule.identifier))
-        if (wanted is not None and covered(intervals(rule.ports), [span for port in wanted for span in intervals(port)])) \
+        if (wanted is not None and covered(parse_ports(rule.ports), [span for port in wanted for span in parse_ports(port)])) \
                 or not prune:
             keep.append(rule)
         else:
             drop.append(rule)
     cover = {}
     for rule in keep:
-        cover.setdefault((rule.family, rule.protocol, rule.identifier), []).extend(intervals(rule.ports))
+        cover.setdefault((rule.family, rule.protocol, rule.identifier), []).extend(parse_ports(rule.ports))
     added = []
     for key in sorted(needs):
-        missing = [port for port in needs[key] if not covered(intervals(port), cover.get(key, []))]
+        missing = [port for port in needs[key] if not covered(parse_ports(port), cover.get(key, []))]
         if missing:
             for group in ['any'] if 'any' in missing else port_groups(missing):
                 added.append(ufw_sets.SetRule(key[0], key[1], group, key[2]))
@@ -877,21 +861,21 @@ class UfwBackend(Backend):
         rules.extend(rule for rule in to_add if rule.kind == 'in' and not rule.interface)
         found = []
         for rule in rules:
-            if rule.protocol not in ('tcp', 'any') or rule.destination not in ANY.values():
+            if rule.protocol not in ('tcp', 'any') or rule.destination not in ANYONE_BY_FAMILY.values():
                 continue
             sources = None if rule.source in ('any', None) else [rule.source]
-            found.append(Admission(sources, port_spans(rule.ports), 'ufw rule %s' % rule.text()))
+            found.append(Admission(sources, parse_ports(rule.ports), 'ufw rule %s' % rule.text()))
         for family in FAMILIES:
             for protocol, source, _icmp in current['before'].get(family, ()):
                 if protocol in ('tcp', 'all'):
                     found.append(Admission([source], None, 'ufw before rules: %s from %s' % (protocol, source)))
         for rule, members in getattr(change, 'set_rules', ()):
             if rule.protocol == 'tcp' and members:
-                found.append(Admission(sorted(members), port_spans(rule.ports), 'ufw after rules: %s' % rule.text()))
+                found.append(Admission(sorted(members), parse_ports(rule.ports), 'ufw after rules: %s' % rule.text()))
         return found
 
     def exposures(self, current):
-        """Everything ufw admits incoming (audit.exposure entries): the default incoming policy,
+        """Everything ufw admits incoming (exposure entries): the default incoming policy,
         every allowing user rule (the collection's marked owned) and the before rules' accepts."""
         found = []
         policy = parse_input_policy(self._read(DEFAULTS) or '')
@@ -907,10 +891,10 @@ class UfwBackend(Backend):
                 continue
             if rule.apps != ('', ''):
                 what += ' (application %s)' % (rule.apps[0] or rule.apps[1])
-            sources = None if rule.source in ('any', None) or rule.source in ANY.values() else [rule.source]
+            sources = None if rule.source in ('any', None) or rule.source in ANYONE_BY_FAMILY.values() else [rule.source]
             protocols = ('tcp', 'udp') if rule.protocol == 'any' and rule.ports != 'any' else (rule.protocol,)
             for protocol in protocols:
-                for span in intervals(rule.ports) if rule.ports != 'any' else [None]:
+                for span in parse_ports(rule.ports) if rule.ports != 'any' else [None]:
                     port = '' if span is None else format_port(span)
                     found.append(exposure('all' if protocol == 'any' else protocol, port, sources, what,
                                           owned=rule.owned))
@@ -924,7 +908,7 @@ class UfwBackend(Backend):
                 # Members that cannot be read count as everyone: over-stated, never hidden.
                 have = state['sets'].get(rule.set_name)
                 members = sorted(have[1]) if have is not None else None
-                for span in intervals(rule.ports) if rule.ports != 'any' else [None]:
+                for span in parse_ports(rule.ports) if rule.ports != 'any' else [None]:
                     found.append(exposure(rule.protocol, '' if span is None else format_port(span), members,
                                           'ufw after rules: %s' % rule.text(), owned=True))
         return found
@@ -1007,7 +991,7 @@ class UfwBackend(Backend):
 
 
 def on_interface(entry, interface):
-    """An audit.exposure entry scoped to the interface the traffic arrives on."""
+    """An exposure entry scoped to the interface the traffic arrives on."""
     entry['interfaces'] = [interface]
     return entry
 

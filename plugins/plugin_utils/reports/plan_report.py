@@ -13,7 +13,7 @@ __metaclass__ = type
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import references
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
-ANYONE = 'anyone'
+ANYONE_LABEL = 'anyone'
 
 
 def _sources(plan, rule):
@@ -28,7 +28,7 @@ def _who(plan, rule, width):
     if rule.get('interfaces'):
         return _on_interfaces(rule)
     if rule.get('source_set') is None:
-        return ANYONE
+        return ANYONE_LABEL
     sources = _sources(plan, rule)
     text, shown = '%s: ' % rule['source_set'], 0
     for source in sources:
@@ -169,7 +169,7 @@ def _allowed(plan, rule, shared, document):
     if rule.get('interfaces'):
         return _on_interfaces(rule)
     if rule['source_set'] is None:
-        return ANYONE
+        return ANYONE_LABEL
     key = shared.get(rule['source_set'])
     if key is not None:
         return 'peer set `%s` (%d)' % (key, len(document['sets'][key]))

@@ -1,9 +1,11 @@
+import ipaddress
+
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    ANYONE, RULE_OPTIONS, check_protocol, format_port, host_view, is_anyone, parse_port, parse_selector,
-    private_ports_hit, rule_port, rule_sources, sort_key)
+    ANYONE, EVERY_PORT, RULE_OPTIONS, check_protocol, format_port, host_view, is_anyone, is_whole_family, parse_port,
+    parse_ports, parse_selector, private_ports_hit, rule_port, rule_sources, sort_key)
 
 
 @pytest.mark.parametrize('value, expected', [
@@ -158,6 +160,11 @@ def test_rule_sources_rejects(rule, sets, message):
     (['0.0.0.0/0'], False),
     (['10.0.0.0/8', '::/0'], False),
     ([], False),
+    # Networks as backends read them, and anyone next to narrower sources.
+    ([ipaddress.ip_network('0.0.0.0/0'), ipaddress.ip_network('::/0')], True),
+    (['10.0.0.0/8', '0.0.0.0/0', '::/0'], True),
+    (['0.0.0.0/0', '0.0.0.0/0'], False),
+    (['not a cidr', '::/0'], False),
 ])
 def test_is_anyone(sources, expected):
     assert is_anyone(sources) is expected
@@ -190,3 +197,26 @@ def test_the_argument_spec_names_every_field_the_planner_emits(plan):
         emitted.update(rule)
     assert emitted <= set(RULE_OPTIONS)
     assert RULE_OPTIONS['protocol']['required'] and RULE_OPTIONS['protocol']['type'] == 'str'
+
+
+@pytest.mark.parametrize('source, expected', [
+    ('0.0.0.0/0', True), ('::/0', True), (ipaddress.ip_network('::/0'), True),
+    ('10.0.0.0/8', False), ('0.0.0.0/1', False), ('anywhere', False),
+])
+def test_is_whole_family(source, expected):
+    assert is_whole_family(source) is expected
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('22', [(22, 22)]), ('30000-32767', [(30000, 32767)]), ('8000:8100', [(8000, 8100)]),
+    ('80,443', [(80, 80), (443, 443)]), ('80,30000:32767', [(80, 80), (30000, 32767)]),
+    ('any', [EVERY_PORT]), ('', [EVERY_PORT]), (None, [EVERY_PORT]),
+])
+def test_parse_ports(text, expected):
+    assert parse_ports(text) == expected
+
+
+@pytest.mark.parametrize('text', ['0', '80,', 'http', '443:80'])
+def test_parse_ports_refuses(text):
+    with pytest.raises(PlanError, match='port'):
+        parse_ports(text)

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends import susefirewall2
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.susefirewall2 import (
-    SuseFirewall2Backend, desired_tokens, edit_config, edit_value, foreign_chains, kubernetes_signs, load_owned, normalize,
+    SuseFirewall2Backend, desired_tokens, edit_config, edit_value, foreign_chains, kubernetes_signs, load_owned, canonical_token,
     parse_config, diff_config, tokens_of)
 
 CONFIG = '''## Path:\tSecurity/SuSEfirewall2
@@ -120,7 +120,7 @@ def test_edit_config(text, edits, expected):
     ('FW_FORWARD', '0.0.0.0/0,10.233.0.0/17,tcp,80', '0.0.0.0/0,10.233.0.0/17,tcp,80'),
 ])
 def test_normalize(name, token, expected):
-    assert normalize(name, token) == expected
+    assert canonical_token(name, token) == expected
 
 
 def desired(*rules):

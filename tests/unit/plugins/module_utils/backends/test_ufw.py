@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends import ufw as ufw_backend
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.ufw import (
-    BATCH_PROGRAM, Rule, UfwBackend, UserRule, before_accepts, commands, desired_needs, parse_defaults,
+    BATCH_PROGRAM, UfwRule, UfwBackend, UserRule, before_accepts, commands, desired_needs, parse_defaults,
     parse_user_rules, diff_rules, port_groups, ufw_interpreter)
 
 # Written by ufw 0.36.2 (see the commands in the comments), header and footer trimmed.
@@ -138,8 +138,8 @@ def test_user_rule_kinds(line, allows, owned):
 def test_parse_whole_file():
     rules = parse_user_rules(USER_RULES)
     assert [rule.rule for rule in rules] == [
-        Rule('in', 'tcp', '22', V4, V4, ''),
-        Rule('in', 'tcp', '2379,2380', '192.0.2.11/32', V4, 'kubeports:etcd')]
+        UfwRule('in', 'tcp', '22', V4, V4, ''),
+        UfwRule('in', 'tcp', '2379,2380', '192.0.2.11/32', V4, 'kubeports:etcd')]
 
 
 @pytest.mark.parametrize('text, families', [
@@ -399,15 +399,15 @@ def test_a_deny_rule_with_the_same_match_is_not_replaced():
 
 
 @pytest.mark.parametrize('rule, delete, both, argv', [
-    (Rule('in', 'tcp', '2379,2380', '192.0.2.11/32', V4, 'kubeports:etcd'), False, False,
+    (UfwRule('in', 'tcp', '2379,2380', '192.0.2.11/32', V4, 'kubeports:etcd'), False, False,
      ['ufw', 'allow', 'proto', 'tcp', 'from', '192.0.2.11/32', 'to', 'any', 'port', '2379,2380',
       'comment', 'kubeports:etcd']),
-    (Rule('in', 'tcp', '6443', V6, V6, 'kubeports:any'), True, False,
+    (UfwRule('in', 'tcp', '6443', V6, V6, 'kubeports:any'), True, False,
      ['ufw', '--force', 'delete', 'allow', 'proto', 'tcp', 'from', '::/0', 'to', '::/0', 'port', '6443',
       'comment', 'kubeports:any']),
-    (Rule('in', 'tcp', '30000:32767', V4, V4, 'kubeports:any'), False, True,
+    (UfwRule('in', 'tcp', '30000:32767', V4, V4, 'kubeports:any'), False, True,
      ['ufw', 'allow', 'proto', 'tcp', 'from', 'any', 'to', 'any', 'port', '30000:32767', 'comment', 'kubeports:any']),
-    (Rule('route', 'any', 'any', V4, '10.233.0.0/17', 'kubeports:pods'), False, False,
+    (UfwRule('route', 'any', 'any', V4, '10.233.0.0/17', 'kubeports:pods'), False, False,
      ['ufw', 'route', 'allow', 'from', 'any', 'to', '10.233.0.0/17', 'comment', 'kubeports:pods']),
 ])
 def test_rule_commands(rule, delete, both, argv):
@@ -618,9 +618,9 @@ def test_a_deny_rule_on_the_device_is_not_replaced():
 
 
 @pytest.mark.parametrize('rule, delete, both, argv', [
-    (Rule('in', 'any', 'any', V4, V4, 'kubeports:interface', 'flannel.1'), False, True,
+    (UfwRule('in', 'any', 'any', V4, V4, 'kubeports:interface', 'flannel.1'), False, True,
      ['ufw', 'allow', 'in', 'on', 'flannel.1', 'comment', 'kubeports:interface']),
-    (Rule('route', 'any', 'any', V6, V6, 'kubeports:interface', 'cali+'), True, False,
+    (UfwRule('route', 'any', 'any', V6, V6, 'kubeports:interface', 'cali+'), True, False,
      ['ufw', '--force', 'route', 'delete', 'allow', 'in', 'on', 'cali+', 'from', V6, 'to', V6,
       'comment', 'kubeports:interface']),
 ])

@@ -6,26 +6,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.probe_planner import (
     catalog_ports, plan_probes, probe_ports, role_label)
 
-ETCD = '10.0.0.1'
-
-
-def rule(protocol, port, sources, ids=None, components=None):
-    return {'protocol': protocol, 'port': port, 'sources': sources, 'ids': ids or ['%s.%s' % (protocol, port)],
-            'components': components or ['test']}
-
-
-def target(host, roles, addresses, rules):
-    return {'host': host, 'roles': roles, 'addresses': addresses, 'rules': rules}
-
-
-PROBERS = {
-    'etcd1': {'roles': ['etcd', 'controlplane'], 'addresses': [ETCD, 'fd00::1']},
-    'cp2': {'roles': ['controlplane'], 'addresses': ['10.0.0.2']},
-    'w1': {'roles': ['worker'], 'addresses': ['10.0.0.11', 'fd00::11']},
-    'w2': {'roles': ['worker'], 'addresses': ['10.0.0.12']},
-    'out': {'roles': [], 'addresses': ['192.0.2.9', 'fd00::99']},
-}
-CONTROL = ['10.0.0.1/32', '10.0.0.2/32', 'fd00::1/128']
+from probe_fixtures import CONTROL, ETCD, PROBERS, flat, rule, target
 
 # Several hosts per label, for per_role: target t (etcd) is probed by these.
 CROWD = dict([('t', {'roles': ['etcd'], 'addresses': ['10.0.9.9']})] +
@@ -34,10 +15,6 @@ CROWD = dict([('t', {'roles': ['etcd'], 'addresses': ['10.0.9.9']})] +
              [('x%d' % n, {'roles': [], 'addresses': ['192.0.2.%d' % n]}) for n in (1, 2)])
 # cp1-cp3 and w1 allowed; cp4, w2, w3, x1, x2 not.
 CROWD_SOURCES = ['10.0.1.0/30', '10.0.2.1/32']
-
-
-def flat(plan):
-    return [probe for probes in plan['probes'].values() for probe in probes]
 
 
 def expectations(plan, **match):

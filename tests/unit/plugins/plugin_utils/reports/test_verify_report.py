@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.probe_planner import plan_probes
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.verify_report import (
     build_report, report_html, report_lines, report_markdown)
-from test_probe_planner import CONTROL, ETCD, PROBERS, flat, rule, target
+from probe_fixtures import CONTROL, ETCD, PROBERS, flat, rule, target
 
 
 @pytest.mark.parametrize('stale', [
