@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubeports.firewall contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options shared by the modules that take a host's rules (port_rules, port_rules_info)."""
+"""Options shared by the modules that take a host's rules (port_rules, port_rules_info); their argument
+spec is module_utils/port_rules_args.py."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

@@ -83,11 +83,19 @@ def acquire_lock(timeout, settle=None):
         time.sleep(0.5)
 
 
-def choose_backend(name, run_command, options):
+def choose_backend(name, run_command, options, reading=False):
+    """The backend of the firewall ``name``, or with auto of the active one, on this host.
+
+    To change rules, auto takes the first firewall found (``detect``) and fails when there is
+    none, and a chosen one must be usable (``check_usable``). With ``reading`` (port_rules_info)
+    only a firewall filtering traffic now (``running``) counts, and None means there is none.
+    Either way a chosen backend is refused while another firewall is the active one."""
     if name == 'auto':
         for backend in BACKENDS:
-            if backend.detect(run_command):
+            if (backend.running if reading else backend.detect)(run_command):
                 return backend(run_command, options)
+        if reading:
+            return None
         raise BackendError('no active firewall found: looked for a running firewalld, an active ufw and '
                            'a SuSEfirewall2 configuration; choose one with backend')
     for backend in BACKENDS:
@@ -97,8 +105,11 @@ def choose_backend(name, run_command, options):
                 if active:
                     raise BackendError('backend %s was chosen but %s is the active firewall on this host; nothing was '
                                        'changed. Choose backend: %s (or auto)' % (name, active[0], active[0]))
+                if reading:
+                    return None
             instance = backend(run_command, options)
-            instance.check_usable()
+            if not reading:
+                instance.check_usable()
             return instance
     raise BackendError('unknown backend %r' % name)
 

@@ -281,8 +281,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubeports.firewall.plugins.module_utils import apply, guard, rollback
 from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS, apply_rules, command_runner
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError
+from ansible_collections.kubeports.firewall.plugins.module_utils.port_rules_args import argument_spec, invalid_sets
 from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message, root_required
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS
 
 
 def settle_notes(module, result, settler):
@@ -377,17 +377,11 @@ def run(module):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            rules=dict(type='list', elements='dict', options=RULE_OPTIONS),
+        argument_spec=argument_spec(
             state=dict(type='str', default='present', choices=['present', 'absent']),
-            sets=dict(type='dict', default={}),
-            backend=dict(type='str', default='auto', choices=['auto', 'firewalld', 'ufw', 'susefirewall2']),
             prune=dict(type='bool', default=True),
-            firewalld_zone=dict(type='str'),
-            state_dir=dict(type='path', default='/var/lib/kubeports'),
             allow_restart=dict(type='bool', default=False),
             lock_timeout=dict(type='int', default=60),
-            public_ports=dict(type='list', elements='str', default=[]),
             confirm_timeout=dict(type='int', default=0),
             lockout_guard=dict(type='bool', default=True),
             firewalld_reload=dict(type='str', choices=['auto', 'never'], default='auto'),
@@ -397,9 +391,9 @@ def main():
         required_if=[('state', 'present', ['rules'])],
         supports_check_mode=True,
     )
-    for name, members in module.params['sets'].items():
-        if not isinstance(members, list) or not all(isinstance(item, str) for item in members):
-            module.fail_json(msg='sets.%s: expected a list of CIDRs, got %r' % (name, members))
+    refused = invalid_sets(module.params['sets'])
+    if refused:
+        module.fail_json(msg=refused)
     if module.params['confirm_timeout'] < 0:
         module.fail_json(msg='confirm_timeout must be 0 (no confirmation) or a number of seconds, got %d'
                          % module.params['confirm_timeout'])

@@ -98,35 +98,21 @@ messages:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubeports.firewall.plugins.module_utils import audit
-from ansible_collections.kubeports.firewall.plugins.module_utils.apply import BACKENDS, command_runner
+from ansible_collections.kubeports.firewall.plugins.module_utils import apply, audit
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import BackendError, DesiredState
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.port_rules_args import argument_spec, invalid_sets
 from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message, root_required
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import RULE_OPTIONS, rule_sources
-
-
-def active_backend(name, run_command, options):
-    """The backend filtering traffic now, or None when no firewall is active."""
-    running = [backend for backend in BACKENDS if backend.running(run_command)]
-    if name == 'auto':
-        return running[0](run_command, options) if running else None
-    chosen = [backend for backend in BACKENDS if backend.name == name][0]
-    if chosen in running:
-        return chosen(run_command, options)
-    if running:
-        raise BackendError('backend %s was chosen but %s is the active firewall on this host; choose backend: %s '
-                           '(or auto)' % (name, running[0].name, running[0].name))
-    return None
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import rule_sources
 
 
 def run(module):
     params = module.params
-    run_command = command_runner(module)
+    run_command = apply.command_runner(module)
 
     judged = params['rules'] is not None
     desired = DesiredState.from_rules(params['rules'] or [], params['public_ports'], params['sets'])
-    backend = active_backend(params['backend'], run_command, params)
+    backend = apply.choose_backend(params['backend'], run_command, params, reading=True)
     if backend is None:
         result = {'backend': 'none', 'exposures': audit.listening_exposures(), 'messages': [
             'no active firewall: every listening socket is reachable from anyone']}
@@ -146,19 +132,12 @@ def run(module):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            rules=dict(type='list', elements='dict', options=RULE_OPTIONS),
-            sets=dict(type='dict', default={}),
-            backend=dict(type='str', default='auto', choices=['auto', 'firewalld', 'ufw', 'susefirewall2']),
-            firewalld_zone=dict(type='str'),
-            state_dir=dict(type='path', default='/var/lib/kubeports'),
-            public_ports=dict(type='list', elements='str', default=[]),
-        ),
+        argument_spec=argument_spec(),
         supports_check_mode=True,
     )
-    for name, members in module.params['sets'].items():
-        if not isinstance(members, list) or not all(isinstance(item, str) for item in members):
-            module.fail_json(msg='sets.%s: expected a list of CIDRs, got %r' % (name, members))
+    refused = invalid_sets(module.params['sets'])
+    if refused:
+        module.fail_json(msg=refused)
     # Without root a firewall reads as inactive or empty: a wrong audit, not a failed one.
     refused = root_required('port_rules_info', 'reads the firewall and the records in %s, which only root may read'
                             % module.params['state_dir'])

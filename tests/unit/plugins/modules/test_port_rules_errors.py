@@ -76,8 +76,8 @@ class FakeBackend(Backend):
 @pytest.fixture
 def fake_backend(monkeypatch):
     FakeBackend.failure = None
-    monkeypatch.setattr(apply, 'choose_backend', lambda name, run_command, options: FakeBackend(run_command, options))
-    monkeypatch.setattr(port_rules_info, 'active_backend', lambda name, run_command, options: FakeBackend(run_command, options))
+    # port_rules and port_rules_info choose their backend with the same function.
+    monkeypatch.setattr(apply, 'choose_backend', lambda name, run_command, options, **_: FakeBackend(run_command, options))
     return FakeBackend
 
 
