@@ -22,7 +22,7 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import 
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.installers import INSTALLERS
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import (
-    AGREED, CIDR_SETS, DISTRIBUTION_ALIASES, INSTALLER_ALIASES, OPTIONS, PREFIX, ROLE_VARIABLES)
+    AGREED, CIDR_SETS, DISTRIBUTION_ALIASES, INSTALLER_ALIASES, OPTIONS, ROLE_VARIABLES, VARIABLE_PREFIX)
 
 # Roles whose plan reads the profile: their argument specs declare its variables.
 PLANNING_ROLES = ('open_ports', 'verify', 'audit')
@@ -136,10 +136,10 @@ def profile_options():
             spec['type'] = 'raw'
         if option.default is not None:
             spec['default'] = option.default
-        options[PREFIX + name] = spec
+        options[VARIABLE_PREFIX + name] = spec
     for _name, (var, default, doc) in CIDR_SETS.items():
-        options[PREFIX + var] = {'description': [doc, 'CIDRs or addresses; V(any) is everyone.'],
-                                 'type': 'list', 'elements': 'str', 'default': list(default)}
+        options[VARIABLE_PREFIX + var] = {'description': [doc, 'CIDRs or addresses; V(any) is everyone.'],
+                                          'type': 'list', 'elements': 'str', 'default': list(default)}
     return options
 
 
@@ -192,10 +192,10 @@ def profile_doc():
            '| Variable | Type | Choices | Default | Meaning |', '|---|---|---|---|---|']
     options = yaml.safe_load(spec_block())
     for name in OPTIONS:
-        spec = options[PREFIX + name]
+        spec = options[VARIABLE_PREFIX + name]
         kind = spec['type'] + (' of %s' % spec['elements'] if 'elements' in spec else '')
         out.append('| `%s%s` | %s | %s | %s | %s |' % (
-            PREFIX, name, kind, ', '.join(spec.get('choices') or ()),
+            VARIABLE_PREFIX, name, kind, ', '.join(spec.get('choices') or ()),
             '`%s`' % (spec['default'],) if 'default' in spec else '(computed)', _cell(spec['description'])))
     out += ['', '## Source sets', '',
             'Rules name who may connect by set. Role sets (`etcd`, `controlplane`, `worker`, '
@@ -205,7 +205,7 @@ def profile_doc():
             'from their variables; `any` stands for 0.0.0.0/0 and ::/0.', '',
             '| Set | Variable | Default | Meaning |', '|---|---|---|---|']
     for name, (var, default, doc) in CIDR_SETS.items():
-        out.append('| `%s` | `%s%s` | `%s` | %s |' % (name, PREFIX, var, default, _cell(doc)))
+        out.append('| `%s` | `%s%s` | `%s` | %s |' % (name, VARIABLE_PREFIX, var, default, _cell(doc)))
     out += ['', '## Other variables', '',
             '| Variable | Meaning |', '|---|---|',
             '| `kubeports_role_groups` | Mapping of role to inventory groups (see the lookup docs for the default). |',
@@ -219,7 +219,7 @@ def profile_doc():
             '']
     out += ['## Variables of the roles and playbooks', '',
             'Documented in the roles\' argument specs (`ansible-doc -t role kubeports.firewall.open_ports`, '
-            '`kubeports.firewall.verify`): %s.' % ', '.join('`%s%s`' % (PREFIX, name) for name in ROLE_VARIABLES),
+            '`kubeports.firewall.verify`): %s.' % ', '.join('`%s%s`' % (VARIABLE_PREFIX, name) for name in ROLE_VARIABLES),
             '']
     return '\n'.join(out)
 

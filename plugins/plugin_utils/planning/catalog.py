@@ -45,7 +45,7 @@ INTERFACE_VARIABLES = {'$pod_interfaces': 'pod_interfaces'}
 COMPONENT_FIELDS = frozenset(('component', 'description', 'applies_when', 'rules'))
 
 
-class Rule(object):
+class CatalogRule(object):
     """One validated catalog rule. ``port`` is (low, high), a $variable name, or None."""
 
     __slots__ = ('id', 'component', 'protocol', 'port', 'to', 'sources', 'when',
@@ -131,10 +131,10 @@ def build_rule(raw, component, where, default_reference=None):
     if not references:
         raise PlanError('%s: missing "reference"' % where)
     interfaces = _interfaces(raw, protocol, sources, where)
-    return Rule(id=str(raw.get('id') or ''), component=component, protocol=protocol, port=port,
-                to=tuple(to), sources=tuple(sources), when=validate_when(raw.get('when'), where),
-                description=str(raw.get('description') or raw.get('id') or protocol),
-                references=tuple(references), note=str(raw.get('note') or '').strip(), interfaces=interfaces)
+    return CatalogRule(id=str(raw.get('id') or ''), component=component, protocol=protocol, port=port,
+                       to=tuple(to), sources=tuple(sources), when=validate_when(raw.get('when'), where),
+                       description=str(raw.get('description') or raw.get('id') or protocol),
+                       references=tuple(references), note=str(raw.get('note') or '').strip(), interfaces=interfaces)
 
 
 def _interfaces(raw, protocol, sources, where):

@@ -3,8 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Plan one host's firewall rules from the catalog, its roles and its cluster profile.
 
-Pure functions over plain data: no Ansible objects. The caller builds one
-InventoryIndex per inventory and plans every host against it.
+Plain data in and out: no Ansible objects. The caller builds one InventoryIndex and one
+Planner per inventory and plans every host with it. The Planner memoizes what hosts of
+one inventory share (parsed CIDR lists, matched catalog rules, merged peer sets, rules
+of hosts with alike inputs); its caches live as long as it does. Cached values, and the
+lists in them, are shared between hosts' plans and never changed in place.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,6 +16,7 @@ __metaclass__ = type
 import bisect
 import fnmatch
 import re
+from collections import namedtuple
 
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.catalog import (
     PORT_VARIABLES, SOURCES, build_rule, INTERFACE_VARIABLES)
@@ -29,6 +33,34 @@ _SELECTOR = re.compile(r'^([a-z0-9]+)/(.*)$')
 
 # Profile keys that do not decide which catalog rules match (cidr_sets is matched by content).
 _NOT_MATCHED = frozenset(('origins', 'notes', 'cidr_sets'))
+
+# One parsed CIDR list: ``token`` (its values as a tuple of strings) identifies its content.
+CidrList = namedtuple('CidrList', 'token networks')
+# One source set of a rule for one host: ``parts`` are lists of networks (shared with the index,
+# never copied); ``signature`` identifies their content, None for "self" (differs per host).
+SourceSet = namedtuple('SourceSet', 'signature parts')
+# Source sets merged: their signatures, the merged CIDRs as strings, their (version, first, last)
+# spans, the CIDRs open to anyone (/0), and the merged networks.
+MergedSources = namedtuple('MergedSources', 'signature sources spans public networks')
+# The sources of a rule that include a host's own addresses, and those open to anyone (/0).
+# ``host_specific`` is False when those addresses lie inside the rule's shared sets (then the
+# sources are the shared sets').
+OwnSources = namedtuple('OwnSources', 'host_specific sources public')
+# A host's own addresses as sorted (version, first, last) spans and as CIDR strings.
+OwnAddresses = namedtuple('OwnAddresses', 'spans texts')
+# The catalog and extra rules that apply to hosts of one fingerprint: {key: entry}, the keys
+# in rule order, and the rules skipped (no members in their source sets or no interfaces).
+Match = namedtuple('Match', 'merged order skipped')
+# What hosts of one kind (plan's ``alike`` and roles) share: their fingerprint, match and the
+# public ports they allow.
+PreparedHost = namedtuple('PreparedHost', 'fingerprint merged order skipped allowed')
+# A rule planned once for hosts of one fingerprint (the others copy it with their ``host``): the
+# rule, its sources' signature (None when open to anyone or the host's own) and its sources open
+# to anyone.
+SharedRule = namedtuple('SharedRule', 'rule signature public')
+# What a rule of the host's own addresses is, but for ``host`` and ``sources``: the shared sets
+# merged (or None), the port, the set names, the source_set and the merged catalog rules' about.
+OwnRuleShape = namedtuple('OwnRuleShape', 'merged port set_names source_set about')
 
 
 def _with_isolated(span, text, spans, sources):
@@ -80,8 +112,8 @@ class HostPlan(object):
     share them (a peer set), or None (anyone, or sources that are the host's own).
     ``shared`` has, for each rule, the planner's rule it was copied from when hosts with
     alike inputs share it (the same in all but ``host``), or None. ``shapes`` has, for each
-    rule of the host's own addresses, an object that rules the same in all but ``host`` and
-    ``sources`` share, or None.
+    rule of the host's own addresses, the OwnRuleShape that rules the same in all but ``host``
+    and ``sources`` share, or None.
     """
 
     def __init__(self, host, roles, rules, skipped, signatures=None, shared=None, shapes=None):
@@ -167,28 +199,36 @@ def _dropped(rule, port, matchers):
 
 
 class Planner(object):
-    """Plans hosts against one catalog and one inventory index."""
+    """Plans hosts against one catalog and one inventory index, memoizing what they share.
+
+    A fingerprint is what decides a host's matching: its roles, its profile's matched values,
+    its CIDR lists' tokens, its extra and drop rules. A kind is plan's ``alike`` and the roles.
+    """
 
     def __init__(self, components, index):
         self.components = components
         self.index = index
         self.catalog_ids = [rule.id for component in components for rule in component.rules]
         self._any = [parse_cidr(item, 'any') for item in ANYONE]
-        self._merge_cache = {}
-        self._cidr_cache = {}
-        self._own_cache = {}
-        self._own_spans = {}
-        # Catalog and extra rules stay alive with the planner, so their ids are stable keys.
-        self._about_cache = {}
-        self._rules_alive = []
-        # Matching and rules of hosts with alike inputs, by fingerprint.
-        self._match_cache = {}
-        self._output_cache = {}
+        # {token: CidrList}: CIDR lists (group_vars shared by many hosts) parsed once.
+        self._cidr_lists = {}
+        # {sorted signatures: MergedSources}: source sets merged once per content.
+        self._merged_sources = {}
+        # {host: OwnAddresses}, and {(host, signature or None): OwnSources}.
+        self._own_addresses = {}
+        self._own_sources = {}
+        # {tuple of rule ids: about}: catalog and extra rules stay alive with the planner (extra
+        # rules in _extra_rules), so their ids are stable keys.
+        self._about_by_rules = {}
+        self._extra_rules = []
+        # {alike: the profile's matched values as text}, {fingerprint: Match} and
+        # {(fingerprint, rule key): SharedRule}.
         self._matched_values = {}
-        # What hosts of one kind share (see plan's alike), and the parts of their own rules
-        # that do not depend on the host.
-        self._prepared = {}
-        self._own_parts = {}
+        self._matches = {}
+        self._shared_rules = {}
+        # {kind: PreparedHost}, and {(fingerprint, rule key): OwnRuleShape}.
+        self._prepared_kinds = {}
+        self._own_rule_shapes = {}
 
     def plan(self, host, variables, source=None, profile=None, alike=None):
         """Plan ``host``; ``variables`` are its kubeports_* variables (and ansible_port).
@@ -205,33 +245,32 @@ class Planner(object):
             raise PlanError('host %s: its groups map to no role; add it to a group named in '
                             'kubeports_role_groups or set kubeports_roles' % host)
         kind = (alike, frozenset(roles)) if alike is not None else None
-        prepared = self._prepared.get(kind) if kind is not None else None
+        prepared = self._prepared_kinds.get(kind) if kind is not None else None
         first = prepared is None
         if first:
             prepared = self._prepare(host, roles, variables, source, profile, alike)
-        fingerprint, merged, order, skipped, allowed = prepared
         planned = []
-        for key in order:
-            entry = merged[key]
+        for key in prepared.order:
+            entry = prepared.merged[key]
             if entry['own']:
-                rule, signature, public, shape = self._own_output(host, fingerprint, key, entry)
+                rule, signature, public, shape = self._own_output(host, prepared.fingerprint, key, entry)
                 planned.append((rule, signature, public, None, shape))
                 continue
-            cached = self._output_cache.get((fingerprint, key))
-            if cached is None:
-                cached = self._output_cache[(fingerprint, key)] = self._output(host, key, entry)
-            planned.append((dict(cached[0], host=host), cached[1], cached[2], cached[0], None))
+            shared = self._shared_rules.get((prepared.fingerprint, key))
+            if shared is None:
+                shared = self._shared_rules[(prepared.fingerprint, key)] = self._output(host, key, entry)
+            planned.append((dict(shared.rule, host=host), shared.signature, shared.public, shared.rule, None))
         for rule, _signature, public, shared, _shape in planned:
             # A shared rule passed for the first host of its kind.
             if first or shared is None:
-                check_not_public(rule, public, allowed, source)
+                check_not_public(rule, public, prepared.allowed, source)
         if first and kind is not None:
-            self._prepared[kind] = prepared
-        return HostPlan(host, sorted(roles), [item[0] for item in planned], [dict(item) for item in skipped],
+            self._prepared_kinds[kind] = prepared
+        return HostPlan(host, sorted(roles), [item[0] for item in planned], [dict(item) for item in prepared.skipped],
                         [item[1] for item in planned], [item[3] for item in planned], [item[4] for item in planned])
 
     def _prepare(self, host, roles, variables, source, profile, alike):
-        """(fingerprint, merged rules, their order, skipped rules, public ports allowed) of a host."""
+        """The PreparedHost of a host: its fingerprint, match and public ports allowed."""
         profile = dict(profile or resolve(variables, source))
         if not profile['ip_families']:
             profile['ip_families'] = list(self.index.ip_families) or ['ipv4']
@@ -240,7 +279,7 @@ class Planner(object):
             if name.startswith('extra:') and name[6:] not in SOURCES[2:]:
                 raise PlanError('kubeports_peer_cidrs (%s): unknown set %r (choose from %s)'
                                 % (source, name[6:], ', '.join(SOURCES[2:])))
-        cidr_networks = dict((name, self._cidrs(values, where)) for name, (where, values) in profile['cidr_sets'].items())
+        cidr_lists = dict((name, self._parse_cidr_list(values, where)) for name, (where, values) in profile['cidr_sets'].items())
         # Hosts whose inputs are alike (most workers) share the matching of catalog rules.
         matched_values = self._matched_values.get(alike) if alike is not None else None
         if matched_values is None:
@@ -248,26 +287,24 @@ class Planner(object):
             if alike is not None:
                 self._matched_values[alike] = matched_values
         fingerprint = (tuple(sorted(roles)), matched_values,
-                       tuple(sorted((name, token) for name, (token, _networks) in cidr_networks.items())),
+                       tuple(sorted((name, found.token) for name, found in cidr_lists.items())),
                        repr(variables.get('kubeports_extra_rules')), repr(variables.get('kubeports_drop_rules')))
-        matched = self._match_cache.get(fingerprint)
-        if matched is None:
-            matched = self._match_cache[fingerprint] = self._match(host, roles, profile, variables, source,
-                                                                   cidr_networks)
-        merged, order, skipped = matched
+        match = self._matches.get(fingerprint)
+        if match is None:
+            match = self._matches[fingerprint] = self._match(host, roles, profile, variables, source, cidr_lists)
         allowed = public_ports(variables.get('kubeports_public_ports'), source)
-        return fingerprint, merged, order, skipped, allowed
+        return PreparedHost(fingerprint, match.merged, match.order, match.skipped, allowed)
 
-    def _match(self, host, roles, profile, variables, source, cidr_networks):
-        """The catalog and extra rules that apply, merged by (protocol, port), with their source
-        sets; the host's own addresses ("self") are taken per host later."""
+    def _match(self, host, roles, profile, variables, source, cidr_lists):
+        """The Match of a fingerprint: the catalog and extra rules that apply, merged by (protocol,
+        port), with their SourceSets; the host's own addresses ("self") are taken per host later."""
         extras = extra_rules(variables.get('kubeports_extra_rules'), source)
-        self._rules_alive.extend(extras)
+        self._extra_rules.extend(extras)
         drops = drop_matchers(variables.get('kubeports_drop_rules'), self.catalog_ids, source)
         destinations = set(roles) | {'all'}
         if roles & set(NODE_ROLES) or (profile['distribution'] == 'rke' and 'etcd' in roles):
             destinations.add('node')
-        set_cache = {}
+        source_sets = {}
         merged, order, skipped = {}, [], []
         candidates = []
         for component in self.components:
@@ -284,10 +321,10 @@ class Planner(object):
                 continue
             sources = {}
             for name in rule.sources:
-                found = set_cache.get(name)
+                found = source_sets.get(name)
                 if found is None:
-                    found = set_cache[name] = self._source(name, host, cidr_networks)
-                if any(found[1]):
+                    found = source_sets[name] = self._source(name, host, cidr_lists)
+                if any(found.parts):
                     sources[name] = found
             if not sources:
                 skipped.append({'id': rule.id, 'protocol': rule.protocol, 'port': format_port(port),
@@ -308,10 +345,10 @@ class Planner(object):
                 order.append(key)
             entry['sets'].update(sources)
             entry['rules'].append(rule)
-            entry['own'] = entry['own'] or any(found[0] is None for found in sources.values())
+            entry['own'] = entry['own'] or any(found.signature is None for found in sources.values())
         # Ordered as sort_key orders the rules, once per match.
         order.sort(key=lambda key: (key[0], key[1][0] if key[1] else 0, format_port(key[1])))
-        return merged, order, skipped
+        return Match(merged, order, skipped)
 
     @staticmethod
     def _port(rule, profile):
@@ -320,69 +357,69 @@ class Planner(object):
             return parse_port(value, rule.port)
         return rule.port
 
-    def _source(self, name, host, cidr_networks):
-        """(signature, parts) of one source set for this host.
+    def _source(self, name, host, cidr_lists):
+        """The SourceSet of one source set for this host.
 
-        ``parts`` are lists of networks, shared with the index (never copied, so a plan
-        costs the same whatever the cluster size). The signature identifies the set's
-        content for the merge cache; it is None for "self", which differs per host.
+        Its parts are shared with the index (never copied, so a plan costs the same whatever
+        the cluster size). Its signature identifies the set's content for _merged; it is None
+        for "self", which differs per host.
         """
         if name == 'any':
-            return ('any',), (self._any,)
+            return SourceSet(('any',), (self._any,))
         if name == 'self':
-            return None, (self.index.addresses[host],)
-        token, extras = cidr_networks.get(name, ((), []))
-        extra_token, more = cidr_networks.get('extra:' + name, ((), []))
+            return SourceSet(None, (self.index.addresses[host],))
+        token, extras = cidr_lists.get(name, ((), []))
+        extra_token, more = cidr_lists.get('extra:' + name, ((), []))
         members = self.index.role_networks(name) if name in self.index.members else []
-        return (name, token, extra_token), (members, extras, more)
+        return SourceSet((name, token, extra_token), (members, extras, more))
 
-    def _cidrs(self, values, where):
-        """(the list as a tuple of strings, its networks); equal lists (group_vars shared by many
+    def _parse_cidr_list(self, values, where):
+        """The CidrList of a list of CIDRs or addresses; equal lists (group_vars shared by many
         hosts) are parsed once."""
         values = values if isinstance(values, (list, tuple)) else [values]
-        key = tuple(str(value) for value in values)
-        found = self._cidr_cache.get(key)
+        token = tuple(str(value) for value in values)
+        found = self._cidr_lists.get(token)
         if found is None:
-            found = self._cidr_cache[key] = (key, resolve_cidr_list(values, where))
+            found = self._cidr_lists[token] = CidrList(token, resolve_cidr_list(values, where))
         return found
 
-    def _own(self, host, shared):
-        """(sources, public) of the host's own addresses merged with a shared set's, once per host and set."""
-        key = (host, shared[0] if shared else None)
-        found = self._own_cache.get(key)
+    def _own(self, host, merged):
+        """The OwnSources of the host's own addresses merged with shared sets (MergedSources or
+        None), once per host and sets."""
+        key = (host, merged.signature if merged else None)
+        found = self._own_sources.get(key)
         if found is None:
             own = self.index.addresses[host]
-            known = self._own_spans.get(host)
+            known = self._own_addresses.get(host)
             if known is None:
-                known = self._own_spans[host] = ([(net.version, net.first, net.last) for net in own],
-                                                 [str(net.cidr) for net in own])
+                known = self._own_addresses[host] = OwnAddresses([(net.version, net.first, net.last) for net in own],
+                                                                 [str(net.cidr) for net in own])
             spans, texts = known
-            outside = [index for index, span in enumerate(spans) if not (shared and _within(span, shared[2]))]
-            if shared and not outside:
-                found = None, shared[1], shared[3]
-            elif shared:
+            outside = [index for index, span in enumerate(spans) if not (merged and _within(span, merged.spans))]
+            if merged and not outside:
+                found = OwnSources(False, merged.sources, merged.public)
+            elif merged:
                 sources = None
                 if len(outside) == 1:
-                    # One address of the host's own outside the set (most hosts): placed, not merged.
-                    sources = _with_isolated(spans[outside[0]], texts[outside[0]], shared[2], shared[1])
+                    # One address of the host's own outside the sets (most hosts): placed, not merged.
+                    sources = _with_isolated(spans[outside[0]], texts[outside[0]], merged.spans, merged.sources)
                 if sources is None:
-                    sources = merge(shared[4] + [own[index] for index in outside])
+                    sources = merge(merged.networks + [own[index] for index in outside])
             elif len(own) == 1:
                 sources = [texts[0]]
             else:
                 sources = merge(own)
             if found is None:
-                found = 'own', sources, [item for item in sources if item.endswith('/0')]
-            self._own_cache[key] = found
+                found = OwnSources(True, sources, [item for item in sources if item.endswith('/0')])
+            self._own_sources[key] = found
         return found
 
     def _merged(self, sets):
-        """(signature, sources, their spans, sources open to anyone, their networks) of source sets,
-        once per content."""
-        signature = tuple(sorted(found[0] for found in sets))
-        cached = self._merge_cache.get(signature)
+        """The MergedSources of SourceSets, once per content."""
+        signature = tuple(sorted(found.signature for found in sets))
+        cached = self._merged_sources.get(signature)
         if cached is None:
-            networks = [net for found in sets for part in found[1] for net in part]
+            networks = [net for found in sets for part in found.parts for net in part]
             # Ordered as (version, network) orders them, each network's key taken once.
             merged = sorted(netaddr.cidr_merge(networks), key=lambda net: (net.version, net.sort_key()))
             sources = [str(net) for net in merged]
@@ -390,13 +427,13 @@ class Planner(object):
                 sources = list(ANYONE)
             public = [item for item in sources if item.endswith('/0')]
             spans = [(net.version, net.first, net.last) for net in merged]
-            cached = self._merge_cache[signature] = (signature, sources, spans, public, merged)
+            cached = self._merged_sources[signature] = MergedSources(signature, sources, spans, public, merged)
         return cached
 
     def _about(self, rules):
         """Descriptions, references, ids, components and roles of merged catalog rules, once per combination."""
         key = tuple(id(rule) for rule in rules)
-        found = self._about_cache.get(key)
+        found = self._about_by_rules.get(key)
         if found is None:
             descriptions, references, ids, components, to = [], [], [], [], []
             for rule in rules:
@@ -410,42 +447,45 @@ class Planner(object):
                 for role in rule.to:
                     if role not in to:
                         to.append(role)
-            found = self._about_cache[key] = {'description': '; '.join(descriptions), 'references': references,
-                                              'ids': ids, 'components': components, 'to': to}
+            found = self._about_by_rules[key] = {'description': '; '.join(descriptions), 'references': references,
+                                                 'ids': ids, 'components': components, 'to': to}
         return found
 
     def _own_output(self, host, fingerprint, key, entry):
-        """_output of a rule whose sources include the host's own addresses, and its shape (see
-        HostPlan; None when open to anyone): what does not depend on the host is taken once
-        per fingerprint and rule."""
-        parts = self._own_parts.get((fingerprint, key))
-        if parts is None:
-            shared = [found for found in entry['sets'].values() if found[0] is not None]
+        """(rule, signature, public, shape) of a rule whose sources include the host's own addresses.
+
+        The signature is as _output's; the shape is the rule's OwnRuleShape (see HostPlan; None
+        when open to anyone), made once per fingerprint and rule."""
+        shape = self._own_rule_shapes.get((fingerprint, key))
+        if shape is None:
+            shared = [found for found in entry['sets'].values() if found.signature is not None]
             set_names = sorted(entry['sets'])
-            parts = self._own_parts[(fingerprint, key)] = (self._merged(shared) if shared else None,
-                                                           format_port(key[1]), set_names, '+'.join(set_names),
-                                                           self._about(entry['rules']))
-        merged, port, set_names, set_name, about = parts
-        mine, sources, public = self._own(host, merged)
-        everyone = is_anyone(public)
-        return (_rule_entry(host, key[0], port, sources, None if everyone else set_name, set_names, about),
-                None if everyone or mine else merged[0], public, None if everyone else parts)
+            shape = self._own_rule_shapes[(fingerprint, key)] = OwnRuleShape(
+                self._merged(shared) if shared else None, format_port(key[1]), set_names, '+'.join(set_names),
+                self._about(entry['rules']))
+        own = self._own(host, shape.merged)
+        everyone = is_anyone(own.public)
+        return (_rule_entry(host, key[0], shape.port, own.sources, None if everyone else shape.source_set,
+                            shape.set_names, shape.about),
+                None if everyone or own.host_specific else shape.merged.signature, own.public,
+                None if everyone else shape)
 
     def _output(self, host, key, entry):
-        """One merged rule, and the signature of its sources when they are shared by other hosts
-        (None when they are the host's own)."""
+        """The SharedRule of one merged rule: the signature of its sources when they are shared
+        by other hosts (None when they are the host's own)."""
         protocol, port = key[0], key[1]
-        shared = [found for found in entry['sets'].values() if found[0] is not None]
+        shared = [found for found in entry['sets'].values() if found.signature is not None]
         merged = self._merged(shared) if shared else None
-        signature, sources, public = (merged[0], merged[1], merged[3]) if merged else (None, [], [])
-        if any(found[0] is None for found in entry['sets'].values()):
-            mine, sources, public = self._own(host, merged)
-            if mine:
+        signature, sources, public = (merged.signature, merged.sources, merged.public) if merged else (None, [], [])
+        if any(found.signature is None for found in entry['sets'].values()):
+            own = self._own(host, merged)
+            sources, public = own.sources, own.public
+            if own.host_specific:
                 signature = None
         everyone = is_anyone(public)
         about = self._about(entry['rules'])
         set_names = sorted(entry['sets'])
         # Lists shared with other hosts' rules: never changed in place.
-        return (_rule_entry(host, protocol, format_port(port), sources, None if everyone else '+'.join(set_names),
-                            set_names, about, key[2] if len(key) > 2 else None), None if everyone else signature,
-                public)
+        return SharedRule(_rule_entry(host, protocol, format_port(port), sources, None if everyone else '+'.join(set_names),
+                                      set_names, about, key[2] if len(key) > 2 else None),
+                          None if everyone else signature, public)

@@ -16,11 +16,11 @@ import contextlib
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.installers import INSTALLERS, missing_formed_groups
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import PREFIX, ROLE_VARIABLES
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import ROLE_VARIABLES, VARIABLE_PREFIX
 
 # Variables that a play reads on each host itself (not through the plan): set only in a formed
 # group, the play would not see them.
-PLAY_VARIABLES = frozenset(PREFIX + name for name in ROLE_VARIABLES)
+PLAY_VARIABLES = frozenset(VARIABLE_PREFIX + name for name in ROLE_VARIABLES)
 PLAY_VARIABLE_PREFIXES = ('ansible_',)
 _PROBE_HOST = '__kubeports_formed_group_probe__'
 

@@ -26,8 +26,8 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.invent
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.host_planner import Planner
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.peer_updates import hosts_to_update
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import (
-    AGREED, DEFAULT_ORIGIN, INSTALLER_ALIASES, PORTLESS_CNIS, PREFIX, agreed_value, check_variable_names, cidr_sets, describe,
-    resolve, show)
+    AGREED, DEFAULT_ORIGIN, INSTALLER_ALIASES, PORTLESS_CNIS, VARIABLE_PREFIX, agreed_value, check_variable_names, cidr_sets,
+    resolve, show, values_with_origins)
 
 # Host variables the planner reads besides kubeports_* ones.
 PLAIN_VARIABLES = ('ansible_port', 'ansible_ssh_port')
@@ -111,7 +111,7 @@ class RecordedReads(Mapping):
 def planner_variables(variables, names=None):
     wanted = {}
     for name in variables if names is None else names:
-        if name.startswith(PREFIX) or name in PLAIN_VARIABLES:
+        if name.startswith(VARIABLE_PREFIX) or name in PLAIN_VARIABLES:
             wanted[name] = variables[name]
     return wanted
 
@@ -182,7 +182,7 @@ class InventoryPlanner(object):
             names = self._names_of.get(every)
             if names is None:
                 names = self._names_of[every] = tuple(name for name in every
-                                                      if name.startswith(PREFIX) or name in PLAIN_VARIABLES)
+                                                      if name.startswith(VARIABLE_PREFIX) or name in PLAIN_VARIABLES)
             if names not in self._checked_names:
                 check_variable_names(names, 'host %s' % host)
                 self._checked_names.add(names)
@@ -306,7 +306,7 @@ class InventoryPlanner(object):
         source = 'host %s' % host
         wanted = self.wanted_of(host)
         name = detected or 'none'
-        explicit = wanted.get(PREFIX + 'installer')
+        explicit = wanted.get(VARIABLE_PREFIX + 'installer')
         if explicit not in (None, ''):
             name = INSTALLER_ALIASES.get(str(explicit).strip().lower(), str(explicit).strip().lower())
             if name not in installers.BY_NAME and name != 'none':
@@ -423,7 +423,7 @@ class InventoryPlanner(object):
             outside = {}
             for host in sorted(profiles):
                 if host not in members:
-                    signature = tuple(describe(profiles[host]))
+                    signature = tuple(values_with_origins(profiles[host]))
                     outside.setdefault(signature, []).append(host)
             for hosts in outside.values():
                 groups.append(('outside the cluster', hosts))
@@ -436,11 +436,11 @@ class InventoryPlanner(object):
         for host in hosts:
             key = self._alike[host]
             if key not in alike:
-                alike[key] = dict((item, (value, origin)) for item, value, origin in describe(profiles[host]))
+                alike[key] = dict((item, (value, origin)) for item, value, origin in values_with_origins(profiles[host]))
                 kinds[key] = host
         values = {}
         shown = []
-        for key, value, origin in describe(profiles[hosts[0]]):
+        for key, value, origin in values_with_origins(profiles[hosts[0]]):
             seen = [found[key] for found in alike.values() if key in found]
             if any(item[0] != value for item in seen):
                 values[key] = {'value': None, 'origin': 'varies by host'}

@@ -18,7 +18,9 @@ from collections import namedtuple
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import check_interfaces, parse_port
 
-PREFIX = 'kubeports_'
+VARIABLE_PREFIX = 'kubeports_'
+# Old name, still imported by installers.py: remove once it imports VARIABLE_PREFIX.
+PREFIX = VARIABLE_PREFIX
 
 DISTRIBUTION_ALIASES = {'kubespray': 'kubeadm', 'kubean': 'kubeadm'}
 DEFAULT_CNI = {'kubeadm': ['calico'], 'rke': ['canal'], 'rke2': ['canal'], 'k3s': ['flannel']}
@@ -187,7 +189,7 @@ ROLE_VARIABLES = ('backend', 'prune', 'firewalld_zone', 'state_dir', 'allow_rest
                   'verify_listener_lifetime', 'verify_run_dir', 'verify_report_dir',
                   'verify_fail_on_mismatch', 'serial', 'max_fail_percentage', 'confirm_timeout',
                   'lockout_guard', 'firewalld_reload', 'ufw_peer_sets', 'audit_fail_on', 'audit_report_dir', 'state')
-KNOWN_VARIABLES = frozenset(PREFIX + name for name in (
+KNOWN_VARIABLES = frozenset(VARIABLE_PREFIX + name for name in (
     tuple(OPTIONS) + tuple(var for var, _default, _doc in CIDR_SETS.values()) + PLANNER_VARIABLES
     + ROLE_VARIABLES))
 
@@ -282,10 +284,10 @@ def _given(value):
 def check_variable_names(names, source):
     """PlanError for the first kubeports_* name that the collection does not know."""
     for name in sorted(names):
-        if name.startswith(PREFIX) and name not in KNOWN_VARIABLES:
-            known = sorted(known[len(PREFIX):] for known in KNOWN_VARIABLES)
-            near = difflib.get_close_matches(name[len(PREFIX):], known, n=1, cutoff=0.7)
-            hint = ' (did you mean %s%s?)' % (PREFIX, near[0]) if near else ''
+        if name.startswith(VARIABLE_PREFIX) and name not in KNOWN_VARIABLES:
+            known = sorted(known[len(VARIABLE_PREFIX):] for known in KNOWN_VARIABLES)
+            near = difflib.get_close_matches(name[len(VARIABLE_PREFIX):], known, n=1, cutoff=0.7)
+            hint = ' (did you mean %s%s?)' % (VARIABLE_PREFIX, near[0]) if near else ''
             raise PlanError('%s (%s): unknown variable%s; the known ones are listed in docs/profile.md'
                             % (name, source, hint))
 
@@ -301,7 +303,7 @@ def resolve(variables, source='host vars', installer=None):
     installer = installer or {}
     profile, origins = {}, {}
     for name, option in OPTIONS.items():
-        var = PREFIX + name
+        var = VARIABLE_PREFIX + name
         value = variables.get(var)
         if _given(value):
             origin, where = var, '%s (%s)' % (var, source)
@@ -391,7 +393,7 @@ def default_pod_interfaces(profile):
     return found, 'default for %s' % ', '.join(reasons)
 
 
-def normalize(variables, source='host vars'):
+def profile_from_variables(variables, source='host vars'):
     """The profile from kubeports_* variables alone (no installer)."""
     return resolve(variables, source)
 
@@ -405,22 +407,22 @@ def cidr_sets(variables, source, installer=None, origins=None):
     origins = {} if origins is None else origins
     sets = {}
     for name, (var, default, _doc) in CIDR_SETS.items():
-        value = variables.get(PREFIX + var)
+        value = variables.get(VARIABLE_PREFIX + var)
         if value is not None:
-            origin, values = PREFIX + var, as_list(value)
+            origin, values = VARIABLE_PREFIX + var, as_list(value)
         elif var in installer:
             values, origin = installer[var]
             values = as_list(values)
         else:
             origin, values = DEFAULT_ORIGIN, list(default)
         origins[var] = origin
-        sets[name] = ('%s (%s)' % (PREFIX + var if origin == DEFAULT_ORIGIN else origin, source), values)
-    extra = variables.get(PREFIX + 'peer_cidrs') or {}
+        sets[name] = ('%s (%s)' % (VARIABLE_PREFIX + var if origin == DEFAULT_ORIGIN else origin, source), values)
+    extra = variables.get(VARIABLE_PREFIX + 'peer_cidrs') or {}
     if not isinstance(extra, dict):
         raise PlanError('%speer_cidrs (%s): expected a mapping of set name to CIDR list, got %r'
-                        % (PREFIX, source, extra))
+                        % (VARIABLE_PREFIX, source, extra))
     for name, value in extra.items():
-        sets['extra:' + str(name)] = ('%speer_cidrs.%s (%s)' % (PREFIX, name, source), as_list(value))
+        sets['extra:' + str(name)] = ('%speer_cidrs.%s (%s)' % (VARIABLE_PREFIX, name, source), as_list(value))
     return sets
 
 
@@ -450,7 +452,7 @@ def show(value):
     return str(value)
 
 
-def describe(profile, keys=None):
+def values_with_origins(profile, keys=None):
     """[(key, shown value, origin)] of the values that matter for this profile."""
     rows = []
     for key in keys or (tuple(OPTIONS) + ('pod_cidrs', 'service_cidrs')):
