@@ -22,7 +22,7 @@ import shutil
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     OWNER, Admission, Backend, BackendError, Change, exposure)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    FAMILY_OF_PROTOCOL, PORT_PROTOCOLS, parse_port, parse_ports)
+    FAMILY_OF_PROTOCOL, PORT_PROTOCOLS, parse_ports)
 
 OWN_NAME_PREFIX = OWNER + '-'
 VIEWS = ('permanent', 'runtime')

@@ -38,7 +38,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.backends import
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
     OWNER, Admission, Backend, BackendError, Change, DesiredState, exposure)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    ANYONE_BY_FAMILY, EVERY_PORT, FAMILY_OF_PROTOCOL, format_port, parse_port, parse_ports)
+    ANYONE_BY_FAMILY, FAMILY_OF_PROTOCOL, format_port, parse_port, parse_ports)
 
 USER_RULES = {'ipv4': '/etc/ufw/user.rules', 'ipv6': '/etc/ufw/user6.rules'}
 BEFORE_RULES = {'ipv4': '/etc/ufw/before.rules', 'ipv6': '/etc/ufw/before6.rules'}
@@ -174,7 +174,7 @@ class UserRule(collections.namedtuple(
     @property
     def rule(self):
         return UfwRule(self.kind, self.protocol, self.ports, self.source, self.destination, self.comment,
-                    self.interface)
+                       self.interface)
 
     @property
     def interface(self):
