@@ -112,8 +112,8 @@ def _spelled(value, accepted, name, context, checked_by):
                        '; did you mean %r?' % near[0] if near else ''))
 
 
-def _cidrs(value):
-    """CIDRs from a list or a comma-separated string."""
+def _split_items(value):
+    """The items of a list, or of a comma-separated string (or both), stripped; empty ones dropped."""
     items = []
     for item in as_list(value):
         items.extend(part.strip() for part in str(item).split(',') if part.strip())
@@ -138,14 +138,17 @@ CALICO_MODES = (('Always', True), ('CrossSubnet', True), ('Never', False))
 # calico_datastore has no assert: install.yml templates calicoctl.<datastore>.sh.j2, which
 # exists for these two only.
 CALICO_DATASTORES = (('kdd', False), ('etcd', True))
+CALICO_DATASTORE_CHECKS = 'kubespray (roles/network_plugin/calico/tasks/install.yml: calicoctl.<calico_datastore>.sh.j2)'
 # kubespray passes cilium_tunnel_mode to Cilium, which takes vxlan and geneve exactly
 # (cilium pkg/datapath/tunnel/tunnel.go); kubespray up to 2.27 turned disabled into native routing.
 CILIUM_TUNNELS = (('vxlan', 'vxlan'), ('geneve', 'geneve'), ('disabled', 'disabled'))
+CILIUM_TUNNEL_CHECKS = 'Cilium (pkg/datapath/tunnel/tunnel.go, from kubespray\'s cilium_tunnel_mode)'
 CILIUM_IDENTITIES = (('crd', False), ('kvstore', True))
 CILIUM_ENCRYPTIONS = (('ipsec', 'ipsec'), ('wireguard', 'wireguard'))
 KUBE_PROXY_MODES = (('iptables', 'iptables'), ('ipvs', 'ipvs'), ('nftables', 'nftables'))
 # OVN compares ovn-encap-type exactly (ovn controller/ovn-controller.c get_tunnel_type).
 KUBE_OVN_TUNNELS = (('geneve', 'geneve'), ('vxlan', 'vxlan'), ('stt', 'stt'))
+KUBE_OVN_TUNNEL_CHECKS = 'OVN (controller/ovn-controller.c, from kube_ovn_tunnel_type)'
 # Flannel lowercases its backend type (flannel pkg/backend/manager.go GetBackend); the
 # catalog has rules for these; flannel's other backends are refused as unplanned.
 FLANNEL_PLANNED = {'vxlan': 'vxlan', 'host-gw': 'host-gw', 'udp': 'udp', 'wireguard': 'wireguard'}
@@ -212,6 +215,13 @@ KUBESPRAY_DEFAULTS = {
 # (https://docs.daocloud.io/install/commercial/port-requirements.html#cilium, #kubevip).
 DCE5_DEFAULTS = {'cilium_enable_hubble': True, 'cilium_enable_prometheus': True, 'kube_vip_metrics_port': 2112}
 DCE5_CLUSTERS = ('global', 'worker')
+# (profile key, IPv4 variable, IPv6 variable) of the pod and service networks.
+KUBESPRAY_NETWORKS = (('pod_cidrs', 'kube_pods_subnet', 'kube_pods_subnet_ipv6'),
+                      ('service_cidrs', 'kube_service_addresses', 'kube_service_addresses_ipv6'))
+# (variable, add-on it enables), in the order of the plan's addons.
+KUBESPRAY_ADDONS = (('enable_nodelocaldns', 'nodelocaldns'), ('metallb_enabled', 'metallb'),
+                    ('kube_vip_enabled', 'kube-vip'), ('ingress_nginx_enabled', 'ingress'),
+                    ('metrics_server_enabled', 'metrics-server'))
 
 KUBESPRAY_VARIABLES = (
     ('kube_network_plugin',
@@ -281,215 +291,276 @@ def _given(value):
     return value is not None and value != ''
 
 
-def _kubespray(context):
-    values = {}
-    dce5 = str(context.get(PREFIX + 'dce5_cluster') or '').strip().lower() in DCE5_CLUSTERS
+class _KubesprayVariables(object):
+    """One host's kubespray variables as (value, origin): the host's own value, else DCE 5's
+    default on a declared DCE 5 cluster, else kubespray's."""
 
-    def pick(name):
-        """(value, origin) of a kubespray variable, else DCE 5's default on a DCE 5 cluster, else kubespray's."""
-        value = context.get(name)
+    def __init__(self, context):
+        self.context = context
+        self.dce5 = str(context.get(PREFIX + 'dce5_cluster') or '').strip().lower() in DCE5_CLUSTERS
+
+    def pick(self, name):
+        value = self.context.get(name)
         if _given(value):
             return value, name
-        if dce5 and name in DCE5_DEFAULTS:
+        if self.dce5 and name in DCE5_DEFAULTS:
             return DCE5_DEFAULTS[name], 'DCE 5 default of %s' % name
         return KUBESPRAY_DEFAULTS.get(name), 'kubespray default of %s' % name
 
-    def flag(name):
-        value, origin = pick(name)
-        return as_bool(value, _where(name, context)), origin
+    def flag(self, name):
+        value, origin = self.pick(name)
+        return as_bool(value, _where(name, self.context)), origin
 
-    def spelled(name, accepted, checked_by):
-        value, origin = pick(name)
-        return _spelled(value, accepted, name, context, checked_by), origin
+    def spelled(self, name, accepted, checked_by):
+        value, origin = self.pick(name)
+        return _spelled(value, accepted, name, self.context, checked_by), origin
 
-    plugin, origin = pick('kube_network_plugin')
-    cni = _spelled(plugin, KUBESPRAY_CNI, 'kube_network_plugin', context, KUBESPRAY_CHECKS)
+
+# How a (profile key, variable, reading) row of the kubespray tables reads its variable: AS_SET
+# takes the value as set, FLAG as a boolean, NONE_IF_TRUE sets the key to none only when the
+# variable is true; an (accepted spellings, checked by) pair takes the meaning of the spelling.
+AS_SET, FLAG, NONE_IF_TRUE = 'as set', 'flag', 'none if true'
+
+
+def _read_row(variables, key, name, reading):
+    if reading == AS_SET:
+        return {key: variables.pick(name)}
+    if reading == FLAG:
+        return {key: variables.flag(name)}
+    if reading == NONE_IF_TRUE:
+        on, origin = variables.flag(name)
+        return {key: ('none', origin)} if on else {}
+    accepted, checked_by = reading
+    return {key: variables.spelled(name, accepted, checked_by)}
+
+
+def _read_into(values, readings, variables):
+    """Adds what each reading gives to ``values``, in order. A reading is a table row, or a function
+    of (variables, the values read so far) where the logic is a setting's own."""
+    for reading in readings:
+        values.update(reading(variables, values) if callable(reading) else _read_row(variables, *reading))
+    return values
+
+
+def _kubespray_cni(variables):
+    plugin, origin = variables.pick('kube_network_plugin')
+    cni = _spelled(plugin, KUBESPRAY_CNI, 'kube_network_plugin', variables.context, KUBESPRAY_CHECKS)
     if cni is None:
         cni = Refused('%s=%s (host %s): kubespray deploys no CNI of its own, so its ports are unknown; set '
                       'kubeports_cni to the CNI you deploy, or kubeports_cni: none and open its ports with '
-                      'kubeports_extra_rules' % (origin, plugin, context.host))
-    values['cni'] = (cni, origin)
-    values['multus'] = flag('kube_network_plugin_multus')
-    uses_cni = cni if isinstance(cni, list) else []
-    # Each CNI's variables are checked only when kubespray runs that CNI's role.
-    if 'calico' in uses_cni:
-        values.update(_kubespray_calico(context, pick, flag, spelled))
-    elif 'cilium' in uses_cni:
-        values.update(_kubespray_cilium(context, pick, flag, spelled))
-    elif 'flannel' in uses_cni:
-        values.update(_kubespray_flannel(context, pick))
-    elif 'kube-router' in uses_cni:
-        values['kube_router_metrics'] = flag('kube_router_enable_metrics')
-        values['kube_router_metrics_port'] = pick('kube_router_metrics_port')
-        router_ips = _cidrs(context.get('kube_router_peer_router_ips'))
-        if router_ips:
-            values['bgp_peer_cidrs'] = (router_ips, 'kube_router_peer_router_ips')
-        if flag('kube_router_run_service_proxy')[0]:
-            values['kube_proxy'] = ('none', 'kube_router_run_service_proxy')
-    elif 'kube-ovn' in uses_cni:
-        network, network_origin = pick('kube_ovn_network_type')
-        tunnel, tunnel_origin = spelled('kube_ovn_tunnel_type', KUBE_OVN_TUNNELS,
-                                        'OVN (controller/ovn-controller.c, from kube_ovn_tunnel_type)')
-        # Kube-OVN runs an underlay only when --network-type is exactly vlan.
-        values['kube_ovn_tunnel'] = ('none', network_origin) if network == 'vlan' else (tunnel, tunnel_origin)
+                      'kubeports_extra_rules' % (origin, plugin, variables.context.host))
+    return cni, origin
 
-    values['api_port'] = pick('kube_apiserver_port')
-    values['nodeport_range'] = pick('kube_apiserver_node_port_range')
-    balancer = context.get('loadbalancer_apiserver')
-    if balancer:
-        if not isinstance(balancer, dict) or not balancer.get('address'):
-            raise PlanError('loadbalancer_apiserver (host %s): expected a mapping with address, got %r'
-                            % (context.host, balancer))
-        values['api_loadbalancer_cidrs'] = ([str(balancer['address'])], 'loadbalancer_apiserver.address')
 
-    ipv4, ipv4_origin = flag('ipv4_stack')
-    ipv6, ipv6_origin = flag('ipv6_stack')
-    dual = context.get('enable_dual_stack_networks')
-    if dual is not None and as_bool(dual, _where('enable_dual_stack_networks', context)):
+def _kubespray_calico_encapsulation(variables, values):
+    ipip, ipip_origin = variables.spelled('calico_ipip_mode', CALICO_MODES, CALICO_CHECKS)
+    vxlan, vxlan_origin = variables.spelled('calico_vxlan_mode', CALICO_MODES, CALICO_CHECKS)
+    if ipip and vxlan:
+        raise PlanError('calico_ipip_mode and calico_vxlan_mode (host %s): both are on; kubespray allows one '
+                        'encapsulation (set the other to Never)' % variables.context.host)
+    if ipip:
+        read = {'calico_encapsulation': ('ipip', ipip_origin)}
+    elif vxlan:
+        read = {'calico_encapsulation': ('vxlan', vxlan_origin)}
+    else:
+        read = {'calico_encapsulation': ('none', '%s and %s' % (ipip_origin, vxlan_origin))}
+    for name in ('calico_ipip_mode', 'calico_vxlan_mode'):
+        mode, origin = variables.pick(name)
+        if str(mode) == 'CrossSubnet':
+            # Within a subnet Calico routes pods without encapsulation: pod addresses arrive
+            # on the node network, so they are trusted by source.
+            read['pod_interfaces'] = ([], '%s CrossSubnet (pods routed over the node network within a subnet)'
+                                      % origin)
+    return read
+
+
+def _kubespray_calico_bgp_peering(variables, values):
+    rr, rr_origin = variables.pick('peer_with_calico_rr')
+    if rr is None:
+        rr = bool(variables.context.groups.get('calico_rr'))
+        rr_origin = 'kubespray default of peer_with_calico_rr (calico_rr has %s)' % ('hosts' if rr else 'no hosts')
+    rr = as_bool(rr, _where('peer_with_calico_rr', variables.context))
+    return {'calico_bgp_peering': ('route_reflectors' if rr else 'mesh', rr_origin)}
+
+
+def _kubespray_calico_router_peers(variables, values):
+    if not variables.flag('peer_with_router')[0]:
+        return {}
+    peers = []
+    for index, peer in enumerate(as_list(variables.context.get('peers'))):
+        if not isinstance(peer, dict) or not peer.get('router_id'):
+            raise PlanError('peers[%d] (host %s): expected a mapping with router_id, got %r'
+                            % (index, variables.context.host, peer))
+        peers.append(str(peer['router_id']))
+    return {'bgp_peer_cidrs': (peers, 'peers[].router_id')}
+
+
+def _kubespray_cilium_encryption(variables, values):
+    encrypted, encrypted_origin = variables.flag('cilium_encryption_enabled')
+    kind, kind_origin = variables.pick('cilium_encryption_type')
+    if encrypted:  # kubespray checks the type only when encryption is on
+        kind = _spelled(kind, CILIUM_ENCRYPTIONS, 'cilium_encryption_type', variables.context, CILIUM_CHECKS)
+    origin = '%s, %s' % (encrypted_origin, kind_origin)
+    return {'wireguard': (encrypted and kind == 'wireguard', origin), 'ipsec': (encrypted and kind == 'ipsec', origin)}
+
+
+def _kubespray_cilium_kube_proxy_replacement(variables, values):
+    replacement, origin = variables.pick('cilium_kube_proxy_replacement')
+    if str(replacement).strip().lower() in ('true', 'yes', 'strict', '1'):
+        return {'kube_proxy': ('none', origin)}
+    return {}
+
+
+def _kubespray_flannel_backend(variables, values):
+    backend, origin = variables.pick('flannel_backend_type')
+    kind = str(backend).lower()
+    if kind in FLANNEL_PLANNED:
+        return {'flannel_backend': (FLANNEL_PLANNED[kind], origin)}
+    if kind in FLANNEL_UNPLANNED:
+        return {'flannel_backend': (Refused(
+            '%s=%s (host %s): flannel runs this backend, but the catalog has no rules for it; set '
+            'kubeports_flannel_backend: none and open its ports with kubeports_extra_rules'
+            % (origin, backend, variables.context.host)), origin)}
+    raise PlanError('%s: unknown value %r (choose from %s, in any case: flannel (pkg/backend/manager.go) '
+                    'refuses any other backend type)'
+                    % (_where('flannel_backend_type', variables.context), backend,
+                       ', '.join(sorted(list(FLANNEL_PLANNED) + list(FLANNEL_UNPLANNED)))))
+
+
+def _kubespray_flannel_vxlan_port(variables, values):
+    if variables.pick('flannel_backend_type')[0] == 'vxlan':
+        return {'flannel_vxlan_port': variables.pick('flannel_vxlan_port')}
+    # roles/network_plugin/flannel/templates/cni-flannel.yml.j2 writes Port only then.
+    return {'flannel_vxlan_port': (KERNEL_VXLAN_PORT, 'kernel default (kubespray writes flannel_vxlan_port '
+                                   'only when flannel_backend_type is exactly vxlan)')}
+
+
+def _kubespray_kube_router_peers(variables, values):
+    router_ips = _split_items(variables.context.get('kube_router_peer_router_ips'))
+    return {'bgp_peer_cidrs': (router_ips, 'kube_router_peer_router_ips')} if router_ips else {}
+
+
+def _kubespray_kube_ovn_tunnel(variables, values):
+    network, network_origin = variables.pick('kube_ovn_network_type')
+    tunnel = variables.spelled('kube_ovn_tunnel_type', KUBE_OVN_TUNNELS, KUBE_OVN_TUNNEL_CHECKS)
+    # Kube-OVN runs an underlay only when --network-type is exactly vlan.
+    return {'kube_ovn_tunnel': ('none', network_origin) if network == 'vlan' else tunnel}
+
+
+def _kubespray_api_load_balancer(variables, values):
+    balancer = variables.context.get('loadbalancer_apiserver')
+    if not balancer:
+        return {}
+    if not isinstance(balancer, dict) or not balancer.get('address'):
+        raise PlanError('loadbalancer_apiserver (host %s): expected a mapping with address, got %r'
+                        % (variables.context.host, balancer))
+    return {'api_loadbalancer_cidrs': ([str(balancer['address'])], 'loadbalancer_apiserver.address')}
+
+
+def _kubespray_pod_and_service_networks(variables, values):
+    ipv4, ipv4_origin = variables.flag('ipv4_stack')
+    ipv6, ipv6_origin = variables.flag('ipv6_stack')
+    dual = variables.context.get('enable_dual_stack_networks')
+    if dual is not None and as_bool(dual, _where('enable_dual_stack_networks', variables.context)):
         ipv6, ipv6_origin = True, 'enable_dual_stack_networks'
-    for key, four, six in (('pod_cidrs', 'kube_pods_subnet', 'kube_pods_subnet_ipv6'),
-                           ('service_cidrs', 'kube_service_addresses', 'kube_service_addresses_ipv6')):
+    read = {}
+    for key, four, six in KUBESPRAY_NETWORKS:
         cidrs, origins = [], []
         for enabled, name in ((ipv4, four), (ipv6, six)):
             if enabled:
-                value, origin = pick(name)
-                cidrs.extend(_cidrs(value))
+                value, origin = variables.pick(name)
+                cidrs.extend(_split_items(value))
                 origins.append(origin)
-        values[key] = (cidrs, ', '.join(origins) or '%s and %s' % (ipv4_origin, ipv6_origin))
+        read[key] = (cidrs, ', '.join(origins) or '%s and %s' % (ipv4_origin, ipv6_origin))
+    return read
 
-    mode, origin = spelled('kube_proxy_mode', KUBE_PROXY_MODES, KUBESPRAY_CHECKS)
-    removed, removed_origin = flag('kube_proxy_remove')
+
+def _kubespray_kube_proxy(variables, values):
+    mode = variables.spelled('kube_proxy_mode', KUBE_PROXY_MODES, KUBESPRAY_CHECKS)
+    removed, removed_origin = variables.flag('kube_proxy_remove')
     if removed:
-        values['kube_proxy'] = ('none', removed_origin)
-    elif 'kube_proxy' not in values:
-        values['kube_proxy'] = (mode, origin)
+        return {'kube_proxy': ('none', removed_origin)}
+    return {} if 'kube_proxy' in values else {'kube_proxy': mode}
 
+
+def _kubespray_addons(variables, values):
     addons, origins = [], []
-    for name, addon in (('enable_nodelocaldns', 'nodelocaldns'), ('metallb_enabled', 'metallb'),
-                        ('kube_vip_enabled', 'kube-vip'), ('ingress_nginx_enabled', 'ingress'),
-                        ('metrics_server_enabled', 'metrics-server')):
-        enabled, origin = flag(name)
+    for name, addon in KUBESPRAY_ADDONS:
+        enabled, origin = variables.flag(name)
         if enabled:
             addons.append(addon)
         if origin == name:
             origins.append(name)
-    values['addons'] = (addons, ', '.join(origins) or 'kubespray defaults')
-    if 'metallb' in addons:
-        speaker = context.get('metallb_speaker_enabled')
-        if speaker is None or speaker == '':
-            values['metallb_speaker'] = (True, 'kubespray default of metallb_speaker_enabled (metallb_enabled)')
-        else:
-            values['metallb_speaker'] = (as_bool(speaker, _where('metallb_speaker_enabled', context)),
-                                         'metallb_speaker_enabled')
-    values['kube_vip_bgp'] = flag('kube_vip_bgp_enabled')
-    values.update(_kubespray_kube_vip(context, pick, dce5))
-    values['kubernetes_version'] = pick('kube_version')
-    return values
+    return {'addons': (addons, ', '.join(origins) or 'kubespray defaults')}
 
 
-def _kubespray_calico(context, pick, flag, spelled):
-    values = {}
-    values['calico_backend'] = spelled('calico_network_backend', CALICO_BACKENDS, CALICO_CHECKS)
-    ipip, ipip_origin = spelled('calico_ipip_mode', CALICO_MODES, CALICO_CHECKS)
-    vxlan, vxlan_origin = spelled('calico_vxlan_mode', CALICO_MODES, CALICO_CHECKS)
-    if ipip and vxlan:
-        raise PlanError('calico_ipip_mode and calico_vxlan_mode (host %s): both are on; kubespray allows one '
-                        'encapsulation (set the other to Never)' % context.host)
-    if ipip:
-        values['calico_encapsulation'] = ('ipip', ipip_origin)
-    elif vxlan:
-        values['calico_encapsulation'] = ('vxlan', vxlan_origin)
-    else:
-        values['calico_encapsulation'] = ('none', '%s and %s' % (ipip_origin, vxlan_origin))
-    for name in ('calico_ipip_mode', 'calico_vxlan_mode'):
-        mode, origin = pick(name)
-        if str(mode) == 'CrossSubnet':
-            # Within a subnet Calico routes pods without encapsulation: pod addresses arrive
-            # on the node network, so they are trusted by source.
-            values['pod_interfaces'] = ([], '%s CrossSubnet (pods routed over the node network within a subnet)'
-                                        % origin)
-    values['calico_vxlan_port'] = pick('calico_vxlan_port')
-    values['calico_typha'] = flag('typha_enabled')
-    values['wireguard'] = flag('calico_wireguard_enabled')
-    values['cni_uses_etcd'] = spelled('calico_datastore', CALICO_DATASTORES,
-                                      'kubespray (roles/network_plugin/calico/tasks/install.yml: '
-                                      'calicoctl.<calico_datastore>.sh.j2)')
-    values['calico_felix_metrics'] = flag('calico_felix_prometheusmetricsenabled')
-    rr, rr_origin = pick('peer_with_calico_rr')
-    if rr is None:
-        rr = bool(context.groups.get('calico_rr'))
-        rr_origin = 'kubespray default of peer_with_calico_rr (calico_rr has %s)' % ('hosts' if rr else 'no hosts')
-    rr = as_bool(rr, _where('peer_with_calico_rr', context))
-    values['calico_bgp_peering'] = ('route_reflectors' if rr else 'mesh', rr_origin)
-    if flag('peer_with_router')[0]:
-        peers = []
-        for index, peer in enumerate(as_list(context.get('peers'))):
-            if not isinstance(peer, dict) or not peer.get('router_id'):
-                raise PlanError('peers[%d] (host %s): expected a mapping with router_id, got %r'
-                                % (index, context.host, peer))
-            peers.append(str(peer['router_id']))
-        values['bgp_peer_cidrs'] = (peers, 'peers[].router_id')
-    bpf, bpf_origin = flag('calico_bpf_enabled')
-    if bpf:
-        values['kube_proxy'] = ('none', bpf_origin)
-    return values
+def _kubespray_metallb_speaker(variables, values):
+    if 'metallb' not in values['addons'][0]:
+        return {}
+    speaker = variables.context.get('metallb_speaker_enabled')
+    if speaker is None or speaker == '':
+        return {'metallb_speaker': (True, 'kubespray default of metallb_speaker_enabled (metallb_enabled)')}
+    return {'metallb_speaker': (as_bool(speaker, _where('metallb_speaker_enabled', variables.context)),
+                                'metallb_speaker_enabled')}
 
 
-def _kubespray_cilium(context, pick, flag, spelled):
-    values = {}
-    values['cilium_tunnel'] = spelled('cilium_tunnel_mode', CILIUM_TUNNELS,
-                                      'Cilium (pkg/datapath/tunnel/tunnel.go, from kubespray\'s cilium_tunnel_mode)')
-    values['cilium_hubble'] = flag('cilium_enable_hubble')
-    values['cilium_metrics'] = flag('cilium_enable_prometheus')
-    encrypted, encrypted_origin = flag('cilium_encryption_enabled')
-    kind, kind_origin = pick('cilium_encryption_type')
-    if encrypted:  # kubespray checks the type only when encryption is on
-        kind = _spelled(kind, CILIUM_ENCRYPTIONS, 'cilium_encryption_type', context, CILIUM_CHECKS)
-    origin = '%s, %s' % (encrypted_origin, kind_origin)
-    values['wireguard'] = (encrypted and kind == 'wireguard', origin)
-    values['ipsec'] = (encrypted and kind == 'ipsec', origin)
-    values['cni_uses_etcd'] = spelled('cilium_identity_allocation_mode', CILIUM_IDENTITIES, CILIUM_CHECKS)
-    replacement, replacement_origin = pick('cilium_kube_proxy_replacement')
-    if str(replacement).strip().lower() in ('true', 'yes', 'strict', '1'):
-        values['kube_proxy'] = ('none', replacement_origin)
-    return values
-
-
-def _kubespray_flannel(context, pick):
-    values = {}
-    backend, origin = pick('flannel_backend_type')
-    kind = str(backend).lower()
-    if kind in FLANNEL_PLANNED:
-        values['flannel_backend'] = (FLANNEL_PLANNED[kind], origin)
-    elif kind in FLANNEL_UNPLANNED:
-        values['flannel_backend'] = (Refused(
-            '%s=%s (host %s): flannel runs this backend, but the catalog has no rules for it; set '
-            'kubeports_flannel_backend: none and open its ports with kubeports_extra_rules'
-            % (origin, backend, context.host)), origin)
-    else:
-        raise PlanError('%s: unknown value %r (choose from %s, in any case: flannel (pkg/backend/manager.go) '
-                        'refuses any other backend type)'
-                        % (_where('flannel_backend_type', context), backend,
-                           ', '.join(sorted(list(FLANNEL_PLANNED) + list(FLANNEL_UNPLANNED)))))
-    if backend == 'vxlan':
-        values['flannel_vxlan_port'] = pick('flannel_vxlan_port')
-    else:
-        # roles/network_plugin/flannel/templates/cni-flannel.yml.j2 writes Port only then.
-        values['flannel_vxlan_port'] = (KERNEL_VXLAN_PORT, 'kernel default (kubespray writes flannel_vxlan_port '
-                                        'only when flannel_backend_type is exactly vxlan)')
-    return values
-
-
-def _kubespray_kube_vip(context, pick, dce5):
+def _kubespray_kube_vip_metrics(variables, values):
     """kube-vip's metrics: kubespray's manifest (roles/kubernetes/node/templates/manifests/
     kube-vip.manifest.j2) sets prometheus_server to :kube_vip_metrics_port only with
     kube_vip_metrics_enabled; without it kube-vip serves on its own default."""
-    enabled = context.get('kube_vip_metrics_enabled')
-    if _given(enabled) and as_bool(enabled, _where('kube_vip_metrics_enabled', context)):
+    enabled = variables.context.get('kube_vip_metrics_enabled')
+    if _given(enabled) and as_bool(enabled, _where('kube_vip_metrics_enabled', variables.context)):
         return {'kube_vip_metrics': (True, 'kube_vip_metrics_enabled'),
-                'kube_vip_metrics_port': pick('kube_vip_metrics_port')}
-    origin = 'DCE 5 default of kube-vip metrics' if dce5 else KUBE_VIP_DEFAULT
+                'kube_vip_metrics_port': variables.pick('kube_vip_metrics_port')}
+    origin = 'DCE 5 default of kube-vip metrics' if variables.dce5 else KUBE_VIP_DEFAULT
     return {'kube_vip_metrics': (True, origin), 'kube_vip_metrics_port': (KUBE_VIP_METRICS_PORT, origin)}
+
+
+# What kubespray reads of each CNI, in order; only the CNI kubespray runs is read (and checked).
+KUBESPRAY_CNI_READINGS = {
+    'calico': (('calico_backend', 'calico_network_backend', (CALICO_BACKENDS, CALICO_CHECKS)),
+               _kubespray_calico_encapsulation,
+               ('calico_vxlan_port', 'calico_vxlan_port', AS_SET),
+               ('calico_typha', 'typha_enabled', FLAG),
+               ('wireguard', 'calico_wireguard_enabled', FLAG),
+               ('cni_uses_etcd', 'calico_datastore', (CALICO_DATASTORES, CALICO_DATASTORE_CHECKS)),
+               ('calico_felix_metrics', 'calico_felix_prometheusmetricsenabled', FLAG),
+               _kubespray_calico_bgp_peering,
+               _kubespray_calico_router_peers,
+               ('kube_proxy', 'calico_bpf_enabled', NONE_IF_TRUE)),
+    'cilium': (('cilium_tunnel', 'cilium_tunnel_mode', (CILIUM_TUNNELS, CILIUM_TUNNEL_CHECKS)),
+               ('cilium_hubble', 'cilium_enable_hubble', FLAG),
+               ('cilium_metrics', 'cilium_enable_prometheus', FLAG),
+               _kubespray_cilium_encryption,
+               ('cni_uses_etcd', 'cilium_identity_allocation_mode', (CILIUM_IDENTITIES, CILIUM_CHECKS)),
+               _kubespray_cilium_kube_proxy_replacement),
+    'flannel': (_kubespray_flannel_backend, _kubespray_flannel_vxlan_port),
+    'kube-router': (('kube_router_metrics', 'kube_router_enable_metrics', FLAG),
+                    ('kube_router_metrics_port', 'kube_router_metrics_port', AS_SET),
+                    _kubespray_kube_router_peers,
+                    ('kube_proxy', 'kube_router_run_service_proxy', NONE_IF_TRUE)),
+    'kube-ovn': (_kubespray_kube_ovn_tunnel,),
+}
+# What kubespray reads whatever the CNI, in order, after the CNI's own.
+KUBESPRAY_READINGS = (('api_port', 'kube_apiserver_port', AS_SET),
+                      ('nodeport_range', 'kube_apiserver_node_port_range', AS_SET),
+                      _kubespray_api_load_balancer,
+                      _kubespray_pod_and_service_networks,
+                      _kubespray_kube_proxy,
+                      _kubespray_addons,
+                      _kubespray_metallb_speaker,
+                      ('kube_vip_bgp', 'kube_vip_bgp_enabled', FLAG),
+                      _kubespray_kube_vip_metrics,
+                      ('kubernetes_version', 'kube_version', AS_SET))
+
+
+def _kubespray(context):
+    variables = _KubesprayVariables(context)
+    values = {'cni': _kubespray_cni(variables), 'multus': variables.flag('kube_network_plugin_multus')}
+    cni = values['cni'][0]
+    for name in cni if isinstance(cni, list) else ():
+        _read_into(values, KUBESPRAY_CNI_READINGS.get(name, ()), variables)
+    return _read_into(values, KUBESPRAY_READINGS, variables)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,7 +661,7 @@ def _k3s(context):
         value, origin = option(name)
         if value is None:
             value, origin = K3S_DEFAULTS[name], 'K3s default of --%s' % name
-        values[key] = (_cidrs(value), origin)
+        values[key] = (_split_items(value), origin)
     backend, origin = option('flannel-backend')
     if backend is None:
         backend, origin = K3S_DEFAULTS['flannel-backend'], 'K3s default of --flannel-backend'
@@ -710,9 +781,9 @@ def _rke2_values(context, entry, version):
             values[key] = (value, 'RKE2 default (rke2-calico chart)')
     for key, name in (('pod_cidrs', 'cluster-cidr'), ('service_cidrs', 'service-cidr')):
         value, origin = entry(name)
-        values[key] = (_cidrs(value), origin)
+        values[key] = (_split_items(value), origin)
     disabled, origin = entry('disable')
-    values['addons'] = ([] if 'rke2-ingress-nginx' in _cidrs(disabled) else ['ingress'], origin)
+    values['addons'] = ([] if 'rke2-ingress-nginx' in _split_items(disabled) else ['ingress'], origin)
     no_proxy, origin = entry('disable-kube-proxy')
     if as_bool(no_proxy, '%s (host %s)' % (origin, context.host)):
         values['kube_proxy'] = ('none', origin)
@@ -784,7 +855,7 @@ def _ansible_role_rke2(context):
         value = context.get_server(name)
         if key == 'disable':
             controller = context.get_server('rke2_ingress_controller')
-            if controller is not None and 'none' in _cidrs(controller):
+            if controller is not None and 'none' in _split_items(controller):
                 return ['rke2-ingress-nginx'], context.server_origin('rke2_ingress_controller')
         if value in (None, '', []):
             return RKE2_DEFAULTS[key], 'ansible-role-rke2 default of %s' % name
