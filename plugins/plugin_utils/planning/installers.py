@@ -15,7 +15,7 @@ __metaclass__ = type
 import shlex
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import PREFIX, Refused, as_bool, as_list
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import VARIABLE_PREFIX, Refused, as_bool, as_list
 
 try:
     import yaml
@@ -297,7 +297,7 @@ class _KubesprayVariables(object):
 
     def __init__(self, context):
         self.context = context
-        self.dce5 = str(context.get(PREFIX + 'dce5_cluster') or '').strip().lower() in DCE5_CLUSTERS
+        self.dce5 = str(context.get(VARIABLE_PREFIX + 'dce5_cluster') or '').strip().lower() in DCE5_CLUSTERS
 
     def pick(self, name):
         value = self.context.get(name)

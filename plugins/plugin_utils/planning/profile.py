@@ -19,8 +19,6 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import check_interfaces, parse_port
 
 VARIABLE_PREFIX = 'kubeports_'
-# Old name, still imported by installers.py: remove once it imports VARIABLE_PREFIX.
-PREFIX = VARIABLE_PREFIX
 
 DISTRIBUTION_ALIASES = {'kubespray': 'kubeadm', 'kubean': 'kubeadm'}
 DEFAULT_CNI = {'kubeadm': ['calico'], 'rke': ['canal'], 'rke2': ['canal'], 'k3s': ['flannel']}
@@ -391,11 +389,6 @@ def default_pod_interfaces(profile):
         reasons.append(reason)
         found.extend(device for device in devices if device not in found)
     return found, 'default for %s' % ', '.join(reasons)
-
-
-def profile_from_variables(variables, source='host vars'):
-    """The profile from kubeports_* variables alone (no installer)."""
-    return resolve(variables, source)
 
 
 def cidr_sets(variables, source, installer=None, origins=None):

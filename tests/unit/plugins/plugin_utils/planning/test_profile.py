@@ -3,7 +3,7 @@ from helpers import ROOT
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import (
-    KNOWN_VARIABLES, check_variable_names, condition_holds, profile_from_variables)
+    KNOWN_VARIABLES, check_variable_names, condition_holds, resolve)
 
 
 @pytest.mark.parametrize('variables, key, expected', [
@@ -30,8 +30,8 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profil
       'kubeports_rancher_authorized_cluster_endpoint': True}, 'api_clients_direct', True),
     ({'kubeports_kubernetes_version': 'v1.21.14'}, 'version_tuple', (1, 21)),
 ])
-def test_profile_from_variables(variables, key, expected):
-    assert profile_from_variables(variables)[key] == expected
+def test_resolve_without_installer(variables, key, expected):
+    assert resolve(variables)[key] == expected
 
 
 @pytest.mark.parametrize('variables, message', [
@@ -49,9 +49,9 @@ def test_profile_from_variables(variables, key, expected):
     ({'kubeports_calico_encapsulation': 'ipip'}, 'ipip encapsulation needs calico_backend: bird'),
     ({'kubeports_peer_cidrs': ['10.0.0.0/8']}, 'kubeports_peer_cidrs (host vars): expected a mapping'),
 ])
-def test_profile_from_variables_rejects(variables, message):
+def test_resolve_rejects(variables, message):
     with pytest.raises(PlanError) as exc:
-        profile_from_variables(variables)
+        resolve(variables)
     assert message in str(exc.value)
 
 
@@ -70,7 +70,7 @@ def test_profile_from_variables_rejects(variables, message):
     ({'kubeports_kubernetes_version': '1.30'}, 'kubernetes_version', '1.30', True),
 ])
 def test_condition_holds(variables, key, expected, holds):
-    assert condition_holds(profile_from_variables(variables), key, expected) is holds
+    assert condition_holds(resolve(variables), key, expected) is holds
 
 
 def test_every_kubeports_variable_of_the_collection_is_known():
