@@ -137,8 +137,11 @@ def check_interfaces(names, where):
 
 def is_whole_family(source):
     """Is one source (CIDR text or network) every address of its family (0.0.0.0/0, ::/0)?"""
+    text = str(source)
+    if not text.endswith('/0'):
+        return False  # the common case, without parsing: planners ask for every source
     try:
-        return ipaddress.ip_network(str(source), strict=False).prefixlen == 0
+        return ipaddress.ip_network(text, strict=False).prefixlen == 0
     except ValueError:
         return False
 

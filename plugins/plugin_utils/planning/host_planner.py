@@ -24,7 +24,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.errors import P
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_index import (
     NODE_ROLES, merge, netaddr, parse_cidr, resolve_cidr_list)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    ANYONE, PROTOCOLS, check_protocol, format_port, is_anyone, parse_port, parse_selector, private_ports_hit)
+    ANYONE, PROTOCOLS, check_protocol, format_port, is_anyone, is_whole_family, parse_port, parse_selector, private_ports_hit)
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import (
     condition_holds, resolve)
 
@@ -410,7 +410,7 @@ class Planner(object):
             else:
                 sources = merge(own)
             if found is None:
-                found = OwnSources(True, sources, [item for item in sources if item.endswith('/0')])
+                found = OwnSources(True, sources, [item for item in sources if is_whole_family(item)])
             self._own_sources[key] = found
         return found
 
@@ -425,7 +425,7 @@ class Planner(object):
             sources = [str(net) for net in merged]
             if is_anyone(sources):
                 sources = list(ANYONE)
-            public = [item for item in sources if item.endswith('/0')]
+            public = [item for item in sources if is_whole_family(item)]
             spans = [(net.version, net.first, net.last) for net in merged]
             cached = self._merged_sources[signature] = MergedSources(signature, sources, spans, public, merged)
         return cached

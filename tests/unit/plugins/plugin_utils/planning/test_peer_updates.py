@@ -7,7 +7,7 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.invent
     InventoryPlanner, plan_request)
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.peer_updates import (
     hosts_to_update, not_yet_admitting, update_command, update_note)
-from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, is_whole_family, rule_sources
 
 COMMON = {'kubeports_cni': 'calico', 'kubeports_calico_backend': 'bird', 'kubeports_admin_cidrs': ['192.0.2.10']}
 ADDRESSES = {'cp1': '10.0.3.1', 'cp2': '10.44.0.9', 'cp3': '10.0.3.2', 'w1': '172.16.5.5', 'w2': '10.0.3.3',
@@ -54,7 +54,7 @@ def test_hosts_outside_the_run_that_hold_its_hosts(run, hosts, sets):
         held = set()
         for rule in view['rules']:
             sources = rule_sources(rule, view['sets'], entry['host'])
-            if any(netaddr.IPNetwork(source).prefixlen == 0 for source in sources):
+            if any(is_whole_family(source) for source in sources):
                 continue  # open to anyone
             peers = netaddr.IPSet(sources)
             held.update(host for address, host in run_addresses.items() if address in peers)
