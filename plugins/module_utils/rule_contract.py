@@ -166,7 +166,7 @@ def rule_sources(rule, sets, where):
     if sources:
         if name is not None and name in (sets or {}) and set(sets[name]) != set(sources):
             raise PlanError('%s: source_set %r disagrees with the rule\'s sources (%s, the set has %s); give '
-                            'the set\'s members, or no source_set' % (where, name, _few(sources), _few(sets[name])))
+                            'the set\'s members, or no source_set' % (where, name, few(sources), few(sets[name])))
         return sources
     if name is None:
         raise PlanError('%s: no sources and no source_set; give the CIDRs allowed to connect' % where)
@@ -189,7 +189,8 @@ def host_view(document, entry):
             'skipped': listed['skipped']}
 
 
-def _few(items, shown=3):
+def few(items, shown=3):
+    """The first ``shown`` items, and how many more: for messages."""
     items = list(items)
     return ', '.join(items[:shown]) + (' and %d more' % (len(items) - shown) if len(items) > shown else '')
 

@@ -15,7 +15,7 @@ __metaclass__ = type
 import shlex
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import VARIABLE_PREFIX, Refused, as_bool, as_list
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import VARIABLE_PREFIX, Refused, as_bool, as_list, given
 
 try:
     import yaml
@@ -287,10 +287,6 @@ KUBESPRAY_VARIABLES = (
 )
 
 
-def _given(value):
-    return value is not None and value != ''
-
-
 class _KubesprayVariables(object):
     """One host's kubespray variables as (value, origin): the host's own value, else DCE 5's
     default on a declared DCE 5 cluster, else kubespray's."""
@@ -301,7 +297,7 @@ class _KubesprayVariables(object):
 
     def pick(self, name):
         value = self.context.get(name)
-        if _given(value):
+        if given(value):
             return value, name
         if self.dce5 and name in DCE5_DEFAULTS:
             return DCE5_DEFAULTS[name], 'DCE 5 default of %s' % name
@@ -509,7 +505,7 @@ def _kubespray_kube_vip_metrics(variables, values):
     kube-vip.manifest.j2) sets prometheus_server to :kube_vip_metrics_port only with
     kube_vip_metrics_enabled; without it kube-vip serves on its own default."""
     enabled = variables.context.get('kube_vip_metrics_enabled')
-    if _given(enabled) and as_bool(enabled, _where('kube_vip_metrics_enabled', variables.context)):
+    if given(enabled) and as_bool(enabled, _where('kube_vip_metrics_enabled', variables.context)):
         return {'kube_vip_metrics': (True, 'kube_vip_metrics_enabled'),
                 'kube_vip_metrics_port': variables.pick('kube_vip_metrics_port')}
     origin = 'DCE 5 default of kube-vip metrics' if variables.dce5 else KUBE_VIP_DEFAULT
@@ -653,7 +649,7 @@ def _k3s(context):
     values['api_port'] = (port, origin)
     notes = []
     url_port = context.get('api_port')
-    if _given(url_port) and str(url_port).strip() != str(port).strip():
+    if given(url_port) and str(url_port).strip() != str(port).strip():
         notes.append("k3s-ansible's api_port (%s) only builds URLs (the join URL, the kubeconfig, wait_for); K3s "
                      'listens on %s (--https-listen-port), which is opened; %s is the port of api_endpoint (a load '
                      'balancer), which the collection does not open' % (url_port, port, url_port))
@@ -877,7 +873,7 @@ def _ansible_role_rke2_kube_vip(context):
     to :2112; a prometheus_server entry of rke2_kubevip_args comes after it and wins."""
     port, origin = KUBE_VIP_METRICS_PORT, "ansible-role-rke2's kube-vip manifest (prometheus_server :2112)"
     for item in as_list(context.get_server('rke2_kubevip_args')):
-        if isinstance(item, dict) and item.get('param') == 'prometheus_server' and _given(item.get('value')):
+        if isinstance(item, dict) and item.get('param') == 'prometheus_server' and given(item.get('value')):
             port = str(item['value']).rpartition(':')[2]
             origin = '%s prometheus_server' % context.server_origin('rke2_kubevip_args')
     return {'kube_vip_metrics': (True, origin), 'kube_vip_metrics_port': (port, origin)}

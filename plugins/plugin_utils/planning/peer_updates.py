@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_index import require_netaddr
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import few
 
 try:
     import netaddr
@@ -89,14 +90,9 @@ def update_note(update, new_members, run_hosts):
             'in their plan: %s. They do not admit %s until they are applied with this inventory (unless that '
             'happened after %s joined it). Update their peer sets (only set members change; a host already up to '
             'date does not change): %s'
-            % (_few(members), 'is' if one else 'are', 'its' if one else 'their', len(hosts), 'it' if one else 'them',
-               _few(hosts), 'it' if one else 'them', 'it' if one else 'they',
+            % (few(members, 10), 'is' if one else 'are', 'its' if one else 'their', len(hosts), 'it' if one else 'them',
+               few(hosts, 10), 'it' if one else 'them', 'it' if one else 'they',
                update_command(hosts, run_hosts, update.get('inventories'))))
-
-
-def _few(names, shown=10):
-    names = list(names)
-    return ', '.join(names[:shown]) + (' and %d more' % (len(names) - shown) if len(names) > shown else '')
 
 
 def update_command(hosts, run_hosts, inventories, playbook='kubeports.firewall.open_ports'):

@@ -275,7 +275,8 @@ def parse_interfaces(value, where):
     return check_interfaces(as_list(value), where)
 
 
-def _given(value):
+def given(value):
+    """Is a variable's value set (neither null nor empty text)?"""
     return value is not None and value != ''
 
 
@@ -303,7 +304,7 @@ def resolve(variables, source='host vars', installer=None):
     for name, option in OPTIONS.items():
         var = VARIABLE_PREFIX + name
         value = variables.get(var)
-        if _given(value):
+        if given(value):
             origin, where = var, '%s (%s)' % (var, source)
         elif name in installer:
             value, origin = installer[name]
@@ -321,7 +322,7 @@ def resolve(variables, source='host vars', installer=None):
         profile['addons'], origins['addons'] = list(DEFAULT_ADDONS[distribution]), 'default for %s' % distribution
     if profile['ssh_port'] is None:
         for var in ('ansible_port', 'ansible_ssh_port'):
-            if _given(variables.get(var)):
+            if given(variables.get(var)):
                 profile['ssh_port'] = parse_port(variables[var], '%s (%s)' % (var, source))[0]
                 origins['ssh_port'] = var
                 break
