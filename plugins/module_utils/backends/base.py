@@ -28,6 +28,8 @@ _SET_NAME = re.compile(r'[^A-Za-z0-9_-]')
 # ipset names are at most 31 characters; backends add "kubeports-" and a family suffix.
 SET_ID_MAX = 18
 
+# The chains iptables, ip6tables and ebtables have of their own; every other chain was made by someone.
+BUILTIN_CHAINS = frozenset(('INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING', 'BROUTING'))
 # Every file the collection writes in state_dir is first written under this prefix, then renamed;
 # a run killed in between leaves one, which uninstall removes.
 TEMPORARY_PREFIX = '.tmp.'

@@ -20,7 +20,7 @@ import ipaddress
 import shutil
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
-    OWNER, Admission, Backend, BackendError, Change, exposure)
+    BUILTIN_CHAINS, OWNER, Admission, Backend, BackendError, Change, exposure)
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
     FAMILY_OF_PROTOCOL, PORT_PROTOCOLS, parse_ports)
 
@@ -977,8 +977,6 @@ def _contains(source, address):
     return network.version == address.version and address in network
 
 
-# Chains iptables, ip6tables and ebtables have before anyone adds one.
-BUILTIN_CHAINS = frozenset(('INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING', 'BROUTING'))
 # The tools whose tables a firewalld reload flushes (-F, -X, -Z), on either of its backends.
 SAVE_COMMANDS = ('iptables-save', 'ip6tables-save', 'ebtables-save')
 # Settings whose items are rich rules, in zones and in policies.

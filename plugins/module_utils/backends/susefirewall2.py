@@ -39,7 +39,7 @@ import socket
 import tempfile
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import (
-    Admission, Backend, BackendError, Change, exposure)
+    BUILTIN_CHAINS, Admission, Backend, BackendError, Change, exposure)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
     FAMILY_OF_PROTOCOL, format_port, parse_port, parse_ports)
@@ -66,7 +66,6 @@ _UNQUOTED = re.compile(r'[^\s#;]*')
 # Signs that Kubernetes runs on the host (SuSEfirewall2 start would flush its chains).
 KUBERNETES_PATHS = ('/etc/kubernetes', '/var/lib/kubelet/config.yaml', '/etc/rancher/k3s', '/etc/rancher/rke2')
 KUBERNETES_PROCESSES = ('kubelet', 'k3s', 'k3s-server', 'k3s-agent', 'rke2')
-BUILTIN_CHAINS = ('INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING')
 # Chains SuSEfirewall2 creates itself (input_ext, forward_int, reject_func...).
 OWN_CHAINS = re.compile(r'^(input|forward)_(ext|int|dmz)$|^reject_func$')
 

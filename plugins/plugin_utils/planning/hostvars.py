@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 
-_SCALARS = (bool, int, float, type(None))
+_UNTEMPLATED_TYPES = (bool, int, float, type(None))
 # Deeper values are simply templated for every host.
 _NESTING = 32
 # Exactly a dict: a subclass (Ansible's lazy containers) could template on access.
@@ -49,7 +49,7 @@ def without_template(value, depth=0):
     delimiters."""
     if isinstance(value, str):
         return '{' not in value and not value.startswith('#jinja2:')
-    if isinstance(value, _SCALARS):
+    if isinstance(value, _UNTEMPLATED_TYPES):
         return True
     if depth >= _NESTING:
         return False

@@ -558,7 +558,7 @@ def _input_key(value):
 
 def _add_tokens(value, tokens):
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in _TOKEN_TYPES:
         tokens.append(kind)
         tokens.append(value)
     elif isinstance(value, Mapping):
@@ -581,7 +581,7 @@ def _add_tokens(value, tokens):
         tokens.append(object())
 
 
-_SCALARS = frozenset((str, int, float, bool, type(None)))
+_TOKEN_TYPES = frozenset((str, int, float, bool, type(None)))
 
 
 def _shown_rule(rule, signature, key_of):

@@ -31,7 +31,7 @@ CNIS = ('calico', 'cilium', 'flannel', 'canal', 'weave', 'spiderpool', 'kube-ovn
 PORTLESS_CNIS = ('macvlan', 'cloud', 'none')
 ADDONS = ('metallb', 'kube-vip', 'ingress', 'node-exporter', 'rancher-monitoring', 'harbor',
           'ntp', 'kuboard', 'grafana', 'redis', 'spegel', 'metrics-server', 'nodelocaldns')
-INSTALLERS = ('kubespray', 'k3s-ansible', 'rke2-ansible', 'ansible-role-rke2', 'none')
+INSTALLER_NAMES = ('kubespray', 'k3s-ansible', 'rke2-ansible', 'ansible-role-rke2', 'none')
 INSTALLER_ALIASES = {'kubean': 'kubespray', 'lablabs-rke2': 'ansible-role-rke2'}
 
 # kind, choices, default (None: computed), description, scope (when the value matters:
@@ -43,7 +43,7 @@ _CILIUM = ('cni', ('cilium',))
 _FLANNEL = ('cni', ('flannel',))
 
 OPTIONS = {
-    'installer': Option('choice', INSTALLERS, None,
+    'installer': Option('choice', INSTALLER_NAMES, None,
                         'The installer whose variables are read: kubespray (also Kubean), k3s-ansible, '
                         'rke2-ansible, ansible-role-rke2, or none. Default: recognised from the '
                         'inventory groups.', None),
