@@ -152,7 +152,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_sockets import (
     open_listeners, start_listeners, stop_listeners)
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.privileges import os_error_message
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_tunnels import name_owners
 
 
@@ -174,8 +176,10 @@ def main():
     )
     params = module.params
     for item in params['ports'] or ():
-        if not 1 <= item['port'] <= 65535:
-            module.fail_json(msg='ports: invalid port %r (ports are 1-65535)' % item['port'])
+        try:
+            parse_port(item['port'], 'ports')
+        except PlanError as exc:
+            module.fail_json(msg=str(exc))
     if params['lifetime'] < 1:
         module.fail_json(msg='lifetime: must be at least 1 second, got %d' % params['lifetime'])
     if params['state'] == 'stopped':

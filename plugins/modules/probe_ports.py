@@ -142,7 +142,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.probe_sockets import probe_all
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import parse_port
 
 
 def validated(probes):
@@ -155,11 +157,11 @@ def validated(probes):
         if probe['protocol'] not in ('tcp', 'udp'):
             raise ValueError('%s: protocol %r cannot be probed (tcp or udp)' % (where, probe['protocol']))
         try:
-            port = int(probe['port'])
-        except (TypeError, ValueError):
-            port = 0
-        if not 1 <= port <= 65535:
-            raise ValueError('%s: invalid port %r (ports are 1-65535)' % (where, probe['port']))
+            port, last = parse_port(probe['port'], where)
+        except PlanError as exc:
+            raise ValueError(str(exc))
+        if port != last:
+            raise ValueError('%s: a probe goes to one port, got %r' % (where, probe['port']))
         item = {'id': probe.get('id', index), 'address': str(probe['address']),
                 'protocol': probe['protocol'], 'port': port}
         for optional in ('source_address', 'source', 'target'):

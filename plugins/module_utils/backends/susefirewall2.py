@@ -42,7 +42,7 @@ from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base i
     BUILTIN_CHAINS, Admission, Backend, BackendError, Change, exposure)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    FAMILY_OF_PROTOCOL, format_port, parse_port, parse_ports)
+    ANYONE_BY_FAMILY, FAMILY_OF_PROTOCOL, format_port, parse_port, parse_ports)
 
 CONFIG = '/etc/sysconfig/SuSEfirewall2'
 COMMAND = 'SuSEfirewall2'
@@ -174,8 +174,8 @@ def edit_config(text, edits):
 
 
 def _network(text):
-    if text == '0/0':
-        return '0.0.0.0/0'
+    if text == FORWARD_ANYONE[4]:
+        return ANYONE_BY_FAMILY['ipv4']
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:

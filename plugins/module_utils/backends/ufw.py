@@ -300,8 +300,8 @@ def before_accepts(text):
         if '-p' not in options or set(options) - set(['-p', '-s', '-j']):
             continue
         try:
-            source = ipaddress.ip_network(options.get('-s', '::/0' if words[1].startswith('ufw6') else '0.0.0.0/0'),
-                                          strict=False)
+            family = 'ipv6' if words[1].startswith('ufw6') else 'ipv4'
+            source = ipaddress.ip_network(options.get('-s', ANYONE_BY_FAMILY[family]), strict=False)
         except ValueError:
             continue
         accepted.append((options['-p'].lower(), source, icmp_type))
