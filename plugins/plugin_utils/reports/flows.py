@@ -166,7 +166,14 @@ def _outsider_members(selector, rule, sets, document):
     own = _members_of(selector, sets, document)
     if own is not None:
         return list(own)
-    members = rule.get('sources') or sets.get(rule.get('source_set')) or ()
+    members = list(rule.get('sources') or sets.get(rule.get('source_set')) or ())
+    others = [_members_of(other, sets, document) for other in selectors if other != selector]
+    if all(other is not None for other in others):
+        # The entries that are exactly another selector's (the host itself, a role) left out.
+        taken = set(item for other in others for item in other)
+        rest = [item for item in members if item not in taken]
+        if rest:
+            return rest
     return ['within %s: %s' % (rule.get('source_set'), ', '.join(members))]
 
 
