@@ -41,7 +41,6 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.catalo
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_index import (
     CLUSTER_ROLES, netaddr)
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.probe_planner import role_label
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import CIDR_SETS
 
 MAX_LABEL_PORTS = 3
 # Edge statuses, worst first. "planned": nothing was observed (the plan page);
@@ -392,7 +391,7 @@ def verify_flows(graph, report):
 def _finding_span(entry):
     protocol = entry.get('protocol') or 'all'
     if not entry.get('port') or protocol not in ('tcp', 'udp', 'sctp'):
-        return (protocol, 0, 0) if protocol != 'all' else ('all', 0, 0)
+        return (protocol, 0, 0)
     low, high = parse_port(entry['port'], 'port')
     return (protocol, low, high)
 
