@@ -133,7 +133,8 @@ def _covers(spans, protocol, port):
 
 def _overlaps(spans, protocol, low, high):
     for item_protocol, first, last in spans:
-        if 'all' in (item_protocol, protocol) or (item_protocol == protocol and (
+        # A finding of every protocol touches every edge; an edge of every protocol only such a finding.
+        if protocol == 'all' or (item_protocol == protocol and (
                 not first or not low or (first <= high and low <= last))):
             return True
     return False
@@ -331,8 +332,10 @@ def _problem(nodes, host_nodes, host, text, status):
         if nodes[node_id]['kind'] != 'role':
             continue
         nodes[node_id]['problems'].setdefault(host, [])
-        if text not in nodes[node_id]['problems'][host]:
-            nodes[node_id]['problems'][host].append(text)
+        listed = nodes[node_id]['problems'][host]
+        if text not in listed:
+            # The worst first: the diagram shows each host's first problem.
+            listed.insert(0 if status == 'over_exposed' else len(listed), text)
         nodes[node_id]['status'] = worst([nodes[node_id]['status'], status])
 
 

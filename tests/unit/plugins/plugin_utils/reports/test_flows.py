@@ -136,7 +136,11 @@ CLEAN = {'cp1': {}, 'cp2': {}, 'w1': {}, 'w2': {}}
     (audit({'cp1': {}}, {'w1': 'unreachable'}), {(CP, CP, False): 'ok', (CP, WORKER, False): 'unobserved'}),
     # etcd peers missing on cp2: only the edge that carries 2380.
     (audit(dict(CLEAN, cp2={'missing': [finding('tcp', '2380', ['10.0.0.1/32'])]})),
-     {(CP, CP, False): 'missing', (CLUSTER, CP, False): 'ok', ('outsider:admins', CP, False): 'ok'}),
+     {(CP, CP, False): 'missing', (CLUSTER, CP, False): 'ok', ('outsider:admins', CP, False): 'ok',
+      ('outsider:pod_devices', CP, False): 'ok'}),
+    # The CNI's devices not admitted: the pods' edge only.
+    (audit(dict(CLEAN, w1={'missing': [dict(finding('all', ''), interfaces=['cali+'])]})),
+     {('outsider:pod_devices', WORKER, False): 'missing', (CLUSTER, WORKER, False): 'ok'}),
     # SSH missing from an address that is not the admins': the admins' edge stays ok.
     (audit(dict(CLEAN, w1={'missing': [finding('tcp', '22', ['198.51.100.9/32'])]})),
      {('outsider:admins', WORKER, False): 'ok'}),
@@ -159,7 +163,8 @@ def test_audit_statuses(small_plan, report, expected):
 
 
 def test_audit_marks_the_worst_host(small_plan):
-    report = audit(dict(CLEAN, cp1={'over_exposed': [finding('tcp', '2379', None, 'etcd open to anyone', 'critical')]},
+    report = audit(dict(CLEAN, cp1={'missing': [finding('tcp', '2380', ['10.0.0.2/32'])],
+                                    'over_exposed': [finding('tcp', '2379', None, 'etcd open to anyone', 'critical')]},
                         w1={'extra': [finding(None, None, None, 'old rule')]}))
     nodes = dict((node['id'], node) for node in audit_flows(plan_flows(small_plan), report)['nodes'])
     assert nodes[CP]['status'] == 'over_exposed'
