@@ -86,7 +86,7 @@ profiles:
       type: list
       elements: str
       sample: ["Profile: cluster (3 hosts: cp1, node1, node2)", "  KEY        VALUE      ORIGIN",
-               "  installer  kubespray  groups of a kubespray inventory"]
+               "  installer  kubespray  the host is in groups of kubespray"]
 written:
   description: The reports written because their content changed (in check mode, those that would be).
   returned: success

@@ -481,15 +481,19 @@ def _kubespray_kube_proxy(variables, values):
 
 def _kubespray_addons(variables, values):
     """The add-ons switched on, each with the variable (or kubespray's default) that switched it on."""
-    addons, origins = [], []
+    addons, origins, set_off, default_off = [], [], [], []
     for name, addon in KUBESPRAY_ADDONS:
         enabled, origin = variables.flag(name)
         if enabled:
             addons.append(addon)
             origins.append('%s: %s' % (addon, origin))
-    if not addons:
-        return {'addons': (addons, 'every add-on switch off: %s' % ', '.join(name for name, _addon in KUBESPRAY_ADDONS))}
-    return {'addons': (addons, '; '.join(origins))}
+        else:
+            (set_off if origin == name else default_off).append(name)
+    if addons:
+        return {'addons': (addons, '; '.join(origins))}
+    off = ['%s false' % ', '.join(set_off)] if set_off else []
+    off += ['kubespray defaults of %s' % ', '.join(default_off)] if default_off else []
+    return {'addons': (addons, 'no add-on on: %s' % '; '.join(off))}
 
 
 def _kubespray_metallb_speaker(variables, values):
@@ -975,6 +979,6 @@ def missing_formed_groups(installer, groups):
 def read_values(installer, context):
     """The installer's values for one host: {key: (value, origin)}, plus installer and distribution."""
     values = installer.reader(context)
-    values['installer'] = (installer.name, 'groups of a %s inventory' % installer.name)
+    values['installer'] = (installer.name, 'the host is in groups of %s' % installer.name)
     values['distribution'] = (installer.distribution, '%s inventory' % installer.name)
     return values
