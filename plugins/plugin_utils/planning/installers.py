@@ -396,7 +396,8 @@ def _kubespray_cilium_encryption(variables, values):
     kind, kind_origin = variables.pick('cilium_encryption_type')
     if encrypted:  # kubespray checks the type only when encryption is on
         kind = _spelled(kind, CILIUM_ENCRYPTIONS, 'cilium_encryption_type', variables.context, CILIUM_CHECKS)
-    origin = '%s, %s' % (encrypted_origin, kind_origin)
+    # The type decides only when encryption is on.
+    origin = '%s, %s' % (encrypted_origin, kind_origin) if encrypted else encrypted_origin
     return {'wireguard': (encrypted and kind == 'wireguard', origin), 'ipsec': (encrypted and kind == 'ipsec', origin)}
 
 

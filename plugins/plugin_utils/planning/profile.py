@@ -46,8 +46,8 @@ _FLANNEL = ('cni', ('flannel',))
 
 OPTIONS = {
     'installer': Option('choice', INSTALLER_NAMES, None,
-                        'The installer whose variables are read: kubespray (also kubean), k3s-ansible, '
-                        'rke2-ansible, ansible-role-rke2 (also lablabs-rke2), or none. Default: recognised from the '
+                        'The installer whose variables are read: kubespray (also Kubean), k3s-ansible, '
+                        'rke2-ansible, ansible-role-rke2, or none. Default: recognised from the '
                         'inventory groups.', None),
     'distribution': Option('choice', ('kubeadm', 'rke', 'rke2', 'k3s'), 'kubeadm',
                            'Kubernetes distribution: kubeadm (also kubespray, Kubean, DCE 5), rke, rke2, k3s.',

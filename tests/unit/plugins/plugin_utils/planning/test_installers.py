@@ -574,7 +574,7 @@ def test_installer_values_the_collection_cannot_serve(layout, common, message):
      'cni', ['calico'], 'kubespray default of kube_network_plugin'),
     # kubespray checks cilium_encryption_type only with cilium_encryption_enabled.
     (KUBESPRAY, dict(CILIUM, cilium_encryption_type='WireGuard'), 'wireguard', False,
-     'kubespray default of cilium_encryption_enabled, cilium_encryption_type'),
+     'kubespray default of cilium_encryption_enabled'),
     (KUBESPRAY, dict(CILIUM, cilium_tunnel_mode='disabled'), 'cilium_tunnel', 'disabled', 'cilium_tunnel_mode'),
     # Flannel lowercases its backend; kubespray writes flannel_vxlan_port only for exactly "vxlan".
     (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'VXLAN', 'flannel_vxlan_port': 8999},

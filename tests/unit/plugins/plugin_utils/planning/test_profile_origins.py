@@ -91,6 +91,11 @@ KUBESPRAY_ADDONS_OFF = {'enable_nodelocaldns': False}
     ('kubespray', {}, 'distribution', 'kubeadm', 'kubespray inventory'),
     ('kubespray', {}, 'cni', '[calico]', 'kubespray default of kube_network_plugin'),
     ('kubespray', {'kube_network_plugin': 'cilium'}, 'cni', '[cilium]', 'kube_network_plugin'),
+    # The encryption type decides nothing while encryption is off.
+    ('kubespray', {'kube_network_plugin': 'cilium', 'cilium_encryption_type': 'wireguard'}, 'wireguard', 'false',
+     'kubespray default of cilium_encryption_enabled'),
+    ('kubespray', {'kube_network_plugin': 'cilium', 'cilium_encryption_enabled': True}, 'ipsec', 'true',
+     'cilium_encryption_enabled, kubespray default of cilium_encryption_type'),
     ('kubespray', {}, 'calico_bgp_peering', 'mesh', 'kubespray default of peer_with_calico_rr; calico_rr has no hosts'),
     ('kubespray', {'peer_with_calico_rr': True}, 'calico_bgp_peering', 'route_reflectors', 'peer_with_calico_rr'),
     ('kubespray', {}, 'calico_encapsulation', 'vxlan', 'kubespray default of calico_vxlan_mode'),
