@@ -24,7 +24,7 @@ description:
   - Every host of the inventory is either planned or named with why it is planned for nothing,
     in RV(unplanned) and in both reports.
   - A report is written only when its content changed; RV(written) names those written.
-  - The task never reports a change, whether reports were written or not: it changes no
+  - The task never reports a change, whether reports were written or not. It changes no
     managed host, and the reports are its output on the controller (as a debug task's
     message is).
 options:
