@@ -179,9 +179,12 @@ def profile_doc():
            '3. else that installer\'s documented default, when the inventory is recognisably that '
            'installer\'s;',
            '4. else the collection\'s default in the table below.', '',
-           '`plan.yml`, the `open_ports` and the `verify` roles print the resolved profile of each '
-           'cluster, one line per cluster, each value with where it came from (for example '
-           '`cni=[cilium] (kube_network_plugin)`); the JSON reports carry it under `clusters`.', '',
+           '`plan.yml`, the `open_ports`, `verify` and `audit` roles print the resolved profile of each '
+           'cluster one value per line: the key, the value and its origin, the variable that decided it '
+           '(`kube_network_plugin`, `kubeports_cni`, `kubespray default of kube_proxy_mode`) or the '
+           'collection\'s `default`, in aligned columns; the notes follow in a list of their own. `plan.md` '
+           'has the same as a table (key, value, origin) and a Notes list, and the JSON reports carry it '
+           'under `clusters` (see [installers.md](installers.md) for an example).', '',
            'Before any rule is computed the plan is refused, naming the value, the host and the fix, when '
            'a `kubeports_*` variable is unknown (the nearest known name is suggested), a value is not one '
            'of the choices, the catalog has no component for a CNI, or the hosts of one cluster disagree '

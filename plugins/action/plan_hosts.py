@@ -9,6 +9,7 @@ __metaclass__ = type
 
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.peer_updates import update_command
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import PLANNING_ARGUMENTS, PlanningAction
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.profile_report import with_lines
 
 
 class ActionModule(PlanningAction):
@@ -31,5 +32,6 @@ class ActionModule(PlanningAction):
             update['command'] = (update_command(update['hosts'], args['play_hosts'], update['inventories'])
                                  if update['hosts'] else None)
         result.update(document)
+        result['clusters'] = with_lines(document['clusters'])
         result['changed'] = False
         return result

@@ -14,6 +14,7 @@ import tempfile
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.plan_report import markdown, table_lines, unplanned_lines
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.profile_report import console_lines
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import PLANNING_ARGUMENTS, PlanningAction
 
 REPORT_ARGUMENTS = dict(PLANNING_ARGUMENTS, report_dir=dict(type='path', required=True),
@@ -59,7 +60,7 @@ class ActionModule(PlanningAction):
     def planned(self, result, document, args):
         shown = sorted(document['hosts'])[:max(args['shown_hosts'], 0)]
         result.update(
-            profiles=[cluster['line'] for cluster in document['clusters']],
+            profiles=[{'name': cluster['name'], 'lines': console_lines(cluster)} for cluster in document['clusters']],
             tables=[{'host': host, 'lines': table_lines(document['hosts'][host], 60, document)} for host in shown],
             summary={'hosts': len(document['hosts']), 'rule_lists': len(document['rule_lists']),
                      'sets': len(document['sets']), 'skipped_hosts': list(document['skipped_hosts']),
@@ -67,18 +68,20 @@ class ActionModule(PlanningAction):
             unplanned=unplanned_lines(document, args['shown_hosts']),
             reports=dict((kind, os.path.join(args['report_dir'], name))
                          for kind, name in (('json', 'plan.json'), ('markdown', 'plan.md'))),
-            changed=False)
+            written=[], changed=False)
+        # Never changed: the reports are the action's output on the controller, not a change to a host.
         directory = args['report_dir']
         texts = report_texts(document)
         if self._task.check_mode:
-            result['changed'] = any(differs(os.path.join(directory, name), text) for name, text in texts.items())
+            result['written'] = [name for name, text in sorted(texts.items())
+                                 if differs(os.path.join(directory, name), text)]
             return result
         try:
             if not os.path.isdir(directory):
                 os.makedirs(directory, 0o755)
             for name, text in sorted(texts.items()):
                 if write_if_changed(os.path.join(directory, name), text):
-                    result['changed'] = True
+                    result['written'].append(name)
         except (IOError, OSError) as exc:
             result.update(failed=True, msg='cannot write the plan reports into %s: %s' % (directory, to_native(exc)))
         return result

@@ -106,7 +106,8 @@ _list:
     clusters:
       description:
         - The resolved profile of each cluster, each value with where it came from, as in
-          P(kubeports.firewall.required_ports#lookup) with C(output=plan).
+          P(kubeports.firewall.required_ports#lookup) with C(output=plan); C(lines) prints it one value per
+          line, then its notes.
       type: list
       elements: dict
     run_id:
@@ -126,6 +127,7 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.invent
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_index import host_addresses
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.probe_planner import catalog_ports, plan_probes
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import planning_inventory
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.profile_report import with_lines
 
 
 class LookupModule(LookupBase):
@@ -168,5 +170,5 @@ class LookupModule(LookupBase):
             plans.append(plan)
         plan = plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'),
                            catalog_ports(planner.planner.components))
-        plan['clusters'] = planner.clusters()
+        plan['clusters'] = with_lines(planner.clusters())
         return plan

@@ -86,7 +86,10 @@ peers_to_update:
            "addresses": {"node4": ["10.0.0.14/32"]}, "inventories": ["/srv/inventory.ini"],
            "command": "ansible-playbook kubeports.firewall.open_ports -i /srv/inventory.ini --limit cp1,cp2,node1"}
 clusters:
-  description: The resolved profile of each cluster, with where each value came from (C(line) is printable).
+  description:
+    - The resolved profile of each cluster, with where each value came from. C(lines) prints it one
+      value per line (key, value, origin in aligned columns), then its notes; C(line) is the same
+      on one line, without the values left at the collection's defaults.
   returned: success
   type: list
   elements: dict

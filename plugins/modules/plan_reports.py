@@ -23,7 +23,10 @@ description:
     it came from, before any report is written.
   - Every host of the inventory is either planned or named with why it is planned for nothing,
     in RV(unplanned) and in both reports.
-  - A report is written only when its content changed.
+  - A report is written only when its content changed; RV(written) names those written.
+  - The task never reports a change, whether reports were written or not. It changes no
+    managed host, and the reports are its output on the controller (as a debug task's
+    message is).
 options:
   report_dir:
     description: Directory on the controller for C(plan.json) and C(plan.md); created when missing.
@@ -38,7 +41,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Plans and says which report would change, and writes nothing.
+    description: Plans and says in RV(written) which report would be written, and writes nothing.
   diff_mode:
     support: none
     description: The reports are too large for a diff; check mode says which would change.
@@ -57,18 +60,39 @@ EXAMPLES = r'''
   register: planned
   run_once: true
 
-- name: Show the resolved profile of each cluster
+- name: Show the resolved profile of each cluster, one value per line
   ansible.builtin.debug:
-    msg: "{{ planned.profiles }}"
+    msg: "{{ item.lines }}"
+  loop: "{{ planned.profiles }}"
+  loop_control:
+    label: "{{ item.name }}"
   run_once: true
 '''
 
 RETURN = r'''
 profiles:
-  description: The resolved profile of each cluster, one printable line each, with where each value came from.
+  description: The resolved profile of each cluster, as printable lines.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The cluster (C(cluster), or C(outside the cluster) for hosts outside it).
+      type: str
+    lines:
+      description:
+        - A heading naming the cluster's hosts, then one line per value in aligned columns (key,
+          value, the variable or default it came from), then C(Notes:) and one line per note.
+      type: list
+      elements: str
+      sample: ["Profile: cluster (3 hosts: cp1, node1, node2)", "  KEY        VALUE      ORIGIN",
+               "  installer  kubespray  the host is in groups of kubespray"]
+written:
+  description: The reports written because their content changed (in check mode, those that would be).
   returned: success
   type: list
   elements: str
+  sample: [plan.json, plan.md]
 tables:
   description: The rule tables of the first O(shown_hosts) hosts, each as its host name and text lines.
   returned: success

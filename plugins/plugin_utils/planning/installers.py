@@ -159,8 +159,8 @@ KERNEL_VXLAN_PORT = 8472
 # kube-vip serves metrics on --prometheusHTTPServer, default ":2112" (kube-vip cmd/kube-vip.go),
 # unless the prometheus_server environment variable says otherwise.
 KUBE_VIP_METRICS_PORT = 2112
-KUBE_VIP_DEFAULT = ("kube-vip's own default :2112 (kubespray's manifest sets prometheus_server only with "
-                    "kube_vip_metrics_enabled)")
+KUBE_VIP_DEFAULT = ("kube-vip's own default :2112; kubespray's manifest sets prometheus_server only with "
+                    "kube_vip_metrics_enabled")
 KUBESPRAY_DEFAULTS = {
     'kube_network_plugin': 'calico',
     'kube_network_plugin_multus': False,
@@ -365,7 +365,7 @@ def _kubespray_calico_encapsulation(variables, values):
         if str(mode) == 'CrossSubnet':
             # Within a subnet Calico routes pods without encapsulation: pod addresses arrive
             # on the node network, so they are trusted by source.
-            read['pod_interfaces'] = ([], '%s CrossSubnet (pods routed over the node network within a subnet)'
+            read['pod_interfaces'] = ([], '%s CrossSubnet: pods routed over the node network within a subnet'
                                       % origin)
     return read
 
@@ -374,7 +374,7 @@ def _kubespray_calico_bgp_peering(variables, values):
     rr, rr_origin = variables.pick('peer_with_calico_rr')
     if rr is None:
         rr = bool(variables.context.groups.get('calico_rr'))
-        rr_origin = 'kubespray default of peer_with_calico_rr (calico_rr has %s)' % ('hosts' if rr else 'no hosts')
+        rr_origin = 'kubespray default of peer_with_calico_rr; calico_rr has %s' % ('hosts' if rr else 'no hosts')
     rr = as_bool(rr, _where('peer_with_calico_rr', variables.context))
     return {'calico_bgp_peering': ('route_reflectors' if rr else 'mesh', rr_origin)}
 
@@ -396,7 +396,8 @@ def _kubespray_cilium_encryption(variables, values):
     kind, kind_origin = variables.pick('cilium_encryption_type')
     if encrypted:  # kubespray checks the type only when encryption is on
         kind = _spelled(kind, CILIUM_ENCRYPTIONS, 'cilium_encryption_type', variables.context, CILIUM_CHECKS)
-    origin = '%s, %s' % (encrypted_origin, kind_origin)
+    # The type decides only when encryption is on.
+    origin = '%s, %s' % (encrypted_origin, kind_origin) if encrypted else encrypted_origin
     return {'wireguard': (encrypted and kind == 'wireguard', origin), 'ipsec': (encrypted and kind == 'ipsec', origin)}
 
 
@@ -427,8 +428,8 @@ def _kubespray_flannel_vxlan_port(variables, values):
     if variables.pick('flannel_backend_type')[0] == 'vxlan':
         return {'flannel_vxlan_port': variables.pick('flannel_vxlan_port')}
     # roles/network_plugin/flannel/templates/cni-flannel.yml.j2 writes Port only then.
-    return {'flannel_vxlan_port': (KERNEL_VXLAN_PORT, 'kernel default (kubespray writes flannel_vxlan_port '
-                                   'only when flannel_backend_type is exactly vxlan)')}
+    return {'flannel_vxlan_port': (KERNEL_VXLAN_PORT, 'kernel default; kubespray writes flannel_vxlan_port '
+                                   'only when flannel_backend_type is exactly vxlan')}
 
 
 def _kubespray_kube_router_peers(variables, values):
@@ -480,14 +481,20 @@ def _kubespray_kube_proxy(variables, values):
 
 
 def _kubespray_addons(variables, values):
-    addons, origins = [], []
+    """The add-ons switched on, each with the variable (or kubespray's default) that switched it on."""
+    addons, origins, set_off, default_off = [], [], [], []
     for name, addon in KUBESPRAY_ADDONS:
         enabled, origin = variables.flag(name)
         if enabled:
             addons.append(addon)
-        if origin == name:
-            origins.append(name)
-    return {'addons': (addons, ', '.join(origins) or 'kubespray defaults')}
+            origins.append('%s: %s' % (addon, origin))
+        else:
+            (set_off if origin == name else default_off).append(name)
+    if addons:
+        return {'addons': (addons, '; '.join(origins))}
+    off = ['%s false' % ', '.join(set_off)] if set_off else []
+    off += ['kubespray defaults of %s' % ', '.join(default_off)] if default_off else []
+    return {'addons': (addons, 'no add-on on: %s' % '; '.join(off))}
 
 
 def _kubespray_metallb_speaker(variables, values):
@@ -495,7 +502,7 @@ def _kubespray_metallb_speaker(variables, values):
         return {}
     speaker = variables.context.get('metallb_speaker_enabled')
     if speaker is None or speaker == '':
-        return {'metallb_speaker': (True, 'kubespray default of metallb_speaker_enabled (metallb_enabled)')}
+        return {'metallb_speaker': (True, 'kubespray default of metallb_speaker_enabled: follows metallb_enabled')}
     return {'metallb_speaker': (as_bool(speaker, _where('metallb_speaker_enabled', variables.context)),
                                 'metallb_speaker_enabled')}
 
@@ -677,11 +684,11 @@ def _k3s(context):
             values['flannel_backend'] = (flannel, origin)
             values['wireguard'] = (flannel == 'wireguard', origin)
         # K3s writes its vxlan backend without a Port (pkg/agent/flannel/setup_linux.go): the kernel's.
-        values['flannel_vxlan_port'] = (KERNEL_VXLAN_PORT, 'K3s default (flannel vxlan without a Port: the '
-                                        'kernel default)')
+        values['flannel_vxlan_port'] = (KERNEL_VXLAN_PORT, 'K3s default: flannel vxlan without a Port takes the '
+                                        'kernel default')
     registry, origin = option('embedded-registry')
     values['addons'] = (['spegel'] if registry is not None and as_bool(registry, origin) else [],
-                        origin or 'K3s default (no embedded registry)')
+                        origin or 'K3s default of --embedded-registry: off')
     no_proxy, origin = option('disable-kube-proxy')
     if no_proxy is not None and as_bool(no_proxy, origin):
         values['kube_proxy'] = ('none', origin)
@@ -695,11 +702,12 @@ def _k3s(context):
     if endpoint or (external not in (None, '') and as_bool(external, _where('use_external_database', context))):
         values['k3s_datastore'] = ('external', endpoint_origin or 'use_external_database')
     elif servers > 1:
-        values['k3s_datastore'] = ('embedded_etcd', 'k3s-ansible: %d servers (cluster-init)' % servers)
+        values['k3s_datastore'] = ('embedded_etcd', 'k3s-ansible: %d hosts in group server, the first started with '
+                                   '--cluster-init' % servers)
     elif init is not None and as_bool(init, init_origin):
         values['k3s_datastore'] = ('embedded_etcd', init_origin)
     else:
-        values['k3s_datastore'] = ('sqlite', 'k3s-ansible: one server')
+        values['k3s_datastore'] = ('sqlite', 'k3s-ansible: one host in group server, no --cluster-init')
     version = context.get('k3s_version')
     if version not in (None, ''):
         values['kubernetes_version'] = (version, 'k3s_version')
@@ -767,19 +775,22 @@ def _rke2_values(context, entry, version):
     values['cni'] = (chosen, cni_origin)
     if isinstance(chosen, list) and 'flannel' in chosen:
         for key, value in RKE2_FLANNEL.items():
-            values[key] = (value, 'RKE2 default (rke2-flannel chart)')
+            values[key] = (value, 'RKE2 default: rke2-flannel chart')
     if isinstance(chosen, list) and 'cilium' in chosen:
         # RKE2's requirements list Cilium's health, VXLAN and WireGuard ports only.
-        values['cilium_hubble'] = (False, 'RKE2 default (rke2-cilium chart)')
-        values['cilium_metrics'] = (False, 'RKE2 default (rke2-cilium chart)')
+        values['cilium_hubble'] = (False, 'RKE2 default: rke2-cilium chart')
+        values['cilium_metrics'] = (False, 'RKE2 default: rke2-cilium chart')
     if isinstance(chosen, list) and 'calico' in chosen:
         for key, value in RKE2_CALICO.items():
-            values[key] = (value, 'RKE2 default (rke2-calico chart)')
+            values[key] = (value, 'RKE2 default: rke2-calico chart')
     for key, name in (('pod_cidrs', 'cluster-cidr'), ('service_cidrs', 'service-cidr')):
         value, origin = entry(name)
         values[key] = (_split_items(value), origin)
     disabled, origin = entry('disable')
-    values['addons'] = ([] if 'rke2-ingress-nginx' in _split_items(disabled) else ['ingress'], origin)
+    if 'rke2-ingress-nginx' in _split_items(disabled):
+        values['addons'] = ([], 'no ingress: %s' % origin)
+    else:
+        values['addons'] = (['ingress'], 'ingress: %s' % origin)
     no_proxy, origin = entry('disable-kube-proxy')
     if as_bool(no_proxy, '%s (host %s)' % (origin, context.host)):
         values['kube_proxy'] = ('none', origin)
@@ -859,7 +870,8 @@ def _ansible_role_rke2(context):
 
     values = _rke2_values(context, entry, (context.get('rke2_version'), 'rke2_version'))
     if _true(context.get_server('rke2_ha_mode_kubevip')):
-        values['addons'] = (values['addons'][0] + ['kube-vip'], context.server_origin('rke2_ha_mode_kubevip'))
+        addons, origin = values['addons']
+        values['addons'] = (addons + ['kube-vip'], '%s; kube-vip: %s' % (origin, context.server_origin('rke2_ha_mode_kubevip')))
         values.update(_ansible_role_rke2_kube_vip(context))
     keepalived = context.get_server('rke2_ha_mode_keepalived')
     if _true(context.get_server('rke2_ha_mode')) and (keepalived is None or _true(keepalived)):
@@ -871,7 +883,7 @@ def _ansible_role_rke2(context):
 def _ansible_role_rke2_kube_vip(context):
     """kube-vip's metrics: the role's manifest (templates/kube-vip/kube-vip.yml.j2) sets prometheus_server
     to :2112; a prometheus_server entry of rke2_kubevip_args comes after it and wins."""
-    port, origin = KUBE_VIP_METRICS_PORT, "ansible-role-rke2's kube-vip manifest (prometheus_server :2112)"
+    port, origin = KUBE_VIP_METRICS_PORT, "ansible-role-rke2's kube-vip manifest: prometheus_server :2112"
     for item in as_list(context.get_server('rke2_kubevip_args')):
         if isinstance(item, dict) and item.get('param') == 'prometheus_server' and given(item.get('value')):
             port = str(item['value']).rpartition(':')[2]
@@ -968,6 +980,6 @@ def missing_formed_groups(installer, groups):
 def read_values(installer, context):
     """The installer's values for one host: {key: (value, origin)}, plus installer and distribution."""
     values = installer.reader(context)
-    values['installer'] = (installer.name, 'groups of a %s inventory' % installer.name)
+    values['installer'] = (installer.name, 'the host is in groups of %s' % installer.name)
     values['distribution'] = (installer.distribution, '%s inventory' % installer.name)
     return values

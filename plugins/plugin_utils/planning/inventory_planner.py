@@ -442,11 +442,11 @@ class InventoryPlanner(object):
         shown = []
         for key, value, origin in values_with_origins(profiles[hosts[0]]):
             seen = [found[key] for found in alike.values() if key in found]
-            if any(item[0] != value for item in seen):
-                values[key] = {'value': None, 'origin': 'varies by host'}
-                shown.append('%s=(varies by host)' % key)
-                continue
             origins = sorted(set(item[1] for item in seen))
+            if any(item[0] != value for item in seen):
+                values[key] = {'value': None, 'origin': 'varies by host: %s' % ', '.join(origins)}
+                shown.append('%s varies by host' % key)
+                continue
             if len(origins) > 1:
                 origin = ', '.join(origins[:2]) + (' and %d more' % (len(origins) - 2) if len(origins) > 2 else '')
             values[key] = {'value': value, 'origin': origin}

@@ -33,6 +33,8 @@ ADDONS = ('metallb', 'kube-vip', 'ingress', 'node-exporter', 'rancher-monitoring
           'ntp', 'kuboard', 'grafana', 'redis', 'spegel', 'metrics-server', 'nodelocaldns')
 INSTALLER_NAMES = ('kubespray', 'k3s-ansible', 'rke2-ansible', 'ansible-role-rke2', 'none')
 INSTALLER_ALIASES = {'kubean': 'kubespray', 'lablabs-rke2': 'ansible-role-rke2'}
+# Other spellings accepted for a choice, by profile key.
+ALIASES = {'distribution': DISTRIBUTION_ALIASES, 'installer': INSTALLER_ALIASES}
 
 # kind, choices, default (None: computed), description, scope (when the value matters:
 # None always, else (profile key, values)).
@@ -172,6 +174,9 @@ CIDR_SETS = {
                              'Nodes of DCE 5 worker clusters reporting to the global cluster.'),
 }
 
+# The keys of a resolved profile as reports show them, in this order.
+PROFILE_KEYS = tuple(OPTIONS) + ('pod_cidrs', 'service_cidrs')
+
 # Values on which every node of one cluster must agree (a peer opens what the others send).
 AGREED = ('installer', 'distribution', 'cni', 'calico_backend', 'calico_encapsulation', 'calico_vxlan_port',
           'calico_bgp_peering', 'calico_typha', 'wireguard', 'ipsec', 'cilium_tunnel', 'flannel_backend',
@@ -199,6 +204,7 @@ _VERSION = re.compile(r'^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$')
 _TRUE = ('true', 'yes', 'on', '1')
 _FALSE = ('false', 'no', 'off', '0')
 DEFAULT_ORIGIN = 'default'
+NO_INSTALLER_ORIGIN = "the host is in no installer's groups"
 
 
 class Refused(object):
@@ -235,15 +241,21 @@ def as_list(value):
     return [value]
 
 
+def accepted_spellings(name, choices):
+    """Every value accepted for a choice: the choices, then each alias with what it stands for."""
+    aliases = sorted(ALIASES.get(name, {}).items())
+    text = ', '.join(choices)
+    if aliases:
+        text += '; also %s' % ', '.join('%s for %s' % (alias, meant) for alias, meant in aliases)
+    return text
+
+
 def _choice(name, value, choices, where):
     text = str(value).strip().lower()
-    if name == 'distribution':
-        text = DISTRIBUTION_ALIASES.get(text, text)
-    elif name == 'installer':
-        text = INSTALLER_ALIASES.get(text, text)
+    text = ALIASES.get(name, {}).get(text, text)
     if text not in choices:
         raise PlanError('%s: unknown %s %r (choose from %s)'
-                        % (where, name.replace('_', ' '), value, ', '.join(choices)))
+                        % (where, name.replace('_', ' '), value, accepted_spellings(name, choices)))
     return text
 
 
@@ -315,6 +327,8 @@ def resolve(variables, source='host vars', installer=None):
             profile[name], origins[name] = option.default, DEFAULT_ORIGIN
             continue
         profile[name], origins[name] = _parse(name, option, value, where), origin
+    if profile['installer'] is None:
+        origins['installer'] = NO_INSTALLER_ORIGIN
     distribution = profile['distribution']
     if profile['cni'] is None:
         profile['cni'], origins['cni'] = list(DEFAULT_CNI[distribution]), 'default for %s' % distribution
@@ -366,7 +380,7 @@ def default_pod_interfaces(profile):
             devices = FLANNEL_INTERFACES.get(profile['flannel_backend'])
             reason = 'flannel backend %s' % profile['flannel_backend']
         elif cni == 'canal':
-            devices, reason = FLANNEL_INTERFACES['vxlan'][:2] + ['cali+'], 'canal (flannel VXLAN)'
+            devices, reason = FLANNEL_INTERFACES['vxlan'][:2] + ['cali+'], 'canal with flannel VXLAN'
         elif cni == 'calico':
             devices = CALICO_INTERFACES.get(profile['calico_encapsulation'])
             reason = 'calico encapsulation %s' % profile['calico_encapsulation']
@@ -386,7 +400,7 @@ def default_pod_interfaces(profile):
         else:
             devices, reason = None, '%s routes pods over the node network' % cni
         if devices is None:
-            return [], 'default for %s' % (reason if 'routes' in reason else reason + ' (no encapsulation)')
+            return [], 'default for %s' % (reason if 'routes' in reason else reason + ': no encapsulation')
         reasons.append(reason)
         found.extend(device for device in devices if device not in found)
     return found, 'default for %s' % ', '.join(reasons)
@@ -439,6 +453,8 @@ def in_scope(profile, key):
 
 
 def show(value):
+    if value is None:
+        return 'none'
     if isinstance(value, (list, tuple)):
         return '[%s]' % ', '.join(str(item) for item in value)
     if isinstance(value, bool):
@@ -449,7 +465,7 @@ def show(value):
 def values_with_origins(profile, keys=None):
     """[(key, shown value, origin)] of the values that matter for this profile."""
     rows = []
-    for key in keys or (tuple(OPTIONS) + ('pod_cidrs', 'service_cidrs')):
+    for key in keys or PROFILE_KEYS:
         if key in ('pod_cidrs', 'service_cidrs'):
             rows.append((key, show(list(agreed_value(profile, key))), profile['origins'][key]))
         elif in_scope(profile, key):

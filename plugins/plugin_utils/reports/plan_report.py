@@ -10,7 +10,7 @@ rules naming a ``source_set`` whose members the plan's ``sets`` hold.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import references
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import profile_report, references
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 ANYONE_LABEL = 'anyone'
@@ -69,16 +69,7 @@ def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
     ``document`` of output=plan), after the resolved cluster profiles."""
     out = ['# %s' % title, '']
     for cluster in clusters or ():
-        out.append('## Profile: %s' % cluster['name'])
-        out.append('')
-        out.append('Hosts: %s' % ', '.join(cluster['hosts']))
-        out.append('')
-        out.append('| Value | Setting | From |')
-        out.append('|---|---|---|')
-        for key, item in sorted(cluster['values'].items()):
-            shown = '-' if item['value'] is None else item['value']
-            out.append('| %s | %s | %s |' % (key, _cell(shown), _cell(item['origin'])))
-        out.append('')
+        out.extend(profile_report.markdown_lines(cluster))
     if document:
         out.extend(_document_sections(plans, document))
         return '\n'.join(out)

@@ -3,6 +3,7 @@ installed collection, its argument handling, check mode and idempotence."""
 
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -36,6 +37,12 @@ PLAY = '''
 '''
 
 
+def written(out):
+    """The reports the action says it wrote, from the play's output."""
+    found = re.search(r'\\"written\\": (\[[^]]*\])', out)
+    return json.loads(found.group(1).replace('\\"', '"'))
+
+
 def play(tmp_path, arguments, *extra):
     playbook = tmp_path / 'play.yml'
     playbook.write_text(PLAY % json.dumps(arguments))
@@ -47,18 +54,18 @@ def test_plans_writes_once_and_check_mode_writes_nothing(tmp_path):
     reports = tmp_path / 'reports'
     arguments = {'report_dir': str(reports), 'shown_hosts': 2}
     rc, out = play(tmp_path, arguments, '--check')
-    assert rc == 0 and 'changed=1' in out and not reports.exists(), out
+    assert rc == 0 and 'changed=0' in out and written(out) == ['plan.json', 'plan.md'] and not reports.exists(), out
     rc, out = play(tmp_path, arguments)
-    assert rc == 0 and 'changed=1' in out, out
+    assert rc == 0 and 'changed=0' in out and written(out) == ['plan.json', 'plan.md'], out
     document = json.loads((reports / 'plan.json').read_text())
     assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned'}
     assert (reports / 'plan.md').read_text().startswith('# Planned firewall rules')
     assert '\\"summary\\": {\\"hosts\\": %d' % len(document['hosts']) in out
-    assert out.count('\\"lines\\"') == 2 and 'PURPOSE' in out
+    assert out.count('\\"lines\\"') == 3 and 'PURPOSE' in out
     rc, out = play(tmp_path, arguments)
-    assert rc == 0 and 'changed=0' in out, out
+    assert rc == 0 and 'changed=0' in out and written(out) == [], out
     rc, out = play(tmp_path, arguments, '--check')
-    assert rc == 0 and 'changed=0' in out, out
+    assert rc == 0 and 'changed=0' in out and written(out) == [], out
 
 
 @installed

@@ -2,9 +2,11 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+import netaddr
 import pytest
 
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import plan_request
@@ -113,8 +115,9 @@ def test_unknown_host_and_host_without_role():
                                      'rke-rancher/inventory.yml', 'k3s/inventory.yml'])
 def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
     playbook = os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall', 'playbooks', 'plan.yml')
-    result = run([os.path.join(BIN, 'ansible-playbook'), playbook, '-i', os.path.join(EXAMPLES, example),
-                  '-e', 'kubeports_report_dir=%s' % tmp_path])
+    command = [os.path.join(BIN, 'ansible-playbook'), playbook, '-i', os.path.join(EXAMPLES, example),
+               '-e', 'kubeports_report_dir=%s' % tmp_path]
+    result = run(command)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'PORT' in result.stdout and 'PURPOSE' in result.stdout
     report = json.loads((tmp_path / 'plan.json').read_text())
@@ -129,13 +132,33 @@ def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
         for rule in listed['rules']:
             assert 'sources' in rule or rule['source_set'] in plan['own_sets'] or \
                 report['sets'][listed['sets'][rule['source_set']]]
-    assert 'cluster (' in result.stdout and 'distribution=' in result.stdout
+    # The profile one value per line: key, value and origin in columns.
+    assert '"Profile: cluster (' in result.stdout
+    assert re.search(r'"  distribution +(kubeadm|k3s|rke|rke2) +\S', result.stdout), result.stdout
     markdown = (tmp_path / 'plan.md').read_text()
     assert markdown.startswith('# Planned firewall rules')
     # A section per cluster profile and per rule list, then the hosts and the peer sets.
     assert markdown.count('\n## ') == len(report['clusters']) + len(report['rule_lists']) + 2
     assert all('| %s | ' % plan['host'] in markdown for plan in plans)
-    assert 'localhost' in result.stdout and 'unreachable=0' in result.stdout
+    # Only the controller ran tasks, and nothing changed, the first time as the next.
+    for output in (result.stdout, run(command).stdout):
+        recap = [line.split() for line in output.split('PLAY RECAP')[1].splitlines() if ':' in line]
+        assert [(line[0], line[3]) for line in recap] == [('localhost', 'changed=0')], output
+        assert not set(plan['host'] for plan in plans) & set(line[0] for line in recap)
+
+
+def test_plan_playbook_plans_the_hosts_asked_for_against_the_whole_inventory(tmp_path):
+    playbook = os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall', 'playbooks', 'plan.yml')
+    command = [os.path.join(BIN, 'ansible-playbook'), playbook, '-i', KUBESPRAY, '-e', 'kubeports_report_dir=%s' % tmp_path]
+    result = run(command + ['-e', '{"kubeports_plan_hosts": ["node1"]}'])
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / 'plan.json').read_text())
+    assert list(report['hosts']) == ['node1']
+    # Its peers are every host of the inventory, cp1 (192.0.2.11) too.
+    assert any(netaddr.IPAddress('192.0.2.11') in netaddr.IPNetwork(member) for member in report['sets']['cluster'])
+    # The play runs on the controller alone: --limit to inventory hosts leaves it nothing to run.
+    result = run(command + ['--limit', 'node1'])
+    assert result.returncode == 0 and 'skipping: no hosts matched' in result.stdout, result.stdout
 
 
 def test_lookup_documentation_renders():

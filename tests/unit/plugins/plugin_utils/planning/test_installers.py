@@ -54,7 +54,7 @@ def value(planner, host, key):
 
 
 @pytest.mark.parametrize('common, key, expected, origin', [
-    ({}, 'installer', 'kubespray', 'groups of a kubespray inventory'),
+    ({}, 'installer', 'kubespray', 'the host is in groups of kubespray'),
     ({}, 'distribution', 'kubeadm', 'kubespray inventory'),
     ({}, 'cni', ['calico'], 'kubespray default of kube_network_plugin'),
     ({'kube_network_plugin': 'cilium'}, 'cni', ['cilium'], 'kube_network_plugin'),
@@ -73,9 +73,9 @@ def value(planner, host, key):
     ({'calico_network_backend': 'bird', 'calico_ipip_mode': 'CrossSubnet', 'calico_vxlan_mode': 'Never'},
      'calico_encapsulation', 'ipip', 'calico_ipip_mode'),
     ({'calico_network_backend': 'bird', 'calico_ipip_mode': 'CrossSubnet', 'calico_vxlan_mode': 'Never'},
-     'pod_interfaces', [], 'calico_ipip_mode CrossSubnet (pods routed over the node network within a subnet)'),
+     'pod_interfaces', [], 'calico_ipip_mode CrossSubnet: pods routed over the node network within a subnet'),
     ({'calico_vxlan_mode': 'CrossSubnet'}, 'pod_interfaces', [],
-     'calico_vxlan_mode CrossSubnet (pods routed over the node network within a subnet)'),
+     'calico_vxlan_mode CrossSubnet: pods routed over the node network within a subnet'),
     ({}, 'pod_interfaces', ['vxlan.calico', 'vxlan-v6.calico', 'cali+'], 'default for calico encapsulation vxlan'),
     ({}, 'calico_encapsulation', 'vxlan', 'kubespray default of calico_vxlan_mode'),
     ({'calico_network_backend': 'bird', 'calico_vxlan_mode': 'Never'}, 'calico_encapsulation', 'none',
@@ -87,7 +87,7 @@ def value(planner, host, key):
     ({}, 'cni_uses_etcd', False, 'kubespray default of calico_datastore'),
     ({'calico_felix_prometheusmetricsenabled': True}, 'calico_felix_metrics', True,
      'calico_felix_prometheusmetricsenabled'),
-    ({}, 'calico_bgp_peering', 'mesh', 'kubespray default of peer_with_calico_rr (calico_rr has no hosts)'),
+    ({}, 'calico_bgp_peering', 'mesh', 'kubespray default of peer_with_calico_rr; calico_rr has no hosts'),
     ({'peer_with_calico_rr': True}, 'calico_bgp_peering', 'route_reflectors', 'peer_with_calico_rr'),
     ({'peer_with_router': True, 'peers': [{'router_id': '10.99.0.1', 'as': '65000'}]}, 'bgp_peer_cidrs',
      ['10.99.0.1'], 'peers[].router_id'),
@@ -138,25 +138,34 @@ def value(planner, host, key):
     ({'kube_proxy_mode': 'nftables'}, 'kube_proxy', 'nftables', 'kube_proxy_mode'),
     ({}, 'kube_proxy', 'ipvs', 'kubespray default of kube_proxy_mode'),
     ({'kube_proxy_remove': True}, 'kube_proxy', 'none', 'kube_proxy_remove'),
-    ({}, 'addons', ['nodelocaldns'], 'kubespray defaults'),
-    ({'enable_nodelocaldns': False}, 'addons', [], 'enable_nodelocaldns'),
-    ({'metallb_enabled': True, 'enable_nodelocaldns': False}, 'addons', ['metallb'],
-     'enable_nodelocaldns, metallb_enabled'),
+    ({}, 'addons', ['nodelocaldns'], 'nodelocaldns: kubespray default of enable_nodelocaldns'),
+    ({'enable_nodelocaldns': False}, 'addons', [],
+     'no add-on on: enable_nodelocaldns false; kubespray defaults of metallb_enabled, kube_vip_enabled, '
+     'ingress_nginx_enabled, metrics_server_enabled'),
+    ({'enable_nodelocaldns': False, 'metallb_enabled': False, 'kube_vip_enabled': False, 'ingress_nginx_enabled': False,
+      'metrics_server_enabled': False}, 'addons', [],
+     'no add-on on: enable_nodelocaldns, metallb_enabled, kube_vip_enabled, ingress_nginx_enabled, '
+     'metrics_server_enabled false'),
+    ({'metallb_enabled': True, 'enable_nodelocaldns': False}, 'addons', ['metallb'], 'metallb: metallb_enabled'),
+    # Each add-on names the variable that switched it on, not the first one looked at.
+    ({'metallb_enabled': False, 'ingress_nginx_enabled': True, 'metrics_server_enabled': True}, 'addons',
+     ['nodelocaldns', 'ingress', 'metrics-server'],
+     'nodelocaldns: kubespray default of enable_nodelocaldns; ingress: ingress_nginx_enabled; '
+     'metrics-server: metrics_server_enabled'),
     ({'metallb_enabled': True}, 'metallb_speaker', True,
-     'kubespray default of metallb_speaker_enabled (metallb_enabled)'),
+     'kubespray default of metallb_speaker_enabled: follows metallb_enabled'),
     ({'metallb_enabled': True, 'metallb_speaker_enabled': False}, 'metallb_speaker', False,
      'metallb_speaker_enabled'),
-    ({'kube_vip_enabled': True, 'enable_nodelocaldns': False}, 'addons', ['kube-vip'],
-     'enable_nodelocaldns, kube_vip_enabled'),
+    ({'kube_vip_enabled': True, 'enable_nodelocaldns': False}, 'addons', ['kube-vip'], 'kube-vip: kube_vip_enabled'),
     ({'kube_vip_bgp_enabled': True}, 'kube_vip_bgp', True, 'kube_vip_bgp_enabled'),
     ({'kube_vip_metrics_enabled': True}, 'kube_vip_metrics', True, 'kube_vip_metrics_enabled'),
     ({'kube_vip_metrics_enabled': True, 'kube_vip_metrics_port': 2113}, 'kube_vip_metrics_port', 2113,
      'kube_vip_metrics_port'),
     ({'kube_vip_metrics_enabled': True}, 'kube_vip_metrics_port', 2112, 'kubespray default of kube_vip_metrics_port'),
     ({'ingress_nginx_enabled': True, 'enable_nodelocaldns': False}, 'addons', ['ingress'],
-     'enable_nodelocaldns, ingress_nginx_enabled'),
+     'ingress: ingress_nginx_enabled'),
     ({'metrics_server_enabled': True, 'enable_nodelocaldns': False}, 'addons', ['metrics-server'],
-     'enable_nodelocaldns, metrics_server_enabled'),
+     'metrics-server: metrics_server_enabled'),
     ({'kube_version': 'v1.22.3'}, 'kubernetes_version', 'v1.22.3', 'kube_version'),
     ({'kube_version': '1.31.4', 'kubeports_kubernetes_version': '1.29'}, 'kubernetes_version', '1.29',
      'kubeports_kubernetes_version'),
@@ -237,7 +246,7 @@ def test_kubespray_variables_on_the_control_plane(common, port, source_set):
 
 @pytest.mark.parametrize('common, host_vars, key, expected, origin', [
     ({}, {}, 'distribution', 'k3s', 'k3s-ansible inventory'),
-    ({}, {}, 'k3s_datastore', 'embedded_etcd', 'k3s-ansible: 3 servers (cluster-init)'),
+    ({}, {}, 'k3s_datastore', 'embedded_etcd', 'k3s-ansible: 3 hosts in group server, the first started with --cluster-init'),
     ({'use_external_database': True}, {}, 'k3s_datastore', 'external', 'use_external_database'),
     ({'extra_server_args': '--datastore-endpoint=postgres://db:5432/k3s'}, {}, 'k3s_datastore', 'external',
      'extra_server_args of s1 --datastore-endpoint'),
@@ -272,7 +281,7 @@ def test_k3s_ansible_variables_seen_from_an_agent(common, host_vars, key, expect
 def test_k3s_single_server_uses_sqlite_and_server_args_set_on_servers_reach_agents():
     planner = inventory({'server': ['s1'], 'agent': ['a1']}, {},
                         {'s1': {'extra_server_args': '--flannel-backend=wireguard-native'}})
-    assert value(planner, 'a1', 'k3s_datastore') == ('sqlite', 'k3s-ansible: one server')
+    assert value(planner, 'a1', 'k3s_datastore') == ('sqlite', 'k3s-ansible: one host in group server, no --cluster-init')
     assert value(planner, 'a1', 'flannel_backend')[0] == 'wireguard'
     server = ports_of(planner.plan(['s1'])[0])
     assert '2379-2380/tcp' not in server and '51820/udp' in server and '8472/udp' not in server
@@ -293,23 +302,23 @@ def test_k3s_single_server_uses_sqlite_and_server_args_set_on_servers_reach_agen
      'cluster_rke2_config of s1 cluster-cidr'),
     (RKE2, {'cluster_rke2_config': {'service-cidr': '10.53.0.0/16'}, 'group_rke2_config': {'service-cidr': '10.54.0.0/16'}},
      {}, 'service_cidrs', ['10.54.0.0/16'], 'group_rke2_config of s1 service-cidr'),
-    (RKE2, {}, {}, 'addons', ['ingress'], 'RKE2 default of disable'),
+    (RKE2, {}, {}, 'addons', ['ingress'], 'ingress: RKE2 default of disable'),
     (RKE2, {'cluster_rke2_config': {'disable': ['rke2-ingress-nginx']}}, {}, 'addons', [],
-     'cluster_rke2_config of s1 disable'),
+     'no ingress: cluster_rke2_config of s1 disable'),
     (RKE2, {'cluster_rke2_config': {'disable-kube-proxy': True}}, {}, 'kube_proxy', 'none',
      'cluster_rke2_config of s1 disable-kube-proxy'),
     (RKE2, {'rke2_install_version': 'v1.29.12+rke2r1'}, {}, 'kubernetes_version', 'v1.29.12+rke2r1',
      'rke2_install_version'),
     (LABLABS, {'rke2_version': 'v1.30.2+rke2r1'}, {}, 'installer', 'ansible-role-rke2',
-     'groups of a ansible-role-rke2 inventory'),
+     'the host is in groups of ansible-role-rke2'),
     (LABLABS, {'rke2_version': 'v1.30.2+rke2r1'}, {}, 'cni', ['canal'], 'ansible-role-rke2 default of rke2_cni'),
     (LABLABS, {'rke2_cni': ['cilium']}, {}, 'cni', ['cilium'], 'rke2_cni of m1'),
     (LABLABS, {'rke2_cni': ['cilium'], 'rke2_cluster_cidr': ['10.72.0.0/16']}, {}, 'pod_cidrs', ['10.72.0.0/16'],
      'rke2_cluster_cidr of m1'),
     (LABLABS, {'rke2_cni': ['canal'], 'rke2_ingress_controller': 'none'}, {}, 'addons', [],
-     'rke2_ingress_controller of m1'),
+     'no ingress: rke2_ingress_controller of m1'),
     (LABLABS, {'rke2_cni': ['canal'], 'rke2_ha_mode_kubevip': True}, {}, 'addons', ['ingress', 'kube-vip'],
-     'rke2_ha_mode_kubevip of m1'),
+     'ingress: ansible-role-rke2 default of rke2_disable; kube-vip: rke2_ha_mode_kubevip of m1'),
 ])
 def test_rke2_variables_seen_from_an_agent(layout, common, host_vars, key, expected, origin):
     agent = layout.get('rke2_agents', layout.get('workers'))[0]
@@ -565,14 +574,14 @@ def test_installer_values_the_collection_cannot_serve(layout, common, message):
      'cni', ['calico'], 'kubespray default of kube_network_plugin'),
     # kubespray checks cilium_encryption_type only with cilium_encryption_enabled.
     (KUBESPRAY, dict(CILIUM, cilium_encryption_type='WireGuard'), 'wireguard', False,
-     'kubespray default of cilium_encryption_enabled, cilium_encryption_type'),
+     'kubespray default of cilium_encryption_enabled'),
     (KUBESPRAY, dict(CILIUM, cilium_tunnel_mode='disabled'), 'cilium_tunnel', 'disabled', 'cilium_tunnel_mode'),
     # Flannel lowercases its backend; kubespray writes flannel_vxlan_port only for exactly "vxlan".
     (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'VXLAN', 'flannel_vxlan_port': 8999},
      'flannel_backend', 'vxlan', 'flannel_backend_type'),
     (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'VXLAN', 'flannel_vxlan_port': 8999},
      'flannel_vxlan_port', 8472,
-     'kernel default (kubespray writes flannel_vxlan_port only when flannel_backend_type is exactly vxlan)'),
+     'kernel default; kubespray writes flannel_vxlan_port only when flannel_backend_type is exactly vxlan'),
     (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'Host-GW'}, 'flannel_backend', 'host-gw',
      'flannel_backend_type'),
     (KUBESPRAY, {'kube_network_plugin': 'flannel', 'flannel_backend_type': 'udp'}, 'flannel_backend', 'udp',
@@ -618,12 +627,12 @@ def test_k3s_opens_the_port_it_listens_on_not_api_port(common, opened, closed, n
 
 
 @pytest.mark.parametrize('layout, common, opened, closed, origin', [
-    (RKE2, {'group_rke2_config': {'cni': 'flannel'}}, '4789/udp', '8472/udp', 'RKE2 default (rke2-flannel chart)'),
+    (RKE2, {'group_rke2_config': {'cni': 'flannel'}}, '4789/udp', '8472/udp', 'RKE2 default: rke2-flannel chart'),
     (RKE2, {'group_rke2_config': {'cni': ['multus', 'flannel']}}, '4789/udp', '8472/udp',
-     'RKE2 default (rke2-flannel chart)'),
-    (LABLABS, {'rke2_cni': ['flannel']}, '4789/udp', '8472/udp', 'RKE2 default (rke2-flannel chart)'),
+     'RKE2 default: rke2-flannel chart'),
+    (LABLABS, {'rke2_cni': ['flannel']}, '4789/udp', '8472/udp', 'RKE2 default: rke2-flannel chart'),
     (RKE2, {}, '8472/udp', '4789/udp', None),  # canal
-    (K3S, {}, '8472/udp', '4789/udp', 'K3s default (flannel vxlan without a Port: the kernel default)'),
+    (K3S, {}, '8472/udp', '4789/udp', 'K3s default: flannel vxlan without a Port takes the kernel default'),
     (KUBESPRAY, {'kube_network_plugin': 'flannel'}, '8472/udp', '4789/udp', 'kubespray default of flannel_vxlan_port'),
 ])
 def test_flannel_vxlan_port_per_distribution(layout, common, opened, closed, origin):
@@ -676,15 +685,15 @@ def test_a_declared_dce5_cluster_opens_what_dce5_requires(common, host, present,
 @pytest.mark.parametrize('layout, common, present, absent, origin', [
     # kube-vip serves metrics on its own default unless kubespray sets prometheus_server.
     (KUBESPRAY, {'kube_vip_enabled': True}, '2112/tcp', None,
-     "kube-vip's own default :2112 (kubespray's manifest sets prometheus_server only with kube_vip_metrics_enabled)"),
+     "kube-vip's own default :2112; kubespray's manifest sets prometheus_server only with kube_vip_metrics_enabled"),
     (KUBESPRAY, {'kube_vip_enabled': True, 'kube_vip_metrics_enabled': False, 'kube_vip_metrics_port': 2113},
      '2112/tcp', '2113/tcp',
-     "kube-vip's own default :2112 (kubespray's manifest sets prometheus_server only with kube_vip_metrics_enabled)"),
+     "kube-vip's own default :2112; kubespray's manifest sets prometheus_server only with kube_vip_metrics_enabled"),
     (KUBESPRAY, {'kube_vip_enabled': True, 'kube_vip_metrics_enabled': 'true', 'kube_vip_metrics_port': 2113},
      '2113/tcp', '2112/tcp', 'kube_vip_metrics_port'),
     (KUBESPRAY, {'kube_vip_enabled': True, 'kubeports_kube_vip_metrics': False}, None, '2112/tcp', None),
     (LABLABS, {'rke2_version': 'v1.30.2+rke2r1', 'rke2_ha_mode_kubevip': True}, '2112/tcp', None,
-     "ansible-role-rke2's kube-vip manifest (prometheus_server :2112)"),
+     "ansible-role-rke2's kube-vip manifest: prometheus_server :2112"),
     (LABLABS, {'rke2_version': 'v1.30.2+rke2r1', 'rke2_ha_mode_kubevip': True,
                'rke2_kubevip_args': [{'param': 'prometheus_server', 'value': ':2113'}]},
      '2113/tcp', '2112/tcp', 'rke2_kubevip_args prometheus_server'),

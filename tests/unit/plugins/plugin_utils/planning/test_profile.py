@@ -3,7 +3,8 @@ from helpers import ROOT
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import (
-    KNOWN_VARIABLES, check_variable_names, condition_holds, resolve)
+    DISTRIBUTION_ALIASES, INSTALLER_ALIASES, INSTALLER_NAMES, KNOWN_VARIABLES, NO_INSTALLER_ORIGIN, OPTIONS,
+    check_variable_names, condition_holds, resolve)
 
 
 @pytest.mark.parametrize('variables, key, expected', [
@@ -96,3 +97,25 @@ def test_unknown_variables_are_named_with_the_nearest_known_one(name, message):
     with pytest.raises(PlanError) as exc:
         check_variable_names(['ansible_host', '__kubeports_plan', name], 'host h')
     assert message in str(exc.value)
+
+
+@pytest.mark.parametrize('key, accepted, aliases', [
+    ('installer', INSTALLER_NAMES, INSTALLER_ALIASES),
+    ('distribution', OPTIONS['distribution'].choices, DISTRIBUTION_ALIASES),
+])
+def test_an_unknown_choice_lists_every_accepted_value_and_alias(key, accepted, aliases):
+    with pytest.raises(PlanError) as exc:
+        resolve({'kubeports_%s' % key: 'kubeadm-ansible'})
+    message = str(exc.value)
+    assert "kubeports_%s (host vars): unknown %s 'kubeadm-ansible' (choose from " % (key, key) in message
+    for value in accepted:
+        assert value in message
+    for alias, meant in aliases.items():
+        assert '%s for %s' % (alias, meant) in message
+        assert resolve({'kubeports_%s' % key: alias})[key] == meant
+
+
+def test_the_installer_of_a_host_in_no_installers_groups_says_so():
+    profile = resolve({})
+    assert profile['installer'] is None and profile['origins']['installer'] == NO_INSTALLER_ORIGIN
+    assert profile['origins']['calico_bgp_peering'] == 'default'
