@@ -479,8 +479,10 @@ class InventoryPlanner(object):
         """The plan of ``hosts``, every peer set and every distinct rule list once (see compact)."""
         with paused_gc():
             sets, rule_lists, hosts_out = compact(self.plan(hosts))
+        # Every host with a role by its addresses, so reports name the hosts behind a set's CIDRs.
+        addresses = dict((host, [str(net) for net in self.index.addresses[host]]) for host in self.index.planned_hosts())
         return {'clusters': self.clusters(), 'sets': sets, 'rule_lists': rule_lists, 'hosts': hosts_out,
-                'skipped_hosts': list(skipped_hosts), 'unplanned': dict(self.unplanned())}
+                'skipped_hosts': list(skipped_hosts), 'unplanned': dict(self.unplanned()), 'addresses': addresses}
 
 
 def near_miss_message(miss):

@@ -10,10 +10,15 @@ rules naming a ``source_set`` whose members the plan's ``sets`` hold.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import textwrap
+
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import references
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.set_hosts import SetHosts, few
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
 ANYONE_LABEL = 'anyone'
+# Host names plan.md lists before "and N more" (plan.json has them all).
+LISTED = 50
 
 
 def _sources(plan, rule):
@@ -24,19 +29,15 @@ def _on_interfaces(rule):
     return 'anything arriving on %s' % ', '.join(rule['interfaces'])
 
 
-def _who(plan, rule, width):
+def _who(plan, rule, names=None):
     if rule.get('interfaces'):
         return _on_interfaces(rule)
     if rule.get('source_set') is None:
         return ANYONE_LABEL
     sources = _sources(plan, rule)
-    text, shown = '%s: ' % rule['source_set'], 0
-    for source in sources:
-        if len(text) > width:
-            break
-        text += (', ' if shown else '') + source
-        shown += 1
-    return text if shown == len(sources) else '%s and %d more' % (text, len(sources) - shown)
+    if names is not None and names.addresses:
+        return '%s: %s' % (rule['source_set'], names.describe(rule['source_set'], sources))
+    return '%s: %s' % (rule['source_set'], few(sources))
 
 
 def _port(rule):
@@ -45,16 +46,22 @@ def _port(rule):
 
 def table_lines(plan, width=60, document=None):
     """Text table lines for one host plan ({host, roles, rules, skipped}, or an entry of the
-    ``document`` of output=plan)."""
+    ``document`` of output=plan). The FROM column names the hosts behind a peer set (when
+    the document gives their addresses) and wraps at ``width``, never cut."""
+    names = SetHosts(document) if document else None
     plan = host_view(document, plan) if document else plan
-    rows = [(_port(rule), _who(plan, rule, width), rule['description']) for rule in plan['rules']]
+    rows = [(_port(rule), _who(plan, rule, names), rule['description']) for rule in plan['rules']]
     heading = ('PORT', 'FROM', 'PURPOSE')
-    widths = [max([len(heading[col])] + [len(row[col]) for row in rows]) for col in (0, 1)]
-    widths[1] = min(widths[1], width)
+    width = max(int(width), 20)
+    wrapped = [(row[0], textwrap.wrap(row[1], width, break_long_words=False, break_on_hyphens=False) or [''], row[2])
+               for row in rows]
+    widths = [max([len(heading[0])] + [len(row[0]) for row in rows]),
+              max([len(heading[1])] + [len(line) for row in wrapped for line in row[1]])]
     lines = ['%s (%s): %d rules' % (plan['host'], ', '.join(plan['roles']), len(rows))]
-    for row in [heading] + rows:
-        who = row[1] if len(row[1]) <= widths[1] else row[1][:widths[1] - 3] + '...'
-        lines.append('%-*s  %-*s  %s' % (widths[0], row[0], widths[1], who, row[2]))
+    lines.append(('%-*s  %-*s  %s' % (widths[0], heading[0], widths[1], heading[1], heading[2])).rstrip())
+    for port, who, purpose in wrapped:
+        lines.append('%-*s  %-*s  %s' % (widths[0], port, widths[1], who[0], purpose))
+        lines.extend(('%-*s  %s' % (widths[0], '', more)).rstrip() for more in who[1:])
     for skipped in plan.get('skipped') or ():
         lines.append('skipped %s (%s): %s' % (skipped['id'], _port(skipped), skipped['reason']))
     return lines
@@ -91,12 +98,12 @@ def markdown(plans, title='Planned firewall rules', clusters=(), document=None):
     return '\n'.join(out)
 
 
-def _rule_table(out, plan, shared, document):
+def _rule_table(out, plan, shared, document, names=None):
     out.append('| Protocol | Port | Allowed from | Peer set | Purpose | References |')
     out.append('|---|---|---|---|---|---|')
     for rule in plan['rules']:
         out.append('| %s | %s | %s | %s | %s | %s |' % (
-            rule['protocol'], rule['port'] or '-', _allowed(plan, rule, shared, document),
+            rule['protocol'], rule['port'] or '-', _allowed(plan, rule, shared, document, names),
             rule['source_set'] or '-', _cell(rule['description']),
             '<br>'.join(references.markdown(ref) for ref in rule['references'])))
     if plan.get('skipped'):
@@ -112,6 +119,7 @@ def _document_sections(hosts, document):
     """A plan's rule lists once each, then which host has which, then the peer sets: the size
     grows with the hosts, not with hosts times rules."""
     entries = sorted(hosts.values() if isinstance(hosts, dict) else hosts, key=lambda item: item['host'])
+    names = SetHosts(document)
     users = {}
     for entry in entries:
         users.setdefault(entry['rule_list'], []).append(entry['host'])
@@ -124,20 +132,30 @@ def _document_sections(hosts, document):
         out.append('')
         own = dict((rule['source_set'], '(the host\'s own; see Hosts)') for rule in listed['rules']
                    if rule['source_set'] is not None and rule['source_set'] not in listed['sets'])
-        _rule_table(out, dict(listed, host=key, sets=own), listed['sets'], document)
+        _rule_table(out, dict(listed, host=key, sets=own), listed['sets'], document, names)
     out.append('## Hosts')
     out.append('')
     out.append('| Host | Roles | Rule list | Own sets |')
     out.append('|---|---|---|---|')
     for entry in entries:
-        own = '; '.join('%s: %s' % (name, ', '.join(members)) for name, members in sorted(entry['own_sets'].items()))
+        own = '; '.join('%s: %s' % (name, names.describe(name, members, LISTED) if names.addresses else ', '.join(members))
+                        for name, members in sorted(entry['own_sets'].items()))
         out.append('| %s | %s | %s | %s |' % (entry['host'], ', '.join(entry['roles']), entry['rule_list'], own or '-'))
     out.append('')
     if document.get('sets'):
         out.append('## Peer sets')
         out.append('')
+        out.append('Who stands behind each set (hosts by name; members that are no inventory host by their '
+                   'CIDR and the variable they came from), then the merged CIDRs the firewalls get.')
+        out.append('')
+        out.append('| Set | Hosts | Other CIDRs | Members (merged CIDRs) |')
+        out.append('|---|---|---|---|')
         for key, members in sorted(document['sets'].items()):
-            out.append('- `%s` (%d): %s' % (key, len(members), ', '.join(members)))
+            found = names.members(key, members)
+            hosts = ('%d: %s' % (len(found['hosts']), few(found['hosts'], LISTED))) if found['hosts'] else '-'
+            others = ('%s: %s' % (found['variable'] or 'not an inventory host', ', '.join(found['cidrs']))
+                      if found['cidrs'] else '-')
+            out.append('| `%s` | %s | %s | %s |' % (key, _cell(hosts), _cell(others), ', '.join(members)))
         out.append('')
     unplanned = document.get('unplanned') or {}
     if unplanned:
@@ -163,7 +181,7 @@ def unplanned_lines(document, shown):
     return lines
 
 
-def _allowed(plan, rule, shared, document):
+def _allowed(plan, rule, shared, document, names=None):
     """Who may connect, for Markdown: a shared peer set by its key (its members are listed once,
     under Peer sets), anything else by its members."""
     if rule.get('interfaces'):
@@ -172,8 +190,13 @@ def _allowed(plan, rule, shared, document):
         return ANYONE_LABEL
     key = shared.get(rule['source_set'])
     if key is not None:
-        return 'peer set `%s` (%d)' % (key, len(document['sets'][key]))
+        members = document['sets'][key]
+        if names is not None and names.addresses:
+            return 'peer set `%s` (%s)' % (key, names.counted(key, members))
+        return 'peer set `%s` (%d CIDRs)' % (key, len(members))
     found = (plan.get('sets') or {}).get(rule['source_set'])
     if isinstance(found, str):
         return found
+    if names is not None and names.addresses:
+        return names.describe(rule['source_set'], _sources(plan, rule), LISTED)
     return ', '.join(_sources(plan, rule))

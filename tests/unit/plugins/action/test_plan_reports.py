@@ -51,7 +51,7 @@ def test_plans_writes_once_and_check_mode_writes_nothing(tmp_path):
     rc, out = play(tmp_path, arguments)
     assert rc == 0 and 'changed=1' in out, out
     document = json.loads((reports / 'plan.json').read_text())
-    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned'}
+    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned', 'addresses'}
     assert (reports / 'plan.md').read_text().startswith('# Planned firewall rules')
     assert '\\"summary\\": {\\"hosts\\": %d' % len(document['hosts']) in out
     assert out.count('\\"lines\\"') == 2 and 'PURPOSE' in out

@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeports.firewall contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The hosts behind a peer set: a set's members are merged CIDRs (192.0.2.12/31); the
+reports name the inventory hosts whose addresses (the plan's ``addresses``) they hold, and
+the members that are no inventory host by their CIDR and the variable they came from.
+
+Runs on the controller.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import CIDR_SETS, VARIABLE_PREFIX
+
+# Host names shown before "and N more".
+SHOWN = 4
+
+
+def _span(text):
+    network = ipaddress.ip_network(str(text).strip(), strict=False)
+    return network.version, int(network.network_address), int(network.broadcast_address)
+
+
+def _inside(span, spans):
+    return any(span[0] == other[0] and other[1] <= span[1] and span[2] <= other[2] for other in spans)
+
+
+def few(names, shown=SHOWN):
+    """"a, b, c and 3 more" of ``names`` (all of them when they are few)."""
+    names = list(names)
+    if len(names) <= shown + 1:
+        return ', '.join(names)
+    return '%s and %d more' % (', '.join(names[:shown]), len(names) - shown)
+
+
+class SetHosts(object):
+    """Names the members of the sets of one plan document (output=plan, or plan.json)."""
+
+    def __init__(self, document):
+        document = document or {}
+        self.addresses = []
+        for host, addresses in sorted((document.get('addresses') or {}).items()):
+            try:
+                self.addresses.append((host, [_span(item) for item in addresses]))
+            except ValueError:
+                continue
+        # The profile records where the pod and service CIDRs came from (an installer's variable).
+        self.origins = {}
+        for cluster in document.get('clusters') or ():
+            for key, item in (cluster.get('values') or {}).items():
+                if isinstance(item, dict) and item.get('origin'):
+                    self.origins.setdefault(key, item['origin'])
+        self._cache = {}
+
+    def variable_of(self, name):
+        """The variable(s) the CIDRs of set ``name`` come from ("admins+cluster" -> kubeports_admin_cidrs), or None."""
+        found = []
+        for part in name.split('@')[0].split('+'):
+            if part in CIDR_SETS:
+                variable = CIDR_SETS[part][0]
+                origin = self.origins.get(variable)
+                found.append(origin if origin and origin != 'default' else VARIABLE_PREFIX + variable)
+        return ' or '.join(found) or None
+
+    def members(self, name, members):
+        """{hosts: [host names], cidrs: [CIDR], variable: where the CIDRs came from or None}: the
+        inventory hosts whose addresses ``members`` hold, and the members that are no host's."""
+        key = (name, tuple(members or ()))
+        if key in self._cache:
+            return self._cache[key]
+        spans = []
+        for item in members or ():
+            try:
+                spans.append((str(item), _span(item)))
+            except ValueError:
+                spans.append((str(item), None))
+        hosts, covered = [], {}
+        for host, addresses in self.addresses:
+            inside = [span for span in addresses if _inside(span, [found for _text, found in spans if found])]
+            if inside:
+                hosts.append(host)
+                for span in inside:
+                    covered.setdefault(span[0], []).append(span)
+        cidrs = []
+        for text, span in spans:
+            if span is None or not _covered(span, covered.get(span[0]) or ()):
+                cidrs.append(text)
+        result = {'hosts': hosts, 'cidrs': cidrs, 'variable': self.variable_of(name) if cidrs else None}
+        self._cache[key] = result
+        return result
+
+    def count(self, name, members):
+        """How many hosts, and how many CIDRs that are no host, stand behind the set."""
+        found = self.members(name, members)
+        return len(found['hosts']), len(found['cidrs'])
+
+    def describe(self, name, members, shown=SHOWN):
+        """Who stands behind the set, short: "6 hosts (cp1, cp2, cp3, cp4 and 2 more); 203.0.113.5/32 (kubeports_admin_cidrs)"."""
+        found = self.members(name, members)
+        parts = []
+        hosts = found['hosts']
+        if hosts:
+            parts.append(few(hosts, shown) if len(hosts) <= shown + 1 else '%d hosts (%s)' % (len(hosts), few(hosts, shown)))
+        if found['cidrs']:
+            where = found['variable'] or 'not an inventory host'
+            parts.append('%s (%s)' % (few(found['cidrs'], shown), where))
+        return '; '.join(parts) or 'nobody'
+
+    def counted(self, name, members):
+        """"6 hosts", "6 hosts, 2 CIDRs of kubeports_api_client_cidrs", "1 CIDR of kubeports_admin_cidrs"."""
+        hosts, cidrs = self.count(name, members)
+        parts = []
+        if hosts or not cidrs:
+            parts.append('%d host%s' % (hosts, '' if hosts == 1 else 's'))
+        if cidrs:
+            parts.append('%d CIDR%s of %s' % (cidrs, '' if cidrs == 1 else 's',
+                                              self.members(name, members)['variable'] or 'no inventory host'))
+        return ', '.join(parts)
+
+
+def _covered(span, addresses):
+    """Do the host addresses ``addresses`` fill all of ``span`` (so it names only hosts)?"""
+    inside = sorted(set((low, high) for _version, low, high in addresses if span[1] <= low and high <= span[2]))
+    expected = span[1]
+    for low, high in inside:
+        if low > expected:
+            return False
+        expected = max(expected, high + 1)
+    return expected > span[2]
