@@ -47,7 +47,7 @@ td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:to
 .skipped{background:#ececec;color:#555}.anyone{background:#fbe77a}.self{background:#dff2df}
 #banner.critical{background:#d9534f;color:#fff}#banner.high{background:#f0883e}#banner.unknown{background:#777}
 #banner.clean{background:#5cb85c;color:#fff}#banner.plan{background:#cfe0f7}
-.legend span{display:inline-block;padding:.1em .6em;margin:0 .4em .3em 0;border:1px solid #0002}
+.legend{font-size:.85em}.legend span{display:inline-block;padding:.1em .5em;margin:0 .3em .3em 0;border:1px solid #0002}
 td.cell{text-align:center;min-width:3em}.filters label{margin-right:1em}.hidden{display:none}
 '''
 
@@ -107,12 +107,13 @@ def table(headers, rows, table_id=None):
     return '\n'.join(out)
 
 
-def host_table(headers, hosts, table_id='hosts'):
+def host_table(headers, hosts, table_id='hosts', labels=None):
     """The host table, worst first: ``hosts`` are (host, state, cells) with cells escaped HTML;
     each row carries its state as class and data-state. The first column is the host, the
     second its state."""
     ordered = sorted(hosts, key=lambda item: (rank(item[1]), item[0]))
-    rows = [([escape(host), escape(STATE_LABELS.get(state, state))] + list(cells),
+    labels = dict(STATE_LABELS, **(labels or {}))
+    rows = [([escape(host), escape(labels.get(state, state))] + list(cells),
              {'class': state, 'data-state': state, 'data-host': host}) for host, state, cells in ordered]
     return table(['Host', 'State'] + list(headers), rows, table_id)
 
@@ -123,9 +124,10 @@ def filters(categories):
                       for name in categories))
 
 
-def legend(states, extra=()):
-    """The colours used: ``states`` names from STATES, ``extra`` (class, label, meaning) more."""
-    known = dict((name, (label, text)) for name, label, text in STATES)
+def legend(states, extra=(), labels=None):
+    """The colours used: ``states`` names from STATES (``labels`` renames some), ``extra``
+    (class, label, meaning) more."""
+    known = dict((name, ((labels or {}).get(name, label), text)) for name, label, text in STATES)
     items = [(name,) + known[name] for name in states if name in known] + list(extra)
     return '<div class="legend" id="legend">Colours: %s</div>' % ''.join(
         '<span class="%s" title="%s">%s</span>' % (escape(name), escape(text), escape('%s: %s' % (label, text)))
@@ -201,11 +203,11 @@ def page(title, top, body, data, diagram=None, hosts='', legend_html=''):
 
 
 def frame(title, state, headline, body, data, hosts_html='', legend_states=(), legend_extra=(), inventory=None,
-          clusters=(), version=None, generated=None, diagram=None):
+          clusters=(), version=None, generated=None, diagram=None, labels=None):
     """The whole page of a report: banner, meta header, diagram, legend, host table, body."""
     top = banner(state, headline) + '\n' + meta(inventory, clusters, version, generated)
     hosts = ('<h2>Hosts</h2>\n' + hosts_html) if hosts_html else ''
-    return page(title, top, body, data, diagram, hosts, legend(legend_states, legend_extra))
+    return page(title, top, body, data, diagram, hosts, legend(legend_states, legend_extra, labels))
 
 
 def same_page(first, second):

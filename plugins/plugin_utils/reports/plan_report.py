@@ -142,7 +142,13 @@ def _document_sections(hosts, document):
                         for name, members in sorted(entry['own_sets'].items()))
         out.append('| %s | %s | %s | %s |' % (entry['host'], ', '.join(entry['roles']), entry['rule_list'], own or '-'))
     out.append('')
-    if document.get('sets'):
+    if document.get('sets') and not names.addresses:
+        out.append('## Peer sets')
+        out.append('')
+        for key, members in sorted(document['sets'].items()):
+            out.append('- `%s` (%d CIDRs): %s' % (key, len(members), ', '.join(members)))
+        out.append('')
+    elif document.get('sets'):
         out.append('## Peer sets')
         out.append('')
         out.append('Who stands behind each set (hosts by name; members that are no inventory host by their '
