@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import audit_report, html_page
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import audit_report, html_page, verify_report
 
 GENERATED = '2026-01-02T03:04:05Z'
 
@@ -160,3 +160,43 @@ def test_finding_sources_name_the_hosts_behind_them(kubespray_plan, drift_result
     # node1 misses 4789/udp from the cluster: the sources name the hosts.
     row = [line for line in page.splitlines() if 'data-host="node1"' in line and 'class="row high"' in line][0]
     assert '(cp1)' in row and 'node2' in row
+
+
+# The verify page -----------------------------------------------------------------------------
+
+def verify_drift():
+    from test_verify_report import listening, one_probe_plan, results_for
+    plan = one_probe_plan({'cp2': 'open', 'w1': 'blocked', 'w2': 'blocked'})
+    results = results_for(plan, {'cp2': 'open', 'w1': 'filtered', 'w2': 'open'})
+    results['w1'] = {'failed': True, 'msg': 'unreachable'}
+    return verify_report.build_report(plan, listening(), results)
+
+
+def test_the_verify_banner_names_the_worst_host_and_problem(report_dir):
+    report = verify_drift()
+    assert verify_report.banner(report) == ('critical', 'FAIL: 2 of 4 hosts in trouble (1 reached where blocked, '
+                                                        '1 not probed); worst: etcd1: w2 -> etcd1 2379/tcp: expected '
+                                                        'blocked, observed open (reached where blocked)')
+    page = verify_report.report_html(report, generated=GENERATED, inventory='lab')
+    save(report_dir, 'verify-drift.html', page)
+    assert rows_of(page) == [('critical', 'etcd1'), ('unknown', 'w1'), ('clean', 'cp2'), ('clean', 'w2')]
+    assert len(rows_of(page)) == report['summary']['hosts']
+    assert '<td class="cell critical">blocked 0/1 !</td>' in page
+
+
+@pytest.mark.parametrize('record, state', [
+    ({'result': 'ok', 'expected': 'open'}, 'clean'),
+    ({'result': 'mismatch', 'expected': 'open'}, 'high'),
+    ({'result': 'mismatch', 'expected': 'blocked'}, 'critical'),
+    ({'outcome': 'unproven', 'method': 'datagram'}, 'info'),
+    ({'outcome': 'unproven', 'method': 'none'}, 'unknown'),
+])
+def test_a_probe_colours_its_destination(record, state):
+    assert verify_report.record_state(record) == state
+
+
+def test_a_verify_without_mismatches_passes():
+    from test_verify_report import listening, one_probe_plan, results_for
+    plan = one_probe_plan({'cp2': 'open', 'w2': 'blocked'})
+    report = verify_report.build_report(plan, listening(), results_for(plan, {'cp2': 'open', 'w2': 'filtered'}))
+    assert verify_report.banner(report) == ('clean', 'PASS: 2 probes over 3 hosts saw what the plan expects')
