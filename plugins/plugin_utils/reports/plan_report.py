@@ -11,8 +11,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import textwrap
+from html import escape
 
-from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import references
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import html_page, references
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.set_hosts import SetHosts, few
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 
@@ -206,3 +207,140 @@ def _allowed(plan, rule, shared, document, names=None):
     if names is not None and names.addresses:
         return names.describe(rule['source_set'], _sources(plan, rule), LISTED)
     return ', '.join(_sources(plan, rule))
+
+
+# The plan page ------------------------------------------------------------------------------
+
+PLAN_LABELS = {'clean': 'planned', 'skipped': 'planned for nothing'}
+PLAN_LEGEND = (
+    ('clean', 'planned', 'the host has a role: its rules are planned'),
+    ('skipped', 'planned for nothing', 'no role: nothing is opened on it, and it is in no peer set'),
+    ('anyone', 'anyone', 'open to every address'),
+    ('restricted', 'peer set', 'open to the hosts (and CIDRs) of a peer set only'),
+    ('self', 'own', 'open to the host itself, or its own set'),
+    ('info', 'devices', 'anything arriving on the pod network devices'),
+)
+
+
+def _rule_state(rule, own):
+    if rule.get('interfaces'):
+        return 'info'
+    if rule.get('source_set') is None:
+        return 'anyone'
+    return 'self' if rule['source_set'] in own else 'restricted'
+
+
+def plan_banner(document):
+    """(state, text) of plan.html: what was planned; hosts planned for nothing are named by count."""
+    hosts, unplanned = document['hosts'], document.get('unplanned') or {}
+    clusters = document.get('clusters') or ()
+    text = 'PLAN: %d hosts planned in %d cluster%s (%d rule lists, %d peer sets)' % (
+        len(hosts), len(clusters), '' if len(clusters) == 1 else 's', len(document['rule_lists']), len(document['sets']))
+    if unplanned:
+        text += '; %d hosts planned for nothing (no role)' % len(unplanned)
+    return 'plan', text
+
+
+def html(document, title='Planned firewall rules', inventory=None, version=None, generated=None, diagram=None):
+    """plan.html: the shared frame (banner, inventory, hosts), a rule lists x ports matrix whose
+    cells say who may connect, each rule list with the hosts behind its sets, the peer sets and
+    the resolved profiles."""
+    names = SetHosts(document)
+    state, headline = plan_banner(document)
+    rows = []
+    for host, entry in document['hosts'].items():
+        listed = document['rule_lists'][entry['rule_list']]
+        public = [_port(rule) for rule in listed['rules'] if rule.get('source_set') is None and not rule.get('interfaces')]
+        rows.append((host, 'clean', [escape(', '.join(entry['roles'])), escape(entry['rule_list']),
+                                     str(len(listed['rules'])), escape(', '.join(public) or '-')]))
+    for host, why in (document.get('unplanned') or {}).items():
+        rows.append((host, 'skipped', [escape(why), '-', '0', '-']))
+    hosts_html = html_page.host_table(['Roles', 'Rule list', 'Rules', 'Open to anyone'], rows, labels=PLAN_LABELS)
+    body = []
+    # Rule lists x ports: who may connect, the cell coloured by how open it is.
+    ports, cells = [], {}
+    for key, listed in sorted(document['rule_lists'].items()):
+        own = set(rule['source_set'] for rule in listed['rules']
+                  if rule['source_set'] is not None and rule['source_set'] not in listed['sets'])
+        for rule in listed['rules']:
+            port = _port(rule)
+            if port not in ports:
+                ports.append(port)
+            if rule.get('interfaces'):
+                text = 'devices'
+            elif rule['source_set'] is None:
+                text = ANYONE_LABEL
+            elif rule['source_set'] in own:
+                text = 'own' if rule['source_set'] == 'self' else '%s (own)' % rule['source_set']
+            else:
+                set_key = listed['sets'][rule['source_set']]
+                text = '%s (%s)' % (rule['source_set'], names.counted(set_key, document['sets'][set_key]))
+            cells[(key, port)] = html_page.cell(text, _rule_state(rule, own))
+    if ports:
+        matrix = [([escape(key)] + [cells.get((key, port), html_page.cell('-')) for port in ports], {})
+                  for key in sorted(document['rule_lists'])]
+        body += ['<h2>Rule lists and ports</h2><p>Who may connect to each port of the hosts of each rule list.</p>',
+                 html_page.table(['Rule list'] + ports, matrix, 'matrix')]
+    users = {}
+    for entry in document['hosts'].values():
+        users.setdefault(entry['rule_list'], []).append(entry['host'])
+    for key, listed in sorted(document['rule_lists'].items()):
+        own = set(rule['source_set'] for rule in listed['rules']
+                  if rule['source_set'] is not None and rule['source_set'] not in listed['sets'])
+        hosts = sorted(users.get(key) or ())
+        rows = []
+        for rule in listed['rules']:
+            if rule.get('interfaces'):
+                who = _on_interfaces(rule)
+            elif rule['source_set'] is None:
+                who = ANYONE_LABEL
+            elif rule['source_set'] in own:
+                who = _own_hosts(document, names, hosts, rule['source_set'])
+            else:
+                set_key = listed['sets'][rule['source_set']]
+                who = names.describe(set_key, document['sets'][set_key], LISTED) if names.addresses else \
+                    ', '.join(document['sets'][set_key])
+            rows.append(([escape(_port(rule)), html_page.cell(who, _rule_state(rule, own)),
+                          escape(rule['source_set'] or '-'), escape(rule['description']),
+                          '<br>'.join(references.html(ref) for ref in rule['references'])], {}))
+        body += ['<h2>Rule list %s</h2><p>Hosts (%d): %s</p>' % (escape(key), len(hosts), escape(', '.join(hosts))),
+                 html_page.table(['Port', 'Allowed from', 'Peer set', 'Purpose', 'References'], rows)]
+        if listed.get('skipped'):
+            body.append('<p>Not opened (no peers in the source set): %s</p>' % escape('; '.join(
+                '%s %s: %s' % (item['id'], _port(item), item['reason']) for item in listed['skipped'])))
+    if document.get('sets'):
+        rows = []
+        for key, members in sorted(document['sets'].items()):
+            found = names.members(key, members)
+            rows.append(([escape(key), escape('%d: %s' % (len(found['hosts']), ', '.join(found['hosts'])))
+                          if found['hosts'] else '-',
+                          escape('%s: %s' % (found['variable'] or 'not an inventory host', ', '.join(found['cidrs'])))
+                          if found['cidrs'] else '-', escape(', '.join(members))], {}))
+        body += ['<h2>Peer sets</h2>', html_page.table(['Set', 'Hosts', 'Other CIDRs', 'Members (merged CIDRs)'],
+                                                       rows, 'sets')]
+    for cluster in document.get('clusters') or ():
+        rows = [([escape(key), escape('-' if item['value'] is None else str(item['value'])), escape(str(item['origin']))], {})
+                for key, item in sorted((cluster.get('values') or {}).items())]
+        body += ['<h2>Profile: %s</h2><p>Hosts (%d): %s</p>' % (escape(cluster['name']), len(cluster['hosts']),
+                                                                escape(few(cluster['hosts'], LISTED))),
+                 html_page.table(['Value', 'Setting', 'From'], rows)]
+        if cluster.get('notes'):
+            body.append('<ul>%s</ul>' % ''.join('<li>%s</li>' % escape(note) for note in cluster['notes']))
+    data = {'hosts': len(document['hosts']), 'unplanned': len(document.get('unplanned') or {}),
+            'rule_lists': len(document['rule_lists']), 'sets': len(document['sets'])}
+    return html_page.frame(title, state, headline, '\n'.join(body), data, hosts_html,
+                           legend_extra=PLAN_LEGEND, labels=PLAN_LABELS,
+                           inventory=inventory, clusters=document.get('clusters') or (), version=version,
+                           generated=generated, diagram=diagram)
+
+
+def _own_hosts(document, names, hosts, name):
+    """Who a set of each host's own holds, for all ``hosts`` of a rule list: "the host itself",
+    "the host itself and cp1, cp2, cp3"."""
+    common = None
+    for host in hosts:
+        members = (document['hosts'][host].get('own_sets') or {}).get(name) or ()
+        found = set(names.members(name, members)['hosts']) - set([host]) if names.addresses else set()
+        common = found if common is None else common & found
+    others = sorted(common or ())
+    return 'the host itself' + (' and %s' % few(others, LISTED) if others else '')

@@ -20,10 +20,8 @@ from helpers import KUBESPRAY
 
 
 @pytest.fixture(scope='session')
-def kubespray_plan():
+def kubespray_plan(plugin_loader):
     """The plan document (output=plan) of examples/kubespray/inventory.ini."""
-    from ansible.plugins.loader import init_plugin_loader
-    init_plugin_loader()
     loader = DataLoader()
     manager = InventoryManager(loader=loader, sources=[KUBESPRAY])
     variables = VariableManager(loader=loader, inventory=manager)
