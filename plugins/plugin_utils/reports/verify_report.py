@@ -133,7 +133,7 @@ def build_report(plan, listeners, results):
         'hosts': hosts,
         'summary': {'probes': len(checked), 'ok': len(others), 'mismatches': len(mismatches),
                     'not_probed': len(not_probed),
-                    'hosts': len(set(plan['targets']) | set(plan['probes'])),
+                    'hosts': len(hosts),
                     'probe_seconds': probe_seconds,
                     'unproven': sum(1 for item in not_probed if item.get('outcome') == 'unproven'),
                     'methods': method_counts(checked + not_probed)},
@@ -146,12 +146,14 @@ def build_report(plan, listeners, results):
 
 def record_state(record):
     """The state (html_page.STATES) a probe gives its destination: a probe that reached a port
-    that must be blocked "critical", one blocked where it must pass "high", an unproven probe
-    "info", a probe not made "unknown", a probe as expected "clean"."""
-    if record.get('outcome') == 'unproven' and record.get('method') == 'datagram':
-        return 'info'
+    that must be blocked "critical", one blocked where it must pass "high", a probe that cannot
+    prove anything by its nature (a UDP port another program holds, a protocol without ports)
+    "info", a probe that failed to run (no listener, no result, the prober failed) "unknown",
+    a probe as expected "clean"."""
     if 'result' not in record:
-        return 'unknown'
+        if record.get('outcome') == 'unproven' and record.get('method') != 'datagram':
+            return 'unknown'
+        return 'info'
     if record['result'] == 'ok':
         return 'clean'
     return 'critical' if record['expected'] == BLOCKED else 'high'
@@ -185,8 +187,9 @@ def host_summary(plan, checked, not_probed):
             continue
         failed_source = record.get('source') and str(record.get('reason', '')).startswith('not probed from ')
         found = entry(record['source'] if failed_source else record['target'])
-        found['unproven' if record.get('outcome') == 'unproven' and not failed_source else 'not_probed'] += 1
-        _judge(found, 'unknown' if failed_source else record_state(record), record)
+        state = 'unknown' if failed_source else record_state(record)
+        found['unproven' if state == 'info' else 'not_probed'] += 1
+        _judge(found, state, record)
     return hosts
 
 

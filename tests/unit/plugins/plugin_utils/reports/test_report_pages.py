@@ -189,7 +189,9 @@ def test_the_verify_banner_names_the_worst_host_and_problem(report_dir):
     ({'result': 'mismatch', 'expected': 'open'}, 'high'),
     ({'result': 'mismatch', 'expected': 'blocked'}, 'critical'),
     ({'outcome': 'unproven', 'method': 'datagram'}, 'info'),
+    ({'reason': 'protocol-only rule: no port to probe'}, 'info'),
     ({'outcome': 'unproven', 'method': 'none'}, 'unknown'),
+    ({'outcome': 'unproven', 'method': 'connect'}, 'unknown'),
 ])
 def test_a_probe_colours_its_destination(record, state):
     assert verify_report.record_state(record) == state
@@ -200,3 +202,11 @@ def test_a_verify_without_mismatches_passes():
     plan = one_probe_plan({'cp2': 'open', 'w2': 'blocked'})
     report = verify_report.build_report(plan, listening(), results_for(plan, {'cp2': 'open', 'w2': 'filtered'}))
     assert verify_report.banner(report) == ('clean', 'PASS: 2 probes over 3 hosts saw what the plan expects')
+
+
+def test_a_port_that_cannot_be_probed_is_no_trouble():
+    from test_verify_report import full_report
+    report = full_report(wrong=())
+    assert report['hosts']['etcd1']['state'] == 'info' and report['hosts']['etcd1']['unproven'] == 1
+    assert verify_report.banner(report)[1].startswith('PASS: ')
+    assert report['summary']['hosts'] == len(report['hosts'])
