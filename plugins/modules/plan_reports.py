@@ -23,10 +23,10 @@ description:
     it came from, before any report is written.
   - Every host of the inventory is either planned or named with why it is planned for nothing,
     in RV(unplanned) and in the reports.
-  - C(plan.html) is one self-contained page (docs/plan.md): a banner, the inventory, clusters,
+  - C(plan.html) is one self-contained page (docs/plan.md) with a banner, the inventory, clusters,
     collection version and time, the hosts, a rule lists x ports matrix, and the hosts behind
     every peer set.
-  - A report is written only when its content changed (for C(plan.html): other than its time stamp).
+  - A report is written only when its content changed; C(plan.html) only when more than its time stamp changed.
 options:
   report_dir:
     description: Directory on the controller for C(plan.json), C(plan.md) and C(plan.html); created when missing.
