@@ -117,9 +117,9 @@ def markdown(report):
     return '\n'.join(lines) + '\n'
 
 
-# Category names as the banner says them.
 # The audit's name for the unknown state.
 LABELS = {'unknown': 'not audited'}
+# Category names as the banner says them.
 CATEGORY_TEXT = {'missing': 'missing', 'extra': 'extra', 'over_exposed': 'over-exposed', 'foreign': 'foreign'}
 
 
@@ -158,12 +158,13 @@ def worst_finding(report):
 
 def finding_text(host, category, entry):
     """"node3: etcd 2379/tcp open to anyone (over-exposed, critical)": the host, the port and what is wrong."""
-    port = '%s/%s' % (entry['port'], entry['protocol']) if entry.get('protocol') and entry.get('port') else \
-        entry.get('protocol') or ''
+    protocol = entry.get('protocol')
+    port = '%s/%s' % (entry['port'], protocol) if protocol and entry.get('port') else \
+        '' if protocol in (None, 'all') else protocol
     what = entry['description']
-    public = re.search(r': (.+) open to anyone \(', what)
+    public = re.search(r'(?:^|: )([^:]+) open to anyone \(', what)
     if public and category == 'over_exposed':
-        what = '%s %s open to anyone' % (public.group(1), port)
+        what = ' '.join(item for item in (public.group(1), port, 'open to anyone') if item)
     elif port and port not in what and _port(entry) not in what:
         what = '%s %s' % (port, what)
     return '%s: %s (%s, %s)' % (host, what, CATEGORY_TEXT.get(category, category), entry['severity'])

@@ -210,3 +210,20 @@ def test_a_port_that_cannot_be_probed_is_no_trouble():
     assert report['hosts']['etcd1']['state'] == 'info' and report['hosts']['etcd1']['unproven'] == 1
     assert verify_report.banner(report)[1].startswith('PASS: ')
     assert report['summary']['hosts'] == len(report['hosts'])
+
+
+@pytest.mark.parametrize('category, entry, text', [
+    ('over_exposed', {'protocol': 'tcp', 'port': '2379', 'severity': 'critical',
+                      'description': 'firewalld port 2379/tcp in zone public: etcd open to anyone (tcp/2379)'},
+     'node3: etcd 2379/tcp open to anyone (over-exposed, critical)'),
+    ('missing', {'protocol': 'udp', 'port': '4789', 'severity': 'high', 'description': 'Calico VXLAN encapsulation'},
+     'node1: 4789/udp Calico VXLAN encapsulation (missing, high)'),
+    ('extra', {'protocol': None, 'port': None, 'severity': 'medium', 'description': 'ipset kp-cluster entry 192.0.2.9'},
+     'node1: ipset kp-cluster entry 192.0.2.9 (extra, medium)'),
+    ('over_exposed', {'protocol': 'all', 'port': '', 'severity': 'critical',
+                      'description': 'zone public target ACCEPT: every port open to anyone (all)'},
+     'node3: every port open to anyone (over-exposed, critical)'),
+])
+def test_the_worst_finding_reads_host_port_and_problem(category, entry, text):
+    host = 'node3' if category == 'over_exposed' else 'node1'
+    assert audit_report.finding_text(host, category, entry) == text
