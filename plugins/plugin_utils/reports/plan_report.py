@@ -303,7 +303,7 @@ def html(document, title='Planned firewall rules', inventory=None, version=None,
             rows.append(([escape(_port(rule)), html_page.cell(who, _rule_state(rule, own)),
                           escape(rule['source_set'] or '-'), escape(rule['description']),
                           '<br>'.join(references.html(ref) for ref in rule['references'])], {}))
-        body += ['<h2>Rule list %s</h2><p>Hosts (%d): %s</p>' % (escape(key), len(hosts), escape(', '.join(hosts))),
+        body += ['<h2>Rule list %s</h2><p>Hosts (%d): %s</p>' % (escape(key), len(hosts), escape(few(hosts, LISTED))),
                  html_page.table(['Port', 'Allowed from', 'Peer set', 'Purpose', 'References'], rows)]
         if listed.get('skipped'):
             body.append('<p>Not opened (no peers in the source set): %s</p>' % escape('; '.join(
@@ -312,7 +312,7 @@ def html(document, title='Planned firewall rules', inventory=None, version=None,
         rows = []
         for key, members in sorted(document['sets'].items()):
             found = names.members(key, members)
-            rows.append(([escape(key), escape('%d: %s' % (len(found['hosts']), ', '.join(found['hosts'])))
+            rows.append(([escape(key), escape('%d: %s' % (len(found['hosts']), few(found['hosts'], LISTED)))
                           if found['hosts'] else '-',
                           escape('%s: %s' % (found['variable'] or 'not an inventory host', ', '.join(found['cidrs'])))
                           if found['cidrs'] else '-', escape(', '.join(members))], {}))

@@ -11,6 +11,7 @@ Runs on the controller.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import bisect
 import ipaddress
 
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import CIDR_SETS, VARIABLE_PREFIX
@@ -22,10 +23,6 @@ SHOWN = 4
 def _span(text):
     network = ipaddress.ip_network(str(text).strip(), strict=False)
     return network.version, int(network.network_address), int(network.broadcast_address)
-
-
-def _inside(span, spans):
-    return any(span[0] == other[0] and other[1] <= span[1] and span[2] <= other[2] for other in spans)
 
 
 def few(names, shown=SHOWN):
@@ -77,17 +74,15 @@ class SetHosts(object):
                 spans.append((str(item), _span(item)))
             except ValueError:
                 spans.append((str(item), None))
-        hosts, covered = [], {}
+        union = _Intervals(span for _text, span in spans if span)
+        hosts, covered = [], []
         for host, addresses in self.addresses:
-            inside = [span for span in addresses if _inside(span, [found for _text, found in spans if found])]
+            inside = [span for span in addresses if union.holds(span)]
             if inside:
                 hosts.append(host)
-                for span in inside:
-                    covered.setdefault(span[0], []).append(span)
-        cidrs = []
-        for text, span in spans:
-            if span is None or not _covered(span, covered.get(span[0]) or ()):
-                cidrs.append(text)
+                covered.extend(inside)
+        covered = _Intervals(covered)
+        cidrs = [text for text, span in spans if span is None or not covered.holds(span)]
         result = {'hosts': hosts, 'cidrs': cidrs, 'variable': self.variable_of(name) if cidrs else None}
         self._cache[key] = result
         return result
@@ -121,12 +116,23 @@ class SetHosts(object):
         return ', '.join(parts)
 
 
-def _covered(span, addresses):
-    """Do the host addresses ``addresses`` fill all of ``span`` (so it names only hosts)?"""
-    inside = sorted(set((low, high) for _version, low, high in addresses if span[1] <= low and high <= span[2]))
-    expected = span[1]
-    for low, high in inside:
-        if low > expected:
-            return False
-        expected = max(expected, high + 1)
-    return expected > span[2]
+class _Intervals(object):
+    """A union of address spans as disjoint sorted intervals per IP version, adjacent ones
+    joined: a span is inside the union when one interval holds all of it (bisect, not a scan)."""
+
+    def __init__(self, spans):
+        by_version = {}
+        for version, low, high in sorted(spans):
+            merged = by_version.setdefault(version, [])
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], high)
+            else:
+                merged.append([low, high])
+        self.intervals = dict((version, ([item[0] for item in merged], [item[1] for item in merged]))
+                              for version, merged in by_version.items())
+
+    def holds(self, span):
+        version, low, high = span
+        starts, ends = self.intervals.get(version, ((), ()))
+        index = bisect.bisect_right(starts, low) - 1
+        return index >= 0 and ends[index] >= high
