@@ -92,7 +92,7 @@ def _port(entry):
 
 
 def markdown(report):
-    lines = ['# Firewall audit', '', summary_line(report), '']
+    lines = ['# Firewall audit', '', '**%s**' % banner(report)[1].replace('|', '/'), '', summary_line(report), '']
     lines += ['| Host | Backend | Roles | ' + ' | '.join(CATEGORIES) + ' |',
               '|---|---|---|' + '---:|' * len(CATEGORIES)]
     for host, findings in sorted(report['hosts'].items()):

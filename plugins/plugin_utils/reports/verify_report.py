@@ -376,7 +376,7 @@ def _md(text):
 def report_markdown(report, title='Reachability check'):
     """The report as a Markdown document."""
     summary = report['summary']
-    out = ['# %s' % title, '',
+    out = ['# %s' % title, '', '**%s**' % _md(banner(report)[1]), '',
            '%d probes over %d hosts: **%d ok, %d mismatches**; %d not probed (%d of them unproven probes).' % (
                summary['probes'], summary['hosts'], summary['ok'], summary['mismatches'],
                summary['not_probed'], summary.get('unproven', 0)), '']

@@ -227,3 +227,9 @@ def test_a_port_that_cannot_be_probed_is_no_trouble():
 def test_the_worst_finding_reads_host_port_and_problem(category, entry, text):
     host = 'node3' if category == 'over_exposed' else 'node1'
     assert audit_report.finding_text(host, category, entry) == text
+
+
+def test_the_markdown_reports_open_with_the_banner(kubespray_plan, drift_results):
+    report = drift_report(kubespray_plan, drift_results)
+    assert audit_report.markdown(report).startswith('# Firewall audit\n\n**FAIL: 3 of 6 hosts in trouble')
+    assert verify_report.report_markdown(verify_drift()).startswith('# Reachability check\n\n**FAIL: 2 of 4 hosts')
