@@ -25,12 +25,12 @@ def build_report(plan, results, skipped=()):
     hosts, backends, roles, failed = {}, {}, {}, {}
     for host in sorted(results):
         result = results[host] or {}
+        roles[host] = list((plan.get('hosts') or {}).get(host, {}).get('roles') or [])
         if result.get('failed') or 'findings' not in result:
             failed[host] = result.get('msg') or 'no audit result'
             continue
         hosts[host] = dict((category, list(result['findings'].get(category) or [])) for category in CATEGORIES)
         backends[host] = result.get('backend')
-        roles[host] = list((plan.get('hosts') or {}).get(host, {}).get('roles') or [])
     summary = summarize(hosts)
     summary['unaudited'] = len(failed)
     why = plan.get('unplanned') or {}
@@ -211,11 +211,12 @@ def html(report, title='Firewall audit', inventory=None, version=None, generated
                          for name in CATEGORIES]
                       + [escape(finding_text(*worst).split(': ', 1)[1]) if worst else '']))
     for host, reason in (report.get('unaudited') or {}).items():
-        hosts.append((host, 'unknown', ['not audited', escape(reason)] + [''] * len(CATEGORIES) + ['']))
+        hosts.append((host, 'unknown', ['-', escape('+'.join(report['roles'].get(host) or ()) or '-')]
+                      + [''] * len(CATEGORIES) + [escape('not audited: %s' % reason)]))
     for host, reason in (report.get('unplanned') or {}).items():
-        hosts.append((host, 'skipped', ['-', escape('planned for nothing: %s' % reason)] + [''] * len(CATEGORIES) + ['']))
+        hosts.append((host, 'skipped', ['-', '-'] + [''] * len(CATEGORIES) + [escape('planned for nothing: %s' % reason)]))
     hosts_html = html_page.host_table(['Backend', 'Roles'] + [CATEGORY_TEXT[name] for name in CATEGORIES]
-                                      + ['Worst finding'], hosts, labels=LABELS)
+                                      + ['Worst finding, or why not audited'], hosts, labels=LABELS)
     body = []
     # Roles x ports: each cell the worst finding of the hosts with those roles on that port.
     cells, ports = {}, set()

@@ -20,12 +20,13 @@ import os
 import re
 from html import escape
 
-# Host and cell states, worst first: (label, what it means). docs/audit.md and docs/verify.md
+# Host and cell states, worst first: (name, label, what it means), in the audit's words; the
+# verify and plan pages name them their own way (labels). docs/audit.md and docs/verify.md
 # explain them; the legend on each page lists the ones the page uses.
 STATES = (
-    ('critical', 'critical', 'a must-not-be-public port open to anyone, or a probe reached a port that must be blocked'),
-    ('high', 'high', 'a planned port missing, a port open wider than planned, or a probe blocked where it must pass'),
-    ('unknown', 'not audited / not probed', 'the host failed or was unreachable: its state is unknown'),
+    ('critical', 'critical', 'a must-not-be-public port open to anyone'),
+    ('high', 'high', 'a planned port missing, or a port open wider than planned'),
+    ('unknown', 'unknown', 'the host failed or was unreachable: its state is unknown'),
     ('medium', 'medium', 'an item the collection owns that the plan no longer wants'),
     ('info', 'info', 'something the collection did not create admits traffic (foreign), within the plan'),
     ('clean', 'clean', 'matches the plan'),
