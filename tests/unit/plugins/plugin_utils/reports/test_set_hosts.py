@@ -70,3 +70,22 @@ def test_thousands_of_scattered_hosts_are_mapped_quickly():
     found = SetHosts({'addresses': addresses}).members('cluster', members)
     assert len(found['hosts']) == 5000 and found['cidrs'] == []
     assert time.time() - started < 2
+
+
+@pytest.mark.parametrize('text, span', [
+    ('192.0.2.12/31', (4, 0xC000020C, 0xC000020D)),
+    ('192.0.2.13/31', (4, 0xC000020C, 0xC000020D)),
+    ('192.0.2.9', (4, 0xC0000209, 0xC0000209)),
+    ('10.0.0.0/255.255.255.0', (4, 0x0A000000, 0x0A0000FF)),
+    ('2001:db8::/127', (6, 0x20010DB8 << 96, (0x20010DB8 << 96) + 1)),
+])
+def test_addresses_and_cidrs_become_integer_spans(text, span):
+    from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.set_hosts import _span
+    assert _span(text) == span
+
+
+@pytest.mark.parametrize('text', ['192.0.2.1/33', 'node1', '', '::/129'])
+def test_what_is_no_address_is_refused(text):
+    from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.set_hosts import _span
+    with pytest.raises(ValueError):
+        _span(text)
