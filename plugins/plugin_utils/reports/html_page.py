@@ -147,7 +147,8 @@ def now():
 
 def meta(inventory=None, clusters=(), version=None, generated=None):
     """The header line: inventory, clusters (names with their host counts), collection version, time."""
-    shown_clusters = ', '.join('%s (%d hosts)' % (item['name'], len(item.get('hosts') or ()))
+    shown_clusters = ', '.join('%s (%d host%s)' % (item['name'], len(item.get('hosts') or ()),
+                                                   '' if len(item.get('hosts') or ()) == 1 else 's')
                                for item in clusters or ()) or 'none'
     parts = [('Inventory', inventory_text(inventory)), ('Clusters', shown_clusters),
              ('kubeports.firewall', version or collection_version())]
