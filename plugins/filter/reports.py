@@ -37,8 +37,9 @@ def port_markdown(plans, title='Planned firewall rules', clusters=None, document
         raise AnsibleFilterError('port_markdown: %s (give the whole plan of output=plan with document=)' % exc)
 
 
-def verify_report(plan, listeners, results):
-    """Probe results compared with the plan, with text lines and Markdown."""
+def verify_report(plan, listeners, results, inventory=None):
+    """Probe results compared with the plan, with text lines, Markdown and the HTML page
+    (``inventory`` named in its header)."""
     if not isinstance(plan, dict) or 'probes' not in plan:
         raise AnsibleFilterError('verify_report expects the result of the probe_plan lookup, got %r'
                                  % (type(plan).__name__,))
@@ -50,11 +51,18 @@ def verify_report(plan, listeners, results):
     report['clusters'] = plan.get('clusters') or []
     report['lines'] = report_lines(report)
     report['markdown'] = report_markdown(report)
-    report['html'] = report_html(report)
+    report['html'] = report_html(report, inventory=_inventory(inventory))
     return report
 
 
-def audit_report(plan, results, fail_on=None, skipped=None):
+def _inventory(value):
+    """The inventory as given (a path or a list of sources), as plain text for the page."""
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    return str(value) if value else None
+
+
+def audit_report(plan, results, fail_on=None, skipped=None, inventory=None):
     """The fleet audit of each host's port_rules_info result against the plan: the report's
     JSON shape plus its summary line, Markdown, HTML and the failing categories."""
     if not isinstance(plan, dict) or 'hosts' not in plan:
@@ -70,7 +78,7 @@ def audit_report(plan, results, fail_on=None, skipped=None):
         raise AnsibleFilterError(str(exc))
     report['line'] = audit_reports.summary_line(report)
     report['markdown'] = audit_reports.markdown(report)
-    report['html'] = audit_reports.html(report)
+    report['html'] = audit_reports.html(report, inventory=_inventory(inventory))
     return report
 
 

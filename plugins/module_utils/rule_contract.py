@@ -190,9 +190,12 @@ def host_view(document, entry):
 
 
 def few(items, shown=3):
-    """The first ``shown`` items, and how many more: for messages."""
-    items = list(items)
-    return ', '.join(items[:shown]) + (' and %d more' % (len(items) - shown) if len(items) > shown else '')
+    """"a, b, c and 3 more": the first ``shown`` items and how many more (all of them when one
+    more would be left), for messages and reports."""
+    items = [str(item) for item in items]
+    if len(items) <= shown + 1:
+        return ', '.join(items)
+    return '%s and %d more' % (', '.join(items[:shown]), len(items) - shown)
 
 
 def sort_key(rule):

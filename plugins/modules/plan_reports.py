@@ -14,7 +14,7 @@ short_description: Plan the firewall rules of every Kubernetes host and write th
 description:
   - Plans the given hosts in one pass, as the P(kubeports.firewall.required_ports#lookup) lookup
     with O(kubeports.firewall.required_ports#lookup:output=plan) does, and writes that plan as
-    C(plan.json) and C(plan.md) into O(report_dir) on the controller. Returns the resolved
+    C(plan.json), C(plan.md) and C(plan.html) into O(report_dir) on the controller. Returns the resolved
     profile of each cluster and the rule tables of the first O(shown_hosts) hosts.
   - Runs on the controller only (an action plugin) and touches no managed host. The plan does
     not pass through the play's variables, so a fleet of thousands of hosts is planned and
@@ -22,14 +22,18 @@ description:
   - Invalid input fails the task with the lookup's message, naming the value and the variable
     it came from, before any report is written.
   - Every host of the inventory is either planned or named with why it is planned for nothing,
-    in RV(unplanned) and in both reports.
-  - A report is written only when its content changed; RV(written) names those written.
+    in RV(unplanned) and in the reports.
+  - C(plan.html) is one self-contained page (docs/plan.md) with a banner, the inventory, clusters,
+    collection version and time, the hosts, a rule lists x ports matrix, and the hosts behind
+    every peer set.
+  - A report is written only when its content changed (C(plan.html): more than its time stamp);
+    RV(written) names those written.
   - The task never reports a change, whether reports were written or not. It changes no
     managed host, and the reports are its output on the controller (as a debug task's
     message is).
 options:
   report_dir:
-    description: Directory on the controller for C(plan.json) and C(plan.md); created when missing.
+    description: Directory on the controller for C(plan.json), C(plan.md) and C(plan.html); created when missing.
     type: path
     required: true
   shown_hosts:
@@ -145,5 +149,8 @@ reports:
       type: str
     markdown:
       description: The plan as Markdown, with links to every reference.
+      type: str
+    html:
+      description: The plan as one self-contained HTML page, hosts named behind every peer set.
       type: str
 '''

@@ -22,6 +22,7 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning import
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.catalog import (
     default_catalog_dir, load_catalog)
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import few
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_index import NODE_ROLES, InventoryIndex
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.host_planner import Planner
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.peer_updates import hosts_to_update
@@ -130,10 +131,7 @@ def paused_gc():
 
 
 def host_list(hosts):
-    hosts = sorted(hosts)
-    if len(hosts) <= SHOWN_HOSTS:
-        return ', '.join(hosts)
-    return '%s and %d more' % (', '.join(hosts[:SHOWN_HOSTS]), len(hosts) - SHOWN_HOSTS)
+    return few(sorted(hosts), SHOWN_HOSTS)
 
 
 class InventoryPlanner(object):
@@ -479,8 +477,10 @@ class InventoryPlanner(object):
         """The plan of ``hosts``, every peer set and every distinct rule list once (see compact)."""
         with paused_gc():
             sets, rule_lists, hosts_out = compact(self.plan(hosts))
+        # Every host with a role by its addresses, so reports name the hosts behind a set's CIDRs.
+        addresses = dict((host, [str(net) for net in self.index.addresses[host]]) for host in self.index.planned_hosts())
         return {'clusters': self.clusters(), 'sets': sets, 'rule_lists': rule_lists, 'hosts': hosts_out,
-                'skipped_hosts': list(skipped_hosts), 'unplanned': dict(self.unplanned())}
+                'skipped_hosts': list(skipped_hosts), 'unplanned': dict(self.unplanned()), 'addresses': addresses}
 
 
 def near_miss_message(miss):

@@ -14,7 +14,8 @@ __metaclass__ = type
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import host_list
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import PROFILE_KEYS
 
-HEADING = ('KEY', 'VALUE', 'ORIGIN')
+HEADING_WORDS = ('Key', 'Value', 'Origin')
+HEADING = tuple(word.upper() for word in HEADING_WORDS)
 # Values longer than this push their origin to the right instead of widening the column.
 VALUE_WIDTH = 40
 VARIES = 'varies by host'
@@ -60,7 +61,7 @@ def markdown_lines(cluster, level=2):
     out = ['%s Profile: %s' % ('#' * level, cluster['name']), '']
     out.append('Hosts (%d): %s' % (len(cluster.get('hosts') or ()), ', '.join(cluster.get('hosts') or ())))
     out.append('')
-    out.append('| Key | Value | Origin |')
+    out.append('| %s |' % ' | '.join(HEADING_WORDS))
     out.append('|---|---|---|')
     for key, value, origin in rows(cluster):
         out.append('| %s | %s | %s |' % (key, _cell(value), _cell(origin)))

@@ -12,7 +12,7 @@ from html import escape
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import html_page
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.catalog import ROLES
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.probe_planner import (
-    ERROR, SATISFIES, address_family)
+    BLOCKED, ERROR, SATISFIES, address_family)
 
 
 def _current(result, plan):
@@ -128,10 +128,12 @@ def build_report(plan, listeners, results):
             checked.append(record)
     mismatches = sorted((record for record in checked if record['result'] == 'mismatch'), key=_order)
     others = sorted((record for record in checked if record['result'] == 'ok'), key=_order)
+    hosts = host_summary(plan, checked, not_probed)
     return {
+        'hosts': hosts,
         'summary': {'probes': len(checked), 'ok': len(others), 'mismatches': len(mismatches),
                     'not_probed': len(not_probed),
-                    'hosts': len(set(plan['targets']) | set(plan['probes'])),
+                    'hosts': len(hosts),
                     'probe_seconds': probe_seconds,
                     'unproven': sum(1 for item in not_probed if item.get('outcome') == 'unproven'),
                     'methods': method_counts(checked + not_probed)},
@@ -140,6 +142,70 @@ def build_report(plan, listeners, results):
         'not_probed': sorted(not_probed, key=_unprobed_order),
         'matrix': matrix(mismatches + others),
     }
+
+
+def record_state(record):
+    """The state (html_page.STATES) a probe gives its destination: a probe that reached a port
+    that must be blocked "critical", one blocked where it must pass "high", a probe that cannot
+    prove anything by its nature (a UDP port another program holds, a protocol without ports)
+    "info", a probe that failed to run (no listener, no result, the prober failed) "unknown",
+    a probe as expected "clean"."""
+    if 'result' not in record:
+        if record.get('outcome') == 'unproven' and record.get('method') != 'datagram':
+            return 'unknown'
+        return 'info'
+    if record['result'] == 'ok':
+        return 'clean'
+    return 'critical' if record['expected'] == BLOCKED else 'high'
+
+
+def host_summary(plan, checked, not_probed):
+    """{host: {roles, probes, ok, mismatches, unproven, not_probed, state, worst}} of every host of
+    the plan (destinations and probing hosts). A probe not made counts against the host that
+    failed to probe, when that is why, else against its destination."""
+    hosts = {}
+
+    def entry(host, roles=None):
+        found = hosts.setdefault(host, {'roles': roles or '', 'probes': 0, 'ok': 0, 'mismatches': 0, 'unproven': 0,
+                                        'not_probed': 0, 'state': 'clean', 'worst': ''})
+        if roles and not found['roles']:
+            found['roles'] = roles
+        return found
+
+    for host, target in (plan.get('targets') or {}).items():
+        entry(host, target.get('roles'))
+    for source in plan.get('probes') or {}:
+        entry(source)
+    for record in checked:
+        entry(record['source'], record.get('source_roles'))
+        found = entry(record['target'], record.get('target_roles'))
+        found['probes'] += 1
+        found['ok' if record['result'] == 'ok' else 'mismatches'] += 1
+        _judge(found, record_state(record), record)
+    for record in not_probed:
+        if not record.get('target'):
+            continue
+        failed_source = record.get('source') and str(record.get('reason', '')).startswith('not probed from ')
+        found = entry(record['source'] if failed_source else record['target'])
+        state = 'unknown' if failed_source else record_state(record)
+        found['unproven' if state == 'info' else 'not_probed'] += 1
+        _judge(found, state, record)
+    return hosts
+
+
+def _judge(found, state, record):
+    if html_page.rank(state) < html_page.rank(found['state']):
+        found['state'] = state
+        found['worst'] = _short(record)
+
+
+def _short(record):
+    """"cp2 -> etcd1 2379/tcp: expected open, observed filtered", or why it was not probed."""
+    port = '%s/%s' % (record['port'], record['protocol']) if record.get('port') else record.get('protocol') or ''
+    text = '%s -> %s %s' % (record.get('source') or '-', record.get('target') or '-', port)
+    if 'observed' in record:
+        return '%s: expected %s, observed %s' % (text, record['expected'], record['observed'])
+    return '%s: %s' % (text, record.get('reason') or 'not probed')
 
 
 def _method(probe, status, seen):
@@ -310,7 +376,7 @@ def _md(text):
 def report_markdown(report, title='Reachability check'):
     """The report as a Markdown document."""
     summary = report['summary']
-    out = ['# %s' % title, '',
+    out = ['# %s' % title, '', '**%s**' % _md(banner(report)[1]), '',
            '%d probes over %d hosts: **%d ok, %d mismatches**; %d not probed (%d of them unproven probes).' % (
                summary['probes'], summary['hosts'], summary['ok'], summary['mismatches'],
                summary['not_probed'], summary.get('unproven', 0)), '']
@@ -369,14 +435,63 @@ def report_markdown(report, title='Reachability check'):
     return '\n'.join(out) + '\n'
 
 
-def report_html(report, title='Reachability check'):
-    """The report as one self-contained HTML page: the summary, the matrix coloured by
-    result, the probes not made, and every probe with filters by result and host."""
+# The verify report's names for the states.
+LABELS = {'unknown': 'not probed', 'info': 'unproven probes', 'critical': 'reached where blocked',
+          'high': 'blocked where open'}
+LEGEND_STATES = ('critical', 'high', 'unknown', 'info', 'clean')
+LEGEND_TEXT = (
+    ('critical', LABELS['critical'], 'a probe reached a port the plan keeps blocked (over-exposed)'),
+    ('high', LABELS['high'], 'a probe was blocked on a port the plan opens to it (missing)'),
+    ('unknown', LABELS['unknown'], 'the host failed, was unreachable, or gave no listener result'),
+    ('info', LABELS['info'], 'a UDP port another program holds answers no datagram: neither open nor blocked proven'),
+    ('clean', 'ok', 'every probe saw what the plan expects'),
+)
+
+
+def banner(report):
+    """(state, text): pass, or how many hosts are in trouble and the worst one with its problem."""
+    hosts = report.get('hosts') or {}
     summary = report['summary']
+    trouble = sorted((html_page.rank(item['state']), host) for host, item in hosts.items()
+                     if item['state'] in html_page.TROUBLE)
+    state = html_page.worst(item['state'] for item in hosts.values())
+    if not trouble:
+        text = 'PASS: %d probes over %d hosts saw what the plan expects' % (summary['probes'], len(hosts))
+        unproven = sum(1 for item in hosts.values() if item['state'] == 'info')
+        if unproven:
+            text += '; %d hosts with unproven probes' % unproven
+        return ('clean' if state in ('clean', 'info') else state), text
+    counts = ', '.join('%d %s' % (sum(1 for _rank, host in trouble if hosts[host]['state'] == name), LABELS.get(name, name))
+                       for name in html_page.TROUBLE if any(hosts[host]['state'] == name for _rank, host in trouble))
+    host = trouble[0][1]
+    return state, 'FAIL: %d of %d hosts in trouble (%s); worst: %s: %s (%s)' % (
+        len(trouble), len(hosts), counts, host, hosts[host]['worst'], LABELS.get(hosts[host]['state']))
+
+
+def _cell_state(cell):
+    if not cell:
+        return None
+    if cell['mismatches']:
+        return 'critical' if cell['expected'] == BLOCKED else 'high'
+    return 'clean'
+
+
+def report_html(report, title='Reachability check', inventory=None, version=None, generated=None, diagram=None):
+    """The report as one self-contained HTML page: the banner, the hosts worst-first coloured
+    by what their probes saw, the matrix whose cells carry the result, the probes not made,
+    and every probe with filters by result and host."""
+    summary = report['summary']
+    state, headline = banner(report)
     line = '%d probes over %d hosts: %d ok, %d mismatches; %d not probed (%d of them unproven probes)' % (
         summary['probes'], summary['hosts'], summary['ok'], summary['mismatches'], summary['not_probed'],
         summary.get('unproven', 0))
-    body = []
+    rows = [(host, item['state'], [escape(item['roles'] or '-'), str(item['probes']), str(item['ok']),
+                                   html_page.cell(item['mismatches'] or '', item['state'] if item['mismatches'] else None),
+                                   str(item['unproven'] or ''), str(item['not_probed'] or ''), escape(item['worst'])])
+            for host, item in (report.get('hosts') or {}).items()]
+    hosts_html = html_page.host_table(['Roles', 'Probes to it', 'Ok', 'Mismatches', 'Unproven', 'Not probed',
+                                       'Worst'], rows, labels=LABELS)
+    body = ['<p id="summary">%s</p>' % escape(line)]
     methods = _ordered_methods(summary)
     if methods:
         rows = [([escape(method)] + ['%d' % summary['methods'][method].get(outcome, 0) for outcome in OUTCOMES] +
@@ -390,8 +505,7 @@ def report_html(report, title='Reachability check'):
             cells = [escape(row['destination']), escape(_row_port(row))]
             for label in columns:
                 cell = row['cells'].get(label)
-                state = 'mismatch' if cell and cell['mismatches'] else 'ok' if cell else ''
-                cells.append('<span class="%s">%s</span>' % (state, escape(_cell_text(cell))))
+                cells.append(html_page.cell(_cell_text(cell), _cell_state(cell)))
             rows.append((cells, {}))
         body += ['<h2>Matrix</h2><p>Destination roles and port (* not planned there, expected blocked) by source '
                  'roles: expected result, ok probes / probes, ! marks mismatches.</p>',
@@ -409,9 +523,12 @@ def report_html(report, title='Reachability check'):
                       escape('%s/%d%s' % (record['protocol'], record['port'], '' if record['planned'] else '*')),
                       escape(record['expected']), escape(record['observed']), record['result'],
                       escape(record.get('method', '')), escape(record.get('detail', ''))],
-                     {'class': 'row %s' % record['result'], 'data-category': record['result'],
-                      'data-host': '%s %s' % (record['source'], record['target'])}))
+                     {'class': 'row %s' % (record['result'] if record['result'] == 'ok' else record_state(record)),
+                      'data-category': record['result'], 'data-host': '%s %s' % (record['source'], record['target'])}))
     body += ['<h2>Probes</h2>', html_page.filters(('mismatch', 'ok')),
              html_page.table(['Source', 'Destination', 'Port', 'Expected', 'Observed', 'Result', 'Method', 'Detail'], rows,
                              'probes')]
-    return html_page.page(title, line, '\n'.join(body), summary)
+    data = dict(summary, states=dict((host, item['state']) for host, item in (report.get('hosts') or {}).items()))
+    return html_page.frame(title, state, headline, '\n'.join(body), data, hosts_html, legend_extra=LEGEND_TEXT,
+                           inventory=inventory or report.get('inventory'), clusters=report.get('clusters') or (),
+                           version=version, generated=generated, diagram=diagram)

@@ -58,8 +58,9 @@ def test_plans_writes_once_and_check_mode_writes_nothing(tmp_path):
     rc, out = play(tmp_path, arguments)
     assert rc == 0 and 'changed=0' in out and written(out) == ['plan.json', 'plan.md'], out
     document = json.loads((reports / 'plan.json').read_text())
-    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned'}
+    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned', 'addresses'}
     assert (reports / 'plan.md').read_text().startswith('# Planned firewall rules')
+    assert (reports / 'plan.html').read_text().startswith('<!DOCTYPE html>')
     assert '\\"summary\\": {\\"hosts\\": %d' % len(document['hosts']) in out
     assert out.count('\\"lines\\"') == 3 and 'PURPOSE' in out
     rc, out = play(tmp_path, arguments)
@@ -80,3 +81,28 @@ def test_bad_input_fails_before_any_report_is_written(tmp_path, arguments, extra
     rc, out = play(tmp_path, dict(arguments, report_dir=str(reports)), *extra)
     assert rc != 0 and message in out, out
     assert not reports.exists()
+
+
+@installed
+def test_plan_html_is_written_beside_the_other_reports_and_names_hosts(tmp_path):
+    reports = tmp_path / 'reports'
+    rc, out = play(tmp_path, {'report_dir': str(reports)})
+    assert rc == 0 and 'changed=1' in out, out
+    page = (reports / 'plan.html').read_text()
+    assert page.startswith('<!DOCTYPE html>') and 'id="banner"' in page and 'PLAN: 6 hosts planned' in page
+    assert KUBESPRAY in page and 'cluster (6 hosts)' in page
+    assert 'cluster (6 hosts)' in page and '<td>cp1</td>' in page
+    assert 'plan.html' in out
+    # Only its time stamp differs on a second run: nothing is written.
+    first = os.stat(str(reports / 'plan.html')).st_mtime_ns
+    rc, out = play(tmp_path, {'report_dir': str(reports)})
+    assert rc == 0 and 'changed=0' in out, out
+    assert os.stat(str(reports / 'plan.html')).st_mtime_ns == first
+
+
+def test_an_html_page_differs_only_when_more_than_its_time_changed(tmp_path):
+    from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import html_page
+    path = str(tmp_path / 'plan.html')
+    write_if_changed(path, html_page.meta('inv', (), '1', '2026-01-01T00:00:00Z'))
+    assert not differs(path, html_page.meta('inv', (), '1', '2026-02-02T00:00:00Z'))
+    assert differs(path, html_page.meta('other', (), '1', '2026-01-01T00:00:00Z'))

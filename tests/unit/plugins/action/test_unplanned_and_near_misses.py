@@ -94,4 +94,4 @@ def test_the_roles_say_why_a_host_is_skipped(tmp_path, role, said):
         report = json.loads((reports / 'audit.json').read_text())
         assert report['unplanned'] == {'bastion1': 'in group bastion, which no role maps to (kubeports_role_groups)',
                                        'stray': 'in no group'}
-        assert '2 hosts skipped, planned for nothing' in out
+        assert '2 skipped (planned for nothing)' in out

@@ -125,7 +125,7 @@ def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
     assert plans
     assert report['clusters'][0]['name'] == 'cluster'
     # Every peer set once; rules name theirs, and every name a host uses has its members.
-    assert report['sets'] and set(report) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned'}
+    assert report['sets'] and set(report) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned', 'addresses'}
     for plan in plans:
         listed = report['rule_lists'][plan['rule_list']]
         assert listed['rules']

@@ -4,7 +4,7 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import (
-    ANYONE, EVERY_PORT, RULE_OPTIONS, check_protocol, format_port, host_view, is_anyone, is_whole_family, parse_port,
+    ANYONE, EVERY_PORT, RULE_OPTIONS, check_protocol, few, format_port, host_view, is_anyone, is_whole_family, parse_port,
     parse_ports, parse_selector, private_ports_hit, rule_port, rule_sources, sort_key)
 
 
@@ -220,3 +220,11 @@ def test_parse_ports(text, expected):
 def test_parse_ports_refuses(text):
     with pytest.raises(PlanError, match='port'):
         parse_ports(text)
+
+
+@pytest.mark.parametrize('names, shown, text', [
+    ([], 4, ''), (['a'], 4, 'a'), (['a', 'b', 'c', 'd', 'e'], 4, 'a, b, c, d, e'),
+    (['a', 'b', 'c', 'd', 'e', 'f'], 4, 'a, b, c, d and 2 more'), (['a', 'b', 'c'], 1, 'a and 2 more'),
+])
+def test_few_names_say_how_many_more(names, shown, text):
+    assert few(names, shown) == text

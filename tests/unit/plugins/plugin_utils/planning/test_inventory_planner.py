@@ -52,7 +52,7 @@ def test_the_document_expands_to_the_same_rules(workers, scattered):
 
 def test_peer_sets_and_rule_lists_are_listed_once_and_named():
     document = inventory(40, scattered=True).plan_document()
-    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned'}
+    assert set(document) == {'clusters', 'sets', 'rule_lists', 'hosts', 'skipped_hosts', 'unplanned', 'addresses'}
     assert len(document['sets']['cluster']) == 43
     # One rule list for the control plane hosts and one for the workers.
     assert sorted(document['rule_lists']) == ['controlplane+etcd', 'worker']

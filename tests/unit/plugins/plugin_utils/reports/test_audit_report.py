@@ -33,8 +33,8 @@ def test_the_report_has_the_documented_shape():
     assert report['unplanned'] == {'d': 'no role'}
     entry = report['hosts']['b']['over_exposed'][0]
     assert entry['severity'] == 'critical' and entry['reference'] == 'https://etcd.io/docs/'
-    assert summary_line(report) == ('audit of 2 hosts: 1 clean; 0 missing, 0 extra, 1 over-exposed (1 critical), '
-                                    '1 foreign; 1 hosts not audited; 1 hosts skipped, planned for nothing')
+    assert summary_line(report) == ('audit of 4 hosts: 1 clean, 1 with findings, 1 not audited, 1 skipped (planned '
+                                    'for nothing); findings: 0 missing, 0 extra, 1 over-exposed (1 critical), 1 foreign')
 
 
 def test_skipped_hosts_are_named_with_why_the_plan_gives():

@@ -25,11 +25,12 @@ def test_table_lines(index, expected):
     assert table_lines(PLAN)[index] == expected
 
 
-def test_table_truncates_long_source_lists():
+def test_table_wraps_long_source_lists_and_says_how_many_more():
     plan = dict(PLAN, rules=[dict(PLAN['rules'][1], sources=['192.0.2.%d/32' % i for i in range(0, 40, 2)])])
-    line = table_lines(plan, width=30)[2]
-    assert line.startswith('ipip  cluster: 192.0.2.0/32, 192.')
-    assert line[6:36].endswith('...') and line[36:].strip() == 'IP-in-IP | encapsulation'
+    lines = table_lines(plan, width=30)
+    assert lines[2] == 'ipip  cluster: 192.0.2.0/32,       IP-in-IP | encapsulation'
+    assert [line.strip() for line in lines[3:5]] == ['192.0.2.2/32, 192.0.2.4/32,', '192.0.2.6/32 and 16 more']
+    assert all(len(line) <= 6 + 30 for line in lines[3:5])
 
 
 def test_markdown_escapes_and_lists_references():
@@ -60,17 +61,60 @@ def test_markdown_of_a_plan_lists_each_rule_list_and_peer_set_once():
     assert text.count('192.0.2.150/32') == 1
     assert text.count('| udp | 4789 |') == 1
     assert '## Rule list worker' in text and 'Hosts (3): w1, w2, w3' in text
-    assert '| udp | 4789 | peer set `cluster` (200) | cluster | VXLAN | r |' in text
+    assert '| udp | 4789 | peer set `cluster` (200 CIDRs) | cluster | VXLAN | r |' in text
     assert "| tcp | 10248 | (the host's own; see Hosts) | self | health | r |" in text
     assert '| w2 | worker | worker | self: 192.0.2.2/32 |' in text
-    assert '- `cluster` (200): 192.0.2.1/32, 192.0.2.2/32' in text
+    assert '- `cluster` (200 CIDRs): 192.0.2.1/32, 192.0.2.2/32' in text
 
 
 def test_table_of_a_plan_host_stops_listing_members_at_the_width():
     lines = table_lines(DOCUMENT['hosts']['w1'], width=40, document=DOCUMENT)
     assert lines[0] == 'w1 (worker): 2 rules'
-    assert 'and 19' in lines[2] or '...' in lines[2]
-    assert lines[3].split()[1] == 'self:' and lines[3].split()[2] == '192.0.2.1/32'
+    assert lines[2].split() == ['4789/udp', 'cluster:', '192.0.2.1/32,', '192.0.2.2/32,', 'VXLAN']
+    assert lines[3].split() == ['192.0.2.3/32,', '192.0.2.4/32', 'and', '196', 'more']
+    assert lines[4].split()[1] == 'self:' and lines[4].split()[2] == '192.0.2.1/32'
+
+
+# The same plan with the hosts' addresses: 200 hosts stand behind `cluster`, and admins are a CIDR.
+NAMED = dict(DOCUMENT, addresses=dict(('h%03d' % number, ['192.0.2.%d/32' % number]) for number in range(1, 201)),
+             sets=dict(DOCUMENT['sets'], admins=['198.51.100.0/24'], **{
+                 'api_clients+cluster': ['192.0.2.0/24', '203.0.113.0/24'], 'pods': ['10.233.64.0/18']}),
+             clusters=[{'name': 'cluster', 'hosts': [], 'values': {'pod_cidrs': {'value': ['10.233.64.0/18'],
+                                                                                 'origin': 'kube_pods_subnet'}}}])
+NAMED['rule_lists'] = {'worker': dict(DOCUMENT['rule_lists']['worker'], sets={
+    'cluster': 'cluster', 'admins': 'admins', 'api_clients+cluster': 'api_clients+cluster', 'pods': 'pods'},
+    rules=DOCUMENT['rule_lists']['worker']['rules'] + [
+        dict(DOCUMENT['rule_lists']['worker']['rules'][0], port='22', protocol='tcp', source_set='admins'),
+        dict(DOCUMENT['rule_lists']['worker']['rules'][0], port='6443', protocol='tcp',
+             source_set='api_clients+cluster'),
+        dict(DOCUMENT['rule_lists']['worker']['rules'][0], port='', protocol='all', source_set='pods')])}
+
+
+@pytest.mark.parametrize('port, who', [
+    ('4789/udp', 'cluster: 200 hosts (h001, h002, h003, h004 and 196 more)'),
+    ('10248/tcp', 'self: h001'),
+    ('22/tcp', 'admins: 198.51.100.0/24 (kubeports_admin_cidrs)'),
+    ('6443/tcp', 'api_clients+cluster: 200 hosts (h001, h002, h003, h004 and 196 more); 192.0.2.0/24, '
+                 '203.0.113.0/24 (kubeports_api_client_cidrs)'),
+    ('all', 'pods: 10.233.64.0/18 (kube_pods_subnet)'),
+])
+def test_the_console_table_names_the_hosts_behind_a_set(port, who):
+    lines = table_lines(NAMED['hosts']['w1'], width=200, document=NAMED)
+    row = [line for line in lines if line.startswith(port + ' ')][0]
+    assert ' '.join(row.split()[1:]).startswith(who)
+
+
+@pytest.mark.parametrize('text', [
+    '| udp | 4789 | peer set `cluster` (200 hosts) | cluster |',
+    '| tcp | 22 | peer set `admins` (1 CIDR of kubeports_admin_cidrs) |',
+    '| tcp | 6443 | peer set `api_clients+cluster` (200 hosts, 2 CIDRs of kubeports_api_client_cidrs) |',
+    '| w2 | worker | worker | self: h002 |',
+    '| `cluster` | 200: h001, h002, h003, ',
+    'h049, h050 and 150 more | - | 192.0.2.1/32, ',
+    '| `pods` | - | kube_pods_subnet: 10.233.64.0/18 | 10.233.64.0/18 |',
+])
+def test_markdown_counts_hosts_and_names_them(text):
+    assert text in markdown(NAMED['hosts'], document=NAMED)
 
 
 UNPLANNED = {'bastion1': 'in group bastion, which no role maps to (kubeports_role_groups)', 'stray': 'in no group',

@@ -24,7 +24,7 @@ def test_rows_follow_the_order_of_the_profile():
 
 def test_console_lines_one_value_per_line_in_columns_then_the_notes():
     lines = console_lines(CLUSTER)
-    assert lines[0] == 'Profile: cluster (5 hosts: cp1, node1, node2, node3 and 1 more)'
+    assert lines[0] == 'Profile: cluster (5 hosts: cp1, node1, node2, node3, node4)'
     assert lines[1].split() == ['KEY', 'VALUE', 'ORIGIN']
     assert lines[2] == '  installer      kubespray        the host is in groups of kubespray'
     starts = set(line.index(row[2]) for line, row in zip(lines[2:], rows(CLUSTER)))

@@ -282,7 +282,7 @@ def test_html_report_is_one_self_contained_page():
     assert not re.search(r'<(link|img|iframe)\b|\bsrc=|@import|url\(', page)
     assert ('<td>cp2 (10.0.0.2)</td><td>etcd1 (10.0.0.1)</td><td>tcp/2379</td><td>open</td><td>filtered</td>'
             '<td>mismatch</td>') in page
-    assert 'id="matrix"' in page and 'class="mismatch"' in page
+    assert 'id="matrix"' in page and 'class="cell high"' in page
     assert page.count('class="row ') == len(full_report()['probes'])
 
 
