@@ -57,7 +57,7 @@ def mixed(directory, size, cni_vars):
         'ansible_port': 2222,
         'kubeports_admin_cidrs': ['192.0.2.10', '192.0.2.11'],
         'kubeports_extra_rules': [{'protocol': 'tcp', 'port': 9100, 'to': ['worker'], 'from': 'cluster',
-                                   'description': 'node exporter', 'reference': 'https://example.org/ne'}],
+                                   'description': 'node exporter', 'reference': 'https://kubernetes.io/ne'}],
         'kubeports_drop_rules': ['tcp/30000-32767'],
     })
     write(os.path.join(directory, 'host_vars', 'node00006.yml'), {'ip6': 'fd00::6'})

@@ -30,6 +30,12 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: Plan the hosts of the play once
+  kubeports.firewall.plan_hosts:
+    hosts: "{{ ansible_play_hosts }}"
+  register: plan
+  run_once: true
+
 - name: Open exactly the planned ports of this host
   kubeports.firewall.port_rules:
     rules: "{{ view.rules }}"
@@ -68,15 +74,19 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_string
 
 from ansible_collections.kubeports.firewall.plugins.module_utils import rule_contract
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import dict_without, kind_of
 
 
 def host_view(plan, host):
     """One host of a plan as {host, roles, rules, sets, skipped}: rule_contract.host_view."""
     if not isinstance(plan, dict) or not isinstance(plan.get('hosts'), dict):
-        raise AnsibleFilterError('host_view expects the plan of plan_hosts or of required_ports(output=plan), got %r'
-                                 % (type(plan).__name__,))
+        got = dict_without(plan, ('hosts',))
+        if isinstance(plan, dict) and 'hosts' in plan:
+            got = 'a dict whose hosts are %s' % kind_of(plan['hosts'])
+        raise AnsibleFilterError('host_view expects the plan of plan_hosts or of required_ports(output=plan) (a dict), '
+                                 'got %s' % got)
     if not is_string(host):
-        raise AnsibleFilterError('host_view: host must be a host name, got %r' % (type(host).__name__,))
+        raise AnsibleFilterError('host_view: host must be a host name (a string), got %s' % kind_of(host))
     if host not in plan['hosts']:
         raise AnsibleFilterError('host_view: %s is not planned (%s)'
                                  % (host, (plan.get('unplanned') or {}).get(host) or 'not among the plan\'s hosts'))

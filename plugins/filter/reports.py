@@ -8,7 +8,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import audit_report as audit_reports
-from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError
+from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError, dict_without, kind_of
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.peer_updates import update_note
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.plan_report import markdown, table_lines
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.verify_report import (
@@ -18,8 +18,9 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.verify_
 def port_table(plan, width=60, document=None):
     """Text table lines of one host plan (from required_ports with details=true, or a host of output=plan)."""
     if not isinstance(plan, dict) or not ('rules' in plan or ('rule_list' in plan and document)):
-        raise AnsibleFilterError('port_table expects one host plan from required_ports(details=true), or a host of '
-                                 'output=plan with its document=, got %r' % (type(plan).__name__,))
+        got = dict_without(plan, ('rules', 'rule_list') if document else ('rules',))
+        raise AnsibleFilterError('port_table expects one host plan (a dict) from required_ports(details=true), or a host '
+                                 'of output=plan with its document=, got %s' % got)
     try:
         return table_lines(plan, int(width), document)
     except (PlanError, KeyError) as exc:
@@ -29,8 +30,8 @@ def port_table(plan, width=60, document=None):
 def port_markdown(plans, title='Planned firewall rules', clusters=None, document=None):
     """A Markdown report of host plans, with the resolved cluster profiles first."""
     if not isinstance(plans, (list, dict)):
-        raise AnsibleFilterError('port_markdown expects a list of host plans or the hosts of a plan, got %r'
-                                 % (type(plans).__name__,))
+        raise AnsibleFilterError('port_markdown expects a list of host plans or the hosts of a plan (a dict), got %s'
+                                 % kind_of(plans))
     try:
         return markdown(plans, title, clusters or (), document)
     except (PlanError, KeyError) as exc:
@@ -41,12 +42,12 @@ def verify_report(plan, listeners, results, inventory=None):
     """Probe results compared with the plan, with text lines, Markdown and the HTML page
     (``inventory`` named in its header)."""
     if not isinstance(plan, dict) or 'probes' not in plan:
-        raise AnsibleFilterError('verify_report expects the result of the probe_plan lookup, got %r'
-                                 % (type(plan).__name__,))
+        raise AnsibleFilterError('verify_report expects the result of the probe_plan lookup (a dict), got %s'
+                                 % dict_without(plan, ('probes',)))
     for name, value in (('listeners', listeners), ('results', results)):
         if not isinstance(value, dict):
-            raise AnsibleFilterError('verify_report: %s must map host names to module results, got %r'
-                                     % (name, type(value).__name__))
+            raise AnsibleFilterError('verify_report: %s must map host names to module results (a dict), got %s'
+                                     % (name, kind_of(value)))
     report = build_report(plan, listeners, results)
     report['clusters'] = plan.get('clusters') or []
     report['lines'] = report_lines(report)
@@ -66,11 +67,11 @@ def audit_report(plan, results, fail_on=None, skipped=None, inventory=None):
     """The fleet audit of each host's port_rules_info result against the plan: the report's
     JSON shape plus its summary line, Markdown, HTML and the failing categories."""
     if not isinstance(plan, dict) or 'hosts' not in plan:
-        raise AnsibleFilterError('audit_report expects the plan of required_ports(output=plan), got %r'
-                                 % (type(plan).__name__,))
+        raise AnsibleFilterError('audit_report expects the plan of plan_hosts or required_ports(output=plan) (a dict), '
+                                 'got %s' % dict_without(plan, ('hosts',)))
     if not isinstance(results, dict):
-        raise AnsibleFilterError('audit_report: results must map host names to port_rules_info results, got %r'
-                                 % (type(results).__name__,))
+        raise AnsibleFilterError('audit_report: results must map host names to port_rules_info results (a dict), got %s'
+                                 % kind_of(results))
     report = audit_reports.build_report(plan, results, skipped or ())
     try:
         report['failing'] = audit_reports.failing(report, list(fail_on or ()))
@@ -89,11 +90,11 @@ def peer_update_note(update, results, run_hosts):
     if not update:
         return ''
     if not isinstance(update, dict) or 'holders' not in update:
-        raise AnsibleFilterError('peer_update_note expects the peers_to_update of plan_hosts, got %r'
-                                 % (type(update).__name__,))
+        raise AnsibleFilterError('peer_update_note expects the peers_to_update of plan_hosts (a dict), got %s'
+                                 % dict_without(update, ('holders',)))
     if not isinstance(results, dict):
-        raise AnsibleFilterError('peer_update_note: results must map host names to port_rules results, got %r'
-                                 % (type(results).__name__,))
+        raise AnsibleFilterError('peer_update_note: results must map host names to port_rules results (a dict), got %s'
+                                 % kind_of(results))
     new = [host for host, result in results.items() if isinstance(result, dict) and result.get('new_to_peer_sets')]
     return update_note(update, new, list(run_hosts or ()))
 

@@ -107,7 +107,7 @@ notes:
 seealso:
   - name: Port matrix
     description: Every catalog rule by role and component, with references.
-    link: https://example.invalid/kubeports/firewall/docs/port-matrix.md
+    link: https://github.com/kubeports/kubeports.firewall/blob/main/docs/port-matrix.md
 '''
 
 EXAMPLES = r'''
@@ -117,7 +117,9 @@ EXAMPLES = r'''
 
 - name: Plan every host of the play once, on the controller
   ansible.builtin.set_fact:
-    kubeports_plan: "{{ query('kubeports.firewall.required_ports', *ansible_play_hosts_all, details=true) }}"
+    # Not kubeports_plan: kubeports_* names are the collection's settings, and the planner refuses
+    # one it does not know.
+    planned_hosts: "{{ query('kubeports.firewall.required_ports', *ansible_play_hosts_all, details=true) }}"
   run_once: true
   delegate_to: localhost
 

@@ -55,15 +55,25 @@ seealso:
 '''
 
 EXAMPLES = r'''
+- name: Plan the hosts of the play once
+  kubeports.firewall.plan_hosts:
+    hosts: "{{ ansible_play_hosts }}"
+  register: plan
+  run_once: true
+
 - name: Judge the firewall against the host's plan
   kubeports.firewall.port_rules_info:
-    rules: "{{ host_rules }}"
-    sets: "{{ host_sets }}"
+    rules: "{{ view.rules }}"
+    sets: "{{ view.sets }}"
+  vars:
+    view: "{{ plan | kubeports.firewall.host_view(inventory_hostname) }}"
   register: audit
+  when: inventory_hostname in plan.hosts
 
 - name: Show what is open to more sources than planned
   ansible.builtin.debug:
     msg: "{{ audit.findings.over_exposed }}"
+  when: audit is not skipped
 '''
 
 RETURN = r'''

@@ -84,13 +84,24 @@ EXAMPLES = r'''
     timeout: 1.5
   register: probed
 
-- name: Probe VXLAN through the overlay where the kernel's device holds the port
+- name: Listen on VXLAN's port on node3, naming the kernel's tunnel device if it holds the port
+  kubeports.firewall.probe_listeners:
+    ports:
+      - {protocol: udp, port: 8472}
+    addresses: ["{{ ansible_host }}"]
+    lifetime: 300
+  check_mode: false
+  register: listeners
+  when: inventory_hostname == 'node3'
+
+- name: Probe VXLAN on node3 through the overlay where the kernel's device holds the port
   kubeports.firewall.probe_ports:
     probes:
-      - {id: vxlan, target: node5, expected: open, address: 192.0.2.15, protocol: udp, port: 8472}
+      - {id: vxlan, target: node3, expected: open, address: 192.0.2.23, protocol: udp, port: 8472}
     tunnels:
-      node5: "{{ hostvars['node5'].listeners.tunnels }}"
+      node3: "{{ hostvars['node3'].listeners.tunnels }}"
   register: probed
+  when: inventory_hostname != 'node3'
 '''
 
 RETURN = r'''

@@ -299,8 +299,9 @@ def check_variable_names(names, source):
             known = sorted(known[len(VARIABLE_PREFIX):] for known in KNOWN_VARIABLES)
             near = difflib.get_close_matches(name[len(VARIABLE_PREFIX):], known, n=1, cutoff=0.7)
             hint = ' (did you mean %s%s?)' % (VARIABLE_PREFIX, near[0]) if near else ''
-            raise PlanError('%s (%s): unknown variable%s; the known ones are listed in docs/profile.md'
-                            % (name, source, hint))
+            raise PlanError('%s (%s): unknown variable%s; the known ones are listed in docs/profile.md (%s* names are '
+                            'the collection\'s settings: keep your own values, such as a registered plan, under another '
+                            'name)' % (name, source, hint, VARIABLE_PREFIX))
 
 
 def resolve(variables, source='host vars', installer=None):

@@ -137,7 +137,7 @@ def test_judging_the_plan_as_a_whole(name, rules, exposures, public, expected):
 
 POD_DEVICES = {'protocol': 'all', 'port': '', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None,
                'interfaces': ['flannel.1', 'cali+'], 'description': 'Pod traffic on the CNI\'s devices',
-               'references': ['https://example.org/pods']}
+               'references': ['https://kubernetes.io/pods']}
 
 
 @pytest.mark.parametrize('name, exposures, expected', [

@@ -60,9 +60,9 @@ def test_references_to_the_sources_page_name_a_section_that_lists_the_rule(catal
 
 @pytest.mark.parametrize('reference, message', [
     ('dce5-kubean-port-requirements.zh.md#Calico', 'is not a URL'),
-    ('docs.example.com/ports', 'is not a URL'),
-    ('https://example.com/ports#端口', 'must be percent-encoded'),
-    ('https://example.com/a page', 'must be percent-encoded'),
+    ('docs.k3s.io/ports', 'is not a URL'),
+    ('https://kubernetes.io/ports#端口', 'must be percent-encoded'),
+    ('https://kubernetes.io/a page', 'must be percent-encoded'),
 ])
 def test_catalog_files_reject_references_that_are_no_public_url(tmp_path, reference, message):
     (tmp_path / 'x.yml').write_text(
@@ -122,7 +122,7 @@ def test_build_rule_protocol_only():
 @pytest.mark.parametrize('text, message', [
     ('component: x\nrules: []\n', '"rules" must be a non-empty list'),
     ('- just a list\n', 'expected a mapping with "component"'),
-    ('component: x\nrules:\n  - {id: y.a, protocol: tcp, port: 1, to: [all], from: [any], reference: "https://example.com/r"}\n',
+    ('component: x\nrules:\n  - {id: y.a, protocol: tcp, port: 1, to: [all], from: [any], reference: "https://kubernetes.io/r"}\n',
      "id 'y.a' must start with 'x.'"),
     ('component: x\nextra: 1\nrules: []\n', 'unknown field(s) extra'),
     ('component: x\nrules: [\n', 'cannot be read'),
@@ -135,7 +135,7 @@ def test_load_catalog_rejects_bad_files(tmp_path, text, message):
 
 
 def test_load_catalog_rejects_duplicate_ids(tmp_path):
-    rule = '  - {id: %s, protocol: tcp, port: 1, to: [all], from: [any], reference: "https://example.com/r"}\n'
+    rule = '  - {id: %s, protocol: tcp, port: 1, to: [all], from: [any], reference: "https://kubernetes.io/r"}\n'
     (tmp_path / 'a.yml').write_text('component: a\nrules:\n' + rule % 'a.one')
     (tmp_path / 'b.yml').write_text('component: a\nrules:\n' + rule % 'a.one')
     with pytest.raises(PlanError, match="component 'a' is already defined"):
@@ -145,7 +145,7 @@ def test_load_catalog_rejects_duplicate_ids(tmp_path):
 def test_extra_catalog_dir_adds_a_component(tmp_path, catalog):
     (tmp_path / 'antrea.yml').write_text(
         'component: antrea\napplies_when: {cni: none}\nrules:\n'
-        '  - {id: antrea.geneve, protocol: udp, port: 6081, to: [node], from: [cluster], reference: "https://example.com/r"}\n')
+        '  - {id: antrea.geneve, protocol: udp, port: 6081, to: [node], from: [cluster], reference: "https://kubernetes.io/r"}\n')
     components = load_catalog([default_catalog_dir(), str(tmp_path)])
     assert len(components) == len(catalog) + 1
 

@@ -107,7 +107,7 @@ def test_parse_cidr(value, expected):
 @pytest.mark.parametrize('value, message', [
     ('10.0.0.1/8', "has host bits set (did you mean 10.0.0.0/8?)"),
     ('10.0.0.0/33', "invalid address or CIDR '10.0.0.0/33'"),
-    ('example.com', "invalid address or CIDR 'example.com'"),
+    ('kubernetes.io', "invalid address or CIDR 'kubernetes.io'"),
 ])
 def test_parse_cidr_rejects(value, message):
     with pytest.raises(PlanError) as exc:

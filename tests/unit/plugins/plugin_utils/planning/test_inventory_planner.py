@@ -111,8 +111,8 @@ EXTRA = {'protocol': 'tcp', 'port': 9999, 'from': ['cluster'], 'to': ['worker'],
     (40, True, None),
     # A host with addresses of its own, and hosts whose extra rules differ in one shown field.
     (6, True, {'w1': {'kubeports_address': ['10.99.0.1', '10.99.0.2']},
-               'w2': {'kubeports_extra_rules': [dict(EXTRA, reference='https://a.example')]},
-               'w3': {'kubeports_extra_rules': [dict(EXTRA, reference='https://b.example')]}}),
+               'w2': {'kubeports_extra_rules': [dict(EXTRA, reference='https://a.kubernetes.io')]},
+               'w3': {'kubeports_extra_rules': [dict(EXTRA, reference='https://b.kubernetes.io')]}}),
 ])
 def test_rules_hosts_share_are_shown_once_and_read_as_each_hosts_own(workers, scattered, host_vars):
     plans = inventory(workers, host_vars, scattered).plan()
@@ -145,11 +145,11 @@ def test_an_empty_host_list_plans_nothing():
 def test_rule_lists_differ_when_any_shown_field_differs():
     extra = {'protocol': 'tcp', 'port': 9999, 'from': ['cluster'], 'to': ['worker'], 'id': 'extra.app',
              'description': 'app'}
-    planner = inventory(3, host_vars={'w1': {'kubeports_extra_rules': [dict(extra, reference='https://a.example')]},
-                                      'w2': {'kubeports_extra_rules': [dict(extra, reference='https://b.example')]}})
+    planner = inventory(3, host_vars={'w1': {'kubeports_extra_rules': [dict(extra, reference='https://a.kubernetes.io')]},
+                                      'w2': {'kubeports_extra_rules': [dict(extra, reference='https://b.kubernetes.io')]}})
     document = planner.plan_document()
     assert document['hosts']['w1']['rule_list'] != document['hosts']['w2']['rule_list']
-    for host, reference in (('w1', 'https://a.example'), ('w2', 'https://b.example')):
+    for host, reference in (('w1', 'https://a.kubernetes.io'), ('w2', 'https://b.kubernetes.io')):
         rules = host_view(document, document['hosts'][host])['rules']
         assert [rule['references'] for rule in rules if rule['port'] == '9999'] == [[reference]]
 

@@ -145,7 +145,7 @@ def test_unplanned_lines_name_the_first_hosts_and_count_the_rest(shown, expected
 
 def test_rules_of_the_cnis_devices_say_so_never_anyone():
     rule = {'protocol': 'all', 'port': '', 'sources': ['0.0.0.0/0', '::/0'], 'source_set': None,
-            'interfaces': ['flannel.1', 'cni0'], 'description': 'Pod traffic', 'references': ['https://example.org/']}
+            'interfaces': ['flannel.1', 'cni0'], 'description': 'Pod traffic', 'references': ['https://kubernetes.io/']}
     plan = dict(PLAN, rules=[rule], skipped=[])
     assert table_lines(plan)[2].split(None, 1)[1].startswith('anything arriving on flannel.1, cni0')
     assert 'anything arriving on flannel.1, cni0' in markdown([plan])

@@ -22,7 +22,7 @@ def test_label(reference, label):
 
 @pytest.mark.parametrize('reference, markdown', [
     (RANCHER, '[docs.rancher.cn § 常用的端口](%s)' % RANCHER),
-    ('https://example.com/a|b#x', '[example.com § x](https://example.com/a%7Cb#x)'),
+    ('https://kubernetes.io/a|b#x', '[kubernetes.io § x](https://kubernetes.io/a%7Cb#x)'),
     ('a | b', 'a \\| b'),
 ])
 def test_markdown_link_is_safe_in_a_table_cell(reference, markdown):
@@ -30,7 +30,7 @@ def test_markdown_link_is_safe_in_a_table_cell(reference, markdown):
 
 
 @pytest.mark.parametrize('reference, html', [
-    ('https://example.com/p?a=1&b=2#s', '<a href="https://example.com/p?a=1&amp;b=2#s">example.com § s</a>'),
+    ('https://kubernetes.io/p?a=1&b=2#s', '<a href="https://kubernetes.io/p?a=1&amp;b=2#s">kubernetes.io § s</a>'),
     ('<script>', '&lt;script&gt;'),
     ('javascript:alert(1)', 'javascript:alert(1)'),
 ])
