@@ -14,6 +14,8 @@ import tempfile
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import html_page
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.flow_diagram import svg
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.flows import plan_flows
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.plan_report import html, markdown, table_lines, unplanned_lines
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.profile_report import console_lines
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import PLANNING_ARGUMENTS, PlanningAction
@@ -30,7 +32,7 @@ def report_texts(document, inventory=None):
     return {
         'plan.json': json.dumps(document, indent=2, sort_keys=True, separators=(',', ': ')) + '\n',
         'plan.md': markdown(document['hosts'], 'Planned firewall rules', document['clusters'], document) + '\n',
-        'plan.html': html(document, inventory=inventory),
+        'plan.html': html(document, inventory=inventory, diagram=svg(plan_flows(document))),
     }
 
 

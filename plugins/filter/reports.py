@@ -10,6 +10,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import audit_report as audit_reports
 from ansible_collections.kubeports.firewall.plugins.module_utils.errors import PlanError, dict_without, kind_of
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.peer_updates import update_note
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.flow_diagram import svg
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.flows import audit_flows, plan_flows, verify_flows
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.plan_report import markdown, table_lines
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.verify_report import (
     build_report, report_html, report_lines, report_markdown)
@@ -52,7 +54,8 @@ def verify_report(plan, listeners, results, inventory=None):
     report['clusters'] = plan.get('clusters') or []
     report['lines'] = report_lines(report)
     report['markdown'] = report_markdown(report)
-    report['html'] = report_html(report, inventory=_inventory(inventory))
+    diagram = svg(verify_flows(plan['flows'], report)) if plan.get('flows') else None
+    report['html'] = report_html(report, inventory=_inventory(inventory), diagram=diagram)
     return report
 
 
@@ -79,7 +82,8 @@ def audit_report(plan, results, fail_on=None, skipped=None, inventory=None):
         raise AnsibleFilterError(str(exc))
     report['line'] = audit_reports.summary_line(report)
     report['markdown'] = audit_reports.markdown(report)
-    report['html'] = audit_reports.html(report, inventory=_inventory(inventory))
+    diagram = svg(audit_flows(plan_flows(plan), report))
+    report['html'] = audit_reports.html(report, inventory=_inventory(inventory), diagram=diagram)
     return report
 
 

@@ -110,6 +110,11 @@ _list:
           line, then its notes.
       type: list
       elements: dict
+    flows:
+      description:
+        - The planned flows between the targets' role boxes and their outsiders (nodes and edges), which
+          P(kubeports.firewall.verify_report#filter) colours by what the probes saw and draws in its page.
+      type: dict
     run_id:
       description: Identifies this plan; pass it to the modules so the report ignores results of an earlier run.
       type: str
@@ -127,6 +132,7 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.invent
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_index import host_addresses
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.probe_planner import catalog_ports, plan_probes
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.action_base import planning_inventory
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.flows import plan_flows
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.profile_report import with_lines
 
 
@@ -171,4 +177,5 @@ class LookupModule(LookupBase):
         plan = plan_probes(plans, probers, self.get_option('sources'), self.get_option('unplanned'),
                            catalog_ports(planner.planner.components))
         plan['clusters'] = with_lines(planner.clusters())
+        plan['flows'] = plan_flows({'hosts': dict((item['host'], item) for item in plans)})
         return plan

@@ -26,7 +26,7 @@ description:
   - C(plan.html) is one self-contained page (docs/plan.md) with a banner, the inventory, clusters,
     collection version and time, the hosts, a rule lists x ports matrix, and the hosts behind
     every peer set.
-  - A report is written only when its content changed (C(plan.html): more than its time stamp);
+  - A report is written only when its content changed (for C(plan.html), more than its time stamp);
     RV(written) names those written.
   - The task never reports a change, whether reports were written or not. It changes no
     managed host, and the reports are its output on the controller (as a debug task's

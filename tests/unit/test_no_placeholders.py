@@ -48,7 +48,9 @@ def test_the_artifact_has_no_placeholder():
     with tarfile.open(TARBALLS[-1]) as archive:
         for member in archive.getmembers():
             if member.isfile() and member.name not in CHECKS:
-                hits += _found(member.name, archive.extractfile(member).read().decode('utf-8', 'replace'))
+                data = archive.extractfile(member).read()
+                if b'\0' not in data:  # text only: images are no docs
+                    hits += _found(member.name, data.decode('utf-8', 'replace'))
     assert not hits, '\n'.join(hits)
 
 
@@ -59,8 +61,10 @@ def test_the_checkout_has_no_placeholder():
     hits = []
     for name in names:
         path = os.path.join(ROOT, name)
-        if not name or name in CHECKS or not os.path.isfile(path) or name.endswith(('.png', '.svg', '.gz')):
+        if not name or name in CHECKS or not os.path.isfile(path) or name.endswith(('.png', '.gz')):
             continue
         with open(path, 'rb') as handle:
-            hits += _found(name, handle.read().decode('utf-8', 'replace'))
+            data = handle.read()
+        if b'\0' not in data:
+            hits += _found(name, data.decode('utf-8', 'replace'))
     assert not hits, '\n'.join(hits)

@@ -251,7 +251,7 @@ def plan_flows(document):
                         add_edge(source, target, span, description)
                 else:
                     outsider = node(_outsider_id(selector), OUTSIDER_LABELS.get(selector, selector), 'outsider')
-                    members = _outsider_members(selector, rule, view['sets'], document)
+                    members = _outsider_members(selector, rule, view.get('sets') or {}, document)
                     outsider['hosts'] = sorted(set(outsider['hosts']) | set(members))
                     add_edge(outsider['id'], target, span, description)
     return _graph('plan', nodes, edges)

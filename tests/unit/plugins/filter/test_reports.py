@@ -4,8 +4,10 @@ import pytest
 
 from ansible_collections.kubeports.firewall.plugins.filter.reports import audit_report, verify_report
 
-PLAN = {'hosts': {'a': {'roles': ['etcd']}}, 'clusters': [{'name': 'cluster', 'hosts': ['a'], 'values': {}}],
-        'addresses': {'a': ['192.0.2.1/32']}}
+# A plan (output=plan) of one etcd host with no rules.
+PLAN = {'hosts': {'a': {'host': 'a', 'roles': ['etcd'], 'rule_list': 'r1'}},
+        'rule_lists': {'r1': {'rules': [], 'sets': {}, 'skipped': []}}, 'sets': {},
+        'clusters': [{'name': 'cluster', 'hosts': ['a'], 'values': {}}], 'addresses': {'a': ['192.0.2.1/32']}}
 CLEAN = {'backend': 'ufw', 'findings': {'missing': [], 'extra': [], 'over_exposed': [], 'foreign': []}}
 
 
