@@ -103,3 +103,28 @@ def test_committed_plan_is_what_the_plan_playbook_writes(tmp_path, example, inve
         else:
             old, new = TIMESTAMP.sub('<time>', old), TIMESTAMP.sub('<time>', new)
         assert old == new, '%s/plan/%s is stale: run make examples' % (example, name)
+
+
+VALIDATE = '''
+- hosts: all
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.validate_argument_spec:
+        argument_spec: "{{ (lookup('ansible.builtin.file', '%s') | from_yaml).argument_specs.main.options }}"
+'''
+
+
+@pytest.mark.parametrize('role', ['open_ports', 'verify', 'audit'])
+@pytest.mark.parametrize('example, inventory', EXAMPLE_LIST)
+def test_every_host_of_the_examples_passes_the_roles_argument_validation(tmp_path, role, example, inventory):
+    """Ansible validates the same variables when a role starts on a host."""
+    playbook = tmp_path / 'validate.yml'
+    playbook.write_text(VALIDATE % os.path.join(ROOT, 'roles', role, 'meta', 'argument_specs.yml'))
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='0',
+               PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
+    env.pop('ANSIBLE_CONFIG', None)
+    result = subprocess.run([os.path.join(BIN, 'ansible-playbook'), str(playbook), '-i', os.path.join(EXAMPLES, example, inventory)],
+                            cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'failed=0' in result.stdout and 'ok=0' not in result.stdout

@@ -124,5 +124,5 @@ def test_values_the_planner_accepts_pass_the_argument_spec(role):
     options = spec(role)['main']['options']
     argument_spec = dict((name, dict((key, value) for key, value in declared.items() if key != 'description'))
                          for name, declared in options.items())
-    result = ArgumentSpecValidator(argument_spec).validate(dict(ACCEPTED))
+    result = ArgumentSpecValidator(argument_spec).validate(dict(ACCEPTED), validate_role_argument_spec=True)
     assert not result.error_messages, result.error_messages
