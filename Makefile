@@ -18,7 +18,7 @@ APT_PACKAGES := python3 python3-venv git tar iproute2 openssh-server openssh-cli
 	firewalld python3-firewall python3-yaml ufw iptables nftables ipset socat procps iputils-ping chromium \
 	etcd-server etcd-client bird2 conntrack
 
-.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint ee-check docsite docs docs-check integration molecule leftovers test demo bench benchmark benchmark-lab clean
+.PHONY: all deps apt venv dev install tree unit sanity sanity-venv lint ee-check docsite docs docs-check examples integration molecule leftovers test demo bench benchmark benchmark-lab clean
 
 all: test
 
@@ -68,6 +68,15 @@ docs: venv dev
 
 docs-check: venv dev
 	PYTHONPATH=$(DEV) $(BIN)/python docs/generate.py --check docs
+
+# The plan of every example inventory, committed beside it (tests/unit/test_examples.py compares).
+examples: install
+	for dir in $$(find examples -type d -name plan | sort); do \
+	  example=$$(dirname $$dir); \
+	  inventory=$$(ls $$example/inventory.ini $$example/inventory.yml $$example/hosts.yml 2>/dev/null | head -n 1); \
+	  ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) $(BIN)/ansible-playbook kubeports.firewall.plan -i $$inventory \
+	    -e kubeports_report_dir=$(CURDIR)/$$dir >/dev/null || exit 1; \
+	done
 
 # ansible-test gets a venv of its own (its sanity requirements are pinned by ansible-core).
 sanity-venv: $(SANITY_VENV)/.installed

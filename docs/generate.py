@@ -22,7 +22,7 @@ from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports import 
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import format_port
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.installers import INSTALLERS
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import (
-    AGREED, CIDR_SETS, DISTRIBUTION_ALIASES, INSTALLER_ALIASES, OPTIONS, ROLE_VARIABLES, VARIABLE_PREFIX)
+    AGREED, CIDR_SETS, DISTRIBUTION_ALIASES, INSTALLER_ALIASES, OPTIONS, PLANNER_VARIABLES, VARIABLE_PREFIX)
 
 # Roles whose plan reads the profile: their argument specs declare its variables.
 PLANNING_ROLES = ('open_ports', 'verify', 'audit')
@@ -114,32 +114,85 @@ def conflicts(components):
     return '\n'.join(out)
 
 
+# The planner's own kubeports_* variables besides the profile (profile.PLANNER_VARIABLES).
+PLANNER_SPECS = {
+    'peer_cidrs': {'description': ['Mapping of source set name to CIDRs or addresses added to that set, for example '
+                                   'Rancher servers outside the inventory.',
+                                   'The planner checks the set names and the CIDRs and names the host and the value.'],
+                   'type': 'dict', 'default': {}},
+    'role_groups': {'description': ['Mapping of role to the inventory groups whose hosts have it.',
+                                    'Default: the groups of the installer (see the P(kubeports.firewall.required_ports#lookup) '
+                                    'lookup). The planner checks the role names.'],
+                    'type': 'dict'},
+    'roles': {'description': 'Host variable: the roles of this host, overriding its groups.',
+              'type': 'list', 'elements': 'str'},
+    'address': {'description': ['Host variable: the address or addresses (IPv4 and IPv6) peers see this host by.',
+                                'Default: C(ip) (and C(ip6)), else C(ansible_host).',
+                                'Type raw: one address or a list; the planner checks them.'],
+                'type': 'raw'},
+    'extra_rules': {'description': ['Rules of your own, with the fields of a catalog rule (C(protocol), C(port), C(to), '
+                                    'C(from), C(when), C(description), C(reference), C(id)).',
+                                    'The planner checks each rule and names the host and the rule.'],
+                    'type': 'list', 'elements': 'dict', 'default': []},
+    'drop_rules': {'description': 'Catalog rules not to open: rule ids (glob patterns allowed, for example '
+                                  'C(cilium.agent-*)) or C(protocol/port) selectors such as V(tcp/9100).',
+                   'type': 'list', 'elements': 'str', 'default': []},
+    'catalog_dirs': {'description': 'Extra catalog directories (one YAML file per component), read with the collection\'s.',
+                     'type': 'list', 'elements': 'path', 'default': []},
+    'public_ports': {'description': [
+        'C(protocol/port) selectors (for example V(tcp/10250)) that may be open to everyone.',
+        'The planner and M(kubeports.firewall.port_rules) refuse a rule that opens etcd, the kubelet, '
+        'kube-controller-manager, kube-scheduler, an overlay, BGP, Typha or a health port to 0.0.0.0/0 or ::/0 '
+        'unless it is named here. Set it where the planner reads it too (inventory group_vars).'],
+        'type': 'list', 'elements': 'str', 'default': []},
+}
+
+
+def _values(name, option):
+    """The values the planner takes for a choice or list option, aliases included."""
+    choices = ', '.join('V(%s)' % choice for choice in option.choices)
+    aliases = sorted(ALIASES.get(name, {}).items())
+    if aliases:
+        choices += ' (also %s)' % ', '.join('V(%s) for V(%s)' % pair for pair in aliases)
+    return choices
+
+
 def profile_options():
-    """The profile variables as role argument spec options (Ansible validates them when a
-    planning role starts; the planner then resolves and checks them further)."""
+    """The profile and planner variables as role argument spec options.
+
+    Ansible validates their types when a planning role starts. Values the planner normalizes
+    (any case, aliases) are not restricted here: choices are listed in the description and the
+    planner checks them, naming the host and the value.
+    """
     options = {}
     for name, option in OPTIONS.items():
-        spec = {'description': option.doc}
-        choices = list(option.choices or ()) + sorted(ALIASES.get(name, {}))
+        description = [option.doc]
         if option.kind == 'choice':
-            spec.update(type='str', choices=choices)
+            spec = {'type': 'str'}
+            description.append('One of %s, in any case. Type str without choices: the planner checks the value '
+                               'and names the host.' % _values(name, option))
         elif option.kind in ('list', 'interfaces'):
-            spec.update(type='list', elements='str')
-            if choices:
-                spec['choices'] = choices
+            spec = {'type': 'list', 'elements': 'str'}
+            if option.choices:
+                description.append('A name or a list of %s, in any case. Without choices here: the planner checks '
+                                   'each value and names the host.' % _values(name, option))
         elif option.kind == 'bool':
-            spec['type'] = 'bool'
+            spec = {'type': 'bool'}
         elif option.kind == 'port':
-            spec['type'] = 'int'
+            spec = {'type': 'int'}
+            description.append('The planner checks the range (1-65535) and names the host.')
         else:
-            # Ranges and versions: the planner parses them ("30000-32767", 1.30 written as a number).
-            spec['type'] = 'raw'
+            spec = {'type': 'raw'}
+            description.append('Type raw: the planner parses it (%s) and names the host when it cannot.'
+                               % ('V(30000-32767)' if option.kind == 'range' else 'V(1.30), V(v1.30.2); a number works'))
         if option.default is not None:
             spec['default'] = option.default
-        options[VARIABLE_PREFIX + name] = spec
+        options[VARIABLE_PREFIX + name] = dict([('description', description)] + list(spec.items()))
     for _name, (var, default, doc) in CIDR_SETS.items():
         options[VARIABLE_PREFIX + var] = {'description': [doc, 'CIDRs or addresses; V(any) is everyone.'],
                                           'type': 'list', 'elements': 'str', 'default': list(default)}
+    for name in PLANNER_VARIABLES:
+        options[VARIABLE_PREFIX + name] = PLANNER_SPECS[name]
     return options
 
 
@@ -168,8 +221,35 @@ def with_spec(current):
     return head + spec_block() + tail
 
 
-def profile_doc():
-    out = [HEADER + '# Cluster profile variables', '',
+def _text(description):
+    """A spec description as one Markdown cell (Ansible markup to Markdown code)."""
+    text = ' '.join(description) if isinstance(description, list) else description
+    text = re.sub(r'\b[VCO]\(([^()]*)\)', r'`\1`', text)
+    text = re.sub(r'\b[MP]\(([^()#]*)(?:#[a-z]+)?\)', r'`\1`', text)
+    return _cell(text)
+
+
+def _type(spec):
+    return spec.get('type', 'str') + (' of %s' % spec['elements'] if 'elements' in spec else '')
+
+
+def _default(spec):
+    if 'default' not in spec:
+        return '(computed)'
+    return '`%s`' % (spec['default'],) if spec['default'] != '' else '`""`'
+
+
+def role_options(spec_texts):
+    """{role: options of its main entry point} from the roles' argument_specs.yml texts."""
+    return dict((role, yaml.safe_load(text)['argument_specs']['main']['options']) for role, text in spec_texts.items())
+
+
+def profile_doc(spec_texts):
+    """docs/profile.md, generated from the roles' argument specs (and the planner's choices)."""
+    roles = role_options(spec_texts)
+    options = roles[PLANNING_ROLES[0]]
+    out = ['<!-- Generated by docs/generate.py from the roles\' argument specs (roles/*/meta/argument_specs.yml, '
+           'whose profile variables it writes from the planner); do not edit. -->\n\n# Cluster profile variables', '',
            'The planner reads the profile of each host (group_vars per cluster work). Each value is '
            'resolved with this precedence:', '',
            '1. an explicit `kubeports_*` variable below;',
@@ -189,41 +269,50 @@ def profile_doc():
            'a `kubeports_*` variable is unknown (the nearest known name is suggested), a value is not one '
            'of the choices, the catalog has no component for a CNI, or the hosts of one cluster disagree '
            'on a value their peers depend on: %s.' % ', '.join('`%s`' % key for key in AGREED), '',
-           'The roles declare these variables in their argument specs (`ansible-doc -t role '
-           'kubeports.firewall.open_ports`), so Ansible checks their types and choices when a role starts; '
-           'this table is generated from those specs.', '',
-           '| Variable | Type | Choices | Default | Meaning |', '|---|---|---|---|---|']
-    options = yaml.safe_load(spec_block())
-    for name in OPTIONS:
+           'Every variable on this page is declared in the argument specs of the roles that read it '
+           '(`ansible-doc -t role kubeports.firewall.open_ports`, `kubeports.firewall.verify`, '
+           '`kubeports.firewall.audit`), and this page is generated from those specs. When a role starts, '
+           'Ansible checks the types; the choices below are checked by the planner, which accepts them in '
+           'any case and names the host and the value when one is wrong, so the specs list them in the '
+           'descriptions rather than as `choices`. The defaults are documentation: the roles do not set '
+           'the profile variables, the planner resolves them (installer first).', '',
+           '| Variable | Type | Choices (any case) | Default | Meaning |', '|---|---|---|---|---|']
+    for name, option in OPTIONS.items():
         spec = options[VARIABLE_PREFIX + name]
-        kind = spec['type'] + (' of %s' % spec['elements'] if 'elements' in spec else '')
+        choices = list(option.choices or ()) + sorted(ALIASES.get(name, {}))
         out.append('| `%s%s` | %s | %s | %s | %s |' % (
-            VARIABLE_PREFIX, name, kind, ', '.join(spec.get('choices') or ()),
-            '`%s`' % (spec['default'],) if 'default' in spec else '(computed)', _cell(spec['description'])))
+            VARIABLE_PREFIX, name, _type(spec), ', '.join(choices), _default(spec), _text(spec['description'][0])))
     out += ['', '## Source sets', '',
             'Rules name who may connect by set. Role sets (`etcd`, `controlplane`, `worker`, '
             '`route_reflector`, `registry`, `bootstrap`, `rancher`) and `cluster` contain the inventory addresses of '
             'their hosts; `kubeports_peer_cidrs` (a mapping of set name to CIDRs) adds members to '
             'any set, for example Rancher servers outside the inventory. The CIDR sets below come '
             'from their variables; `any` stands for 0.0.0.0/0 and ::/0.', '',
-            '| Set | Variable | Default | Meaning |', '|---|---|---|---|']
-    for name, (var, default, doc) in CIDR_SETS.items():
-        out.append('| `%s` | `%s%s` | `%s` | %s |' % (name, VARIABLE_PREFIX, var, default, _cell(doc)))
-    out += ['', '## Other variables', '',
-            '| Variable | Meaning |', '|---|---|',
-            '| `kubeports_role_groups` | Mapping of role to inventory groups (see the lookup docs for the default). |',
-            '| `kubeports_roles` | Host variable: explicit roles, overriding the groups. |',
-            '| `kubeports_address` | Host variable: the address(es) peers see (IPv4 and IPv6). Else `ip` (+ `ip6`), else `ansible_host`. |',
-            '| `kubeports_extra_rules` | Rules of your own, same fields as a catalog rule (`protocol`, `port`, '
-            '`to`, `from`, `when`, `description`, `reference`, `id`). |',
-            '| `kubeports_drop_rules` | Catalog rules not to open: rule ids (glob patterns allowed, e.g. '
-            '`cilium.agent-*`) or `protocol/port` selectors such as `tcp/9100`. |',
-            '| `kubeports_catalog_dirs` | Extra catalog directories (one YAML file per component). |',
-            '']
-    out += ['## Variables of the roles and playbooks', '',
-            'Documented in the roles\' argument specs (`ansible-doc -t role kubeports.firewall.open_ports`, '
-            '`kubeports.firewall.verify`): %s.' % ', '.join('`%s%s`' % (VARIABLE_PREFIX, name) for name in ROLE_VARIABLES),
-            '']
+            '| Set | Variable | Type | Default | Meaning |', '|---|---|---|---|---|']
+    for name, (var, _default_value, _doc) in CIDR_SETS.items():
+        spec = options[VARIABLE_PREFIX + var]
+        out.append('| `%s` | `%s%s` | %s | %s | %s |' % (name, VARIABLE_PREFIX, var, _type(spec), _default(spec),
+                                                        _text(spec['description'][0])))
+    out += ['', '## Other variables of the planner', '',
+            'Read by the planner for every host it plans, so declared by every role that plans.', '',
+            '| Variable | Type | Default | Meaning |', '|---|---|---|---|']
+    for name in PLANNER_VARIABLES:
+        spec = options[VARIABLE_PREFIX + name]
+        out.append('| `%s%s` | %s | %s | %s |' % (VARIABLE_PREFIX, name, _type(spec), _default(spec),
+                                                 _text(spec['description'])))
+    planner = set(VARIABLE_PREFIX + name for name in list(OPTIONS) + list(PLANNER_VARIABLES))
+    planner.update(VARIABLE_PREFIX + var for var, _default_value, _doc in CIDR_SETS.values())
+    out += ['', '## Variables of the roles and playbooks', '',
+            'Each role\'s own variables, from its argument spec (`ansible-doc -t role kubeports.firewall.<role>`); '
+            'the variables the playbooks read are declared by the role each playbook runs (`plan.yml` runs no '
+            'role: its variables are declared by `open_ports`).', '']
+    for role, role_spec in roles.items():
+        out += ['### %s' % role, '', '| Variable | Type | Choices | Default | Meaning |', '|---|---|---|---|---|']
+        for name, spec in role_spec.items():
+            if name not in planner:
+                out.append('| `%s` | %s | %s | %s | %s |' % (name, _type(spec), ', '.join(spec.get('choices') or ()),
+                                                            _default(spec), _text(spec['description'])))
+        out.append('')
     return '\n'.join(out)
 
 
@@ -292,10 +381,13 @@ def main():
     args = parser.parse_args()
     components = load_catalog([default_catalog_dir()])
     root = os.path.dirname(os.path.abspath(args.output_dir))
-    outputs = {'port-matrix.md': port_matrix(components), 'conflicts.md': conflicts(components),
-               'profile.md': profile_doc(), 'installers.md': with_tables}
-    for role in PLANNING_ROLES:
-        outputs[os.path.join(root, 'roles', role, 'meta', 'argument_specs.yml')] = with_spec
+    outputs = {}
+    specs = dict((role, os.path.join(root, 'roles', role, 'meta', 'argument_specs.yml')) for role in PLANNING_ROLES)
+    for path in specs.values():
+        outputs[path] = with_spec
+    outputs.update({'port-matrix.md': port_matrix(components), 'conflicts.md': conflicts(components),
+                    'profile.md': lambda _current: profile_doc(dict((role, written[path]) for role, path in specs.items())),
+                    'installers.md': with_tables})
     for source, page in GUIDES:
         outputs[os.path.join('docsite', 'rst', page + '.rst')] = (source, page)
     written = {}

@@ -197,9 +197,10 @@ def limited_plan(tmp_path, inventory, *extra):
 @pytest.mark.parametrize('inventory, limit', [
     ('shipped-kubespray', 'w2'),
     ('shipped-kubespray', 'cp1'),
-    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'k3s', 'inventory.yml'), None),
-    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'rke-rancher', 'inventory.yml'), None),
-    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'kubean-dce5', 'inventory.yml'), None),
+    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'k3s-ansible', 'inventory.yml'), None),
+    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'rke2-lablabs', 'inventory.ini'), None),
+    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'overrides', 'rke-rancher', 'inventory.yml'), None),
+    (os.path.join(os.path.dirname(KUBESPRAY), '..', 'overrides', 'kubean-dce5', 'inventory.yml'), None),
 ])
 def test_a_limited_run_plans_its_hosts_against_the_whole_inventory(tmp_path, inventory, limit):
     """Under --limit of one host, that host's rules are the ones it gets without the limit,

@@ -45,7 +45,9 @@ KUBESPRAY = os.path.join(EXAMPLES, 'kubespray', 'inventory.ini')
 
 
 def test_lookup_returns_the_rules_of_one_host():
-    rc, rules = lookup(KUBESPRAY, "lookup('kubeports.firewall.required_ports', 'node1')")
+    # The example has only kubespray's variables; the SSH sources come from kubeports_admin_cidrs.
+    rc, rules = lookup(KUBESPRAY, "lookup('kubeports.firewall.required_ports', 'node1')",
+                       ['-e', '{"kubeports_admin_cidrs": ["203.0.113.5"]}'])
     assert rc == 0, rules
     ports = dict(('%s/%s' % (r['port'], r['protocol']), r) for r in rules)
     assert ports['10250/tcp']['sources'] == ['192.0.2.11/32', '192.0.2.12/31', '192.0.2.21/32']
@@ -111,8 +113,9 @@ def test_unknown_host_and_host_without_role():
     assert rc != 0 and 'host localhost has no role: it is in no group' in output
 
 
-@pytest.mark.parametrize('example', ['kubespray/inventory.ini', 'kubean-dce5/inventory.yml',
-                                     'rke-rancher/inventory.yml', 'k3s/inventory.yml'])
+@pytest.mark.parametrize('example', ['kubespray/inventory.ini', 'kubean/hosts.yml', 'k3s-ansible/inventory.yml',
+                                     'rke2-lablabs/inventory.ini', 'rke2-ansible/hosts.yml',
+                                     'overrides/kubean-dce5/inventory.yml', 'overrides/rke-rancher/inventory.yml'])
 def test_plan_playbook_writes_reports_without_touching_hosts(tmp_path, example):
     playbook = os.path.join(COLLECTIONS, 'ansible_collections', 'kubeports', 'firewall', 'playbooks', 'plan.yml')
     command = [os.path.join(BIN, 'ansible-playbook'), playbook, '-i', os.path.join(EXAMPLES, example),
