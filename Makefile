@@ -76,6 +76,7 @@ examples: install
 	  inventory=$$(ls $$example/inventory.ini $$example/inventory.yml $$example/hosts.yml 2>/dev/null | head -n 1); \
 	  ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) $(BIN)/ansible-playbook kubeports.firewall.plan -i $$inventory \
 	    -e kubeports_report_dir=$(CURDIR)/$$dir >/dev/null || exit 1; \
+	  sed -i 's#$(CURDIR)/##g' $$dir/plan.html; \
 	done
 
 # ansible-test gets a venv of its own (its sanity requirements are pinned by ansible-core).

@@ -20,15 +20,16 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = (('kubespray', 'inventory.ini'), ('k3s', 'inventory.yml'), ('rke-rancher', 'inventory.yml'),
-            ('kubean-dce5', 'inventory.yml'))
+EXAMPLES = (('kubespray', 'inventory.ini'), ('kubean', 'hosts.yml'), ('k3s-ansible', 'inventory.yml'),
+            ('rke2-lablabs', 'inventory.ini'), ('rke2-ansible', 'hosts.yml'), ('overrides/kubean-dce5', 'inventory.yml'),
+            ('overrides/rke-rancher', 'inventory.yml'))
 CHROMIUM_FLAGS = ('--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                   '--disable-component-update', '--disable-sync', '--no-first-run', '--hide-scrollbars')
 
 
 def example_plan(example, inventory, workdir):
     """The plan document of an example inventory, from the lookup run by ansible."""
-    target = os.path.join(workdir, 'plan-%s.json' % example)
+    target = os.path.join(workdir, 'plan-%s.json' % os.path.basename(example))
     environment = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
     environment.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(ROOT, '.build', 'dev'))
     subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible'), 'localhost', '-i',
@@ -71,7 +72,7 @@ def main():
             if args.examples and example not in args.examples:
                 continue
             graph = flows.plan_flows(example_plan(example, inventory, workdir))
-            output = os.path.join(args.output, 'flows-%s.png' % example)
+            output = os.path.join(args.output, 'flows-%s.png' % os.path.basename(example))
             screenshot(args.chromium, flow_diagram.svg(graph, title='Planned flows of examples/%s' % example),
                        output, workdir)
             print(output)

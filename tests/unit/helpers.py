@@ -29,3 +29,21 @@ def run_playbook(path, inventory, *extra):
     proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), str(path), '-i', inventory] + list(extra),
                           cwd='/', env=env, capture_output=True, text=True, timeout=120, check=False)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def installer_inventory(path):
+    """(loader, inventory, variable manager) of an inventory file as ansible-core reads it, with
+    the groups its installer forms at run time added (kubespray's k8s_cluster, as the
+    collection's actions and lookups form them), so their group_vars apply."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+    from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.installer_groups import groups_to_form
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[path])
+    for group, hosts in groups_to_form(inventory.get_groups_dict()).items():
+        inventory.add_group(group)
+        for host in hosts:
+            inventory.add_host(host, group=group)
+    inventory.reconcile_inventory()
+    return loader, inventory, VariableManager(loader=loader, inventory=inventory)

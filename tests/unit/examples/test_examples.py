@@ -98,6 +98,8 @@ def test_committed_plan_is_what_the_plan_playbook_writes(tmp_path, example, inve
         with open(os.path.join(committed, name), encoding='utf-8') as handle:
             old = handle.read().replace(committed, '<report_dir>')
         new = (tmp_path / name).read_text(encoding='utf-8').replace(str(tmp_path), '<report_dir>')
+        if name.endswith('.html'):
+            new = new.replace(ROOT + os.sep, '')  # make examples writes the inventory's path from the root
         if name.endswith('.json'):
             old, new = stable(json.loads(old)), stable(json.loads(new))
         else:

@@ -7,20 +7,17 @@ import re
 
 import pytest
 
-from ansible.inventory.manager import InventoryManager
-from ansible.parsing.dataloader import DataLoader
-from ansible.vars.manager import VariableManager
-
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import InventoryPlanner
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.profile import (
     NO_INSTALLER_ORIGIN, OPTIONS, VARIABLE_PREFIX, given, values_with_origins)
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.plan_report import markdown
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.profile_report import console_lines
 
-from helpers import ROOT
+from helpers import ROOT, installer_inventory
 
-EXAMPLES = {'kubespray': 'kubespray/inventory.ini', 'kubean-dce5': 'kubean-dce5/inventory.yml',
-            'k3s': 'k3s/inventory.yml', 'rke-rancher': 'rke-rancher/inventory.yml'}
+EXAMPLES = {'kubespray': 'kubespray/inventory.ini', 'kubean-dce5': 'overrides/kubean-dce5/inventory.yml',
+            'k3s': 'k3s-ansible/inventory.yml', 'rke-rancher': 'overrides/rke-rancher/inventory.yml',
+            'kubean': 'kubean/hosts.yml', 'rke2-lablabs': 'rke2-lablabs/inventory.ini', 'rke2-ansible': 'rke2-ansible/hosts.yml'}
 PROFILE_VARIABLES = frozenset(VARIABLE_PREFIX + key for key in tuple(OPTIONS) + ('pod_cidrs', 'service_cidrs'))
 # What the stripped form of an example keeps: the hosts' addresses and the CIDRs of outsiders.
 KEPT = re.compile(r'^(ansible_host|ansible_port|ip|ip6|access_ip|kubeports_address|kubeports_\w+_cidrs)$')
@@ -29,9 +26,7 @@ KEPT = re.compile(r'^(ansible_host|ansible_port|ip|ip6|access_ip|kubeports_addre
 def example(name, stripped=False, variables=None):
     """(groups, {host: variables}) of an example inventory as ansible-core reads it; ``stripped``
     keeps the groups and addresses only; ``variables`` are then set on every host."""
-    loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[os.path.join(ROOT, 'examples', EXAMPLES[name])])
-    manager_variables = VariableManager(loader=loader, inventory=manager)
+    _loader, manager, manager_variables = installer_inventory(os.path.join(ROOT, 'examples', EXAMPLES[name]))
     hostvars = {}
     for host in manager.get_hosts():
         found = dict(manager_variables.get_vars(host=host, include_hostvars=False))
@@ -132,12 +127,12 @@ KUBESPRAY_ADDONS_OFF = {'enable_nodelocaldns': False}
     ('k3s', {}, 'flannel_vxlan_port', '8472', 'K3s default: flannel vxlan without a Port takes the kernel default'),
     ('k3s', {}, 'flannel_backend', 'vxlan', 'K3s default of --flannel-backend'),
     ('k3s', {'extra_server_args': '--flannel-backend=host-gw'}, 'flannel_backend', 'host-gw',
-     'extra_server_args of k3s-server1 --flannel-backend'),
+     'extra_server_args of 192.0.2.81 --flannel-backend'),
     ('k3s', {}, 'addons', '[]', 'K3s default of --embedded-registry: off'),
     ('k3s', {'extra_server_args': '--embedded-registry'}, 'addons', '[spegel]',
-     'extra_server_args of k3s-server1 --embedded-registry'),
+     'extra_server_args of 192.0.2.81 --embedded-registry'),
     ('k3s', {'server_config_yaml': 'cluster-cidr: 10.52.0.0/16'}, 'pod_cidrs', '[10.52.0.0/16]',
-     'server_config_yaml of k3s-server1 cluster-cidr'),
+     'server_config_yaml of 192.0.2.81 cluster-cidr'),
     ('k3s', {'k3s_version': 'v1.30.2+k3s1'}, 'kubernetes_version', 'v1.30.2+k3s1', 'k3s_version'),
     # No installer's groups: the installer is none and says so; values come from kubeports_* or defaults.
     ('rke-rancher', {}, 'installer', 'none', NO_INSTALLER_ORIGIN),
@@ -150,7 +145,8 @@ KUBESPRAY_ADDONS_OFF = {'enable_nodelocaldns': False}
 def test_the_origin_names_the_variable_that_decided(name, variables, key, value, origin):
     found, _hostvars, cluster = origins(name, stripped=True, variables=variables)
     # Servers read their own variables (named without "of <server>"); agents name the first server's.
-    hosts = [host for host in cluster if ' of k3s-server1 ' not in origin or 'agent' in host]
+    agents = example(name)[0].get('agent') or ()
+    hosts = [host for host in cluster if ' of 192.0.2.81 ' not in origin or host in agents]
     assert hosts
     for host in hosts:
         assert found[host][key] == (value, origin), host

@@ -7,25 +7,20 @@ import os
 
 import pytest
 
-from ansible.inventory.manager import InventoryManager
-from ansible.parsing.dataloader import DataLoader
 from ansible.vars.hostvars import HostVars
-from ansible.vars.manager import VariableManager
 
 from ansible_collections.kubeports.firewall.plugins.module_utils.audit import judge
 from ansible_collections.kubeports.firewall.plugins.module_utils.backends.base import exposure
 from ansible_collections.kubeports.firewall.plugins.module_utils.rule_contract import host_view, rule_sources
 from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.inventory_planner import InventoryPlanner, plan_request
 
-from helpers import KUBESPRAY
+from helpers import KUBESPRAY, installer_inventory
 
 
 @pytest.fixture(scope='session')
 def kubespray_plan(plugin_loader):
     """The plan document (output=plan) of examples/kubespray/inventory.ini."""
-    loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[KUBESPRAY])
-    variables = VariableManager(loader=loader, inventory=manager)
+    loader, manager, variables = installer_inventory(KUBESPRAY)
     hostvars = HostVars(inventory=manager, variable_manager=variables, loader=loader)
     return plan_request(manager.get_groups_dict(), hostvars, None, [], [])
 

@@ -19,8 +19,9 @@ CHROMIUM = '/usr/bin/chromium'
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
          '--disable-component-update', '--disable-sync', '--no-first-run']
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '..'))
-EXAMPLES = (('kubespray', 'inventory.ini'), ('k3s', 'inventory.yml'), ('rke-rancher', 'inventory.yml'),
-            ('kubean-dce5', 'inventory.yml'))
+EXAMPLES = (('kubespray', 'inventory.ini'), ('kubean', 'hosts.yml'), ('k3s-ansible', 'inventory.yml'),
+            ('rke2-lablabs', 'inventory.ini'), ('rke2-ansible', 'hosts.yml'), ('overrides/kubean-dce5', 'inventory.yml'),
+            ('overrides/rke-rancher', 'inventory.yml'))
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason='%s is missing (make apt installs it)' % CHROMIUM)
 
