@@ -292,14 +292,14 @@ def profile_doc(spec_texts):
     for name, (var, _default_value, _doc) in CIDR_SETS.items():
         spec = options[VARIABLE_PREFIX + var]
         out.append('| `%s` | `%s%s` | %s | %s | %s |' % (name, VARIABLE_PREFIX, var, _type(spec), _default(spec),
-                                                        _text(spec['description'][0])))
+                                                         _text(spec['description'][0])))
     out += ['', '## Other variables of the planner', '',
             'Read by the planner for every host it plans, so declared by every role that plans.', '',
             '| Variable | Type | Default | Meaning |', '|---|---|---|---|']
     for name in PLANNER_VARIABLES:
         spec = options[VARIABLE_PREFIX + name]
         out.append('| `%s%s` | %s | %s | %s |' % (VARIABLE_PREFIX, name, _type(spec), _default(spec),
-                                                 _text(spec['description'])))
+                                                  _text(spec['description'])))
     planner = set(VARIABLE_PREFIX + name for name in list(OPTIONS) + list(PLANNER_VARIABLES))
     planner.update(VARIABLE_PREFIX + var for var, _default_value, _doc in CIDR_SETS.values())
     out += ['', '## Variables of the roles and playbooks', '',
@@ -311,7 +311,7 @@ def profile_doc(spec_texts):
         for name, spec in role_spec.items():
             if name not in planner:
                 out.append('| `%s` | %s | %s | %s | %s |' % (name, _type(spec), ', '.join(spec.get('choices') or ()),
-                                                            _default(spec), _text(spec['description'])))
+                                                             _default(spec), _text(spec['description'])))
         out.append('')
     return '\n'.join(out)
 

@@ -109,8 +109,8 @@ def test_verify_statuses(small_plan, probes, expected):
 
 
 def test_verify_names_the_host_in_trouble(small_plan):
-    graph = verify_flows(plan_flows(small_plan), {'probes': [probe('w1', 'cp1', 'tcp', 2379, 'blocked', 'mismatch'),
-                                                              probe('cp1', 'w2', 'tcp', 10250, 'open', 'ok')]})
+    probes = [probe('w1', 'cp1', 'tcp', 2379, 'blocked', 'mismatch'), probe('cp1', 'w2', 'tcp', 10250, 'open', 'ok')]
+    graph = verify_flows(plan_flows(small_plan), {'probes': probes})
     nodes = dict((node['id'], node) for node in graph['nodes'])
     assert nodes[CP]['status'] == 'over_exposed' and list(nodes[CP]['problems']) == ['cp1']
     assert nodes[WORKER]['status'] == 'ok' and not nodes[WORKER]['problems']

@@ -53,8 +53,6 @@ def test_a_set_is_described_by_its_hosts_and_counted_in_hosts(name, members, des
     assert names.counted(name, members) == counted
 
 
-
-
 def test_thousands_of_scattered_hosts_are_mapped_quickly():
     import time
     addresses = dict(('h%04d' % number, ['10.%d.%d.%d/32' % (number % 251, number % 241, number % 239 + 1)])
