@@ -382,6 +382,7 @@ def main():
     components = load_catalog([default_catalog_dir()])
     root = os.path.dirname(os.path.abspath(args.output_dir))
     outputs = {}
+    written = {}
     specs = dict((role, os.path.join(root, 'roles', role, 'meta', 'argument_specs.yml')) for role in PLANNING_ROLES)
     for path in specs.values():
         outputs[path] = with_spec
@@ -390,7 +391,6 @@ def main():
                     'installers.md': with_tables})
     for source, page in GUIDES:
         outputs[os.path.join('docsite', 'rst', page + '.rst')] = (source, page)
-    written = {}
     stale = []
     for name, text in outputs.items():
         path = os.path.join(args.output_dir, name)

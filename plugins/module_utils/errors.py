@@ -6,10 +6,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-try:
-    from collections.abc import Mapping, Sequence, Set
-except ImportError:  # Python 2
-    from collections import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 
 
 class PlanError(ValueError):

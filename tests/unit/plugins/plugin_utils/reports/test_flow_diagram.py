@@ -1,7 +1,7 @@
 """The flows diagram as SVG (reports/flow_diagram.py): well-formed, complete, deterministic,
 escaped."""
 
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 import pytest
 
