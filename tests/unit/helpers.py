@@ -4,6 +4,13 @@ import os
 import subprocess
 import sys
 
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.vars.manager import VariableManager
+
+# Imported before Ansible's collection loader is set up (it finds the collection installed, not this checkout).
+from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.installer_groups import groups_to_form
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 COLLECTIONS = os.environ.get('KUBEPORTS_COLLECTIONS_PATH', os.path.join(ROOT, '.build', 'collections'))
 BIN = os.path.dirname(sys.executable)
@@ -35,10 +42,6 @@ def installer_inventory(path):
     """(loader, inventory, variable manager) of an inventory file as ansible-core reads it, with
     the groups its installer forms at run time added (kubespray's k8s_cluster, as the
     collection's actions and lookups form them), so their group_vars apply."""
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.manager import VariableManager
-    from ansible_collections.kubeports.firewall.plugins.plugin_utils.planning.installer_groups import groups_to_form
     loader = DataLoader()
     inventory = InventoryManager(loader=loader, sources=[path])
     for group, hosts in groups_to_form(inventory.get_groups_dict()).items():
