@@ -178,7 +178,7 @@ def test_k3s_ansible_inventory_planned_applied_and_verified(k3s):
     values = plan['clusters'][0]['values']
     assert values['distribution'] == {'value': 'k3s', 'origin': 'k3s-ansible inventory'}
     assert values['flannel_backend']['value'] == 'wireguard'
-    assert re.match(r'extra_server_args of \S+ --flannel-backend$', values['flannel_backend']['origin'])
+    assert 'extra_server_args --flannel-backend' in values['flannel_backend']['origin']
     assert values['k3s_datastore']['value'] == 'embedded_etcd'
     assert values['pod_cidrs']['value'] == '[10.52.0.0/16]'
     assert re.search(r'\bdistribution +k3s +k3s-ansible inventory\b', output), output[-3000:]
