@@ -50,7 +50,7 @@ def table_lines(plan, width=60, document=None):
     """Text table lines for one host plan ({host, roles, rules, skipped}, or an entry of the
     ``document`` of output=plan). The FROM column names the hosts behind a peer set (when
     the document gives their addresses) and wraps at ``width``, never cut."""
-    names = SetHosts(document) if document else None
+    names = SetHosts.of(document) if document else None
     plan = host_view(document, plan) if document else plan
     rows = [(_port(rule), _who(plan, rule, names), rule['description']) for rule in plan['rules']]
     heading = ('PORT', 'FROM', 'PURPOSE')
@@ -112,7 +112,7 @@ def _document_sections(hosts, document):
     """A plan's rule lists once each, then which host has which, then the peer sets: the size
     grows with the hosts, not with hosts times rules."""
     entries = sorted(hosts.values() if isinstance(hosts, dict) else hosts, key=lambda item: item['host'])
-    names = SetHosts(document)
+    names = SetHosts.of(document)
     users = {}
     for entry in entries:
         users.setdefault(entry['rule_list'], []).append(entry['host'])
@@ -237,7 +237,7 @@ def html(document, title='Planned firewall rules', inventory=None, version=None,
     """plan.html: the shared frame (banner, inventory, hosts), a rule lists x ports matrix whose
     cells say who may connect, each rule list with the hosts behind its sets, the peer sets and
     the resolved profiles."""
-    names = SetHosts(document)
+    names = SetHosts.of(document)
     state, headline = plan_banner(document)
     rows = []
     for host, entry in document['hosts'].items():

@@ -41,6 +41,18 @@ def _span(text):
 class SetHosts(object):
     """Names the members of the sets of one plan document (output=plan, or plan.json)."""
 
+    # The last document's instance: a report names the sets of one plan host after host.
+    _last = (None, None)
+
+    @classmethod
+    def of(cls, document):
+        """The instance for ``document``, made once while the same document object is asked for."""
+        found, names = cls._last
+        if found is not document or names is None:
+            names = cls(document)
+            cls._last = (document, names)
+        return names
+
     def __init__(self, document):
         document = document or {}
         # Every host address by version, sorted by where it starts: a set's hosts are found by

@@ -81,3 +81,10 @@ def test_what_is_no_address_is_refused(text):
     from ansible_collections.kubeports.firewall.plugins.plugin_utils.reports.set_hosts import _span
     with pytest.raises(ValueError):
         _span(text)
+
+
+def test_one_instance_per_document_while_the_same_document_is_asked_for():
+    first = SetHosts.of(DOCUMENT)
+    assert SetHosts.of(DOCUMENT) is first
+    other = dict(DOCUMENT)
+    assert SetHosts.of(other) is not first and SetHosts.of(other).describe is not None
